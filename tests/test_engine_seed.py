@@ -25,8 +25,14 @@ def _ours(name: str) -> str:
 
 def _printed_values(model: dict, result) -> list[tuple[str, float, float, int]]:
     """(label, ours, reference, digits) for every number printed for a model."""
-    rows = [("REML criterion", result.criterion, model["reml_criterion"]["value"],
-             model["reml_criterion"]["digits"])]
+    rows = [
+        (
+            "REML criterion",
+            result.criterion,
+            model["reml_criterion"]["value"],
+            model["reml_criterion"]["digits"],
+        )
+    ]
     quantiles = result.scaled_residual_quantiles
     for key, entry in model["scaled_residuals"].items():
         rows.append((f"scaled residual {key}", quantiles[key], entry["value"], entry["digits"]))
@@ -46,9 +52,11 @@ def _printed_values(model: dict, result) -> list[tuple[str, float, float, int]]:
         d_est, d_se, d_t = entry["digits"]
         name = _ours(term)
         est, se = result.beta[name], result.std_errors[name]
-        rows += [(f"{term} estimate", est, entry["estimate"], d_est),
-                 (f"{term} se", se, entry["se"], d_se),
-                 (f"{term} t", est / se, entry["t"], d_t)]
+        rows += [
+            (f"{term} estimate", est, entry["estimate"], d_est),
+            (f"{term} se", se, entry["se"], d_se),
+            (f"{term} t", est / se, entry["t"], d_t),
+        ]
     fc = result.fixed_correlation
     for pair, entry in model["fixed_correlation"].items():
         # Split "a,b" where a name may itself contain ':' but never ','.
@@ -74,14 +82,20 @@ def test_printed_output_replicates(name, fit_hsb, lme4_reference):
     assert result.n_obs == SEED["data"]["n_obs"] and result.n_groups == SEED["data"]["n_groups"]
     assert result.singular is False
     assert result.optimum.verified
-    differ = {label for label, ours, ref, digits in _printed_values(model, result)
-              if not matches(ours, ref, digits)}
+    differ = {
+        label
+        for label, ours, ref, digits in _printed_values(model, result)
+        if not matches(ours, ref, digits)
+    }
     assert differ == NOT_AT_OPTIMUM[name]
     # Side by side: at lme4's stopping point every printed number is reproduced, and that
     # point's criterion is above the verified optimum (the reference is not the optimum).
     lme4_stop = result.at_theta(lme4_reference[name]["default"]["theta"])
-    at_stop = [(label, ours, ref) for label, ours, ref, digits in _printed_values(model, lme4_stop)
-               if not matches(ours, ref, digits)]
+    at_stop = [
+        (label, ours, ref)
+        for label, ours, ref, digits in _printed_values(model, lme4_stop)
+        if not matches(ours, ref, digits)
+    ]
     assert not at_stop, at_stop
     assert lme4_stop.criterion > result.criterion
 
@@ -96,8 +110,11 @@ def test_model3a_printed_output_is_lme4s_default_stop_not_the_optimum(fit_hsb, l
     assert our_lme4_like_stop.singular is True and model["singular"] is True
     # 2. ... every printed number is reproduced at lme4's own stopping point ...
     lme4_stop = result.at_theta(lme4_reference["model3a"]["default"]["theta"])
-    failures = [(label, ours, ref) for label, ours, ref, digits in _printed_values(model, lme4_stop)
-                if not matches(ours, ref, digits)]
+    failures = [
+        (label, ours, ref)
+        for label, ours, ref, digits in _printed_values(model, lme4_stop)
+        if not matches(ours, ref, digits)
+    ]
     assert not failures, failures
     # 3. ... but that point is not the REML optimum: the verified optimum is lower by > 8
     #    and not singular (lme4's own bobyqa and Nelder_Mead agree, test_engine_lme4.py).
@@ -129,8 +146,12 @@ def test_likelihood_ratio_statistics(test, fit_hsb):
     for role, result in (("null", null), ("full", full)):
         row = entry["table"][role]
         assert result.npar == row["npar"]
-        for column, ours in (("AIC", result.aic), ("BIC", result.bic),
-                             ("logLik", result.loglik), ("deviance", result.criterion)):
+        for column, ours in (
+            ("AIC", result.aic),
+            ("BIC", result.bic),
+            ("logLik", result.loglik),
+            ("deviance", result.criterion),
+        ):
             # R's print.anova does not round every cell the usual way: R 4.2 prints the
             # logLik -23256.54 of this very fit as "-23256" (checked with Rscript), so the
             # logLik column is compared within 1 instead of the 0.5 rounding tolerance.

@@ -30,8 +30,13 @@ def _prepare_data(args: argparse.Namespace) -> int:
         meanses=args.meanses,
     )
     stats = summary["table_4_1"]
-    log.info("prepared %s students in %s schools from %s (meanses: %s)",
-             stats["n_students"], stats["n_schools"], args.source, args.meanses)
+    log.info(
+        "prepared %s students in %s schools from %s (meanses: %s)",
+        stats["n_students"],
+        stats["n_schools"],
+        args.source,
+        args.meanses,
+    )
     return 0
 
 
@@ -54,12 +59,19 @@ def _fit(args: argparse.Namespace) -> int:
     if not path.exists():
         raise HlmrepError(f"data file {path} does not exist")
     data = pd.read_csv(path)
-    result = fit(args.formula, data, reml=not args.ml,
-                 reference_levels=_parse_reference(args.reference))
+    result = fit(
+        args.formula, data, reml=not args.ml, reference_levels=_parse_reference(args.reference)
+    )
     print(result.summary())
     if args.json:
         Path(args.json).write_text(json.dumps(result.to_dict(), indent=1) + "\n")
     return 0
+
+
+def _benchmark(args: argparse.Namespace) -> int:
+    from hlmrep.benchmark import main as benchmark_main
+
+    return benchmark_main(args.repeats, args.lme4, args.json)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,9 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("formula", help="e.g. 'mathach ~ cses + (cses | school)'")
     fit.add_argument("--ml", action="store_true", help="maximum likelihood instead of REML")
     fit.add_argument("--json", type=Path, help="write every estimate to this JSON file")
-    fit.add_argument("--reference", action="append", default=[], metavar="COLUMN=LEVEL",
-                     help="baseline level of a categorical column (repeatable)")
+    fit.add_argument(
+        "--reference",
+        action="append",
+        default=[],
+        metavar="COLUMN=LEVEL",
+        help="baseline level of a categorical column (repeatable)",
+    )
     fit.set_defaults(run=_fit)
+
+    bench = sub.add_parser("benchmark", help="time the engine (see README, Benchmarks)")
+    bench.add_argument("--repeats", type=int, default=21)
+    bench.add_argument("--lme4", action="store_true", help="time lme4 side by side (needs R)")
+    bench.add_argument("--json", type=Path, help="also write the timings here")
+    bench.set_defaults(run=_benchmark)
     return parser
 
 

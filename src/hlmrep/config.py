@@ -32,9 +32,7 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         lines = [f"  - {_path(e)}: {e.message}" for e in errors]
-        raise ConfigError(
-            f"config does not match the schema {schema_path}:\n" + "\n".join(lines)
-        )
+        raise ConfigError(f"config does not match the schema {schema_path}:\n" + "\n".join(lines))
     return config
 
 

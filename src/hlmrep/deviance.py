@@ -57,7 +57,7 @@ def theta_start(q: int) -> np.ndarray:
     return (rows == cols).astype(float)
 
 
-def theta_to_T(theta: np.ndarray, q: int) -> np.ndarray:
+def relative_covariance_factor(theta: np.ndarray, q: int) -> np.ndarray:
     """The q×q lower-triangular relative covariance factor T(θ)."""
     rows, cols = theta_layout(q)
     T = np.zeros((q, q))
@@ -197,7 +197,7 @@ def decompose(theta: np.ndarray, cp: CrossProducts) -> Decomposition:
     """
     q, J = cp.q, cp.n_groups
     k = cp.p + 1
-    T = theta_to_T(theta, q)
+    T = relative_covariance_factor(theta, q)
     T_kron_T = (T[:, None, :, None] * T[None, :, None, :]).reshape(q * q, q * q)
     A = (T_kron_T.T @ cp.ZtZ.reshape(q * q, J)).reshape(q, q, J)
     for a in range(q):

@@ -86,8 +86,14 @@ def parse_formula(text: str) -> MixedFormula:
         raise ModelSpecificationError(
             f"grouping factor {group!r} in {text!r} must be a single column name"
         )
-    fixed = (rhs[: bar.start()] + rhs[bar.end() :]).strip()
-    fixed = re.sub(r"^\s*\+|\+\s*$", "", re.sub(r"\+\s*\+", "+", fixed)).strip()
+    before, after = rhs[: bar.start()].rstrip(), rhs[bar.end() :].lstrip()
+    if before.endswith("+"):
+        before = before[:-1].rstrip()
+    elif after.startswith("+"):
+        after = after[1:].lstrip()
+    fixed = f"{before} {after}".strip()
+    if not fixed or fixed.startswith("-"):
+        fixed = f"1 {fixed}".strip()
     if not fixed:
         fixed = "1"
     return MixedFormula(text=text, response=lhs.strip("`"), fixed=fixed, random=random, group=group)
@@ -140,8 +146,10 @@ def _apply_reference_levels(data: pd.DataFrame, reference_levels: dict[str, str]
                 f"reference level {reference!r} is not a level of {column!r} (levels: {levels})"
             )
         ordered = [reference, *(level for level in levels if level != reference)]
-        data[column] = pd.Categorical(values.astype(str) if not isinstance(
-            values.dtype, pd.CategoricalDtype) else values, categories=ordered)
+        data[column] = pd.Categorical(
+            values.astype(str) if not isinstance(values.dtype, pd.CategoricalDtype) else values,
+            categories=ordered,
+        )
     return data
 
 
@@ -220,8 +228,26 @@ def build_design(
     )
 
 
-_FORMULA_WORDS = {"C", "I", "np", "log", "exp", "sqrt", "center", "scale", "poly", "bs",
-                  "contr", "treatment", "sum", "levels", "base", "True", "False", "None"}
+_FORMULA_WORDS = {
+    "C",
+    "I",
+    "np",
+    "log",
+    "exp",
+    "sqrt",
+    "center",
+    "scale",
+    "poly",
+    "bs",
+    "contr",
+    "treatment",
+    "sum",
+    "levels",
+    "base",
+    "True",
+    "False",
+    "None",
+}
 
 
 def _check_unknown_names(formula: MixedFormula, columns: pd.Index) -> None:

@@ -24,7 +24,13 @@ from hlmrep.deviance import (
     theta_start,
 )
 from hlmrep.formula import DesignMatrices, build_design, parse_formula
-from hlmrep.optimize import DEFAULT_START, LME4_OPTIMIZER, SINGULAR_TOLERANCE, OptimumReport, find_optimum
+from hlmrep.optimize import (
+    DEFAULT_START,
+    LME4_OPTIMIZER,
+    SINGULAR_TOLERANCE,
+    OptimumReport,
+    find_optimum,
+)
 
 
 @dataclass
@@ -65,13 +71,15 @@ class LmmResult:
 
     @property
     def vcov(self) -> pd.DataFrame:
-        return pd.DataFrame(self.solution.vcov_beta, index=self.fixed_names,
-                            columns=self.fixed_names)
+        return pd.DataFrame(
+            self.solution.vcov_beta, index=self.fixed_names, columns=self.fixed_names
+        )
 
     @property
     def std_errors(self) -> pd.Series:
-        return pd.Series(np.sqrt(np.diag(self.solution.vcov_beta)), index=self.fixed_names,
-                         name="Std. Error")
+        return pd.Series(
+            np.sqrt(np.diag(self.solution.vcov_beta)), index=self.fixed_names, name="Std. Error"
+        )
 
     @property
     def fixed_correlation(self) -> pd.DataFrame:
@@ -90,8 +98,9 @@ class LmmResult:
     @property
     def random_cov(self) -> pd.DataFrame:
         """τ, the covariance matrix of the random effects (lme4's ``VarCorr``)."""
-        return pd.DataFrame(self.solution.random_cov, index=self.random_names,
-                            columns=self.random_names)
+        return pd.DataFrame(
+            self.solution.random_cov, index=self.random_names, columns=self.random_names
+        )
 
     @property
     def random_sd(self) -> pd.Series:
@@ -144,8 +153,7 @@ class LmmResult:
     @property
     def fitted(self) -> np.ndarray:
         d = self.design
-        return d.X @ self.solution.beta + np.einsum("nq,nq->n", d.Z,
-                                                    self.solution.b[d.group_index])
+        return d.X @ self.solution.beta + np.einsum("nq,nq->n", d.Z, self.solution.b[d.group_index])
 
     @property
     def residuals(self) -> np.ndarray:
@@ -161,9 +169,11 @@ class LmmResult:
     @property
     def conditional_modes(self) -> pd.DataFrame:
         """Conditional modes of the random effects (lme4's ``ranef``, the EB estimates)."""
-        return pd.DataFrame(self.solution.b, index=pd.Index(self.design.group_levels,
-                                                            name=self.design.group),
-                            columns=self.random_names)
+        return pd.DataFrame(
+            self.solution.b,
+            index=pd.Index(self.design.group_levels, name=self.design.group),
+            columns=self.random_names,
+        )
 
     @property
     def conditional_variances(self) -> np.ndarray:
@@ -179,14 +189,21 @@ class LmmResult:
         """
         d = self.design
         cp = cross_products(d.X, d.Z, d.y, d.group_index, len(d.group_levels))
-        return LmmResult(formula=self.formula, reml=self.reml, design=d,
-                         solution=solve_at(np.asarray(theta, dtype=float), cp, self.reml),
-                         optimum=self.optimum)
+        return LmmResult(
+            formula=self.formula,
+            reml=self.reml,
+            design=d,
+            solution=solve_at(np.asarray(theta, dtype=float), cp, self.reml),
+            optimum=self.optimum,
+        )
 
     def lme4_default_run(self) -> LmmResult:
         """The fit where BOBYQA from lme4's default start stopped: what plain lmer reports."""
-        run = next(r for r in self.optimum.runs
-                   if r.optimizer == LME4_OPTIMIZER and r.start == DEFAULT_START)
+        run = next(
+            r
+            for r in self.optimum.runs
+            if r.optimizer == LME4_OPTIMIZER and r.start == DEFAULT_START
+        )
         return self.at_theta(np.array(run.theta))
 
     # ----- output -------------------------------------------------------------------------------
@@ -211,10 +228,15 @@ class LmmResult:
             "df_resid": self.n_obs - self.npar,
             "scaled_residuals": self.scaled_residual_quantiles,
             "fixed_effects": [
-                {"term": name, "estimate": float(est), "std_error": float(se),
-                 "t_value": float(est / se)}
-                for name, est, se in zip(self.fixed_names, self.solution.beta,
-                                         self.std_errors, strict=True)
+                {
+                    "term": name,
+                    "estimate": float(est),
+                    "std_error": float(se),
+                    "t_value": float(est / se),
+                }
+                for name, est, se in zip(
+                    self.fixed_names, self.solution.beta, self.std_errors, strict=True
+                )
             ],
             "vcov_fixed": self.vcov.to_numpy().tolist(),
             "fixed_correlation": self.fixed_correlation.to_numpy().tolist(),
@@ -225,9 +247,13 @@ class LmmResult:
                 "sd": [float(v) for v in self.random_sd],
                 "covariance": self.random_cov.to_numpy().tolist(),
                 "correlation": [
-                    {"term1": self.random_names[j], "term2": self.random_names[i],
-                     "correlation": float(corr_re.iloc[i, j])}
-                    for j in range(q) for i in range(j + 1, q)
+                    {
+                        "term1": self.random_names[j],
+                        "term2": self.random_names[i],
+                        "correlation": float(corr_re.iloc[i, j]),
+                    }
+                    for j in range(q)
+                    for i in range(j + 1, q)
                 ],
             },
             "residual_variance": self.sigma2,
@@ -253,8 +279,9 @@ class LmmResult:
 
 def fit_design(design: DesignMatrices, reml: bool = True, formula: str = "") -> LmmResult:
     """Fit a model whose design matrices are already built (used by the bootstrap too)."""
-    cp: CrossProducts = cross_products(design.X, design.Z, design.y, design.group_index,
-                                       len(design.group_levels))
+    cp: CrossProducts = cross_products(
+        design.X, design.Z, design.y, design.group_index, len(design.group_levels)
+    )
     q = cp.q
     rows, cols = theta_layout(q)
     report = find_optimum(
@@ -264,8 +291,7 @@ def fit_design(design: DesignMatrices, reml: bool = True, formula: str = "") -> 
         diagonal=rows == cols,
     )
     solution = solve_at(report.theta, cp, reml)
-    return LmmResult(formula=formula, reml=reml, design=design, solution=solution,
-                     optimum=report)
+    return LmmResult(formula=formula, reml=reml, design=design, solution=solution, optimum=report)
 
 
 def fit(

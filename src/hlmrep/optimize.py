@@ -101,8 +101,9 @@ class _Counted:
         return self.objective(np.asarray(theta, dtype=float))
 
 
-def _bobyqa(f: _Counted, start: np.ndarray, lower: np.ndarray, tolerance: float = 1e-10
-            ) -> tuple[np.ndarray, str]:
+def _bobyqa(
+    f: _Counted, start: np.ndarray, lower: np.ndarray, tolerance: float = 1e-10
+) -> tuple[np.ndarray, str]:
     opt = nlopt.opt(nlopt.LN_BOBYQA, len(start))
     opt.set_lower_bounds(lower)
     opt.set_min_objective(lambda x, grad: f(x))
@@ -111,20 +112,30 @@ def _bobyqa(f: _Counted, start: np.ndarray, lower: np.ndarray, tolerance: float 
     opt.set_maxeval(100_000)
     # Bound-sitting starts are legal for BOBYQA; clip rounding below the bounds.
     x = opt.optimize(np.maximum(start, lower))
-    codes = {1: "success", 2: "stopval reached", 3: "ftol reached", 4: "xtol reached",
-             5: "maxeval reached", 6: "maxtime reached"}
+    codes = {
+        1: "success",
+        2: "stopval reached",
+        3: "ftol reached",
+        4: "xtol reached",
+        5: "maxeval reached",
+        6: "maxtime reached",
+    }
     return np.asarray(x), codes.get(opt.last_optimize_result(), str(opt.last_optimize_result()))
 
 
 def _lbfgsb(f: _Counted, start: np.ndarray, lower: np.ndarray) -> tuple[np.ndarray, str]:
     bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
-    result = sciopt.minimize(f, start, method="L-BFGS-B", bounds=bounds,
-                             options={"ftol": 1e-14, "gtol": 1e-8, "maxiter": 5_000})
+    result = sciopt.minimize(
+        f,
+        start,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"ftol": 1e-14, "gtol": 1e-8, "maxiter": 5_000},
+    )
     return np.asarray(result.x), str(result.message)
 
 
-def _bobyqa_as_lme4(f: _Counted, start: np.ndarray, lower: np.ndarray
-                    ) -> tuple[np.ndarray, str]:
+def _bobyqa_as_lme4(f: _Counted, start: np.ndarray, lower: np.ndarray) -> tuple[np.ndarray, str]:
     """lme4's default ``nloptwrap``: NLopt BOBYQA, xtol_abs = ftol_abs = 1e-8, maxeval 1e5.
 
     Run first from lme4's start so that the engine also reports where plain ``lmer`` stops;
@@ -142,8 +153,9 @@ def _second_start(start: np.ndarray, diagonal: np.ndarray) -> np.ndarray:
     return second if len(start) > 1 else np.array([0.25])
 
 
-def _probe_boundary(f: _Counted, theta: np.ndarray, value: float, diagonal: np.ndarray
-                    ) -> tuple[np.ndarray | None, str]:
+def _probe_boundary(
+    f: _Counted, theta: np.ndarray, value: float, diagonal: np.ndarray
+) -> tuple[np.ndarray | None, str]:
     """Step bound diagonal elements into the interior; return a lower point if one exists."""
     bound = diagonal & (theta <= BOUND_TOLERANCE)
     if not bound.any():
@@ -161,8 +173,9 @@ def _probe_boundary(f: _Counted, theta: np.ndarray, value: float, diagonal: np.n
     return None, f"boundary optimum: {tried} steps into the interior all raised the criterion"
 
 
-def _projected_gradient(f: _Counted, theta: np.ndarray, lower: np.ndarray, value: float
-                        ) -> tuple[np.ndarray, np.ndarray]:
+def _projected_gradient(
+    f: _Counted, theta: np.ndarray, lower: np.ndarray, value: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Central differences inside, forward differences at a bound (KKT: g ≥ 0 there)."""
     gradient = np.empty_like(theta)
     at_bound = np.isfinite(lower) & (theta - lower <= BOUND_TOLERANCE)
@@ -180,8 +193,9 @@ def _projected_gradient(f: _Counted, theta: np.ndarray, lower: np.ndarray, value
     return projected, at_bound
 
 
-def _free_hessian_min_eigenvalue(f: _Counted, theta: np.ndarray, free: np.ndarray,
-                                 value: float) -> float | None:
+def _free_hessian_min_eigenvalue(
+    f: _Counted, theta: np.ndarray, free: np.ndarray, value: float
+) -> float | None:
     """Smallest eigenvalue of the finite-difference Hessian over the free coordinates."""
     index = np.flatnonzero(free)
     if len(index) == 0:
@@ -191,6 +205,7 @@ def _free_hessian_min_eigenvalue(f: _Counted, theta: np.ndarray, free: np.ndarra
     h = 1e-4 * np.maximum(1.0, np.abs(theta[index]))
     for a in range(k):
         for b in range(a, k):
+
             def shifted(sa: float, sb: float, a: int = a, b: int = b) -> float:
                 x = theta.copy()
                 x[index[a]] += sa * h[a]
@@ -215,8 +230,11 @@ def find_optimum(
     """Minimize ``objective`` over θ ≥ lower from several starts and verify the optimum."""
     f = _Counted(objective)
     starts = {DEFAULT_START: start, "small variances": _second_start(start, diagonal)}
-    plan = [(LME4_OPTIMIZER, DEFAULT_START), ("bobyqa", "small variances"),
-            ("lbfgsb", DEFAULT_START)]
+    plan = [
+        (LME4_OPTIMIZER, DEFAULT_START),
+        ("bobyqa", "small variances"),
+        ("lbfgsb", DEFAULT_START),
+    ]
     runs: list[OptimizerRun] = []
     for optimizer, start_name in plan:
         before = f.count
@@ -225,8 +243,16 @@ def find_optimum(
             value = f(theta)
         except (nlopt.RoundoffLimited, ValueError, RuntimeError) as error:
             theta, value, message = starts[start_name], float("inf"), f"failed: {error}"
-        runs.append(OptimizerRun(optimizer, start_name, [float(v) for v in theta],
-                                 float(value), f.count - before, message))
+        runs.append(
+            OptimizerRun(
+                optimizer,
+                start_name,
+                [float(v) for v in theta],
+                float(value),
+                f.count - before,
+                message,
+            )
+        )
 
     best = min(runs, key=lambda run: run.criterion)
     theta, value = np.array(best.theta), best.criterion
@@ -240,8 +266,16 @@ def find_optimum(
         before = f.count
         theta_new, message = _bobyqa(f, candidate, lower)
         value_new = f(theta_new)
-        runs.append(OptimizerRun("bobyqa", "boundary probe", [float(v) for v in theta_new],
-                                 float(value_new), f.count - before, message))
+        runs.append(
+            OptimizerRun(
+                "bobyqa",
+                "boundary probe",
+                [float(v) for v in theta_new],
+                float(value_new),
+                f.count - before,
+                message,
+            )
+        )
         if value_new < value:
             theta, value = theta_new, value_new
 
@@ -249,9 +283,16 @@ def find_optimum(
     before = f.count
     theta_polished, message = _bobyqa(f, theta.copy(), lower)
     value_polished = f(theta_polished)
-    runs.append(OptimizerRun("bobyqa", "best point (polish)",
-                             [float(v) for v in theta_polished], float(value_polished),
-                             f.count - before, message))
+    runs.append(
+        OptimizerRun(
+            "bobyqa",
+            "best point (polish)",
+            [float(v) for v in theta_polished],
+            float(value_polished),
+            f.count - before,
+            message,
+        )
+    )
     if value_polished < value:
         theta, value = theta_polished, value_polished
 

