@@ -26,10 +26,13 @@ is r(θ), which saves a separate solve for β.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg.lapack import dpotrf as _dpotrf
+
+from hlmrep import kernel
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -63,6 +66,18 @@ def relative_covariance_factor(theta: np.ndarray, q: int) -> np.ndarray:
     T = np.zeros((q, q))
     T[rows, cols] = theta
     return T
+
+
+def canonical_theta(theta: np.ndarray, q: int) -> np.ndarray:
+    """The same covariance with T's diagonal made ≥ 0.
+
+    Negating a column of T leaves TT' (and the deviance) unchanged, so an optimizer may run
+    without bounds and hand back any sign pattern; this maps it to lme4's convention.
+    """
+    T = relative_covariance_factor(theta, q)
+    signs = np.where(np.diag(T) < 0.0, -1.0, 1.0)
+    rows, cols = theta_layout(q)
+    return (T * signs[None, :])[rows, cols]
 
 
 @dataclass(frozen=True)
@@ -127,50 +142,51 @@ def cross_products(
 
 
 def cholesky_components(A: np.ndarray) -> np.ndarray:
-    """Lower Cholesky factors of J small SPD matrices stored as A[a, b, j] (q, q, J).
+    """Lower Cholesky factors of J small SPD matrices stored as A[..., a, b, j].
 
-    Loops over the q×q entries and vectorizes over the J groups: at q ≤ 4 this is many
-    times faster than a stacked ``np.linalg.cholesky``, whose per-call overhead dominates.
-    A = T'Z'ZT + I is positive definite for every θ, so no pivot can be ≤ 0 except by
-    overflow, and then the NaN from ``sqrt`` makes the deviance +inf.
+    Loops over the q×q entries and vectorizes over the J groups (and any leading batch
+    axes): at q ≤ 4 this is many times faster than a stacked ``np.linalg.cholesky``, whose
+    per-call overhead dominates.  A = T'Z'ZT + I is positive definite for every θ, so no
+    pivot can be ≤ 0 except by overflow, and then the NaN from ``sqrt`` makes the deviance
+    +inf.
     """
-    q = A.shape[0]
+    q = A.shape[-2]
     L = np.zeros_like(A)
     for col in range(q):
-        pivot = A[col, col].copy()
+        pivot = A[..., col, col, :].copy()
         for m in range(col):
-            pivot -= L[col, m] * L[col, m]
+            pivot -= L[..., col, m, :] * L[..., col, m, :]
         diag = np.sqrt(pivot)
-        L[col, col] = diag
+        L[..., col, col, :] = diag
         for row in range(col + 1, q):
-            value = A[row, col].copy()
+            value = A[..., row, col, :].copy()
             for m in range(col):
-                value -= L[row, m] * L[col, m]
-            L[row, col] = value / diag
+                value -= L[..., row, m, :] * L[..., col, m, :]
+            L[..., row, col, :] = value / diag
     return L
 
 
 def forward_solve_components(L: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """Solve L_j X_j = B_j for all j; L (q, q, J), B and X (q, J, k)."""
-    q = L.shape[0]
+    """Solve L_j X_j = B_j for all j; L (..., q, q, J), B and X (..., q, J, k)."""
+    q = L.shape[-2]
     X = np.empty_like(B)
     for row in range(q):
-        rhs = B[row].copy()
+        rhs = B[..., row, :, :].copy()
         for m in range(row):
-            rhs -= L[row, m][:, None] * X[m]
-        X[row] = rhs / L[row, row][:, None]
+            rhs -= L[..., row, m, :, None] * X[..., m, :, :]
+        X[..., row, :, :] = rhs / L[..., row, row, :, None]
     return X
 
 
 def back_solve_components(L: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """Solve L_j' X_j = B_j for all j; L (q, q, J), B and X (q, J, k)."""
-    q = L.shape[0]
+    """Solve L_j' X_j = B_j for all j; L (..., q, q, J), B and X (..., q, J, k)."""
+    q = L.shape[-2]
     X = np.empty_like(B)
     for row in reversed(range(q)):
-        rhs = B[row].copy()
+        rhs = B[..., row, :, :].copy()
         for m in range(row + 1, q):
-            rhs -= L[m, row][:, None] * X[m]
-        X[row] = rhs / L[row, row][:, None]
+            rhs -= L[..., m, row, :, None] * X[..., m, :, :]
+        X[..., row, :, :] = rhs / L[..., row, row, :, None]
     return X
 
 
@@ -234,8 +250,8 @@ def criterion_from(dec: Decomposition, n: int, p: int, reml: bool) -> float:
     return dec.log_det_L + n * (1.0 + LOG_2PI + np.log(dec.pwrss / n))
 
 
-def profiled_deviance(theta: np.ndarray, cp: CrossProducts, reml: bool) -> float:
-    """The objective lme4 minimizes over θ; +inf where the factorization fails."""
+def profiled_deviance_reference(theta: np.ndarray, cp: CrossProducts, reml: bool) -> float:
+    """The criterion from :func:`decompose`: readable NumPy, the kernel's reference."""
     try:
         with np.errstate(invalid="ignore", divide="ignore"):
             dec = decompose(theta, cp)
@@ -243,6 +259,30 @@ def profiled_deviance(theta: np.ndarray, cp: CrossProducts, reml: bool) -> float
     except np.linalg.LinAlgError:
         return float("inf")
     return float(value) if np.isfinite(value) else float("inf")
+
+
+def profiled_deviance(theta: np.ndarray, cp: CrossProducts, reml: bool) -> float:
+    """The objective lme4 minimizes over θ (compiled kernel); +inf where it is undefined."""
+    rows, cols = theta_layout(cp.q)
+    value = kernel.deviance(
+        np.ascontiguousarray(theta, dtype=np.float64),
+        rows,
+        cols,
+        cp.ZtZ,
+        cp.ZtXy,
+        cp.XytXy,
+        cp.n,
+        reml,
+    )
+    return value if math.isfinite(value) else math.inf
+
+
+def profiled_deviance_batch(thetas: np.ndarray, cp: CrossProducts, reml: bool) -> np.ndarray:
+    """:func:`profiled_deviance` at each row of ``thetas`` (one compiled call)."""
+    rows, cols = theta_layout(cp.q)
+    thetas = np.ascontiguousarray(np.atleast_2d(thetas), dtype=np.float64)
+    values = kernel.deviance_batch(thetas, rows, cols, cp.ZtZ, cp.ZtXy, cp.XytXy, cp.n, reml)
+    return np.where(np.isfinite(values), values, np.inf)
 
 
 @dataclass(frozen=True)

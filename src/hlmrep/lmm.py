@@ -16,8 +16,10 @@ import pandas as pd
 from hlmrep.deviance import (
     CrossProducts,
     Solution,
+    canonical_theta,
     cross_products,
     profiled_deviance,
+    profiled_deviance_batch,
     solve_at,
     theta_layout,
     theta_lower_bounds,
@@ -289,6 +291,8 @@ def fit_design(design: DesignMatrices, reml: bool = True, formula: str = "") -> 
         start=theta_start(q),
         lower=theta_lower_bounds(q),
         diagonal=rows == cols,
+        batch_objective=lambda thetas: profiled_deviance_batch(thetas, cp, reml),
+        canonical=lambda theta: canonical_theta(theta, q),
     )
     solution = solve_at(report.theta, cp, reml)
     return LmmResult(formula=formula, reml=reml, design=design, solution=solution, optimum=report)
