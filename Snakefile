@@ -12,9 +12,10 @@ validate_config(config, workflow.source_path("workflow/schemas/config.schema.yam
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/models.smk"
 
 
 rule all:
     input:
-        rules.prepare_data.output,
+        final_outputs(),
     default_target: True

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -50,6 +52,34 @@ def fit_hsb(hsb):
         return _FITS[key]
 
     return _fit
+
+
+def copy_workflow(target: Path) -> Path:
+    """The workflow files only (Snakefile, config.yaml, workflow/, envs/) into ``target``."""
+    for name in ("Snakefile", "config.yaml"):
+        shutil.copy(ROOT / name, target / name)
+    for folder in ("workflow", "envs"):
+        shutil.copytree(ROOT / folder, target / folder)
+    return target
+
+
+def run_snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory) -> Path:
+    """The default workflow run once, in a temporary copy; returns that folder."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("pipeline"))
+    done = run_snakemake(workdir, "--cores", "2")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return workdir
 
 
 def have_rscript_with(*packages: str) -> bool:

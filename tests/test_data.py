@@ -34,6 +34,7 @@ def test_meanses_is_the_group_mean_and_cses_sums_to_zero(prepared):
     group_mean = table.groupby("school")["ses"].transform("mean")
     assert np.allclose(table["meanses"], group_mean, atol=1e-12)
     assert np.allclose(table["cses"], table["ses"] - table["meanses"], atol=1e-12)
+    assert np.allclose(table["meanses_sample"], group_mean, atol=1e-12)
     assert table.groupby("school")["cses"].sum().abs().max() < 1e-10
 
 
@@ -81,6 +82,8 @@ def test_school_file_meanses_option(tmp_path):
     table = read_prepared(tmp_path / "t.csv")
     assert summary["meanses_definition"] == "school_file"
     assert np.allclose(table["meanses"], table["meanses_school_file"])
+    # cses stays centred on the sample mean (HLM's group-mean centring).
+    assert table.groupby("school")["cses"].sum().abs().max() < 1e-10
     gap = (table["meanses_school_file"] - table["meanses_sample"]).abs().max()
     assert 0.0 < gap < 0.0066  # the reference README: they differ by up to 0.0065
 

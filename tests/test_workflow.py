@@ -3,37 +3,25 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from conftest import copy_workflow, run_snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", *args],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    return run_snakemake(workdir, *args)
 
 
-@pytest.fixture(scope="module")
-def workflow_copy(tmp_path_factory) -> Path:
-    """The workflow files only (Snakefile, workflow/, config.yaml, envs/); results go here."""
-    target = tmp_path_factory.mktemp("wf")
-    for name in ("Snakefile", "config.yaml"):
-        shutil.copy(ROOT / name, target / name)
-    for folder in ("workflow", "envs"):
-        shutil.copytree(ROOT / folder, target / folder)
-    return target
+@pytest.fixture()
+def workflow_copy(tmp_path) -> Path:
+    return copy_workflow(tmp_path)
 
 
 def test_lint_passes():
@@ -47,20 +35,19 @@ def test_dry_run_lists_the_data_stage(workflow_copy):
     assert "prepare_data" in done.stdout
 
 
-def test_real_run_then_nothing_to_do(workflow_copy):
-    first = snakemake(workflow_copy, "--cores", "1")
-    assert first.returncode == 0, first.stderr
-    summary = json.loads((workflow_copy / "results/data/summary.json").read_text())
+def test_real_run_then_nothing_to_do(pipeline):
+    summary = json.loads((pipeline / "results/data/summary.json").read_text())
     assert summary["table_4_1"]["n_students"] == 7185
     assert summary["table_4_1"]["n_schools"] == 160
-    assert (workflow_copy / "results/logs/prepare_data.log").exists()
-    assert (workflow_copy / "results/benchmarks/prepare_data.tsv").exists()
-    second = snakemake(workflow_copy, "--cores", "1")
+    assert (pipeline / "results/logs/prepare_data.log").exists()
+    assert (pipeline / "results/benchmarks/prepare_data.tsv").exists()
+    second = snakemake(pipeline, "--cores", "1")
     assert second.returncode == 0
     assert "Nothing to be done" in second.stdout + second.stderr
 
 
-def test_bad_csv_input_fails_the_job_and_leaves_no_output(workflow_copy, tmp_path):
+def test_bad_csv_input_fails_the_job_and_leaves_no_output(workflow_copy, tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("bad")
     students = tmp_path / "students.csv"
     schools = tmp_path / "schools.csv"
     students.write_text("id,minority,female,ses,mathach\n1,0,1,0.5,12\n1,0,0,x,13\n")

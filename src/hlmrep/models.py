@@ -1,0 +1,84 @@
+"""The model stage's jobs: fit one configured model; compute variance explained.
+
+Each job reads the prepared table and writes tidy files under ``results/``; the report
+reads those files and never refits.  Files are written only when the whole job succeeded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hlmrep.data import read_prepared, sha256, write_atomically
+from hlmrep.hlm import hlm_statistics, variance_explained
+from hlmrep.lmm import LmmResult, fit
+
+
+def rows_fingerprint(result: LmmResult) -> str:
+    """SHA-256 of the data rows a fit used, so comparisons can refuse different rows."""
+    index = np.asarray(result.design.row_index, dtype=np.int64)
+    return hashlib.sha256(index.tobytes()).hexdigest()
+
+
+def fit_record(result: LmmResult, name: str, data_path: Path) -> dict[str, Any]:
+    """Everything the engine reports, plus what the comparisons and report need to know."""
+    record = result.to_dict()
+    lme4_stop = result.lme4_default_run()
+    record.update(
+        {
+            "name": name,
+            "data": {"path": str(data_path), "sha256": sha256(Path(data_path))},
+            "rows_sha256": rows_fingerprint(result),
+            "fixed_terms": result.fixed_names,
+            # Where BOBYQA with lme4's default settings from lme4's start stopped: what plain
+            # lmer would print.  Equal to the optimum unless the optimizer report says not.
+            "lme4_default_stop": {
+                "criterion": lme4_stop.criterion,
+                "singular": lme4_stop.singular,
+                "theta": [float(v) for v in lme4_stop.theta],
+                "at_optimum": bool(lme4_stop.criterion - result.criterion < 1e-4),
+            },
+        }
+    )
+    return record
+
+
+def fit_model_job(
+    data_path: Path,
+    name: str,
+    formula: str,
+    reml: bool,
+    out_fit: Path,
+    out_schools: Path,
+    out_hlm: Path,
+) -> LmmResult:
+    """Fit one model; write its fit JSON, per-school table and HLM statistics."""
+    data = read_prepared(data_path)
+    result = fit(formula, data, reml=reml)
+    record = fit_record(result, name, data_path)
+    statistics, schools = hlm_statistics(result)
+    statistics["name"] = name
+    write_atomically(Path(out_schools), lambda p: schools.to_csv(p, index=False))
+    write_atomically(Path(out_hlm), lambda p: p.write_text(json.dumps(statistics, indent=1)))
+    write_atomically(Path(out_fit), lambda p: p.write_text(json.dumps(record, indent=1)))
+    return result
+
+
+def variance_explained_job(
+    pairs: dict[str, dict[str, str]], fits: dict[str, Path], out: Path
+) -> dict[str, Any]:
+    """Proportion of variance explained for each configured (base, model) pair."""
+    loaded = {name: json.loads(Path(path).read_text()) for name, path in fits.items()}
+    table = {}
+    for name, pair in pairs.items():
+        table[name] = {
+            "base": pair["base"],
+            "model": pair["model"],
+            **variance_explained(loaded[pair["base"]], loaded[pair["model"]]),
+        }
+    write_atomically(Path(out), lambda p: p.write_text(json.dumps(table, indent=1)))
+    return table

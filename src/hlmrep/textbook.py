@@ -1,0 +1,184 @@
+"""Where each reference number of the textbook and the vignette is found in ``results/``.
+
+One place maps a reference key (``table_4_4.tau11``, ``lrt.fixed_minority.chisq``) to the
+results file and field that answer it, so tests and the report read the same numbers.
+Nothing here computes a statistic: every value is read from a file a job wrote.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+#: Models of the default config that answer each textbook table.
+TEXTBOOK_MODELS = {
+    "table_4_2": "table_4_2",
+    "table_4_3": "table_4_3",
+    "table_4_4": "model3",
+    "table_4_5": "table_4_5",
+}
+#: The textbook's MEANSES is the school file's (see README); its fixed-effect name here.
+MEANSES = "meanses_school_file"
+
+
+class Results:
+    """Lazy reader of the JSON files under a results folder."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    @functools.cache  # noqa: B019 - one reader per report; files do not change meanwhile
+    def json(self, relative: str) -> dict[str, Any]:
+        path = self.root / relative
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing: run the workflow first")
+        return json.loads(path.read_text())
+
+    def fit(self, model: str) -> dict[str, Any]:
+        return self.json(f"fits/{model}.json")
+
+    def hlm(self, model: str) -> dict[str, Any]:
+        return self.json(f"hlm/{model}.json")
+
+    def comparison(self, name: str) -> dict[str, Any]:
+        return self.json(f"comparisons/{name}.json")
+
+    def explained(self, name: str) -> dict[str, Any]:
+        return self.json("variance_explained.json")[name]
+
+    # ----- accessors used by the mappings --------------------------------------------------
+    def fixed(self, model: str, term: str, what: str = "estimate") -> float:
+        for row in self.fit(model)["fixed_effects"]:
+            if row["term"] == term:
+                return float(row[what])
+        raise KeyError(f"{model} has no fixed effect {term!r}")
+
+    def tau(self, model: str, a: str, b: str | None = None) -> float:
+        random = self.fit(model)["random_effects"]
+        i = random["terms"].index(a)
+        j = random["terms"].index(b if b is not None else a)
+        return float(random["covariance"][i][j])
+
+    def correlation(self, model: str, a: str, b: str) -> float:
+        for row in self.fit(model)["random_effects"]["correlation"]:
+            if {row["term1"], row["term2"]} == {a, b}:
+                return float(row["correlation"])
+        raise KeyError(f"{model} has no correlation of {a} and {b}")
+
+
+Accessor = Callable[[Results], Any]
+
+
+def _table_4_2(r: Results) -> dict[str, Any]:
+    m = TEXTBOOK_MODELS["table_4_2"]
+    return {
+        "gamma00": r.fixed(m, "(Intercept)"),
+        "gamma00_se": r.fixed(m, "(Intercept)", "std_error"),
+        "tau00": r.tau(m, "(Intercept)"),
+        "sigma2": r.fit(m)["residual_variance"],
+        "chisq_tau00": r.hlm(m)["chisq_homogeneity"]["(Intercept)"]["chisq"],
+        "icc": r.hlm(m)["icc"],
+        "reliability_beta0": r.hlm(m)["reliability"]["(Intercept)"],
+        "plausible_range_95": r.hlm(m)["plausible_value_range_95"],
+        "n_students": r.fit(m)["n_obs"],
+        "n_schools": r.fit(m)["n_groups"],
+    }
+
+
+def _table_4_3(r: Results) -> dict[str, Any]:
+    m = TEXTBOOK_MODELS["table_4_3"]
+    return {
+        "gamma00": r.fixed(m, "(Intercept)"),
+        "gamma00_se": r.fixed(m, "(Intercept)", "std_error"),
+        "gamma01_meanses": r.fixed(m, MEANSES),
+        "gamma01_se": r.fixed(m, MEANSES, "std_error"),
+        "tau00": r.tau(m, "(Intercept)"),
+        "sigma2": r.fit(m)["residual_variance"],
+        "chisq_tau00": r.hlm(m)["chisq_homogeneity"]["(Intercept)"]["chisq"],
+        "proportion_tau00_explained": r.explained("table_4_3_vs_4_2")["tau[(Intercept)]"],
+        "conditional_icc": r.hlm(m)["icc"],
+        "reliability_beta0": r.hlm(m)["reliability"]["(Intercept)"],
+    }
+
+
+def _table_4_4(r: Results) -> dict[str, Any]:
+    m = TEXTBOOK_MODELS["table_4_4"]
+    chisq = r.hlm(m)["chisq_homogeneity"]
+    return {
+        "gamma00": r.fixed(m, "(Intercept)"),
+        "gamma00_se": r.fixed(m, "(Intercept)", "std_error"),
+        "gamma10": r.fixed(m, "cses"),
+        "gamma10_se": r.fixed(m, "cses", "std_error"),
+        "tau00": r.tau(m, "(Intercept)"),
+        "tau11": r.tau(m, "cses"),
+        "tau01": r.tau(m, "(Intercept)", "cses"),
+        "corr_beta0_beta1": r.correlation(m, "(Intercept)", "cses"),
+        "sigma2": r.fit(m)["residual_variance"],
+        "chisq_tau00": chisq["(Intercept)"]["chisq"],
+        "chisq_tau11": chisq["cses"]["chisq"],
+        "reliability_beta0": r.hlm(m)["reliability"]["(Intercept)"],
+        "reliability_beta1": r.hlm(m)["reliability"]["cses"],
+    }
+
+
+def _table_4_5(r: Results) -> dict[str, Any]:
+    m = TEXTBOOK_MODELS["table_4_5"]
+    chisq = r.hlm(m)["chisq_homogeneity"]
+    terms = {
+        "gamma00": "(Intercept)",
+        "gamma01": MEANSES,
+        "gamma02": "sectorCatholic",
+        "gamma10": "cses",
+        "gamma11": f"cses:{MEANSES}",
+        "gamma12": "cses:sectorCatholic",
+    }
+    out = {
+        "gamma00": r.fixed(m, terms["gamma00"]),
+        "gamma01_meanses": r.fixed(m, terms["gamma01"]),
+        "gamma02_sector": r.fixed(m, terms["gamma02"]),
+        "gamma10": r.fixed(m, terms["gamma10"]),
+        "gamma11_meanses": r.fixed(m, terms["gamma11"]),
+        "gamma12_sector": r.fixed(m, terms["gamma12"]),
+        "tau00": r.tau(m, "(Intercept)"),
+        "tau11": r.tau(m, "cses"),
+        "tau01": r.tau(m, "(Intercept)", "cses"),
+        "sigma2": r.fit(m)["residual_variance"],
+        "chisq_tau00": chisq["(Intercept)"]["chisq"],
+        "chisq_tau11": chisq["cses"]["chisq"],
+        "proportion_tau00_explained": r.explained("table_4_5_vs_4_4")["tau[(Intercept)]"],
+        "proportion_tau11_explained": r.explained("table_4_5_vs_4_4")["tau[cses]"],
+    }
+    for key, term in terms.items():
+        out[f"{key}_se"] = r.fixed(m, term, "std_error")
+    return out
+
+
+def _deviance_tests(r: Results) -> dict[str, Any]:
+    test = r.comparison("table_4_5_slope_variance")
+    return {
+        "reml_deviance_full": r.fit(test["full"])["reml_criterion"],
+        "reml_deviance_no_slope_variance": r.fit(test["reduced"])["reml_criterion"],
+        "lr_no_slope_variance": test["chisq"],
+    }
+
+
+def _table_4_1(r: Results) -> dict[str, Any]:
+    return dict(r.json("data/summary.json")["table_4_1"])
+
+
+TEXTBOOK: dict[str, Accessor] = {
+    "table_4_1": _table_4_1,
+    "table_4_2": _table_4_2,
+    "table_4_3": _table_4_3,
+    "table_4_4": _table_4_4,
+    "table_4_5": _table_4_5,
+    "deviance_tests": _deviance_tests,
+}
+
+
+def textbook_values(results: Results) -> dict[str, dict[str, Any]]:
+    """Our value for every textbook reference key, read from the results files."""
+    return {table: accessor(results) for table, accessor in TEXTBOOK.items()}
