@@ -13,6 +13,7 @@ validate_config(config, workflow.source_path("workflow/schemas/config.schema.yam
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/models.smk"
+include: "workflow/rules/bootstrap.smk"
 
 
 rule all:

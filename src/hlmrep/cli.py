@@ -109,6 +109,39 @@ def _variance_explained(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bootstrap_chunk(args: argparse.Namespace) -> int:
+    from hlmrep.bootstrap import chunk_job
+
+    spec = json.loads(args.spec)
+    chunk_job(
+        spec,
+        args.name,
+        args.seed,
+        args.chunk,
+        args.chunk_size,
+        args.data,
+        args.fit,
+        args.comparison,
+        args.out,
+    )
+    return 0
+
+
+def _bootstrap_gather(args: argparse.Namespace) -> int:
+    from hlmrep.bootstrap import gather_job
+
+    summary = gather_job(
+        args.chunk,
+        json.loads(args.spec),
+        args.name,
+        args.comparison,
+        args.out_table,
+        args.out_summary,
+    )
+    log.info("%s: %d of %d replicates converged", args.name, summary["converged"], summary["nsim"])
+    return 0
+
+
 def _benchmark(args: argparse.Namespace) -> int:
     from hlmrep.benchmark import main as benchmark_main
 
@@ -167,6 +200,27 @@ def build_parser() -> argparse.ArgumentParser:
     expl.add_argument("--fit", action="append", default=[], metavar="MODEL=FIT_JSON")
     expl.add_argument("--out", type=Path, required=True)
     expl.set_defaults(run=_variance_explained)
+
+    chunk = sub.add_parser("bootstrap-chunk", help="workflow job: one chunk of replicates")
+    chunk.add_argument("--name", required=True)
+    chunk.add_argument("--spec", required=True, help="the target's config entry as JSON")
+    chunk.add_argument("--seed", type=int, required=True)
+    chunk.add_argument("--chunk", type=int, required=True)
+    chunk.add_argument("--chunk-size", type=int, required=True)
+    chunk.add_argument("--data", type=Path, required=True)
+    chunk.add_argument("--fit", type=Path, action="append", required=True)
+    chunk.add_argument("--comparison", type=Path)
+    chunk.add_argument("--out", type=Path, required=True)
+    chunk.set_defaults(run=_bootstrap_chunk)
+
+    gath = sub.add_parser("bootstrap-gather", help="workflow job: gather and summarize")
+    gath.add_argument("--name", required=True)
+    gath.add_argument("--spec", required=True)
+    gath.add_argument("--chunk", type=Path, action="append", required=True)
+    gath.add_argument("--comparison", type=Path)
+    gath.add_argument("--out-table", type=Path, required=True)
+    gath.add_argument("--out-summary", type=Path, required=True)
+    gath.set_defaults(run=_bootstrap_gather)
 
     bench = sub.add_parser("benchmark", help="time the engine (see README, Benchmarks)")
     bench.add_argument("--repeats", type=int, default=21)

@@ -54,6 +54,18 @@ def _unknown_model_references(config: dict[str, Any]) -> list[str]:
                         f"{section}.{name}.{role}: {entry[role]!r} is not a model in "
                         f"models ({sorted(models)})"
                     )
+    comparisons = set(config.get("comparisons", {}))
+    for name, target in config.get("bootstrap", {}).get("targets", {}).items():
+        if target["kind"] == "confint" and target["model"] not in models:
+            problems.append(
+                f"bootstrap.targets.{name}.model: {target['model']!r} is not a "
+                f"model in models ({sorted(models)})"
+            )
+        if target["kind"] == "lrt" and target["comparison"] not in comparisons:
+            problems.append(
+                f"bootstrap.targets.{name}.comparison: {target['comparison']!r} "
+                f"is not in comparisons ({sorted(comparisons)})"
+            )
     return problems
 
 

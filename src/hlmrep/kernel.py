@@ -40,17 +40,15 @@ def _cholesky_in_place(A: np.ndarray) -> bool:
 
 
 @numba.njit(cache=True)
-def deviance(
+def _factor(
     theta: np.ndarray,
     rows: np.ndarray,
     cols: np.ndarray,
     ZtZ: np.ndarray,
     ZtXy: np.ndarray,
     XytXy: np.ndarray,
-    n: int,
-    reml: bool,
-) -> float:
-    """REML criterion or ML deviance at θ; +inf where a factorization fails.
+) -> tuple[np.ndarray, float, bool]:
+    """Cholesky factor of the Schur complement of [X y] and log|L|² at θ (ok = False: failed).
 
     ZtZ (q, q, J), ZtXy (q, J, p + 1), XytXy (p + 1, p + 1): the layout of
     :class:`hlmrep.deviance.CrossProducts`.  Every inner loop runs over the J groups, which
@@ -59,7 +57,6 @@ def deviance(
     """
     q, J = ZtZ.shape[0], ZtZ.shape[2]
     k = XytXy.shape[0]
-    p = k - 1
     T = np.zeros((q, q))
     for i in range(theta.shape[0]):
         T[rows[i], cols[i]] = theta[i]
@@ -85,7 +82,7 @@ def deviance(
             for m in range(col):
                 pivot -= A[col, m, j] * A[col, m, j]
             if not pivot > 0.0:
-                return np.inf
+                return XytXy.copy(), np.inf, False
             diag = math.sqrt(pivot)
             A[col, col, j] = diag
             inverse[col, j] = 1.0 / diag
@@ -128,8 +125,26 @@ def deviance(
     # Schur complement of [X y]: S = [X y]'[X y] − Σ_j R_j'R_j, one matrix product.
     flat = R.reshape(q * J, k)
     S = XytXy - flat.T @ flat
-    if not _cholesky_in_place(S):
+    ok = _cholesky_in_place(S)
+    return S, log_det_L, ok
+
+
+@numba.njit(cache=True)
+def deviance(
+    theta: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    ZtZ: np.ndarray,
+    ZtXy: np.ndarray,
+    XytXy: np.ndarray,
+    n: int,
+    reml: bool,
+) -> float:
+    """REML criterion or ML deviance at θ; +inf where a factorization fails."""
+    S, log_det_L, ok = _factor(theta, rows, cols, ZtZ, ZtXy, XytXy)
+    if not ok:
         return np.inf
+    p = XytXy.shape[0] - 1
     pwrss = S[p, p] * S[p, p]
     if reml:
         log_det_RX = 0.0
@@ -138,6 +153,29 @@ def deviance(
         dof = n - p
         return log_det_L + log_det_RX + dof * (1.0 + LOG_2PI + math.log(pwrss / dof))
     return log_det_L + n * (1.0 + LOG_2PI + math.log(pwrss / n))
+
+
+@numba.njit(cache=True)
+def beta_and_pwrss(
+    theta: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    ZtZ: np.ndarray,
+    ZtXy: np.ndarray,
+    XytXy: np.ndarray,
+) -> tuple[np.ndarray, float]:
+    """β̂(θ) and the penalized RSS r²(θ): R_X'β = c_β from the Schur factor's last row."""
+    S, _, ok = _factor(theta, rows, cols, ZtZ, ZtXy, XytXy)
+    p = XytXy.shape[0] - 1
+    beta = np.full(p, np.nan)
+    if not ok:
+        return beta, np.nan
+    for a in range(p - 1, -1, -1):
+        value = S[p, a]
+        for m in range(a + 1, p):
+            value -= S[m, a] * beta[m]
+        beta[a] = value / S[a, a]
+    return beta, S[p, p] * S[p, p]
 
 
 @numba.njit(cache=True)

@@ -65,7 +65,7 @@ class OptimumReport:
     runs: list[OptimizerRun]
     evaluations: int
     projected_gradient: list[float]
-    max_abs_projected_gradient: float
+    max_absprojected_gradient: float
     hessian_min_eigenvalue: float | None
     at_bound: list[bool]
     boundary_probe: str
@@ -81,7 +81,7 @@ class OptimumReport:
             "runs_agree": self.runs_agree,
             "evaluations": self.evaluations,
             "projected_gradient": self.projected_gradient,
-            "max_abs_projected_gradient": self.max_abs_projected_gradient,
+            "max_absprojected_gradient": self.max_absprojected_gradient,
             "hessian_min_eigenvalue": self.hessian_min_eigenvalue,
             "at_bound": self.at_bound,
             "boundary_probe": self.boundary_probe,
@@ -90,7 +90,7 @@ class OptimumReport:
         }
 
 
-class _Counted:
+class CountedObjective:
     """The objective, single and batched, counting every θ at which it is evaluated."""
 
     def __init__(self, objective: Objective, batch: BatchObjective | None) -> None:
@@ -109,8 +109,8 @@ class _Counted:
         return np.asarray(self.batch_objective(thetas), dtype=float)
 
 
-def _bobyqa(
-    f: _Counted,
+def bobyqa(
+    f: CountedObjective,
     start: np.ndarray,
     lower: np.ndarray,
     tolerance: float = 1e-10,
@@ -156,7 +156,7 @@ def _central_difference_points(theta: np.ndarray, h: np.ndarray) -> np.ndarray:
     return np.vstack([theta[None, :], theta + steps, theta - steps]) if k else theta[None, :]
 
 
-def _lbfgsb(f: _Counted, start: np.ndarray, lower: np.ndarray) -> tuple[np.ndarray, str]:
+def _lbfgsb(f: CountedObjective, start: np.ndarray, lower: np.ndarray) -> tuple[np.ndarray, str]:
     """L-BFGS-B on the unbounded θ, gradient by central differences in one batched call.
 
     No bounds on purpose: clipped at θ_ii = 0, a gradient method stops on the boundary
@@ -185,16 +185,18 @@ def _lbfgsb(f: _Counted, start: np.ndarray, lower: np.ndarray) -> tuple[np.ndarr
     return np.asarray(result.x), str(result.message)
 
 
-def _bobyqa_as_lme4(f: _Counted, start: np.ndarray, lower: np.ndarray) -> tuple[np.ndarray, str]:
+def _bobyqa_as_lme4(
+    f: CountedObjective, start: np.ndarray, lower: np.ndarray
+) -> tuple[np.ndarray, str]:
     """lme4's default ``nloptwrap``: NLopt BOBYQA, xtol_abs = ftol_abs = 1e-8, maxeval 1e5.
 
     Run first from lme4's start so that the engine also reports where plain ``lmer`` stops;
     that is the point printed in the vignette, even where it is not the optimum.
     """
-    return _bobyqa(f, start, lower, tolerance=1e-8)
+    return bobyqa(f, start, lower, tolerance=1e-8)
 
 
-_OPTIMIZERS = {"bobyqa": _bobyqa, "lbfgsb": _lbfgsb, LME4_OPTIMIZER: _bobyqa_as_lme4}
+_OPTIMIZERS = {"bobyqa": bobyqa, "lbfgsb": _lbfgsb, LME4_OPTIMIZER: _bobyqa_as_lme4}
 
 
 def _second_start(start: np.ndarray, diagonal: np.ndarray) -> np.ndarray:
@@ -207,7 +209,7 @@ PROBE_STEPS = (1e-3, 1e-2, 1e-1, 0.5)
 
 
 def _probe_boundary(
-    f: _Counted, theta: np.ndarray, value: float, diagonal: np.ndarray
+    f: CountedObjective, theta: np.ndarray, value: float, diagonal: np.ndarray
 ) -> tuple[np.ndarray | None, str]:
     """Step bound diagonal elements into the interior; return the lowest point if lower."""
     bound = np.flatnonzero(diagonal & (theta <= BOUND_TOLERANCE))
@@ -232,8 +234,8 @@ def _probe_boundary(
     )
 
 
-def _projected_gradient(
-    f: _Counted, theta: np.ndarray, lower: np.ndarray, value: float
+def projected_gradient(
+    f: CountedObjective, theta: np.ndarray, lower: np.ndarray, value: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Central differences inside, forward differences at a bound (KKT: g ≥ 0 there)."""
     k = len(theta)
@@ -247,7 +249,7 @@ def _projected_gradient(
 
 
 def _free_hessian_eigenvalues(
-    f: _Counted, theta: np.ndarray, free: np.ndarray, value: float
+    f: CountedObjective, theta: np.ndarray, free: np.ndarray, value: float
 ) -> np.ndarray | None:
     """Eigenvalues of the finite-difference Hessian over the free coordinates (one batch)."""
     index = np.flatnonzero(free)
@@ -293,7 +295,7 @@ def find_optimum(
     used for finite differences and probes, and is optional.  ``canonical`` maps a θ
     found without bounds to the equivalent θ within them (see :func:`_lbfgsb`).
     """
-    f = _Counted(objective, batch_objective)
+    f = CountedObjective(objective, batch_objective)
     starts = {DEFAULT_START: start, "small variances": _second_start(start, diagonal)}
     plan = [
         (LME4_OPTIMIZER, DEFAULT_START),
@@ -331,7 +333,7 @@ def find_optimum(
         if candidate is None:
             break
         before = f.count
-        theta_new, message = _bobyqa(f, candidate, lower)
+        theta_new, message = bobyqa(f, candidate, lower)
         value_new = f(theta_new)
         runs.append(
             OptimizerRun(
@@ -349,7 +351,7 @@ def find_optimum(
     # Polish the best point with tight tolerances and a small trust region (it is already
     # near the optimum); keep the result only if it is lower.
     before = f.count
-    theta_polished, message = _bobyqa(f, theta.copy(), lower, initial_step=1e-3)
+    theta_polished, message = bobyqa(f, theta.copy(), lower, initial_step=1e-3)
     value_polished = f(theta_polished)
     runs.append(
         OptimizerRun(
@@ -375,7 +377,7 @@ def find_optimum(
                 f"{gap:.4f} above the best ({run.message})"
             )
 
-    gradient, at_bound = _projected_gradient(f, theta, lower, value)
+    gradient, at_bound = projected_gradient(f, theta, lower, value)
     eigenvalues = _free_hessian_eigenvalues(f, theta, ~at_bound, value)
     hess_min = None if eigenvalues is None else float(eigenvalues.min())
     max_grad = float(np.max(np.abs(gradient))) if len(gradient) else 0.0
@@ -394,7 +396,7 @@ def find_optimum(
         runs=runs,
         evaluations=f.count,
         projected_gradient=[float(g) for g in gradient],
-        max_abs_projected_gradient=max_grad,
+        max_absprojected_gradient=max_grad,
         hessian_min_eigenvalue=hess_min,
         at_bound=[bool(b) for b in at_bound],
         boundary_probe="; ".join(probe_notes),

@@ -43,6 +43,32 @@ def explained_models():
     return names
 
 
+def bootstrap_target(name):
+    return config["bootstrap"]["targets"][name]
+
+
+def bootstrap_fit_files(name):
+    """The fit files a target refits: its model, or the comparison's two models."""
+    target = bootstrap_target(name)
+    if target["kind"] == "confint":
+        return [fit_file(target["model"])]
+    comparison = config["comparisons"][target["comparison"]]
+    return [fit_file(comparison["reduced"]), fit_file(comparison["full"])]
+
+
+def bootstrap_comparison_files(name):
+    """The comparison a bootstrap LR test belongs to (none for an interval)."""
+    target = bootstrap_target(name)
+    if target["kind"] == "lrt":
+        return [f"results/comparisons/{target['comparison']}.json"]
+    return []
+
+
+def bootstrap_chunk_files(name):
+    count = -(-bootstrap_target(name)["nsim"] // config["bootstrap"]["chunk_size"])
+    return [f"results/bootstrap/{name}/chunks/{chunk}.csv" for chunk in range(count)]
+
+
 def final_outputs():
     """Everything `rule all` asks for."""
     outputs = ["results/data/hsb.csv", "results/data/summary.json"]
@@ -50,4 +76,5 @@ def final_outputs():
     outputs += [f"results/comparisons/{name}.csv" for name in config["comparisons"]]
     if config["variance_explained"]:
         outputs.append("results/variance_explained.json")
+    outputs += [f"results/bootstrap/{name}/summary.json" for name in config["bootstrap"]["targets"]]
     return outputs

@@ -1,6 +1,8 @@
 wildcard_constraints:
     model="|".join(config["models"]),
     comparison="|".join(config["comparisons"]) or "no_comparisons",
+    target="|".join(config["bootstrap"]["targets"]) or "no_targets",
+    chunk=r"\d+",
 
 
 rule fit_model:
