@@ -71,13 +71,38 @@ def run(repeats: int = 21, with_lme4: bool = False) -> dict[str, object]:
         result[f"cross_products_ms_n{len(d.y)}"] = 1e3 * _median_seconds(
             lambda d=d: cross_products(d.X, d.Z, d.y, d.group_index, len(d.group_levels)), 21
         )
+    result.update(_time_bootstrap(hsb))
     if with_lme4:
         result["lme4"] = _time_lme4(hsb, repeats)
-        if isinstance(result["lme4"], dict) and "fit_model3_ms" in result["lme4"]:
-            result["speedup_vs_lme4"] = (
-                result["lme4"]["fit_model3_ms"] / result["fit_model3_verified_ms"]
-            )
+        lme4 = result["lme4"]
+        if isinstance(lme4, dict):
+            result["speedup_vs_lme4"] = {
+                "fit": lme4["fit_model3_ms"] / result["fit_model3_verified_ms"],
+                "bootstrap": lme4["bootstrap_model3_1000_s_scaled_from_100"]
+                / result["bootstrap_model3_1000_s"],
+                "pb_test": (lme4["pb_minority_1000_s_scaled_from_100"] or float("nan"))
+                / result["pb_minority_1000_s"],
+            }
     return result
+
+
+def _time_bootstrap(hsb: pd.DataFrame, nsim: int = 1000) -> dict[str, float]:
+    """1000 model3 replicates (simulate + refit + check) and a 1000-sample PB test, in one
+    process, as one chunk would run them (imports and the original fit excluded)."""
+    from hlmrep.bootstrap import confint_chunk, lrt_chunk
+    from hlmrep.lmm import fit
+
+    model3 = fit(MODEL3, hsb)
+    reduced = fit("mathach ~ cses + (1 | school)", hsb, reml=False)
+    full = fit("mathach ~ cses + minority + (1 | school)", hsb, reml=False)
+    confint_chunk(model3, "warm", 1, range(2))
+    start = time.perf_counter()
+    confint_chunk(model3, "ci_model3", 1, range(nsim))
+    ci_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    lrt_chunk(reduced, full, "pb_minority", 1, range(nsim))
+    pb_seconds = time.perf_counter() - start
+    return {"bootstrap_model3_1000_s": ci_seconds, "pb_minority_1000_s": pb_seconds}
 
 
 def _time_lme4(hsb: pd.DataFrame, repeats: int) -> dict[str, object] | str:
@@ -86,18 +111,32 @@ def _time_lme4(hsb: pd.DataFrame, repeats: int) -> dict[str, object] | str:
         return "not run: Rscript not found"
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "hsb.csv"
-        hsb[["mathach", "cses", "school"]].to_csv(path, index=False)
+        hsb[["mathach", "cses", "school", "minority"]].to_csv(path, index=False)
         script = (
             "suppressMessages(library(lme4)); d <- read.csv('" + str(path) + "'); "
             "d$school <- factor(d$school); m <- lmer(" + MODEL3 + ", d); "
             f"t <- replicate({repeats}, system.time(lmer({MODEL3}, d))[['elapsed']]); "
-            "cat(median(t) * 1000, REMLcrit(m), as.character(packageVersion('lme4')))"
+            "cat(median(t) * 1000, REMLcrit(m), as.character(packageVersion('lme4')), '');"
+            # Bootstrap side by side: nsim = 100, scaled to 1000 (linear in nsim).
+            "b <- system.time(suppressWarnings(suppressMessages("
+            "confint(m, method = 'boot', nsim = 100))))[['elapsed']]; "
+            "m0 <- lmer(mathach ~ cses + (1 | school), d, REML = FALSE); "
+            "m1 <- lmer(mathach ~ cses + minority + (1 | school), d, REML = FALSE); "
+            "pb <- if (requireNamespace('pbkrtest', quietly = TRUE)) system.time("
+            "suppressMessages(pbkrtest::PBmodcomp(m1, m0, nsim = 100)))[['elapsed']] else NA; "
+            "cat(b * 10, pb * 10)"
         )
         done = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True)
     if done.returncode != 0:
         return f"not run: {done.stderr.strip().splitlines()[-1] if done.stderr else 'R failed'}"
-    ms, criterion, version = done.stdout.split()
-    return {"fit_model3_ms": float(ms), "reml_criterion": float(criterion), "version": version}
+    ms, criterion, version, boot, pb = done.stdout.split()
+    return {
+        "fit_model3_ms": float(ms),
+        "reml_criterion": float(criterion),
+        "version": version,
+        "bootstrap_model3_1000_s_scaled_from_100": float(boot),
+        "pb_minority_1000_s_scaled_from_100": float(pb) if pb != "NA" else None,
+    }
 
 
 def main(repeats: int, with_lme4: bool, out: Path | None) -> int:

@@ -84,6 +84,12 @@ class Refittable:
             base=cross_products(d.X, d.Z, d.y, d.group_index, len(d.group_levels)),
         )
 
+    def __post_init__(self) -> None:
+        # Constant across replicates: computed once.
+        self.fixed_mean = self.design.X @ self.beta
+        self.T = relative_covariance_factor(self.theta, self.q)
+        self.design_Z = np.ascontiguousarray(self.design.Z)
+
     @property
     def q(self) -> int:
         return self.design.Z.shape[1]
@@ -92,11 +98,10 @@ class Refittable:
         """y* = Xβ̂ + Z T̂u* + ε*; u* drawn first (J × q), then ε* (n)."""
         d = self.design
         J = len(d.group_levels)
-        T = relative_covariance_factor(self.theta, self.q)
         u = rng.standard_normal((J, self.q)) * self.sigma
         epsilon = rng.standard_normal(len(d.y)) * self.sigma
-        b = u @ T.T
-        return d.X @ self.beta + np.einsum("nq,nq->n", d.Z, b[d.group_index]) + epsilon
+        b = u @ self.T.T
+        return kernel.add_random_part(self.fixed_mean, d.Z, d.group_index, b, epsilon)
 
     def cross_products_for(self, y: np.ndarray) -> CrossProducts:
         """The cross-products with y replaced: only Z'y, X'y and y'y change, O(n)."""

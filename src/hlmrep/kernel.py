@@ -179,6 +179,22 @@ def beta_and_pwrss(
 
 
 @numba.njit(cache=True)
+def add_random_part(
+    mean: np.ndarray, Z: np.ndarray, group: np.ndarray, b: np.ndarray, noise: np.ndarray
+) -> np.ndarray:
+    """y = mean + Σ_a Z[i, a]·b[group[i], a] + noise[i], one pass over the rows."""
+    n, q = Z.shape
+    y = np.empty(n)
+    for i in range(n):
+        value = mean[i] + noise[i]
+        g = group[i]
+        for a in range(q):
+            value += Z[i, a] * b[g, a]
+        y[i] = value
+    return y
+
+
+@numba.njit(cache=True)
 def deviance_batch(
     thetas: np.ndarray,
     rows: np.ndarray,
