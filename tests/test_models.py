@@ -172,8 +172,21 @@ def test_changing_one_formula_reruns_only_its_jobs(pipeline, tmp_path):
     done = run_snakemake(pipeline, "-n", "--configfile", str(path))
     assert done.returncode == 0, done.stderr
     counts = _job_counts(done.stdout)
-    # model3's fit, the comparison and the variance-explained job that read it, and `all`.
-    assert counts == {"fit_model": 1, "compare_models": 1, "variance_explained": 1, "all": 1}
+    # model3's fit, the comparison, variance-explained and bootstrap jobs that read it
+    # (the model3 intervals and the cses-slope test), and `all`; nothing of other models.
+    chunks = sum(
+        -(-target["nsim"] // config["bootstrap"]["chunk_size"])
+        for target in config["bootstrap"]["targets"].values()
+        if target.get("model") == "model3" or target.get("comparison") == "random_cses_slope"
+    )
+    assert counts == {
+        "fit_model": 1,
+        "compare_models": 1,
+        "variance_explained": 1,
+        "bootstrap_chunk": chunks,
+        "bootstrap_gather": 2,
+        "all": 1,
+    }
 
 
 def _job_counts(stdout: str) -> dict[str, int]:

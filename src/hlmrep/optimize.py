@@ -65,7 +65,7 @@ class OptimumReport:
     runs: list[OptimizerRun]
     evaluations: int
     projected_gradient: list[float]
-    max_absprojected_gradient: float
+    max_abs_projected_gradient: float
     hessian_min_eigenvalue: float | None
     at_bound: list[bool]
     boundary_probe: str
@@ -81,7 +81,7 @@ class OptimumReport:
             "runs_agree": self.runs_agree,
             "evaluations": self.evaluations,
             "projected_gradient": self.projected_gradient,
-            "max_absprojected_gradient": self.max_absprojected_gradient,
+            "max_abs_projected_gradient": self.max_abs_projected_gradient,
             "hessian_min_eigenvalue": self.hessian_min_eigenvalue,
             "at_bound": self.at_bound,
             "boundary_probe": self.boundary_probe,
@@ -396,7 +396,7 @@ def find_optimum(
         runs=runs,
         evaluations=f.count,
         projected_gradient=[float(g) for g in gradient],
-        max_absprojected_gradient=max_grad,
+        max_abs_projected_gradient=max_grad,
         hessian_min_eigenvalue=hess_min,
         at_bound=[bool(b) for b in at_bound],
         boundary_probe="; ".join(probe_notes),

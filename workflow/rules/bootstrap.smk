@@ -8,7 +8,7 @@ rule bootstrap_chunk:
         "results/bootstrap/{target}/chunks/{chunk}.csv",
     params:
         hlmrep=HLMREP,
-        spec=lambda wildcards: shlex.quote(json.dumps(bootstrap_target(wildcards.target))),
+        spec=lambda wildcards: shlex.quote(json.dumps(bootstrap_target(wildcards.target), sort_keys=True)),
         seed=config["bootstrap"]["seed"],
         chunk_size=config["bootstrap"]["chunk_size"],
         fits=lambda wildcards, input: " ".join(f"--fit {path}" for path in input.fits),
@@ -38,7 +38,7 @@ rule bootstrap_gather:
         summary="results/bootstrap/{target}/summary.json",
     params:
         hlmrep=HLMREP,
-        spec=lambda wildcards: shlex.quote(json.dumps(bootstrap_target(wildcards.target))),
+        spec=lambda wildcards: shlex.quote(json.dumps(bootstrap_target(wildcards.target), sort_keys=True)),
         chunks=lambda wildcards, input: " ".join(f"--chunk {path}" for path in input.chunks),
         comparison=lambda wildcards, input: " ".join(
             f"--comparison {path}" for path in input.comparison
