@@ -179,12 +179,15 @@ def test_changing_one_formula_reruns_only_its_jobs(pipeline, tmp_path):
         for target in config["bootstrap"]["targets"].values()
         if target.get("model") == "model3" or target.get("comparison") == "random_cses_slope"
     )
+    # Figures drawn from model3's files: the 40-school sample, model vs OLS, lines by mean
+    # SES, level-1 and level-2 diagnostics, Figure 4.2 (not the scatter or Figure 4.1).
     assert counts == {
         "fit_model": 1,
         "compare_models": 1,
         "variance_explained": 1,
         "bootstrap_chunk": chunks,
         "bootstrap_gather": 2,
+        "figure": 6,
         "all": 1,
     }
 

@@ -79,6 +79,7 @@ def _fit_model(args: argparse.Namespace) -> int:
         args.out_fit,
         args.out_schools,
         args.out_hlm,
+        args.out_observations,
     )
     print(result.summary())
     return 0
@@ -142,6 +143,16 @@ def _bootstrap_gather(args: argparse.Namespace) -> int:
     return 0
 
 
+def _figure(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.rcParams["svg.hashsalt"] = "hlmrep"  # stable SVG ids: identical reruns
+    from hlmrep.figures import figure_job
+
+    figure_job(args.name, args.results, json.loads(args.config), args.out_prefix)
+    return 0
+
+
 def _benchmark(args: argparse.Namespace) -> int:
     from hlmrep.benchmark import main as benchmark_main
 
@@ -183,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     job.add_argument("--out-fit", type=Path, required=True)
     job.add_argument("--out-schools", type=Path, required=True)
     job.add_argument("--out-hlm", type=Path, required=True)
+    job.add_argument("--out-observations", type=Path)
     job.set_defaults(run=_fit_model)
 
     cmp = sub.add_parser("compare", help="workflow job: likelihood-ratio comparison")
@@ -221,6 +233,13 @@ def build_parser() -> argparse.ArgumentParser:
     gath.add_argument("--out-table", type=Path, required=True)
     gath.add_argument("--out-summary", type=Path, required=True)
     gath.set_defaults(run=_bootstrap_gather)
+
+    fig = sub.add_parser("figure", help="workflow job: draw one figure from results files")
+    fig.add_argument("--name", required=True)
+    fig.add_argument("--results", type=Path, default=Path("results"))
+    fig.add_argument("--config", required=True, help="figures config as JSON")
+    fig.add_argument("--out-prefix", type=Path, required=True)
+    fig.set_defaults(run=_figure)
 
     bench = sub.add_parser("benchmark", help="time the engine (see README, Benchmarks)")
     bench.add_argument("--repeats", type=int, default=21)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from hlmrep.data import read_prepared, sha256, write_atomically
 from hlmrep.hlm import hlm_statistics, variance_explained
@@ -55,8 +56,10 @@ def fit_model_job(
     out_fit: Path,
     out_schools: Path,
     out_hlm: Path,
+    out_observations: Path | None = None,
 ) -> LmmResult:
-    """Fit one model; write its fit JSON, per-school table and HLM statistics."""
+    """Fit one model; write its fit JSON, per-school table, HLM statistics, and the fitted
+    values and residuals of every row used (for the diagnostic figures)."""
     data = read_prepared(data_path)
     result = fit(formula, data, reml=reml)
     record = fit_record(result, name, data_path)
@@ -64,6 +67,21 @@ def fit_model_job(
     statistics["name"] = name
     write_atomically(Path(out_schools), lambda p: schools.to_csv(p, index=False))
     write_atomically(Path(out_hlm), lambda p: p.write_text(json.dumps(statistics, indent=1)))
+    if out_observations is not None:
+        d = result.design
+        observations = pd.DataFrame(
+            {
+                "row": np.asarray(d.row_index),
+                d.group: [d.group_levels[g] for g in d.group_index],
+                "fitted": result.fitted,
+                "residual": result.residuals,
+                "scaled_residual": result.residuals / result.sigma,
+            }
+        )
+        write_atomically(
+            Path(out_observations),
+            lambda p: observations.to_csv(p, index=False, float_format="%.10g"),
+        )
     write_atomically(Path(out_fit), lambda p: p.write_text(json.dumps(record, indent=1)))
     return result
 

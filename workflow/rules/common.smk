@@ -77,4 +77,5 @@ def final_outputs():
     if config["variance_explained"]:
         outputs.append("results/variance_explained.json")
     outputs += [f"results/bootstrap/{name}/summary.json" for name in config["bootstrap"]["targets"]]
+    outputs += [f"results/figures/{name}.png" for name in FIGURE_INPUTS]
     return outputs

@@ -3,6 +3,7 @@ wildcard_constraints:
     comparison="|".join(config["comparisons"]) or "no_comparisons",
     target="|".join(config["bootstrap"]["targets"]) or "no_targets",
     chunk=r"\d+",
+    figure=r"[a-z0-9_]+",
 
 
 rule fit_model:
@@ -13,6 +14,7 @@ rule fit_model:
         fit="results/fits/{model}.json",
         schools="results/fits/{model}_schools.csv",
         hlm="results/hlm/{model}.json",
+        observations="results/fits/{model}_observations.csv",
     params:
         hlmrep=HLMREP,
         formula=lambda wildcards: shlex.quote(config["models"][wildcards.model]["formula"]),
@@ -26,7 +28,8 @@ rule fit_model:
     shell:
         "{params.hlmrep} fit-model --data {input.table} --name {wildcards.model}"
         " --formula {params.formula} {params.estimation} --out-fit {output.fit}"
-        " --out-schools {output.schools} --out-hlm {output.hlm} 2>&1 | tee {log}"
+        " --out-schools {output.schools} --out-hlm {output.hlm}"
+        " --out-observations {output.observations} 2>&1 | tee {log}"
 
 
 rule compare_models:
