@@ -153,6 +153,27 @@ def _figure(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scorecard(args: argparse.Namespace) -> int:
+    from hlmrep.scorecard import build, write
+
+    summary = write(build(args.results), args.out_json, args.out_csv)
+    log.info("scorecard: %s", summary["counts"])
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from hlmrep.scorecard import check
+
+    failing = check(args.scorecard)
+    if failing:
+        print(f"{len(failing)} number(s) that should replicate do not:", file=sys.stderr)
+        for row_id in failing:
+            print(f"  {row_id}", file=sys.stderr)
+        return 1
+    print(f"check passed: every number in {args.scorecard} replicated or is explained")
+    return 0
+
+
 def _benchmark(args: argparse.Namespace) -> int:
     from hlmrep.benchmark import main as benchmark_main
 
@@ -240,6 +261,16 @@ def build_parser() -> argparse.ArgumentParser:
     fig.add_argument("--config", required=True, help="figures config as JSON")
     fig.add_argument("--out-prefix", type=Path, required=True)
     fig.set_defaults(run=_figure)
+
+    card = sub.add_parser("scorecard", help="workflow job: every reference number vs ours")
+    card.add_argument("--results", type=Path, default=Path("results"))
+    card.add_argument("--out-json", type=Path, required=True)
+    card.add_argument("--out-csv", type=Path, required=True)
+    card.set_defaults(run=_scorecard)
+
+    chk = sub.add_parser("check", help="exit 1 if a number that should replicate does not")
+    chk.add_argument("scorecard", type=Path, nargs="?", default=Path("reports/scorecard.json"))
+    chk.set_defaults(run=_check)
 
     bench = sub.add_parser("benchmark", help="time the engine (see README, Benchmarks)")
     bench.add_argument("--repeats", type=int, default=21)

@@ -1,0 +1,96 @@
+"""The scorecard's verdict logic on made-up numbers, and `check` on a tampered result."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from hlmrep.reference import rounding_tolerance
+from hlmrep.scorecard import DIFFERS, DISPUTED, EXPLAINED, MISSING, REPLICATED, judge
+
+NOTES = {"seed.models.model3a.*": "not the optimum (test_x)"}
+
+
+def test_just_inside_and_just_outside_the_rounding_tolerance():
+    tol = rounding_tolerance(2)  # printed 12.64: [12.635, 12.645]
+    assert judge("t.a", 12.6449, 12.64, tol, "agreed", {})[0] == REPLICATED
+    assert judge("t.a", 12.6351, 12.64, tol, "agreed", {})[0] == REPLICATED
+    verdict, difference, _ = judge("t.a", 12.6451, 12.64, tol, "agreed", {})
+    assert verdict == DIFFERS and difference == pytest.approx(0.0051)
+    assert judge("t.a", 12.6349, 12.64, tol, "agreed", {})[0] == DIFFERS
+
+
+def test_disputed_missing_and_explained():
+    verdict, _, why = judge("t.r", 0.26, 0.23, rounding_tolerance(2), "disputed", {}, "REML .26")
+    assert (verdict, why) == (DISPUTED, "REML .26")
+    assert judge("t.r", 0.23, 0.23, rounding_tolerance(2), "disputed", {})[0] == REPLICATED
+    assert judge("t.m", None, 1.0, 0.1, "agreed", {})[0] == MISSING
+    assert judge("t.m", float("nan"), 1.0, 0.1, "agreed", {})[0] == MISSING
+    verdict, _, why = judge("seed.models.model3a.x", 2.0, 1.0, 0.1, "seed", NOTES)
+    assert verdict == EXPLAINED and "not the optimum" in why
+    # An explanation never excuses a row it does not name.
+    assert judge("seed.models.model3.x", 2.0, 1.0, 0.1, "seed", NOTES)[0] == DIFFERS
+
+
+def test_lists_compare_elementwise():
+    tol = rounding_tolerance(2)
+    assert judge("t.l", [6.884, 18.389], [6.88, 18.39], tol, "agreed", {})[0] == REPLICATED
+    assert judge("t.l", [6.884, 18.40], [6.88, 18.39], tol, "agreed", {})[0] == DIFFERS
+
+
+def test_pipeline_scorecard_has_every_reference_number(pipeline):
+    payload = json.loads((pipeline / "reports/scorecard.json").read_text())
+    rows = {row["id"]: row for row in payload["rows"]}
+    from hlmrep.reference import load
+
+    for table, spec in load("textbook_ch4")["tables"].items():
+        for key in spec["values"]:
+            assert f"textbook.{table}.{key}" in rows
+    assert payload["summary"]["failing"] == []
+    assert rows["textbook.table_4_4.reliability_beta1"]["verdict"] == DISPUTED
+    assert rows["seed.models.model3a.reml_criterion"]["verdict"] == EXPLAINED
+    assert rows["seed.lrt.parametric_bootstrap_minority.pb_p_value"]["verdict"] == REPLICATED
+    assert rows["seed.models.model3.bootstrap_ci..sig01.lower"]["tolerance_rule"].startswith(
+        "Monte Carlo"
+    )
+    csv = (pipeline / "reports/scorecard.csv").read_text().splitlines()
+    assert len(csv) == len(payload["rows"]) + 1
+
+
+def _hlmrep(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hlmrep", *args], capture_output=True, text=True)
+
+
+def test_check_passes_then_fails_on_a_wrong_result(pipeline, tmp_path):
+    assert _hlmrep("check", str(pipeline / "reports/scorecard.json")).returncode == 0
+    results = tmp_path / "results"
+    shutil.copytree(
+        pipeline / "results",
+        results,
+        ignore=shutil.ignore_patterns("bootstrap*", "logs", "benchmarks"),
+    )
+    shutil.copytree(pipeline / "results/bootstrap", results / "bootstrap")
+    fit = json.loads((results / "fits/model3.json").read_text())
+    for row in fit["fixed_effects"]:
+        if row["term"] == "cses":
+            row["estimate"] += 0.01  # 2.2032: no longer 2.19 (Table 4.4) nor 2.1932
+    (results / "fits/model3.json").write_text(json.dumps(fit))
+    card = tmp_path / "scorecard.json"
+    built = _hlmrep(
+        "scorecard",
+        "--results",
+        str(results),
+        "--out-json",
+        str(card),
+        "--out-csv",
+        str(tmp_path / "scorecard.csv"),
+    )
+    assert built.returncode == 0, built.stderr
+    done = _hlmrep("check", str(card))
+    assert done.returncode == 1
+    assert "textbook.table_4_4.gamma10" in done.stderr
+    assert "seed.models.model3.fixed.cses.estimate" in done.stderr
