@@ -174,6 +174,13 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from hlmrep.report import report_job
+
+    report_job(args.results, args.reports, json.loads(args.config), args.out)
+    return 0
+
+
 def _benchmark(args: argparse.Namespace) -> int:
     from hlmrep.benchmark import main as benchmark_main
 
@@ -271,6 +278,13 @@ def build_parser() -> argparse.ArgumentParser:
     chk = sub.add_parser("check", help="exit 1 if a number that should replicate does not")
     chk.add_argument("scorecard", type=Path, nargs="?", default=Path("reports/scorecard.json"))
     chk.set_defaults(run=_check)
+
+    rep = sub.add_parser("report", help="workflow job: render reports/report.html")
+    rep.add_argument("--results", type=Path, default=Path("results"))
+    rep.add_argument("--reports", type=Path, default=Path("reports"))
+    rep.add_argument("--config", required=True, help="the workflow's config as JSON")
+    rep.add_argument("--out", type=Path, required=True)
+    rep.set_defaults(run=_report)
 
     bench = sub.add_parser("benchmark", help="time the engine (see README, Benchmarks)")
     bench.add_argument("--repeats", type=int, default=21)

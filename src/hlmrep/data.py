@@ -313,6 +313,7 @@ def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     os.close(handle)
+    os.chmod(temporary, 0o644)  # mkstemp makes it private; results are for sharing
     try:
         write(Path(temporary))
         os.replace(temporary, path)

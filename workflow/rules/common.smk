@@ -71,7 +71,7 @@ def bootstrap_chunk_files(name):
 
 def final_outputs():
     """Everything `rule all` asks for."""
-    return final_results() + ["reports/scorecard.json"]
+    return final_results() + ["reports/scorecard.json", "reports/report.html"]
 
 
 def final_results():
