@@ -19,7 +19,7 @@ FLAGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    # Any request that leaves the file fails to resolve, and would be logged.
+    # Should anything try to leave the file, it cannot reach a host.
     "--host-resolver-rules=MAP * ~NOTFOUND",
 ]
 
