@@ -303,15 +303,22 @@ def find_optimum(
         ("lbfgsb", DEFAULT_START),
     ]
     runs: list[OptimizerRun] = []
-    for optimizer, start_name in plan:
+
+    def record(
+        optimizer: str,
+        start_name: str,
+        start_theta: np.ndarray,
+        run: Callable[[], tuple[np.ndarray, str]],
+    ) -> tuple[np.ndarray, float]:
+        """Run one optimizer, keep its report in ``runs``, return where it ended."""
         before = f.count
         try:
-            theta, message = _OPTIMIZERS[optimizer](f, starts[start_name].copy(), lower)
+            theta, message = run()
             if canonical is not None:
                 theta = canonical(theta)
             value = f(theta)
         except (nlopt.RoundoffLimited, ValueError, RuntimeError) as error:
-            theta, value, message = starts[start_name], float("inf"), f"failed: {error}"
+            theta, value, message = start_theta, float("inf"), f"failed: {error}"
         runs.append(
             OptimizerRun(
                 optimizer,
@@ -321,6 +328,16 @@ def find_optimum(
                 f.count - before,
                 message,
             )
+        )
+        return theta, value
+
+    for optimizer, start_name in plan:
+        start_theta = starts[start_name]
+        record(
+            optimizer,
+            start_name,
+            start_theta,
+            lambda o=optimizer, s=start_theta: _OPTIMIZERS[o](f, s.copy(), lower),
         )
 
     best = min(runs, key=lambda run: run.criterion)
@@ -332,36 +349,19 @@ def find_optimum(
         probe_notes.append(note)
         if candidate is None:
             break
-        before = f.count
-        theta_new, message = bobyqa(f, candidate, lower)
-        value_new = f(theta_new)
-        runs.append(
-            OptimizerRun(
-                "bobyqa",
-                "boundary probe",
-                [float(v) for v in theta_new],
-                float(value_new),
-                f.count - before,
-                message,
-            )
+        theta_new, value_new = record(
+            "bobyqa", "boundary probe", candidate, lambda c=candidate: bobyqa(f, c, lower)
         )
         if value_new < value:
             theta, value = theta_new, value_new
 
     # Polish the best point with tight tolerances and a small trust region (it is already
     # near the optimum); keep the result only if it is lower.
-    before = f.count
-    theta_polished, message = bobyqa(f, theta.copy(), lower, initial_step=1e-3)
-    value_polished = f(theta_polished)
-    runs.append(
-        OptimizerRun(
-            "bobyqa",
-            "best point (polish)",
-            [float(v) for v in theta_polished],
-            float(value_polished),
-            f.count - before,
-            message,
-        )
+    theta_polished, value_polished = record(
+        "bobyqa",
+        "best point (polish)",
+        theta,
+        lambda t=theta: bobyqa(f, t.copy(), lower, initial_step=1e-3),
     )
     if value_polished < value:
         theta, value = theta_polished, value_polished
