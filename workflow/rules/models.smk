@@ -10,6 +10,7 @@ rule fit_model:
     """Fit one configured model: fit JSON, per-school OLS/EB table, HLM statistics."""
     input:
         table="results/data/hsb.csv",
+        code=package_code(*ENGINE, "hlm.py", "models.py"),
     output:
         fit="results/fits/{model}.json",
         schools="results/fits/{model}_schools.csv",
@@ -38,6 +39,7 @@ rule compare_models:
         reduced=lambda wildcards: fit_file(config["comparisons"][wildcards.comparison]["reduced"]),
         full=lambda wildcards: fit_file(config["comparisons"][wildcards.comparison]["full"]),
         table="results/data/hsb.csv",
+        code=package_code(*ENGINE, "compare.py"),
     output:
         table="results/comparisons/{comparison}.csv",
         details="results/comparisons/{comparison}.json",
@@ -60,6 +62,7 @@ rule variance_explained:
     """Proportion of variance explained between configured pairs of models."""
     input:
         fits=[fit_file(name) for name in explained_models()],
+        code=package_code("hlm.py", "models.py"),
     output:
         "results/variance_explained.json",
     params:

@@ -2,6 +2,8 @@ rule scorecard:
     """Every reference number beside ours, with tolerance and verdict (reports/)."""
     input:
         final_results(),
+        package_code("scorecard.py", "textbook.py", "reference/seed_lme4.yaml",
+                     "reference/textbook_ch4.yaml", "reference/explanations.yaml"),
     output:
         json="reports/scorecard.json",
         csv="reports/scorecard.csv",
@@ -23,6 +25,7 @@ rule report:
     input:
         scorecard="reports/scorecard.json",
         results=final_results(),
+        code=package_code("report.py", "templates/report.html.j2"),
     output:
         "reports/report.html",
     params:
