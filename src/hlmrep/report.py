@@ -44,12 +44,16 @@ def _json(path: Path) -> Any:
 
 
 def _versions() -> dict[str, str]:
+    """Python, the direct dependencies first, then every other installed distribution."""
     out = {"python": sys.version.split()[0]}
     for name in PACKAGES:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             out[name] = "not installed"
+    others = sorted((d.metadata["Name"] or "?", d.version) for d in metadata.distributions())
+    for name, version in others:
+        out.setdefault(name.lower(), version)
     return out
 
 
