@@ -15,6 +15,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/bootstrap.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/crosscheck.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -110,6 +110,26 @@ def _variance_explained(args: argparse.Namespace) -> int:
     return 0
 
 
+def _crosscheck(args: argparse.Namespace) -> int:
+    from hlmrep.crosscheck import crosscheck_job
+
+    fits = dict(item.split("=", 1) for item in args.fit)
+    lme4 = dict(item.split("=", 1) for item in args.lme4)
+    record = crosscheck_job(
+        json.loads(args.status),
+        args.data,
+        json.loads(args.models),
+        {k: Path(v) for k, v in fits.items()},
+        {k: Path(v) for k, v in lme4.items()},
+        args.out,
+    )
+    if not record["ran"]:
+        print(f"lme4 cross-check not run: {record['status']['reason']}")
+    for name, line in record["models"].items():
+        print(f"{name}: {line['verdict']}: {line['explanation']}")
+    return 0
+
+
 def _bootstrap_chunk(args: argparse.Namespace) -> int:
     from hlmrep.bootstrap import chunk_job
 
@@ -162,6 +182,7 @@ def _scorecard(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from hlmrep.crosscheck import failures as crosscheck_failures
     from hlmrep.scorecard import check
 
     failing = check(args.scorecard)
@@ -169,8 +190,17 @@ def _check(args: argparse.Namespace) -> int:
         print(f"{len(failing)} number(s) that should replicate do not:", file=sys.stderr)
         for row_id in failing:
             print(f"  {row_id}", file=sys.stderr)
+    cross = json.loads(args.crosscheck.read_text()) if args.crosscheck.exists() else {}
+    wrong = crosscheck_failures(cross)
+    for line in wrong:
+        print(f"lme4 cross-check: {line}", file=sys.stderr)
+    if failing or wrong:
         return 1
     print(f"check passed: every number in {args.scorecard} replicated or is explained")
+    if cross.get("ran"):
+        print(f"lme4 cross-check ({args.crosscheck}): {cross['counts']}; no failure")
+    else:
+        print(f"lme4 cross-check not run: {cross.get('status', {}).get('reason', 'no file')}")
     return 0
 
 
@@ -241,6 +271,15 @@ def build_parser() -> argparse.ArgumentParser:
     expl.add_argument("--out", type=Path, required=True)
     expl.set_defaults(run=_variance_explained)
 
+    cross = sub.add_parser("crosscheck", help="workflow job: our fits beside lme4's")
+    cross.add_argument("--status", required=True, help="JSON: the parse-time plan")
+    cross.add_argument("--models", required=True, help="JSON: the config's models section")
+    cross.add_argument("--data", type=Path, required=True)
+    cross.add_argument("--fit", action="append", default=[], metavar="MODEL=FIT_JSON")
+    cross.add_argument("--lme4", action="append", default=[], metavar="MODEL=LME4_JSON")
+    cross.add_argument("--out", type=Path, required=True)
+    cross.set_defaults(run=_crosscheck)
+
     chunk = sub.add_parser("bootstrap-chunk", help="workflow job: one chunk of replicates")
     chunk.add_argument("--name", required=True)
     chunk.add_argument("--spec", required=True, help="the target's config entry as JSON")
@@ -277,6 +316,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     chk = sub.add_parser("check", help="exit 1 if a number that should replicate does not")
     chk.add_argument("scorecard", type=Path, nargs="?", default=Path("reports/scorecard.json"))
+    chk.add_argument(
+        "--crosscheck",
+        type=Path,
+        default=Path("results/crosscheck.json"),
+        help="lme4 cross-check record; fails if our fit is not the optimum (if present)",
+    )
     chk.set_defaults(run=_check)
 
     rep = sub.add_parser("report", help="workflow job: render reports/report.html")

@@ -113,6 +113,7 @@ def context(results: Path, reports: Path, config: dict[str, Any]) -> dict[str, A
         for name in config["bootstrap"]["targets"]
     }
     scorecard = _json(reports / "scorecard.json")
+    crosscheck = _json(results / "crosscheck.json") or {"ran": False, "models": {}, "status": {}}
     benchmarks = _job_benchmarks(results)
     return {
         "data": _json(results / "data" / "summary.json"),
@@ -122,6 +123,8 @@ def context(results: Path, reports: Path, config: dict[str, Any]) -> dict[str, A
         "explained": _json(results / "variance_explained.json") or {},
         "bootstrap": bootstrap,
         "scorecard": scorecard,
+        "crosscheck": crosscheck,
+        "lme4_values": _lme4_values(crosscheck),
         "figures": _figures(results, config.get("figure_names", [])),
         "benchmarks": benchmarks,
         "total_job_seconds": sum(row["seconds"] for row in benchmarks),
@@ -140,6 +143,14 @@ def context(results: Path, reports: Path, config: dict[str, Any]) -> dict[str, A
     }
 
 
+def _lme4_values(crosscheck: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """lme4's estimate of each parameter, keyed "kind|parameter", for the lme4 columns."""
+    return {
+        name: {f"{row['kind']}|{row['parameter']}": row["lme4"] for row in line["parameters"]}
+        for name, line in crosscheck.get("models", {}).items()
+    }
+
+
 def render(ctx: dict[str, Any]) -> str:
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("hlmrep", "templates"),
@@ -149,6 +160,7 @@ def render(ctx: dict[str, Any]) -> str:
         lstrip_blocks=True,
     )
     environment.filters["num"] = _number
+    environment.filters["sci"] = _scientific
     return environment.get_template("report.html.j2").render(**ctx)
 
 
@@ -167,6 +179,13 @@ def _number(value: Any, digits: int = 4) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_number(v, digits) for v in value) + "]"
     return str(value)
+
+
+def _scientific(value: Any) -> str:
+    """A small difference, in scientific notation with two digits; '–' if none."""
+    if value is None:
+        return "–"
+    return "0" if value == 0 else f"{value:.2e}"
 
 
 def report_job(results: Path, reports: Path, config: dict[str, Any], out: Path) -> None:

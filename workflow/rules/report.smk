@@ -25,6 +25,7 @@ rule report:
     input:
         scorecard="reports/scorecard.json",
         results=final_results(),
+        crosscheck="results/crosscheck.json",
         code=package_code("report.py", "templates/report.html.j2"),
     output:
         "reports/report.html",
