@@ -37,12 +37,38 @@ def test_lock_file_holds_the_pinned_versions():
         assert locked[name] == version, (name, locked.get(name), version)
 
 
+def _rule_blocks() -> dict[str, str]:
+    """Each rule's text: its header and the indented lines under it."""
+    blocks = {}
+    for path in (ROOT / "workflow" / "rules").glob("*.smk"):
+        current = None
+        for line in path.read_text().splitlines():
+            header = re.match(r"^rule (\w+):", line)
+            if header:
+                current = header.group(1)
+                blocks[current] = ""
+            elif current and line and not line.startswith(" "):
+                current = None
+            elif current:
+                blocks[current] += line + "\n"
+    return blocks
+
+
 def test_every_rule_uses_the_conda_env_and_has_a_log():
-    rules = "\n".join(p.read_text() for p in (ROOT / "workflow" / "rules").glob("*.smk"))
-    names = re.findall(r"^rule (\w+):", rules, flags=re.M)
-    assert names
-    for block in re.split(r"^rule ", rules, flags=re.M)[1:]:
-        name = block.split(":", 1)[0]
+    blocks = _rule_blocks()
+    assert {"fit_model", "lme4_fit", "report", "bootstrap_chunk"} <= set(blocks)
+    for name, block in blocks.items():
         assert "log:" in block, f"rule {name} has no log:"
         if "shell:" in block:
-            assert 'conda:\n        "../../envs/hlmrep.yaml"' in block, f"rule {name}: no conda:"
+            # R's rule uses R's environment; every other rule the package's.
+            env = "lme4.yaml" if "rscript" in block else "hlmrep.yaml"
+            assert f'conda:\n        "../../envs/{env}"' in block, f"rule {name}: no conda:"
+
+
+def test_r_environment_names_what_the_r_script_loads():
+    env = yaml.safe_load((ROOT / "envs" / "lme4.yaml").read_text())
+    script = (ROOT / "workflow" / "scripts" / "lme4_fit.R").read_text()
+    loaded = set(re.findall(r"library\((\w+)\)", script))
+    assert loaded == {"lme4", "jsonlite"}
+    names = {dep.split("=")[0] for dep in env["dependencies"]}
+    assert {"r-base"} | {f"r-{package}" for package in loaded} <= names

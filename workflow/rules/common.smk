@@ -1,7 +1,6 @@
 # Helpers shared by the rules: input functions only, no analysis logic.
 
 import json
-import os
 import shlex
 from pathlib import Path
 
@@ -88,19 +87,18 @@ def lme4_crosscheck_plan():
     """Whether the lme4 cross-check runs, decided once, by the main Snakemake process.
 
     The main process looks for R with lme4 (and stops here if crosscheck.lme4 is true and
-    there is none); job processes, which may run on another machine, inherit its decision
-    through the environment instead of looking again.
+    there is none). A job process (a cluster job re-reading the workflow on its node) does
+    not look again: the crosscheck rule, which reads the decision, is a local rule, and the
+    lme4_fit jobs need R wherever they run.
     """
-    inherited = os.environ.get("HLMREP_CROSSCHECK_PLAN")
-    if not workflow.is_main_process and inherited:
-        return json.loads(inherited)
+    if not workflow.is_main_process:
+        return {"mode": str(config["crosscheck"]["lme4"]).lower(), "run": True,
+                "reason": "decided by the main Snakemake process"}
     # (Positional: a line starting with "conda=" would read as Snakemake's directive.)
     with_conda = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
-    decided = crosscheck_plan(
+    return crosscheck_plan(
         config["crosscheck"]["lme4"], config["crosscheck"]["rscript"], with_conda
     )
-    os.environ["HLMREP_CROSSCHECK_PLAN"] = json.dumps(decided, sort_keys=True)
-    return decided
 
 
 CROSSCHECK = lme4_crosscheck_plan()
