@@ -10,6 +10,16 @@ configfile: "config.yaml"
 validate_config(config, workflow.source_path("workflow/schemas/config.schema.yaml"))
 
 
+# On a cluster, the light jobs (gathering chunks, variance explained, the scorecard, the
+# report, the cross-check that reads the parse-time plan) run on the submitting machine.
+localrules:
+    all,
+    variance_explained,
+    bootstrap_gather,
+    scorecard,
+    report,
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/models.smk"

@@ -261,7 +261,6 @@ def compare_model(
         "singular_lme4": lme4["singular"],
         "lme4_convergence_messages": lme4.get("convergence_messages", []),
         "lme4_function_evaluations": lme4.get("function_evaluations"),
-        "lme4_seconds": lme4.get("seconds"),
         "parameters": rows,
     }
 

@@ -2,6 +2,7 @@
 
 import json
 import shlex
+import sys
 from pathlib import Path
 
 import hlmrep
@@ -21,8 +22,14 @@ def package_code(*names):
 
 # Every rule calls the package's command line. PYTHONPATH makes the checkout's src/ win, so
 # the same command works in the project's virtual environment and in a conda environment
-# built from envs/hlmrep.yaml (which holds the dependencies but not hlmrep itself).
-HLMREP = f"PYTHONPATH='{workflow.basedir}/src'${{PYTHONPATH:+:$PYTHONPATH}} python -m hlmrep"
+# built from envs/hlmrep.yaml (which holds the dependencies but not hlmrep itself). Without
+# conda, jobs run the Python that runs Snakemake, whatever PATH a cluster node gives them.
+PYTHON = (
+    "python"
+    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+    else shlex.quote(sys.executable)
+)
+HLMREP = f"PYTHONPATH='{workflow.basedir}/src'${{PYTHONPATH:+:$PYTHONPATH}} {PYTHON} -m hlmrep"
 
 
 def data_inputs(wildcards):

@@ -85,7 +85,6 @@ out <- list(
   function_evaluations = model@optinfo$feval,
   optimizer_return_code = model@optinfo$conv$opt,
   convergence_messages = as.list(c(conv$messages, model@optinfo$warnings, warnings_seen)),
-  seconds = seconds,
   n_obs = nobs(model),
   n_groups = unname(ngrps(model)[[group]]),
   group = group,
