@@ -76,14 +76,19 @@ def _factor(
 
     # Cholesky factors L_j, overwriting A's lower triangle; reciprocal pivots kept.
     inverse = np.empty((q, J))
+    pivot = np.empty(J)
     for col in range(q):
         for j in range(J):
-            pivot = A[col, col, j]
+            value = A[col, col, j]
             for m in range(col):
-                pivot -= A[col, m, j] * A[col, m, j]
-            if not pivot > 0.0:
+                value -= A[col, m, j] * A[col, m, j]
+            pivot[j] = value
+        # Checked apart from the square roots, so that their loop has no exit and vectorizes.
+        for j in range(J):
+            if not pivot[j] > 0.0:
                 return XytXy.copy(), np.inf, False
-            diag = math.sqrt(pivot)
+        for j in range(J):
+            diag = math.sqrt(pivot[j])
             A[col, col, j] = diag
             inverse[col, j] = 1.0 / diag
         for row in range(col + 1, q):
@@ -104,27 +109,33 @@ def _factor(
                 det_product = 1.0
     log_det_L = 2.0 * (log_det_L + math.log(det_product))
 
-    # R_j = L_j⁻¹ T' Z_j'[X_j y_j], component-major (q, J, k)
-    R = np.zeros((q, J, k))
+    # R_j = L_j⁻¹ T' Z_j'[X_j y_j], stored (q, k, J) so that the group loop is innermost.
+    R = np.zeros((q, k, J))
     for a in range(q):
         for c in range(q):
             w = T[c, a]
             if w != 0.0:
-                for j in range(J):
-                    for col in range(k):
-                        R[a, j, col] += w * ZtXy[c, j, col]
-        for m in range(a):
-            for j in range(J):
-                factor = A[a, m, j]
                 for col in range(k):
-                    R[a, j, col] -= factor * R[m, j, col]
-        for j in range(J):
+                    for j in range(J):
+                        R[a, col, j] += w * ZtXy[c, j, col]
+        for m in range(a):
             for col in range(k):
-                R[a, j, col] *= inverse[a, j]
+                for j in range(J):
+                    R[a, col, j] -= A[a, m, j] * R[m, col, j]
+        for col in range(k):
+            for j in range(J):
+                R[a, col, j] *= inverse[a, j]
 
-    # Schur complement of [X y]: S = [X y]'[X y] − Σ_j R_j'R_j, one matrix product.
-    flat = R.reshape(q * J, k)
-    S = XytXy - flat.T @ flat
+    # Schur complement of [X y]: S = [X y]'[X y] − Σ_j R_j'R_j (lower triangle; a loop,
+    # not a BLAS call, whose overhead exceeds the work at these sizes).
+    S = XytXy.copy()
+    for r in range(k):
+        for c in range(r + 1):
+            total = 0.0
+            for a in range(q):
+                for j in range(J):
+                    total += R[a, r, j] * R[a, c, j]
+            S[r, c] -= total
     ok = _cholesky_in_place(S)
     return S, log_det_L, ok
 
@@ -210,3 +221,216 @@ def deviance_batch(
     for i in range(thetas.shape[0]):
         out[i] = deviance(thetas[i], rows, cols, ZtZ, ZtXy, XytXy, n, reml)
     return out
+
+
+@numba.njit(cache=True)
+def simulated_cross_products(
+    mean: np.ndarray,
+    X: np.ndarray,
+    Z: np.ndarray,
+    group: np.ndarray,
+    b: np.ndarray,
+    noise: np.ndarray,
+    ZtXy: np.ndarray,
+    XytXy: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The cross-products of a simulated response, in one pass over the rows.
+
+    y = mean + Z b[group] + noise is never stored: only its sufficient statistics (Z_j'y
+    per group, X'y, y'y) are accumulated and put in the y-column of copies of ``ZtXy``
+    (q, J, p + 1) and ``XytXy`` (p + 1, p + 1); the X and Z parts do not change.
+    """
+    n, q = Z.shape
+    p = X.shape[1]
+    Zty = np.zeros((q, ZtXy.shape[1]))
+    Xty = np.zeros(p)
+    yty = 0.0
+    for i in range(n):
+        g = group[i]
+        y = mean[i] + noise[i]
+        for a in range(q):
+            y += Z[i, a] * b[g, a]
+        for a in range(q):
+            Zty[a, g] += Z[i, a] * y
+        for c in range(p):
+            Xty[c] += X[i, c] * y
+        yty += y * y
+    new_ZtXy = ZtXy.copy()
+    new_ZtXy[:, :, p] = Zty
+    new_XytXy = XytXy.copy()
+    for c in range(p):
+        new_XytXy[c, p] = Xty[c]
+        new_XytXy[p, c] = Xty[c]
+    new_XytXy[p, p] = yty
+    return new_ZtXy, new_XytXy
+
+
+@numba.njit(cache=True)
+def _gradient_and_hessian(
+    theta: np.ndarray,
+    value: float,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    ZtZ: np.ndarray,
+    ZtXy: np.ndarray,
+    XytXy: np.ndarray,
+    n: int,
+    reml: bool,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Central-difference gradient and Hessian at θ, steps h = 1e-5·max(1, |θ|).
+
+    2m + m(m − 1)/2 evaluations: f(θ ± h_a e_a) give the gradient and the diagonal,
+    f(θ + h_a e_a + h_b e_b) the off-diagonal (with the + points).
+    """
+    m = theta.shape[0]
+    h = np.empty(m)
+    for a in range(m):
+        h[a] = 1e-5 * max(1.0, abs(theta[a]))
+    up = np.empty(m)
+    down = np.empty(m)
+    x = theta.copy()
+    for a in range(m):
+        x[a] = theta[a] + h[a]
+        up[a] = deviance(x, rows, cols, ZtZ, ZtXy, XytXy, n, reml)
+        x[a] = theta[a] - h[a]
+        down[a] = deviance(x, rows, cols, ZtZ, ZtXy, XytXy, n, reml)
+        x[a] = theta[a]
+    gradient = (up - down) / (2.0 * h)
+    hessian = np.empty((m, m))
+    evaluations = 2 * m
+    for a in range(m):
+        hessian[a, a] = (up[a] - 2.0 * value + down[a]) / (h[a] * h[a])
+        for b in range(a):
+            x[a] = theta[a] + h[a]
+            x[b] = theta[b] + h[b]
+            both = deviance(x, rows, cols, ZtZ, ZtXy, XytXy, n, reml)
+            x[a] = theta[a]
+            x[b] = theta[b]
+            evaluations += 1
+            # f(+a+b) − f(+a) − f(+b) + f(0) = h_a h_b H_ab + O(h³)
+            mixed = (both - up[a] - up[b] + value) / (h[a] * h[b])
+            hessian[a, b] = mixed
+            hessian[b, a] = mixed
+    return gradient, hessian, evaluations
+
+
+@numba.njit(cache=True)
+def _solve_positive_definite(matrix: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, bool]:
+    """x with matrix·x = rhs by Cholesky; ok = False if the matrix is not positive definite."""
+    m = rhs.shape[0]
+    factor = matrix.copy()
+    if not _cholesky_in_place(factor):
+        return rhs.copy(), False
+    x = rhs.copy()
+    for a in range(m):
+        for b in range(a):
+            x[a] -= factor[a, b] * x[b]
+        x[a] /= factor[a, a]
+    for a in range(m - 1, -1, -1):
+        for b in range(a + 1, m):
+            x[a] -= factor[b, a] * x[b]
+        x[a] /= factor[a, a]
+    return x, True
+
+
+@numba.njit(cache=True)
+def newton_minimize(
+    start: np.ndarray,
+    diagonal: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    ZtZ: np.ndarray,
+    ZtXy: np.ndarray,
+    XytXy: np.ndarray,
+    n: int,
+    reml: bool,
+    gradient_tolerance: float,
+    max_iterations: int,
+) -> tuple[np.ndarray, float, np.ndarray, int, bool]:
+    """Newton's method with finite-difference derivatives and a backtracking line search.
+
+    For a bootstrap refit from a nearby interior optimum, where the criterion is smooth and
+    convex: each step solves with the central-difference Hessian and gradient (tried
+    BFGS updates instead: more evaluations in all, on HSB), until |gradient| ≤
+    ``gradient_tolerance``; all in compiled code. It gives up (ok = False) instead of
+    guessing whenever that picture fails: a variance parameter (``diagonal``) near its
+    bound of 0, a Hessian that is not positive definite, a line search that finds no
+    decrease, or too many iterations.
+    The caller then falls back to BOBYQA, which handles bounds.
+    """
+    m = start.shape[0]
+    theta = start.copy()
+    value = deviance(theta, rows, cols, ZtZ, ZtXy, XytXy, n, reml)
+    evaluations = 1
+    gradient, hessian, used = _gradient_and_hessian(
+        theta, value, rows, cols, ZtZ, ZtXy, XytXy, n, reml
+    )
+    evaluations += used
+    for _ in range(max_iterations):
+        for a in range(m):
+            if diagonal[a] and theta[a] < 1e-3:
+                return theta, value, gradient, evaluations, False
+        if not np.isfinite(value):
+            return theta, value, gradient, evaluations, False
+        if np.max(np.abs(gradient)) <= gradient_tolerance:
+            return theta, value, gradient, evaluations, True
+        step, ok = _solve_positive_definite(hessian, -gradient)
+        if not ok:
+            return theta, value, gradient, evaluations, False
+        slope = 0.0
+        for a in range(m):
+            slope += gradient[a] * step[a]
+        length = 1.0
+        accepted = False
+        trial = theta.copy()
+        trial_value = value
+        for _ in range(30):
+            trial = theta + length * step
+            trial_value = deviance(trial, rows, cols, ZtZ, ZtXy, XytXy, n, reml)
+            evaluations += 1
+            # Armijo's sufficient decrease, up to the criterion's rounding (~1e-12
+            # relative): at the optimum the predicted decrease is below it.
+            if trial_value <= value + 1e-4 * length * slope + 1e-12 * abs(value):
+                accepted = True
+                break
+            length *= 0.5
+        if not accepted:
+            return theta, value, gradient, evaluations, False
+        theta, value = trial, trial_value
+        gradient, hessian, used = _gradient_and_hessian(
+            theta, value, rows, cols, ZtZ, ZtXy, XytXy, n, reml
+        )
+        evaluations += used
+    return theta, value, gradient, evaluations, False
+
+
+@numba.njit(cache=True)
+def replace_response(
+    X: np.ndarray,
+    Z: np.ndarray,
+    group: np.ndarray,
+    y: np.ndarray,
+    ZtXy: np.ndarray,
+    XytXy: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Copies of ``ZtXy`` and ``XytXy`` with the response column recomputed for ``y``."""
+    n, q = Z.shape
+    p = X.shape[1]
+    Zty = np.zeros((q, ZtXy.shape[1]))
+    Xty = np.zeros(p)
+    yty = 0.0
+    for i in range(n):
+        g = group[i]
+        for a in range(q):
+            Zty[a, g] += Z[i, a] * y[i]
+        for c in range(p):
+            Xty[c] += X[i, c] * y[i]
+        yty += y[i] * y[i]
+    new_ZtXy = ZtXy.copy()
+    new_ZtXy[:, :, p] = Zty
+    new_XytXy = XytXy.copy()
+    for c in range(p):
+        new_XytXy[c, p] = Xty[c]
+        new_XytXy[p, c] = Xty[c]
+    new_XytXy[p, p] = yty
+    return new_ZtXy, new_XytXy
