@@ -116,7 +116,7 @@ def slurm_run(cluster, tmp_path_factory):
     return work, done.stdout + done.stderr
 
 
-def test_jobs_went_through_sbatch_and_finished_on_the_node(cluster, slurm_run):
+def test_jobs_went_through_sbatch_and_finished_on_the_node(cluster, slurm_run, capsys):
     _work, output = slurm_run
     submitted = _submitted(output)
     # prepare_data, three fits, one comparison, and the groups: lme4 fits, chunks, figures.
@@ -124,6 +124,13 @@ def test_jobs_went_through_sbatch_and_finished_on_the_node(cluster, slurm_run):
     states = job_states()
     for job in submitted:
         assert states[job] == ("COMPLETED", cluster), (job, states.get(job))
+    # Into the CI log: what was submitted, and where and how it ended.
+    with capsys.disabled():
+        print("\nSLURM run of the reduced config (tests/test_slurm.py):")
+        for line in re.findall(r"^Job .* has been submitted with SLURM jobid \d+.*$", output, re.M):
+            job = re.search(r"SLURM jobid (\d+)", line).group(1)
+            state, node = states[job]
+            print(f"  {line.split(' (log:')[0]} -> {state} on node {node}")
     # The four chunks went as one group job (the plugin names its log after the group).
     assert len(re.findall(r"slurm_logs/group_bootstrap_bootstrap_chunk/\d+\.log", output)) == 1
     # Light jobs ran on the submitting machine.
