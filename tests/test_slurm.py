@@ -130,7 +130,8 @@ def test_jobs_went_through_sbatch_and_finished_on_the_node(cluster, slurm_run, c
         for line in re.findall(r"^Job .* has been submitted with SLURM jobid \d+.*$", output, re.M):
             job = re.search(r"SLURM jobid (\d+)", line).group(1)
             state, node = states[job]
-            print(f"  {line.split(' (log:')[0]} -> {state} on node {node}")
+            what = re.search(r"slurm_logs/([^/]+)/", line)
+            print(f"  SLURM job {job} ({what.group(1) if what else '?'}): {state} on node {node}")
     # The four chunks went as one group job (the plugin names its log after the group).
     assert len(re.findall(r"slurm_logs/group_bootstrap_bootstrap_chunk/\d+\.log", output)) == 1
     # Light jobs ran on the submitting machine.
