@@ -82,6 +82,25 @@ def pipeline(tmp_path_factory) -> Path:
     return workdir
 
 
+def job_counts(output: str) -> dict[str, int]:
+    """Snakemake's "Job stats" table of a run: rule -> number of jobs ("total" left out)."""
+    counts = {}
+    for line in output.split("Job stats:")[1].splitlines()[3:]:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit() or parts[0] == "total":
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def marked_incomplete(work: Path, relative: str) -> bool:
+    """Snakemake's marker: .snakemake/incomplete/<urlsafe base64 of the output path>."""
+    import base64
+
+    marker = base64.urlsafe_b64encode(relative.encode()).decode()
+    return (work / ".snakemake" / "incomplete" / marker).exists()
+
+
 def have_rscript_with(*packages: str) -> bool:
     import subprocess
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from scipy import stats
 
-from conftest import run_snakemake
+from conftest import job_counts, marked_incomplete, run_snakemake
 from hlmrep.bootstrap import (
     confint_chunk,
     lrt_chunk,
@@ -194,7 +194,7 @@ def test_interrupted_run_reruns_only_missing_chunks(pipeline, one_chunk, tmp_pat
     finished = {
         name: v
         for name, v in present.items()
-        if not _marked_incomplete(work, f"results/bootstrap/ci_model3/chunks/{name}")
+        if not marked_incomplete(work, f"results/bootstrap/ci_model3/chunks/{name}")
     }
     assert len(finished) >= 1
 
@@ -205,26 +205,10 @@ def test_interrupted_run_reruns_only_missing_chunks(pipeline, one_chunk, tmp_pat
         work, TARGET, "--cores", "2", "--configfile", str(config), "--rerun-incomplete"
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    ran = _jobs_run(done.stdout + done.stderr, "bootstrap_chunk")
+    ran = job_counts(done.stdout + done.stderr).get("bootstrap_chunk", 0)
     assert ran == 7 - len(finished)
     for name, (mtime, content) in finished.items():
         assert (chunks / name).stat().st_mtime_ns == mtime and (
             chunks / name
         ).read_bytes() == content
     assert (work / TARGET).read_bytes() == one_chunk
-
-
-def _marked_incomplete(work: Path, relative: str) -> bool:
-    """Snakemake's marker: .snakemake/incomplete/<urlsafe base64 of the output path>."""
-    import base64
-
-    marker = base64.urlsafe_b64encode(relative.encode()).decode()
-    return (work / ".snakemake" / "incomplete" / marker).exists()
-
-
-def _jobs_run(output: str, rule: str) -> int:
-    for line in output.split("Job stats:")[1].splitlines()[3:]:
-        parts = line.split()
-        if len(parts) == 2 and parts[0] == rule:
-            return int(parts[1])
-    return 0

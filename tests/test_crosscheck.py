@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import have_rscript_with, run_snakemake
+from conftest import have_rscript_with, job_counts, run_snakemake
 from hlmrep.crosscheck import (
     CrosscheckUnavailableError,
     compare_model,
@@ -201,17 +201,6 @@ def test_report_has_the_lme4_column_and_agreement_lines(crosscheck, pipeline):
 # ----- the workflow without R: auto says so, true stops at once ----------------------------------
 
 
-def _job_counts(output: str) -> dict[str, int]:
-    """Snakemake's "Job stats" table: rule -> number of jobs run."""
-    counts = {}
-    for line in output.split("Job stats:")[1].splitlines()[3:]:
-        parts = line.split()
-        if len(parts) != 2 or not parts[1].isdigit():
-            break
-        counts[parts[0]] = int(parts[1])
-    return counts
-
-
 def _config_with(pipeline: Path, tmp: Path, mode: object, rscript: str) -> Path:
     config = yaml.safe_load((pipeline / "config.yaml").read_text())
     config["crosscheck"] = {"lme4": mode, "rscript": rscript}
@@ -238,7 +227,7 @@ def test_auto_without_r_runs_and_the_report_says_so(pipeline, tmp_path):
     config = _config_with(pipeline, tmp_path, "auto", MISSING_RSCRIPT)
     done = run_snakemake(work, "--cores", "2", "--configfile", str(config))
     assert done.returncode == 0, done.stderr[-3000:]
-    ran = _job_counts(done.stdout + done.stderr)
+    ran = job_counts(done.stdout + done.stderr)
     assert ran.get("crosscheck") == 1 and "lme4_fit" not in ran
     record = json.loads((work / "results/crosscheck.json").read_text())
     assert record["ran"] is False and MISSING_RSCRIPT in record["status"]["reason"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import copy_workflow, run_snakemake
+from conftest import copy_workflow, job_counts, run_snakemake
 from hlmrep.compare import ComparisonError, compare, mixture_p_value
 from hlmrep.models import fit_record
 from hlmrep.reference import load, matches
@@ -171,7 +171,7 @@ def test_changing_one_formula_reruns_only_its_jobs(pipeline, tmp_path):
     path.write_text(yaml.safe_dump(config))
     done = run_snakemake(pipeline, "-n", "--configfile", str(path))
     assert done.returncode == 0, done.stderr
-    counts = _job_counts(done.stdout)
+    counts = job_counts(done.stdout)
     # model3's fit, the comparison, variance-explained and bootstrap jobs that read it
     # (the model3 intervals and the cses-slope test), and `all`; nothing of other models.
     chunks = sum(
@@ -198,17 +198,6 @@ def test_changing_one_formula_reruns_only_its_jobs(pipeline, tmp_path):
             else {"crosscheck": 1}
         ),
     }
-
-
-def _job_counts(stdout: str) -> dict[str, int]:
-    lines = stdout.split("Job stats:")[1].splitlines()
-    counts = {}
-    for line in lines[3:]:
-        parts = line.split()
-        if len(parts) != 2 or parts[0] == "total":
-            break
-        counts[parts[0]] = int(parts[1])
-    return counts
 
 
 # ----- refusals ------------------------------------------------------------------------------

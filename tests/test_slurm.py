@@ -12,7 +12,6 @@ Needs root and Debian's slurm-wlm and munge: skipped without them, except under 
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import signal
@@ -24,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, copy_workflow, run_snakemake
+from conftest import ROOT, copy_workflow, job_counts, marked_incomplete, run_snakemake
 from slurm_cluster import job_states, slurm_cluster, unavailable_reason
 
 pytestmark = pytest.mark.slow
@@ -72,18 +71,6 @@ def _results(work: Path) -> dict[str, bytes]:
     for name in ("scorecard.json", "scorecard.csv"):
         files[f"reports/{name}"] = (work / "reports" / name).read_bytes()
     return files
-
-
-def _job_table(output: str) -> dict[str, int]:
-    """Snakemake's "Job stats" table of a run: rule -> number of jobs."""
-    table = output.split("Job stats:")[1]
-    counts = {}
-    for line in table.splitlines()[3:]:
-        parts = line.split()
-        if len(parts) != 2 or not parts[1].isdigit():
-            break
-        counts[parts[0]] = int(parts[1])
-    return counts
 
 
 def _submitted(output: str) -> list[str]:
@@ -151,14 +138,9 @@ def test_slurm_results_are_byte_identical_to_a_local_run(local_run, slurm_run):
 
 
 def test_slurm_and_local_job_tables_list_the_same_jobs(local_run, slurm_run):
-    local, slurm = _job_table(local_run[1]), _job_table(slurm_run[1])
+    local, slurm = job_counts(local_run[1]), job_counts(slurm_run[1])
     assert local == slurm
     assert local["bootstrap_chunk"] == 4 and local["figure"] == 8
-
-
-def _incomplete(work: Path, relative: str) -> bool:
-    marker = base64.urlsafe_b64encode(relative.encode()).decode()
-    return (work / ".snakemake" / "incomplete" / marker).exists()
 
 
 def test_a_cancelled_job_fails_the_run_and_a_rerun_completes_it(
@@ -206,7 +188,7 @@ def test_a_cancelled_job_fails_the_run_and_a_rerun_completes_it(
     # Snakemake counts as done (present, not marked incomplete) must be the whole file.
     local = _results(local_run[0])
     left = {p.name for p in (work / CHUNKS).glob("*.csv")}
-    kept = {name for name in left if not _incomplete(work, f"{CHUNKS}/{name}")}
+    kept = {name for name in left if not marked_incomplete(work, f"{CHUNKS}/{name}")}
     for name in kept:
         assert (work / CHUNKS / name).read_bytes() == local[f"{CHUNKS}/{name}"], name
     assert len(kept) < 4
@@ -214,7 +196,7 @@ def test_a_cancelled_job_fails_the_run_and_a_rerun_completes_it(
 
     rerun = run_snakemake(work, BOOTSTRAP_TARGET, *CLUSTER_FLAGS)
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
-    table = _job_table(rerun.stdout + rerun.stderr)
+    table = job_counts(rerun.stdout + rerun.stderr)
     assert table["bootstrap_chunk"] == 4 - len(kept)
     assert "fit_model" not in table  # what had finished is not redone
     bootstrap = {name: content for name, content in local.items() if "bootstrap" in name}

@@ -102,14 +102,19 @@ class Refittable:
     def q(self) -> int:
         return self.design.Z.shape[1]
 
-    def simulate(self, rng: np.random.Generator) -> np.ndarray:
-        """y* = Xβ̂ + Z T̂u* + ε*; u* drawn first (J × q), then ε* (n)."""
+    def _draws(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """b* = T̂u* (J × q) and ε* (n); u* drawn first, then ε*, both N(0, σ̂²)."""
         d = self.design
-        J = len(d.group_levels)
-        u = rng.standard_normal((J, self.q)) * self.sigma
+        u = rng.standard_normal((len(d.group_levels), self.q)) * self.sigma
         epsilon = rng.standard_normal(len(d.y)) * self.sigma
-        b = u @ self.T.T
-        return kernel.add_random_part(self.fixed_mean, d.Z, d.group_index, b, epsilon)
+        return u @ self.T.T, epsilon
+
+    def simulate(self, rng: np.random.Generator) -> np.ndarray:
+        """y* = Xβ̂ + Z b* + ε*."""
+        b, epsilon = self._draws(rng)
+        return kernel.add_random_part(
+            self.fixed_mean, self.design.Z, self.design.group_index, b, epsilon
+        )
 
     def cross_products_for(self, y: np.ndarray) -> CrossProducts:
         """The cross-products with y replaced: only Z'y, X'y and y'y change, O(n)."""
@@ -127,10 +132,7 @@ class Refittable:
         the cost.
         """
         d, base = self.design, self.base
-        J = len(d.group_levels)
-        u = rng.standard_normal((J, self.q)) * self.sigma
-        epsilon = rng.standard_normal(len(d.y)) * self.sigma
-        b = u @ self.T.T
+        b, epsilon = self._draws(rng)
         ZtXy, XytXy = kernel.simulated_cross_products(
             self.fixed_mean,
             self.design_X,

@@ -224,6 +224,40 @@ def deviance_batch(
 
 
 @numba.njit(cache=True)
+def _accumulate_row(
+    X: np.ndarray,
+    Z: np.ndarray,
+    i: int,
+    g: int,
+    y: float,
+    Zty: np.ndarray,
+    Xty: np.ndarray,
+) -> float:
+    """Add row i's response y to Z_g'y and X'y; return y² (for y'y)."""
+    for a in range(Z.shape[1]):
+        Zty[a, g] += Z[i, a] * y
+    for c in range(X.shape[1]):
+        Xty[c] += X[i, c] * y
+    return y * y
+
+
+@numba.njit(cache=True)
+def _with_response(
+    ZtXy: np.ndarray, XytXy: np.ndarray, Zty: np.ndarray, Xty: np.ndarray, yty: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Copies of ``ZtXy`` and ``XytXy`` with their response column replaced."""
+    p = Xty.shape[0]
+    new_ZtXy = ZtXy.copy()
+    new_ZtXy[:, :, p] = Zty
+    new_XytXy = XytXy.copy()
+    for c in range(p):
+        new_XytXy[c, p] = Xty[c]
+        new_XytXy[p, c] = Xty[c]
+    new_XytXy[p, p] = yty
+    return new_ZtXy, new_XytXy
+
+
+@numba.njit(cache=True)
 def simulated_cross_products(
     mean: np.ndarray,
     X: np.ndarray,
@@ -241,28 +275,16 @@ def simulated_cross_products(
     (q, J, p + 1) and ``XytXy`` (p + 1, p + 1); the X and Z parts do not change.
     """
     n, q = Z.shape
-    p = X.shape[1]
     Zty = np.zeros((q, ZtXy.shape[1]))
-    Xty = np.zeros(p)
+    Xty = np.zeros(X.shape[1])
     yty = 0.0
     for i in range(n):
         g = group[i]
         y = mean[i] + noise[i]
         for a in range(q):
             y += Z[i, a] * b[g, a]
-        for a in range(q):
-            Zty[a, g] += Z[i, a] * y
-        for c in range(p):
-            Xty[c] += X[i, c] * y
-        yty += y * y
-    new_ZtXy = ZtXy.copy()
-    new_ZtXy[:, :, p] = Zty
-    new_XytXy = XytXy.copy()
-    for c in range(p):
-        new_XytXy[c, p] = Xty[c]
-        new_XytXy[p, c] = Xty[c]
-    new_XytXy[p, p] = yty
-    return new_ZtXy, new_XytXy
+        yty += _accumulate_row(X, Z, i, g, y, Zty, Xty)
+    return _with_response(ZtXy, XytXy, Zty, Xty, yty)
 
 
 @numba.njit(cache=True)
@@ -415,22 +437,9 @@ def replace_response(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Copies of ``ZtXy`` and ``XytXy`` with the response column recomputed for ``y``."""
     n, q = Z.shape
-    p = X.shape[1]
     Zty = np.zeros((q, ZtXy.shape[1]))
-    Xty = np.zeros(p)
+    Xty = np.zeros(X.shape[1])
     yty = 0.0
     for i in range(n):
-        g = group[i]
-        for a in range(q):
-            Zty[a, g] += Z[i, a] * y[i]
-        for c in range(p):
-            Xty[c] += X[i, c] * y[i]
-        yty += y[i] * y[i]
-    new_ZtXy = ZtXy.copy()
-    new_ZtXy[:, :, p] = Zty
-    new_XytXy = XytXy.copy()
-    for c in range(p):
-        new_XytXy[c, p] = Xty[c]
-        new_XytXy[p, c] = Xty[c]
-    new_XytXy[p, p] = yty
-    return new_ZtXy, new_XytXy
+        yty += _accumulate_row(X, Z, i, group[i], y[i], Zty, Xty)
+    return _with_response(ZtXy, XytXy, Zty, Xty, yty)

@@ -24,11 +24,8 @@ def package_code(*names):
 # the same command works in the project's virtual environment and in a conda environment
 # built from envs/hlmrep.yaml (which holds the dependencies but not hlmrep itself). Without
 # conda, jobs run the Python that runs Snakemake, whatever PATH a cluster node gives them.
-PYTHON = (
-    "python"
-    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
-    else shlex.quote(sys.executable)
-)
+USES_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+PYTHON = "python" if USES_CONDA else shlex.quote(sys.executable)
 HLMREP = f"PYTHONPATH='{workflow.basedir}/src'${{PYTHONPATH:+:$PYTHONPATH}} {PYTHON} -m hlmrep"
 
 
@@ -102,9 +99,8 @@ def lme4_crosscheck_plan():
         return {"mode": str(config["crosscheck"]["lme4"]).lower(), "run": True,
                 "reason": "decided by the main Snakemake process"}
     # (Positional: a line starting with "conda=" would read as Snakemake's directive.)
-    with_conda = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
     return crosscheck_plan(
-        config["crosscheck"]["lme4"], config["crosscheck"]["rscript"], with_conda
+        config["crosscheck"]["lme4"], config["crosscheck"]["rscript"], USES_CONDA
     )
 
 
