@@ -7,7 +7,7 @@ from hlmrep.config import validate_config
 configfile: "config.yaml"
 
 
-validate_config(config, workflow.source_path("workflow/schemas/config.schema.yaml"))
+validate_config(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
 
 
 # On a cluster, the light jobs (gathering chunks, variance explained, the scorecard, the

@@ -212,3 +212,34 @@ def test_interrupted_run_reruns_only_missing_chunks(pipeline, one_chunk, tmp_pat
             chunks / name
         ).read_bytes() == content
     assert (work / TARGET).read_bytes() == one_chunk
+
+
+def test_pb_p_values_ours_and_pbkrtests(tmp_path):
+    """Ours: (1 + #{LRT* ≥ LRT}) / (1 + nsim). pbkrtest's PBmodcomp: (1 + #{LRT* > LRT,
+    LRT* > 0}) / (1 + #{LRT* > 0}) (pbkrtest 0.5.2, .finalizePB)."""
+    import json
+
+    from hlmrep.bootstrap import gather
+
+    lrt = [0.0, 0.0, 0.0, 0.5, 1.2, 2.0, 2.0, 3.5, 0.1, 0.0]  # 4 at 0 (boundary fits)
+    chunk = tmp_path / "0.csv"
+    pd.DataFrame(
+        {
+            "replicate": range(10),
+            "converged": True,
+            "verified": True,
+            "singular_reduced": False,
+            "singular_full": False,
+            "lrt": lrt,
+        }
+    ).to_csv(chunk, index=False)
+    comparison = tmp_path / "c.json"
+    comparison.write_text(
+        json.dumps({"chisq": 2.0, "df": 1, "p_value": 0.157, "estimation": "ML"})
+    )
+    spec = {"kind": "lrt", "comparison": "c", "nsim": 10}
+    _, summary = gather([chunk], spec, "pb", comparison)
+    assert summary["extremes"] == 3  # 2.0, 2.0, 3.5
+    assert summary["p_value"] == pytest.approx(4 / 11)
+    assert summary["positive_replicates"] == 6
+    assert summary["p_value_pbkrtest"] == pytest.approx((1 + 1) / (1 + 6))  # only 3.5 > 2.0

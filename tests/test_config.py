@@ -46,6 +46,32 @@ CASES = {
         "(top level): Additional properties are not allowed",
     ),
     "missing key": (lambda c: c["data"].pop("meanses"), "data: 'meanses' is a required property"),
+    "nsim 0": (
+        lambda c: c["bootstrap"]["targets"]["ci_model3"].__setitem__("nsim", 0),
+        "bootstrap.targets.ci_model3.nsim: 0 is less than the minimum of 2",
+    ),
+    "nsim 1 for an interval": (
+        lambda c: c["bootstrap"]["targets"]["ci_model3"].__setitem__("nsim", 1),
+        "bootstrap.targets.ci_model3.nsim: 1 is less than the minimum of 2",
+    ),
+    "nsim 0 for a test": (
+        lambda c: c["bootstrap"]["targets"]["pb_minority"].__setitem__("nsim", 0),
+        "bootstrap.targets.pb_minority.nsim: 0 is less than the minimum of 1",
+    ),
+    "level 1": (
+        lambda c: c["bootstrap"]["targets"]["ci_model3"].__setitem__("level", 1),
+        "bootstrap.targets.ci_model3.level: 1 is greater than or equal to the maximum of 1",
+    ),
+    "unknown bootstrap kind": (
+        lambda c: c["bootstrap"]["targets"]["ci_model3"].__setitem__("kind", "jackknife"),
+        "bootstrap.targets.ci_model3.kind: 'jackknife' is not one of ['confint', 'lrt']",
+    ),
+    "formula that is not one": (
+        lambda c: c["models"]["model3"].__setitem__(
+            "formula", "mathach ~ cses + (1 | school):sector"
+        ),
+        "models.model3.formula: formula 'mathach ~ cses + (1 | school):sector': a random-effects",
+    ),
     "csv without files": (
         lambda c: c["data"].__setitem__("source", "csv"),
         "data.students_csv: None is not of type 'string'",

@@ -172,6 +172,31 @@ BAD_INPUTS = {
         lambda f: f.assign(id=f["id"].where(f.index != 2, "99999")),
         ["column 'school'", "[99999]", "row 3 (line 4)", "not in the schools file"],
     ),
+    "infinite value": (
+        "students",
+        lambda f: f.assign(mathach=f["mathach"].where(f.index != 3, "inf")),
+        ["column 'mathach'", "'inf'", "row 4 (line 5)", "expected a finite number"],
+    ),
+    "overflowing value": (
+        "students",
+        lambda f: f.assign(ses=f["ses"].where(f.index != 0, "1e400")),
+        ["column 'ses'", "'1e400'", "row 1 (line 2)", "not finite (or overflow a double)"],
+    ),
+    "negative infinity": (
+        "schools",
+        lambda f: f.assign(meanses=f["meanses"].where(f.index != 2, "-Infinity")),
+        ["schools", "column 'meanses'", "row 3 (line 4)", "finite"],
+    ),
+    "both id and school": (
+        "students",
+        lambda f: f.assign(school=f["id"]),
+        ["both an 'id' and a 'school' column", "keep only one"],
+    ),
+    "fractional school id": (
+        "students",
+        lambda f: f.assign(id=f["id"].where(f.index != 1, "1224.5")),
+        ["column 'school'", "'1224.5'", "row 2 (line 3)", "whole-number school id"],
+    ),
 }
 
 
@@ -219,3 +244,86 @@ def test_expected_layout_is_documented():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     for column in STUDENT_COLUMNS + SCHOOL_COLUMNS:
         assert column in readme
+
+
+# ----- issue 13: ids, non-finite values, malformed files ------------------------------------
+
+def _malformed(path, kind):
+    """Rewrite ``path`` as a file a user might hand in by mistake."""
+    text = path.read_text()
+    lines = text.splitlines(keepends=True)
+    if kind == "latin-1":
+        lines[4] = lines[4].rstrip("\n") + "\n"
+        body = "".join(lines[:4]).encode() + "é".encode("latin-1") + "".join(lines[4:]).encode()
+        path.write_bytes(body)
+    elif kind == "ragged, too many fields":
+        lines[6] = lines[6].rstrip("\n") + ",7\n"
+        path.write_text("".join(lines))
+    elif kind == "ragged, too few fields":
+        lines[6] = lines[6].rsplit(",", 1)[0] + "\n"
+        path.write_text("".join(lines))
+    elif kind == "binary":
+        path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    elif kind == "directory":
+        path.unlink()
+        path.mkdir()
+
+
+MALFORMED = {
+    "latin-1": ["is not UTF-8 text", "byte 0xe9 at line 5", "iconv"],
+    "ragged, too many fields": ["line 7: 6 field(s)", "header has 5"],
+    "ragged, too few fields": ["line 7: 4 field(s)", "header has 5"],
+    "binary": ["is binary", "expected CSV text"],
+    "directory": ["is a directory", "expected a CSV file"],
+}
+
+
+@pytest.mark.parametrize("kind", list(MALFORMED))
+def test_malformed_files_get_a_message_not_a_traceback(hlm_files, kind):
+    students, schools, folder = hlm_files
+    _malformed(students, kind)
+    with pytest.raises(InputDataError) as error:
+        _run(students, schools, folder)
+    message = str(error.value)
+    assert str(students) in message
+    for fragment in MALFORMED[kind]:
+        assert fragment in message, (fragment, message)
+    assert not (folder / "out").exists()
+
+
+HUGE = 2**63  # beyond int64: through float, 2**63 and 2**63 + 1 were one school
+
+
+def test_school_ids_beyond_int64_stay_distinct_and_exact(hlm_files):
+    students, schools, folder = hlm_files
+    student_frame = pd.read_csv(students, dtype=str)
+    school_frame = pd.read_csv(schools, dtype=str)
+    ids = sorted(school_frame["school"].unique())
+    new_ids = {old: str(HUGE + k) for k, old in enumerate(ids)}
+    student_frame["id"] = student_frame["id"].map(new_ids)
+    school_frame["school"] = school_frame["school"].map(new_ids)
+    student_frame.to_csv(students, index=False)
+    school_frame.to_csv(schools, index=False)
+    summary = _run(students, schools, folder)
+    assert summary["table_4_1"]["n_schools"] == 3
+    table = read_prepared(folder / "out" / "hsb.csv")
+    assert sorted(table["school"].unique().tolist()) == [HUGE, HUGE + 1, HUGE + 2]
+    assert (folder / "out" / "hsb.csv").read_text().count(str(HUGE + 2)) == (
+        (student_frame["id"] == str(HUGE + 2)).sum()
+    )
+
+
+def test_orphan_student_with_a_huge_id_is_not_merged_into_a_neighbour(hlm_files):
+    """Through float, 2**63 + 1 and 2**63 + 2 are one number: the orphan went unnoticed."""
+    students, schools, folder = hlm_files
+    student_frame = pd.read_csv(students, dtype=str)
+    school_frame = pd.read_csv(schools, dtype=str)
+    ids = sorted(school_frame["school"].unique())
+    new_ids = {old: str(HUGE + 2 * k) for k, old in enumerate(ids)}
+    student_frame["id"] = student_frame["id"].map(new_ids)
+    school_frame["school"] = school_frame["school"].map(new_ids)
+    student_frame.loc[0, "id"] = str(HUGE + 1)  # no such school
+    student_frame.to_csv(students, index=False)
+    school_frame.to_csv(schools, index=False)
+    with pytest.raises(InputDataError, match=rf"\[{HUGE + 1}\].*not in the schools file"):
+        _run(students, schools, folder)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,16 +17,18 @@ from hlmrep.errors import ModelSpecificationError
 from hlmrep.formula import parse_formula
 
 
-def test_parse_splits_fixed_random_and_group():
+def _labels(terms):
+    return [":".join(v.label for v in term) for term in terms.terms]
+
+
+def test_parse_expands_terms_as_r_does():
     f = parse_formula("mathach ~ cses*meanses + cses*sector + (cses | school)")
-    assert (f.response, f.fixed, f.random, f.group) == (
-        "mathach",
-        "cses*meanses + cses*sector",
-        "cses",
-        "school",
-    )
-    assert parse_formula("y ~ (1 | g)").fixed == "1"
-    assert parse_formula("y ~ x + (0 + x | g) - 1").fixed == "x - 1"
+    assert (f.response, f.group) == ("mathach", "school")
+    assert _labels(f.fixed) == ["cses", "meanses", "sector", "cses:meanses", "cses:sector"]
+    assert f.fixed.intercept and f.random.intercept
+    assert _labels(f.random) == ["cses"]
+    assert parse_formula("y ~ (1 | g)").canonical() == "y ~ 1 + (1 | g)"
+    assert parse_formula("y ~ x + (0 + x | g) - 1").canonical() == "y ~ 0 + x + (0 + x | g)"
 
 
 @pytest.mark.parametrize(
@@ -34,20 +38,24 @@ def test_parse_splits_fixed_random_and_group():
         ("mathach ~ cses", "no random-effects term"),
         ("mathach ~ cses + (1 | school) + (0 + cses | school)", "2 random-effects terms"),
         ("mathach ~ cses + (cses || school)", "'||'"),
+        ("mathach ~ cses - (1 | school)", "cannot be removed"),
+        ("mathach ~ cses + (1 | school):sector", "must be added to the rest of the formula"),
+        ("mathach ~ (I(cses) | school) + foo(x)", "foo() is not an accepted transformation"),
     ],
 )
 def test_unsupported_formulas_are_refused(formula, message):
-    with pytest.raises(ModelSpecificationError, match=message):
+    with pytest.raises(ModelSpecificationError, match=re.escape(message)):
         parse_formula(formula)
 
 
 def test_lme4_names_interactions_and_no_intercept(hsb):
     result = fit("mathach ~ 0 + sector + cses:sector + (1 | school)", hsb)
+    # R: colnames(model.matrix(~ 0 + sector + cses:sector)): variables in order of appearance.
     assert result.fixed_names == [
         "sectorPublic",
         "sectorCatholic",
-        "cses:sectorPublic",
-        "cses:sectorCatholic",
+        "sectorPublic:cses",
+        "sectorCatholic:cses",
     ]
     same = fit("mathach ~ sector*cses - 1 + (1 | school)", hsb)
     assert abs(same.criterion - result.criterion) < 1e-6
@@ -147,3 +155,123 @@ def test_cli_reports_errors_without_a_traceback(tmp_path):
     assert done.returncode == 1
     assert "error: formula 'y ~ x + (1 | g)' names 'x', which is not a column" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# ----- issue 13: identifiability, exact fits, files the command line is handed -------------
+
+
+def test_one_observation_per_group_is_refused_as_lme4_does(hsb):
+    one_each = hsb.groupby("school").head(1)
+    with pytest.raises(ModelSpecificationError, match=r"check\.nobs\.vs\.nlev") as error:
+        fit("mathach ~ 1 + (1 | school)", one_each)
+    assert "160 observations in 160 levels of 'school'" in str(error.value)
+
+
+def test_fewer_observations_than_random_effects_is_refused_as_lme4_does():
+    data = pd.DataFrame({"y": [1.0, 2.5, 2.0], "x": [0.1, 0.7, 0.3], "g": [1, 1, 2]})
+    with pytest.raises(ModelSpecificationError, match=r"check\.nobs\.vs\.nRE") as error:
+        fit("y ~ 1 + (x | g)", data)
+    assert "number of observations (=3) <= number of random effects (=4)" in str(error.value)
+
+
+def test_constant_response_with_a_random_slope_is_refused(hsb):
+    with pytest.raises(ModelSpecificationError, match="'mathach' is constant"):
+        fit("mathach ~ cses + (cses | school)", hsb.assign(mathach=5.0))
+    exact = hsb.assign(mathach=2.0 + 3.0 * hsb["cses"])
+    with pytest.raises(ModelSpecificationError, match="exact linear function of the fixed"):
+        fit("mathach ~ cses + (1 | school)", exact)
+
+
+def test_infinite_values_in_a_used_column_are_refused(hsb):
+    data = hsb.copy()
+    data.loc[data.index[5], "ses"] = np.inf
+    with pytest.raises(ModelSpecificationError, match=r"column 'ses' has infinite values"):
+        fit("mathach ~ ses + (1 | school)", data)
+
+
+@pytest.mark.parametrize(
+    "formula, names",
+    [
+        ("mathach ~ I(ses^2) + (1 | school)", ["(Intercept)", "I(ses^2)"]),
+        ("mathach ~ log(size) + (1 | school)", ["(Intercept)", "log(size)"]),
+        ("mathach ~ cses/sector + (1 | school)", ["(Intercept)", "cses", "cses:sectorCatholic"]),
+        (
+            "mathach ~ (cses + sector)^2 + (1 | school)",
+            ["(Intercept)", "cses", "sectorCatholic", "cses:sectorCatholic"],
+        ),
+    ],
+)
+def test_transformations_and_operators(hsb, formula, names):
+    assert fit(formula, hsb).fixed_names == names
+
+
+def test_random_term_with_a_transformation_is_read(hsb):
+    result = fit("mathach ~ cses + (I(cses) | school)", hsb)
+    assert result.random_names == ["(Intercept)", "I(cses)"]
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "hlmrep", *map(str, args)], capture_output=True, text=True, cwd=cwd
+    )
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (b"", "is empty"),
+        (b"y,x,g\n", "has a header but no data rows"),
+        (b"y,x,g\n1,2,3\n4,5\n", "line 3: 2 field(s), but the header has 3"),
+        ("y,x,g\n1,2,caf\xe9\n".encode("latin-1"), "is not UTF-8 text"),
+        (b"\x00\x01\x02binary", "is binary"),
+    ],
+)
+def test_cli_fit_names_the_problem_with_the_file(tmp_path, content, expected):
+    path = tmp_path / "data.csv"
+    path.write_bytes(content)
+    done = _cli("fit", path, "y ~ x + (1 | g)")
+    assert done.returncode == 1, done.stderr
+    assert f"error: data file {path}" in done.stderr and expected in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_cli_fit_on_a_directory(tmp_path):
+    done = _cli("fit", tmp_path, "y ~ x + (1 | g)")
+    assert done.returncode == 1
+    assert "is a directory" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_cli_fit_unwritable_json_path_says_so_and_writes_nothing(tmp_path, hsb):
+    data = tmp_path / "hsb.csv"
+    hsb.to_csv(data, index=False)
+    target = tmp_path / "no such folder" / "fit.json"
+    (tmp_path / "no such folder").write_text("a file, not a folder")
+    done = _cli("fit", data, "mathach ~ cses + (1 | school)", "--json", target)
+    assert done.returncode == 1
+    assert f"--json {target}: cannot be written" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_cli_fit_json_is_written_atomically(tmp_path, hsb, monkeypatch):
+    """A failure while writing (a full disk) leaves no truncated file behind."""
+    import hlmrep.cli as cli
+    from hlmrep.errors import HlmrepError
+
+    data = tmp_path / "hsb.csv"
+    hsb.to_csv(data, index=False)
+    target = tmp_path / "fit.json"
+    real_write_text = Path.write_text
+
+    def full_disk(self, text, *args, **kwargs):
+        real_write_text(self, text[: len(text) // 2], *args, **kwargs)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    args = cli.build_parser().parse_args(
+        ["fit", str(data), "mathach ~ cses + (1 | school)", "--json", str(target)]
+    )
+    with pytest.raises(HlmrepError, match="No space left on device"):
+        args.run(args)
+    monkeypatch.undo()
+    assert not target.exists()
+    assert not list(tmp_path.glob(".fit.json.*"))

@@ -280,3 +280,17 @@ def test_unknown_model_in_a_comparison_is_a_config_error(tmp_path):
 def test_copy_helper_is_independent(tmp_path):
     target = copy_workflow(tmp_path)
     assert (target / "Snakefile").exists() and not (target / "results").exists()
+
+
+def test_negative_criterion_difference_gives_chisq_zero_as_r_anova(records):
+    """R: Chisq = 2 * pmax(0, diff(logLik)); a fuller model a hair worse gives 0."""
+    import copy
+
+    r, path = records
+    reduced, full = copy.deepcopy(r["int"]), copy.deepcopy(r["slope"])
+    full["logLik"] = reduced["logLik"] - 1e-6  # the fuller fit stopped a hair worse
+    result = compare("c", reduced, full, "random", path)
+    assert result["chisq"] == 0.0
+    assert result["criterion_difference"] == pytest.approx(-2e-6, abs=1e-9)
+    assert result["table"][1]["Chisq"] == 0.0 and result["p_value"] == 1.0
+    assert any("Chisq set to 0, as R's anova() does" in note for note in result["notes"])

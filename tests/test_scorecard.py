@@ -94,3 +94,43 @@ def test_check_passes_then_fails_on_a_wrong_result(pipeline, tmp_path):
     assert done.returncode == 1
     assert "textbook.table_4_4.gamma10" in done.stderr
     assert "seed.models.model3.fixed.cses.estimate" in done.stderr
+
+
+def test_check_before_any_run_says_what_to_do(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "hlmrep", "check"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert done.returncode == 1
+    assert "scorecard reports/scorecard.json does not exist: run the workflow first" in (
+        done.stderr
+    )
+    assert "Traceback" not in done.stderr
+
+
+def test_check_refuses_a_stale_scorecard_and_jobs_name_a_truncated_file(pipeline, tmp_path):
+    """A truncated fit file: `check` no longer passes on the old scorecard, and the job that
+    reads the file names it instead of a JSONDecodeError traceback."""
+    work = tmp_path / "copy"
+    shutil.copytree(
+        pipeline, work, ignore=shutil.ignore_patterns(".snakemake", "logs", "benchmarks")
+    )
+    assert _hlmrep("check", str(work / "reports/scorecard.json")).returncode == 0
+    fit_path = work / "results/fits/model3.json"
+    fit_path.write_text(fit_path.read_text()[:500])
+    done = _hlmrep("check", str(work / "reports/scorecard.json"))
+    assert done.returncode == 1
+    assert "is out of date" in done.stderr and "fits/model3.json changed" in done.stderr
+    rebuilt = _hlmrep(
+        "scorecard",
+        "--results",
+        str(work / "results"),
+        "--out-json",
+        str(tmp_path / "card.json"),
+        "--out-csv",
+        str(tmp_path / "card.csv"),
+    )
+    assert rebuilt.returncode == 1
+    assert f"results file {fit_path} is not valid JSON (line" in rebuilt.stderr
+    assert "delete it and rerun the workflow" in rebuilt.stderr
+    assert "Traceback" not in rebuilt.stderr
+    assert not (tmp_path / "card.json").exists()

@@ -51,20 +51,22 @@ def _parse_reference(items: list[str]) -> dict[str, str]:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    import pandas as pd
-
+    from hlmrep.data import read_data_file, write_atomically
     from hlmrep.lmm import fit
 
-    path = Path(args.data)
-    if not path.exists():
-        raise HlmrepError(f"data file {path} does not exist")
-    data = pd.read_csv(path)
+    data = read_data_file(Path(args.data))
     result = fit(
         args.formula, data, reml=not args.ml, reference_levels=_parse_reference(args.reference)
     )
     print(result.summary())
     if args.json:
-        Path(args.json).write_text(json.dumps(result.to_dict(), indent=1) + "\n")
+        text = json.dumps(result.to_dict(), indent=1) + "\n"
+        try:
+            write_atomically(Path(args.json), lambda p: p.write_text(text))
+        except OSError as error:
+            raise HlmrepError(
+                f"--json {args.json}: cannot be written ({error.strerror}); nothing was written"
+            ) from error
     return 0
 
 
@@ -176,13 +178,15 @@ def _figure(args: argparse.Namespace) -> int:
 def _scorecard(args: argparse.Namespace) -> int:
     from hlmrep.scorecard import build, write
 
-    summary = write(build(args.results), args.out_json, args.out_csv)
+    rows, inputs = build(args.results)
+    summary = write(rows, args.out_json, args.out_csv, inputs)
     log.info("scorecard: %s", summary["counts"])
     return 0
 
 
 def _check(args: argparse.Namespace) -> int:
     from hlmrep.crosscheck import failures as crosscheck_failures
+    from hlmrep.data import read_json
     from hlmrep.scorecard import check
 
     failing = check(args.scorecard)
@@ -190,7 +194,9 @@ def _check(args: argparse.Namespace) -> int:
         print(f"{len(failing)} number(s) that should replicate do not:", file=sys.stderr)
         for row_id in failing:
             print(f"  {row_id}", file=sys.stderr)
-    cross = json.loads(args.crosscheck.read_text()) if args.crosscheck.exists() else {}
+    cross = (
+        read_json(args.crosscheck, "lme4 cross-check record") if args.crosscheck.exists() else {}
+    )
     wrong = crosscheck_failures(cross)
     for line in wrong:
         print(f"lme4 cross-check: {line}", file=sys.stderr)

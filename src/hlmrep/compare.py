@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 from scipy import stats
 
-from hlmrep.data import read_prepared, write_atomically
+from hlmrep.data import read_json, read_prepared, write_atomically
 from hlmrep.errors import ModelSpecificationError
 from hlmrep.lmm import fit
 from hlmrep.models import rows_fingerprint
@@ -123,7 +123,15 @@ def compare(
         estimation = reduced["estimation"]
         notes.append(f"{estimation} criteria compared (refit = FALSE)")
         refits = {}
-    chisq = criteria["reduced"] - criteria["full"]
+    difference = criteria["reduced"] - criteria["full"]
+    # As R's anova(): Chisq = 2 * pmax(0, diff(logLik)); a fuller model a hair worse (only by
+    # the optimizers' tolerances) gives 0, not a negative statistic.
+    chisq = max(0.0, difference)
+    if difference < 0:
+        notes.append(
+            f"the fuller model's criterion is {-difference:.3g} above the reduced one's; "
+            "Chisq set to 0, as R's anova() does"
+        )
     df = full["npar"] - reduced["npar"]
     p_naive = float(stats.chi2.sf(chisq, df))
     rows = [
@@ -140,6 +148,7 @@ def compare(
         "reduced_formula": reduced["formula"],
         "full_formula": full["formula"],
         "chisq": chisq,
+        "criterion_difference": difference,
         "df": df,
         "p_value": p_naive,
         "table": rows,
@@ -170,8 +179,8 @@ def compare_job(
     out_json: Path,
 ) -> dict[str, Any]:
     """Read two fit files, compare, write the anova() table (CSV) and the details (JSON)."""
-    reduced = json.loads(Path(reduced_path).read_text())
-    full = json.loads(Path(full_path).read_text())
+    reduced = read_json(reduced_path)
+    full = read_json(full_path)
     result = compare(name, reduced, full, test, data_path)
     table = pd.DataFrame(result["table"]).reindex(columns=ANOVA_COLUMNS)
     write_atomically(Path(out_table), lambda p: table.to_csv(p, index=False))

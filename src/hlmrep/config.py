@@ -13,7 +13,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from hlmrep.errors import ConfigError
+from hlmrep.errors import ConfigError, ModelSpecificationError
 
 
 def _path(error: jsonschema.ValidationError) -> str:
@@ -32,11 +32,33 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     problems = [f"{_path(e)}: {e.message}" for e in errors]
     if not problems:
-        problems = _unknown_model_references(config)
+        problems = _unknown_model_references(config) + _formula_problems(config)
     if problems:
         lines = "\n".join(f"  - {problem}" for problem in problems)
-        raise ConfigError(f"config does not match the schema {schema_path}:\n{lines}")
+        raise ConfigError(f"config does not match the schema {_shown(schema_path)}:\n{lines}")
     return config
+
+
+def _shown(path: str | Path) -> str:
+    """The schema's path relative to the working directory when it is inside it."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _formula_problems(config: dict[str, Any]) -> list[str]:
+    """Every model formula parsed by hlmrep's grammar, before any job runs."""
+    from hlmrep.formula import parse_formula
+
+    problems = []
+    for name, model in config.get("models", {}).items():
+        try:
+            parse_formula(model["formula"])
+        except ModelSpecificationError as error:
+            problems.append(f"models.{name}.formula: {error}")
+    return problems
 
 
 def _unknown_model_references(config: dict[str, Any]) -> list[str]:

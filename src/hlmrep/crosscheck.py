@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from hlmrep.data import read_prepared, write_atomically
+from hlmrep.data import read_json, read_prepared, write_atomically
 from hlmrep.errors import HlmrepError
 from hlmrep.lmm import fit
 
@@ -289,8 +289,8 @@ def crosscheck_job(
             raise HlmrepError(f"the cross-check ran but has no lme4 fit for {missing}")
         data = read_prepared(Path(data_path))
         for name, path in fits.items():
-            ours = json.loads(Path(path).read_text())
-            theirs = json.loads(Path(lme4_fits[name]).read_text())
+            ours = read_json(path)
+            theirs = read_json(lme4_fits[name])
             refit = fit(models[name]["formula"], data, reml=models[name]["reml"])
             at_theta = refit.at_theta(np.asarray(theirs["theta"], dtype=float))
             record["models"][name] = {

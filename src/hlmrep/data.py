@@ -14,8 +14,10 @@ rows and what was expected.
 
 from __future__ import annotations
 
+import csv
 import difflib
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -24,6 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -129,37 +132,117 @@ def _rows(mask: pd.Series) -> str:
     return shown + more
 
 
-def read_csv_checked(path: Path, expected: list[str], label: str) -> pd.DataFrame:
-    """Read one input CSV and check columns, emptiness, numbers, missing values, codings."""
+#: Largest input file read (bytes): HSB is 0.3 MB; 140× HSB is 40 MB.
+MAX_INPUT_BYTES = 2 * 1024**3
+
+
+def read_text_table(path: Path, label: str) -> tuple[list[str], list[list[str]], str]:
+    """A CSV file's header and rows as text, with every structural problem named.
+
+    Checks, in order: the path is a readable file (not a directory), not empty, not binary
+    (NUL bytes), UTF-8 text, and every row has as many fields as the header.  Returns the
+    header, the rows (blank lines skipped) and the decoded text.
+    """
     path = Path(path)
     if not path.exists():
         raise InputDataError(f"{label} file {path} does not exist")
-    if path.stat().st_size == 0:
+    if path.is_dir():
+        raise InputDataError(f"{label} file {path} is a directory; expected a CSV file")
+    try:
+        size = path.stat().st_size
+        if size > MAX_INPUT_BYTES:
+            raise InputDataError(
+                f"{label} file {path} has {size} bytes, more than the {MAX_INPUT_BYTES} read"
+            )
+        raw = path.read_bytes()
+    except OSError as error:
+        raise InputDataError(f"{label} file {path} cannot be read: {error.strerror}") from error
+    if not raw.strip():
         raise InputDataError(
-            f"{label} file {path} is empty: expected a header line with "
-            f"columns {expected} and one line per record"
+            f"{label} file {path} is empty: expected a header line with column names and "
+            "one line per record"
+        )
+    if b"\x00" in raw:
+        line = raw[: raw.index(b"\x00")].count(b"\n") + 1
+        raise InputDataError(
+            f"{label} file {path} is binary (a NUL byte at line {line}); expected CSV text"
         )
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except pd.errors.EmptyDataError as error:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
         raise InputDataError(
-            f"{label} file {path} is empty: expected columns {expected}"
+            f"{label} file {path} is not UTF-8 text: byte 0x{raw[error.start]:02x} at line "
+            f"{line} (a Latin-1 or Windows-1252 file?); save it as UTF-8, e.g. "
+            f"iconv -f latin1 -t utf-8"
         ) from error
-    frame.columns = [
-        COLUMN_ALIASES.get(c.strip().lower(), c.strip().lower()) for c in frame.columns
-    ]
-    missing = [c for c in expected if c not in frame.columns]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+        rows = []
+        for row in reader:
+            if not row or all(not field.strip() for field in row):
+                continue
+            if len(row) != len(header):
+                raise InputDataError(
+                    f"{label} file {path}, line {reader.line_num}: {len(row)} field(s), but the "
+                    f"header has {len(header)} ({', '.join(header)}); expected one value per "
+                    "column in every line"
+                )
+            rows.append(row)
+    except csv.Error as error:
+        raise InputDataError(
+            f"{label} file {path}, line {reader.line_num}: not valid CSV ({error})"
+        ) from error
+    return header, rows, text
+
+
+def _school_ids(text: pd.Series, label: str, path: Path) -> pd.Series:
+    """School ids as integers, never through float (ids ≥ 2⁵³ or ≥ 2⁶³ stay exact)."""
+    whole = text.str.fullmatch(r"[+-]?\d+(\.0*)?")
+    if not whole.all():
+        bad = ~whole
+        examples = ", ".join(repr(v) for v in text[bad].head(ROWS_SHOWN))
+        raise InputDataError(
+            f"{label} file {path}, column 'school': value(s) {examples} at {_rows(bad)}; "
+            "expected a whole-number school id"
+        )
+    return exact_ids(text.str.split(".").str[0])
+
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def read_csv_checked(path: Path, expected: list[str], label: str) -> pd.DataFrame:
+    """Read one input CSV and check columns, emptiness, numbers, missing values, codings."""
+    path = Path(path)
+    header, rows, _ = read_text_table(path, label)
+    columns = [c.strip().lower() for c in header]
+    for alias, canonical in COLUMN_ALIASES.items():
+        if alias in columns and canonical in columns:
+            raise InputDataError(
+                f"{label} file {path} has both an {alias!r} and a {canonical!r} column; "
+                f"{alias!r} is read as {canonical!r}, so keep only one of them"
+            )
+    columns = [COLUMN_ALIASES.get(c, c) for c in columns]
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise InputDataError(
+            f"{label} file {path}: column(s) {repeated} appear more than once in the header"
+        )
+    missing = [c for c in expected if c not in columns]
     if missing:
         hints = []
         for name in missing:
-            close = difflib.get_close_matches(name, list(frame.columns), n=1)
+            close = difflib.get_close_matches(name, columns, n=1)
             hints.append(f"{name!r}" + (f" (found {close[0]!r}: misnamed?)" if close else ""))
         raise InputDataError(
             f"{label} file {path}: column(s) {', '.join(hints)} missing; "
-            f"expected columns {expected}, found {list(frame.columns)}"
+            f"expected columns {expected}, found {columns}"
         )
-    if frame.empty:
+    if not rows:
         raise InputDataError(f"{label} file {path} has a header but no data rows")
+    frame = pd.DataFrame(rows, columns=columns, dtype=str)
     out = pd.DataFrame(index=frame.index)
     for column in expected:
         text = frame[column].str.strip()
@@ -169,6 +252,9 @@ def read_csv_checked(path: Path, expected: list[str], label: str) -> pd.DataFram
                 f"{label} file {path}, column {column!r}: missing value at {_rows(blank)}; "
                 "expected a number in every row"
             )
+        if column == "school":
+            out[column] = _school_ids(text, label, path)
+            continue
         numbers = pd.to_numeric(text, errors="coerce")
         bad = numbers.isna()
         if bad.any():
@@ -176,6 +262,14 @@ def read_csv_checked(path: Path, expected: list[str], label: str) -> pd.DataFram
             raise InputDataError(
                 f"{label} file {path}, column {column!r}: non-numeric value(s) {examples} at "
                 f"{_rows(bad)}; expected a number"
+            )
+        infinite = ~np.isfinite(numbers.to_numpy(dtype=float))
+        if infinite.any():
+            examples = ", ".join(repr(v) for v in text[infinite].head(ROWS_SHOWN))
+            raise InputDataError(
+                f"{label} file {path}, column {column!r}: value(s) {examples} at "
+                f"{_rows(pd.Series(infinite))} are not finite (or overflow a double); "
+                "expected a finite number"
             )
         if column in BINARY_COLUMNS and not numbers.isin([0, 1]).all():
             wrong = ~numbers.isin([0, 1])
@@ -185,15 +279,37 @@ def read_csv_checked(path: Path, expected: list[str], label: str) -> pd.DataFram
                 "expected a 0/1 indicator"
             )
         out[column] = numbers
-    if (out["school"] % 1 == 0).all():  # HLM ids are integers; keep them so
-        out["school"] = out["school"].astype(np.int64)
     return out
+
+
+def read_data_file(path: Path, label: str = "data") -> pd.DataFrame:
+    """Any CSV with a header (the command line's ``fit``), checked as :func:`read_text_table`.
+
+    Column types are inferred as pandas does; a column of whole numbers stays integer.
+    """
+    header, rows, text = read_text_table(Path(path), label)
+    if not rows:
+        raise InputDataError(f"{label} file {path} has a header but no data rows")
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if repeated:
+        raise InputDataError(
+            f"{label} file {path}: column(s) {repeated} appear more than once in the header"
+        )
+    return pd.read_csv(io.StringIO(text), index_col=False)
+
+
+def _align_school_ids(students: pd.DataFrame, schools: pd.DataFrame) -> None:
+    """Give both files' ids one type: int64 when all fit, exact Python integers otherwise."""
+    if students["school"].dtype == object or schools["school"].dtype == object:
+        students["school"] = students["school"].astype(object).map(int)
+        schools["school"] = schools["school"].astype(object).map(int)
 
 
 def load_csv(students_path: Path, schools_path: Path) -> RawData:
     """The user's own HSB files in the HLM layout."""
     students = read_csv_checked(students_path, STUDENT_COLUMNS, "students")
     schools = read_csv_checked(schools_path, SCHOOL_COLUMNS, "schools")
+    _align_school_ids(students, schools)
     return RawData(
         students,
         schools,
@@ -308,6 +424,31 @@ def table_4_1(table: pd.DataFrame) -> dict[str, float | int]:
     }
 
 
+def read_json(path: Path, what: str = "results file") -> Any:
+    """A JSON file's content, or an error that names the file and what to do about it.
+
+    A results file that is missing, truncated or edited into invalid JSON is an input error
+    of the job that reads it: say which file, where it breaks, and how to rebuild it.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as error:
+        raise InputDataError(
+            f"{what} {path} does not exist: run the workflow first (snakemake --cores all)"
+        ) from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputDataError(f"{what} {path} cannot be read: {error}") from error
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputDataError(
+            f"{what} {path} is not valid JSON (line {error.lineno}, column {error.colno}: "
+            f"{error.msg}); it was truncated or edited: delete it and rerun the workflow, "
+            "which rebuilds it"
+        ) from error
+
+
 def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
     """Write via a temporary file in the same folder and rename, so no half file is left."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -362,9 +503,28 @@ def prepare(
     return summary
 
 
+def exact_ids(text: pd.Series) -> pd.Series:
+    """Whole-number ids read as text, as int64 when all fit and exact Python ints otherwise."""
+    ids = [int(v) for v in text]
+    if all(INT64_MIN <= i <= INT64_MAX for i in ids):
+        return pd.Series(ids, index=text.index, dtype=np.int64, name=text.name)
+    return pd.Series(ids, index=text.index, dtype=object, name=text.name)
+
+
+def read_school_table(path: Path) -> pd.DataFrame:
+    """A per-school results table (``{model}_schools.csv``), its ids read exactly."""
+    table = pd.read_csv(path, dtype={"school": str})
+    table["school"] = exact_ids(table["school"])
+    return table
+
+
 def read_prepared(path: Path, columns: Iterable[str] | None = None) -> pd.DataFrame:
     """Read the prepared table back with its factor codings (reference level first)."""
-    table = pd.read_csv(path, usecols=list(columns) if columns else None)
+    table = pd.read_csv(
+        path, usecols=list(columns) if columns else None, dtype={"school": str}
+    )
+    if "school" in table.columns:
+        table["school"] = exact_ids(table["school"])
     for column, levels in CATEGORY_LEVELS.items():
         if column in table.columns:
             table[column] = pd.Categorical(table[column], categories=levels)

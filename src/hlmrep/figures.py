@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from hlmrep.data import read_prepared, write_atomically
+from hlmrep.data import read_json, read_prepared, read_school_table, write_atomically
 
 #: The vignette's colour-blind palette (its first three colours), by mean-SES category.
 PALETTE = ["#000000", "#E69F00", "#56B4E9"]
@@ -57,11 +57,11 @@ def _students(results: Path) -> pd.DataFrame:
 
 
 def _schools(results: Path, model: str) -> pd.DataFrame:
-    return pd.read_csv(results / "fits" / f"{model}_schools.csv")
+    return read_school_table(results / "fits" / f"{model}_schools.csv")
 
 
 def _fit(results: Path, model: str) -> dict:
-    return json.loads((results / "fits" / f"{model}.json").read_text())
+    return read_json(results / "fits" / f"{model}.json")
 
 
 def _fixed(fit: dict) -> dict[str, float]:
@@ -128,9 +128,10 @@ def sample_schools(results: Path, config: dict) -> Figure:
     students = _students(results)
     lines = _ols_lines(results)
     rng = np.random.default_rng(config["seed"])
-    chosen = sorted(
-        rng.choice(lines["school"].unique(), size=config["sample_schools"], replace=False).tolist()
-    )
+    available = lines["school"].unique()
+    # A data set with fewer schools than asked for draws all of them (and says so).
+    size = min(config["sample_schools"], len(available))
+    chosen = sorted(rng.choice(available, size=size, replace=False).tolist())
     sample = students[students["school"].isin(chosen)]
     chosen_lines = lines[lines["school"].isin(chosen)].reset_index(drop=True)
     cmap = plt.get_cmap("viridis", len(chosen))
@@ -154,7 +155,13 @@ def sample_schools(results: Path, config: dict) -> Figure:
         fig,
         chosen_lines,
         f"Within-school OLS lines of mathach on cses for "
-        f"{len(chosen)} schools drawn at random (seed {config['seed']}).",
+        f"{len(chosen)} schools drawn at random (seed {config['seed']})."
+        + (
+            f" The data have {len(available)} schools, fewer than the "
+            f"{config['sample_schools']} asked for (figures.sample_schools): all are shown."
+            if size < config["sample_schools"]
+            else ""
+        ),
     )
 
 

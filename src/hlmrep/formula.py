@@ -1,43 +1,591 @@
-"""lme4-style mixed-model formulas turned into design matrices.
+"""lme4-style mixed-model formulas, read as data and turned into design matrices.
 
-Only the random-effects bar, ``( terms | group )``, is handled here; the fixed and
-random design matrices themselves are built by formulaic, so ``*``, ``:``, ``0 +``,
-``- 1`` and categorical coding behave as in R.  Column names are then renamed to
-lme4's (``(Intercept)``, ``sectorCatholic``, ``cses:sectorCatholic``) so that results
-line up with lme4's printed output name for name.
+A formula is parsed by a small grammar of our own and is never evaluated: no part of it
+reaches Python's or R's evaluator.  What the grammar accepts:
+
+- names of columns (``cses``, R's dotted ``mean.ses``), the numbers ``0`` and ``1`` as terms;
+- the operators of R's formula language, with R's precedence: ``+ -`` (add, remove),
+  ``* /`` (crossing, nesting), ``:`` (interaction), ``^`` (crossing up to an order),
+  parentheses;
+- one random-effects term ``( terms | group )``, added with ``+`` at the top level;
+- an allow-list of transformations of numeric columns: ``I()`` of arithmetic
+  (``+ - * / ^``, numbers, columns), ``log``, ``exp``, ``sqrt``, ``abs``, evaluated here with
+  NumPy on the column's values.
+
+Everything else (calls, attribute access, strings, backticks, ``$``, ``@``, …) is refused with
+a message that points at the offending character.  The fixed and random design matrices are
+built here from the expanded terms with R's rules (terms ordered by degree, treatment
+contrasts for a factor whose margin is in the model, indicator coding otherwise), and columns
+carry lme4's names (``(Intercept)``, ``sectorCatholic``, ``cses:sectorCatholic``).  R is only
+ever handed :meth:`MixedFormula.to_r`, a formula rebuilt from the parsed terms.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import warnings
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
-import formulaic
 import numpy as np
 import pandas as pd
 
 from hlmrep.errors import ModelSpecificationError
 
-_BAR_TERM = re.compile(r"\(([^()|]*)(\|\|?)([^()|]*)\)")
-_NAME = re.compile(r"`[^`]+`|[A-Za-z_.][A-Za-z0-9_.]*")
-_FORMULAIC_LEVEL = re.compile(r"\[(?:T\.)?([^\]]+)\]")
+#: Transformations a formula may apply to a numeric column (and nothing else).
+FUNCTIONS = {"I": None, "log": np.log, "exp": np.exp, "sqrt": np.sqrt, "abs": np.abs}
+#: Longest formula accepted: an HSB model is under 100 characters.
+MAX_FORMULA_LENGTH = 2000
+
+_TOKEN = re.compile(
+    r"\s*(?:"
+    r"(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
+    r"|(?P<name>(?:[A-Za-z]|\.(?![0-9]))[A-Za-z0-9._]*)"
+    r"|(?P<op>\|\||[~+\-*/:^()|])"
+    r")"
+)
+
+
+# ----------------------------------------------------------------------------------------
+# Tokens and parse tree
+# ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Token:
+    kind: str  # "number", "name", "op", "end"
+    text: str
+    position: int
+
+
+def _pointer(text: str, position: int) -> str:
+    return f"\n    {text}\n    {' ' * position}^"
+
+
+def _refuse(text: str, position: int, message: str) -> ModelSpecificationError:
+    return ModelSpecificationError(f"formula {text!r}: {message}{_pointer(text, position)}")
+
+
+def tokenize(text: str) -> list[Token]:
+    """Split a formula into tokens; anything outside the grammar is refused where it is."""
+    tokens: list[Token] = []
+    position = 0
+    while position < len(text):
+        if text[position:].strip() == "":
+            break
+        match = _TOKEN.match(text, position)
+        if match is None or match.end() == position:
+            start = position + (len(text[position:]) - len(text[position:].lstrip()))
+            char = text[start]
+            what = {
+                "`": "backticks are not accepted: name columns without quoting",
+                "'": "strings are not part of a formula",
+                '"': "strings are not part of a formula",
+                "$": "'$' (element access) is not part of a formula",
+                "@": "'@' (slot access) is not part of a formula",
+                ",": "',' is not accepted: functions here take one argument",
+                "_": "names start with a letter",
+            }.get(char, f"{char!r} is not part of the formula language accepted here")
+            raise _refuse(text, start, what)
+        kind = match.lastgroup or "op"
+        start = match.start(kind)
+        tokens.append(Token(kind, match.group(kind), start))
+        position = match.end()
+    tokens.append(Token("end", "", len(text)))
+    return tokens
+
+
+@dataclass(frozen=True)
+class Node:
+    """A node of the parse tree: an operator with its operands, a name or a number."""
+
+    kind: str  # "name", "number", "call", "bar", or an operator: + - * / : ^ neg paren
+    position: int
+    value: str = ""
+    children: tuple[Node, ...] = ()
+
+
+class _Parser:
+    """Recursive descent with R's precedence: ``~`` < ``|`` < ``+ -`` < ``* /`` < ``:`` < ``^``."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = tokenize(text)
+        self.index = 0
+
+    @property
+    def token(self) -> Token:
+        return self.tokens[self.index]
+
+    def take(self, text: str | None = None) -> Token:
+        token = self.token
+        if text is not None and token.text != text:
+            expected = f"expected {text!r}"
+            found = f"found {token.text!r}" if token.kind != "end" else "the formula ends"
+            raise _refuse(self.text, token.position, f"{expected}, {found}")
+        self.index += 1
+        return token
+
+    def at(self, *texts: str) -> bool:
+        return self.token.kind == "op" and self.token.text in texts
+
+    def formula(self) -> tuple[Node, Node]:
+        if not any(t.text == "~" for t in self.tokens):
+            raise ModelSpecificationError(
+                f"formula {self.text!r} has no '~': expected 'y ~ x + (x | g)'"
+            )
+        if self.at("~"):
+            raise _refuse(self.text, self.token.position, "no response left of '~'")
+        response = self.expression()
+        self.take("~")
+        rhs = self.expression()
+        if self.token.kind != "end":
+            raise _refuse(self.text, self.token.position, f"unexpected {self.token.text!r}")
+        return response, rhs
+
+    def expression(self) -> Node:
+        """``a | b`` binds loosest, as in R: ``(x + z | g)`` is ``((x + z) | g)``."""
+        left = self.sum()
+        if self.at("|", "||"):
+            op = self.take()
+            if op.text == "||":
+                raise _refuse(
+                    self.text,
+                    op.position,
+                    "'||' (uncorrelated random effects) is not supported; use '|' for an "
+                    "unstructured covariance",
+                )
+            right = self.sum()
+            left = Node("bar", op.position, children=(left, right))
+        return left
+
+    def binary(self, operators: tuple[str, ...], operand: Callable[[], Node]) -> Node:
+        """Left-associative ``operand (op operand)*`` for the operators given."""
+        node = operand()
+        while self.at(*operators):
+            op = self.take()
+            node = Node(op.text, op.position, children=(node, operand()))
+        return node
+
+    def sum(self) -> Node:
+        if self.at("-", "+"):
+            op = self.take()
+            first = self.product()
+            node = Node("neg", op.position, children=(first,)) if op.text == "-" else first
+            while self.at("+", "-"):
+                op = self.take()
+                node = Node(op.text, op.position, children=(node, self.product()))
+            return node
+        return self.binary(("+", "-"), self.product)
+
+    def product(self) -> Node:
+        return self.binary(("*", "/"), self.interaction)
+
+    def interaction(self) -> Node:
+        return self.binary((":",), self.power)
+
+    def power(self) -> Node:
+        node = self.operand(self.expression, "a column name, 0, 1 or '('")
+        if self.at("^"):
+            op = self.take()
+            exponent = self.take()
+            if exponent.kind != "number" or not exponent.text.isdigit() or int(exponent.text) < 1:
+                raise _refuse(
+                    self.text, exponent.position, "'^' in a formula takes a whole number ≥ 1"
+                )
+            node = Node("^", op.position, value=exponent.text, children=(node,))
+        return node
+
+    def operand(self, inside: Callable[[], Node], expected: str) -> Node:
+        """A number, a name, an allowed call, or ``inside`` in parentheses."""
+        token = self.token
+        if token.kind == "number":
+            self.take()
+            return Node("number", token.position, value=token.text)
+        if token.kind == "name":
+            self.take()
+            if self.at("("):
+                return self.call(token)
+            return Node("name", token.position, value=token.text)
+        if self.at("("):
+            self.take("(")
+            inner = inside()
+            self.take(")")
+            return Node("paren", token.position, children=(inner,))
+        found = f"{token.text!r}" if token.kind != "end" else "the end of the formula"
+        raise _refuse(self.text, token.position, f"expected {expected}, found {found}")
+
+    def call(self, name: Token) -> Node:
+        if name.text not in FUNCTIONS:
+            raise _refuse(
+                self.text,
+                name.position,
+                f"{name.text}() is not an accepted transformation; accepted: "
+                f"{', '.join(f'{f}()' for f in FUNCTIONS)} of numeric columns",
+            )
+        self.take("(")
+        argument = self.arithmetic()
+        self.take(")")
+        return Node("call", name.position, value=name.text, children=(argument,))
+
+    # Arithmetic inside I(), log(), …: the usual precedence, unary minus, numbers.
+    def arithmetic(self) -> Node:
+        return self.binary(("+", "-"), self.arithmetic_term)
+
+    def arithmetic_term(self) -> Node:
+        return self.binary(("*", "/"), self.arithmetic_factor)
+
+    def arithmetic_factor(self) -> Node:
+        if self.at("-"):
+            op = self.take()
+            return Node("neg", op.position, children=(self.arithmetic_factor(),))
+        base = self.operand(self.arithmetic, "a column name or a number")
+        if self.at("^"):
+            op = self.take()
+            return Node("^", op.position, children=(base, self.arithmetic_factor()))
+        return base
+
+
+# ----------------------------------------------------------------------------------------
+# Variables and terms
+# ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Variable:
+    """One variable of a formula: a column, or an accepted transformation of columns."""
+
+    label: str  # R's deparsed name: "cses", "I(ses^2)", "log(size)"
+    node: Node = field(compare=False, repr=False)
+    columns: tuple[str, ...] = field(compare=False)  # the data columns it reads
+
+    @property
+    def is_column(self) -> bool:
+        return self.node.kind == "name"
+
+    def to_r(self) -> str:
+        """R source for this variable, names backticked: only names, numbers and operators."""
+        return _deparse(self.node, quote=True)
+
+
+#: A term: the variables it multiplies, in R's order; () is the intercept.
+Term = tuple[Variable, ...]
+
+
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "neg": 3, "^": 4}
+
+
+def _deparse(node: Node, quote: bool = False, parent: int = 0) -> str:
+    """R's deparse of an arithmetic node: spaces around + - *, none around / ^."""
+    if node.kind == "name":
+        return f"`{node.value}`" if quote else node.value
+    if node.kind == "number":
+        return node.value
+    if node.kind == "paren":
+        return f"({_deparse(node.children[0], quote)})"
+    if node.kind == "call":
+        return f"{node.value}({_deparse(node.children[0], quote)})"
+    if node.kind == "neg":
+        return f"-{_deparse(node.children[0], quote, _PRECEDENCE['neg'])}"
+    left, right = node.children
+    own = _PRECEDENCE[node.kind]
+    joiner = f" {node.kind} " if node.kind in "+-*" else node.kind
+    text = f"{_deparse(left, quote, own)}{joiner}{_deparse(right, quote, own + 1)}"
+    return f"({text})" if own < parent else text
+
+
+def _columns_of(node: Node) -> tuple[str, ...]:
+    if node.kind == "name":
+        return (node.value,)
+    found: list[str] = []
+    for child in node.children:
+        found += [c for c in _columns_of(child) if c not in found]
+    return tuple(found)
+
+
+@dataclass(frozen=True)
+class TermSet:
+    """The expansion of a formula part: its terms in order of appearance and the intercept."""
+
+    terms: tuple[Term, ...]
+    intercept: bool
+
+
+class _Expander:
+    """Expand a parse tree into terms with R's rules (``terms.formula``)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.variables: dict[str, Variable] = {}  # label -> Variable, in order of appearance
+
+    def variable(self, node: Node) -> Variable:
+        label = _deparse(node)
+        if label not in self.variables:
+            self.variables[label] = Variable(label, node, _columns_of(node))
+        return self.variables[label]
+
+    def order(self, term: frozenset[Variable]) -> Term:
+        position = {v: i for i, v in enumerate(self.variables.values())}
+        return tuple(sorted(term, key=position.__getitem__))
+
+    def expand(self, node: Node) -> tuple[list[frozenset[Variable]], bool | None]:
+        """Terms of ``node`` and what it says of the intercept (True, False or None)."""
+        kind = node.kind
+        if kind == "number":
+            if node.value in ("0", "1"):
+                return [], node.value == "1"
+            raise _refuse(
+                self.text, node.position, f"a number ({node.value}) can only appear inside I()"
+            )
+        if kind in ("name", "call"):
+            return [frozenset({self.variable(node)})], None
+        if kind == "paren":
+            return self.expand(node.children[0])
+        if kind == "bar":
+            raise _refuse(
+                self.text,
+                node.position,
+                "a random-effects term '( … | group )' must be added to the rest of the "
+                "formula with '+', not combined with another operator",
+            )
+        if kind == "neg":
+            terms, intercept = self.expand(node.children[0])
+            if terms:
+                raise _refuse(self.text, node.position, "a formula cannot start by removing terms")
+            return [], None if intercept is None else not intercept
+        if kind == "+":
+            left, li = self.expand(node.children[0])
+            right, ri = self.expand(node.children[1])
+            return _union(left, right), ri if ri is not None else li
+        if kind == "-":
+            left, li = self.expand(node.children[0])
+            right, ri = self.expand(node.children[1])
+            kept = [t for t in left if t not in right]
+            return kept, (not ri) if ri is not None else li
+        if kind in (":", "*", "/", "^"):
+            self._no_intercept_inside(node)
+        if kind == ":":
+            left, _ = self.expand(node.children[0])
+            right, _ = self.expand(node.children[1])
+            return _union([a | b for a in left for b in right], []), None
+        if kind == "*":
+            left, _ = self.expand(node.children[0])
+            right, _ = self.expand(node.children[1])
+            return _union(_union(left, right), [a | b for a in left for b in right]), None
+        if kind == "/":
+            left, _ = self.expand(node.children[0])
+            right, _ = self.expand(node.children[1])
+            whole = frozenset().union(*left) if left else frozenset()
+            return _union(left, [whole | b for b in right]), None
+        if kind == "^":
+            base, _ = self.expand(node.children[0])
+            degree = int(node.value)
+            out: list[frozenset[Variable]] = list(base)
+            for size in range(2, degree + 1):
+                products = itertools.product(base, repeat=size)
+                out = _union(out, [frozenset().union(*c) for c in products])
+            return out, None
+        raise _refuse(self.text, node.position, f"unexpected {kind!r}")  # pragma: no cover
+
+    def _no_intercept_inside(self, node: Node) -> None:
+        for child in node.children:
+            inner = child
+            while inner.kind == "paren":
+                inner = inner.children[0]
+            if inner.kind == "number":
+                raise _refuse(
+                    self.text,
+                    inner.position,
+                    f"{inner.value} cannot be combined with {node.kind!r}; use I() for arithmetic",
+                )
+
+    def term_set(self, node: Node | None, default_intercept: bool = True) -> TermSet:
+        if node is None:
+            return TermSet((), default_intercept)
+        terms, intercept = self.expand(node)
+        ordered = sorted(
+            (self.order(t) for t in terms if t),
+            key=lambda term: len(term),  # stable: R orders by degree, then appearance
+        )
+        return TermSet(tuple(ordered), default_intercept if intercept is None else intercept)
+
+
+def _union(a: list[frozenset], b: list[frozenset]) -> list[frozenset]:
+    out = list(a)
+    for term in b:
+        if term not in out:
+            out.append(term)
+    return out
+
+
+def _summands(node: Node) -> list[tuple[Node, bool]]:
+    """The top-level ``+``/``-`` operands of a right-hand side, with their signs."""
+    if node.kind == "+":
+        return _summands(node.children[0]) + _summands(node.children[1])
+    if node.kind == "-":
+        right = [(n, not positive) for n, positive in _summands(node.children[1])]
+        return _summands(node.children[0]) + right
+    if node.kind == "neg":
+        return [(n, not positive) for n, positive in _summands(node.children[0])]
+    return [(node, True)]
+
+
+def _rebuild(parts: list[tuple[Node, bool]]) -> Node | None:
+    node: Node | None = None
+    for part, positive in parts:
+        if node is None:
+            node = part if positive else Node("neg", part.position, children=(part,))
+        else:
+            node = Node("+" if positive else "-", part.position, children=(node, part))
+    return node
 
 
 @dataclass(frozen=True)
 class MixedFormula:
-    """A parsed ``response ~ fixed + (random | group)`` formula."""
+    """A parsed ``response ~ fixed + (random | group)`` formula: data, never code."""
 
     text: str
     response: str
-    fixed: str
-    random: str
+    fixed: TermSet
+    random: TermSet
     group: str
+    variables: tuple[Variable, ...]
+
+    @property
+    def columns(self) -> list[str]:
+        """Every data column the formula reads: response, group, then in appearance order."""
+        out = [self.response, self.group]
+        for variable in self.variables:
+            out += [c for c in variable.columns if c not in out]
+        return out
+
+    @staticmethod
+    def _terms_text(terms: TermSet, quote: bool) -> str:
+        def name(v: Variable) -> str:
+            return v.to_r() if quote else v.label
+
+        parts = ["1" if terms.intercept else "0"]
+        parts += [":".join(name(v) for v in term) for term in terms.terms]
+        return " + ".join(parts)
+
+    def canonical(self) -> str:
+        """The formula rebuilt from its expanded terms (what was fitted, said plainly)."""
+        return (
+            f"{self.response} ~ {self._terms_text(self.fixed, False)} + "
+            f"({self._terms_text(self.random, False)} | {self.group})"
+        )
+
+    def to_r(self) -> str:
+        """R source for the formula, rebuilt from the parsed terms with every name quoted.
+
+        Only backticked column names, the accepted transformations, numbers and formula
+        operators appear in it, so R's parser sees nothing but a formula.
+        """
+        return (
+            f"`{self.response}` ~ {self._terms_text(self.fixed, True)} + "
+            f"({self._terms_text(self.random, True)} | `{self.group}`)"
+        )
+
+
+def parse_formula(text: str) -> MixedFormula:
+    """Parse an lme4 formula with one random-effects term; refuse anything else, saying where.
+
+    Exactly one bar term is supported: one grouping factor with an unstructured covariance,
+    which is what the HSB models need.  Anything else is refused with a message rather than
+    silently fitted as a different model.
+    """
+    if not isinstance(text, str):
+        raise ModelSpecificationError(f"a formula must be text, not {type(text).__name__}")
+    if len(text) > MAX_FORMULA_LENGTH:
+        raise ModelSpecificationError(
+            f"formula of {len(text)} characters is longer than the {MAX_FORMULA_LENGTH} accepted"
+        )
+    parser = _Parser(text)
+    lhs, rhs = parser.formula()
+    if lhs.kind != "name":
+        raise _refuse(text, lhs.position, "the response must be a single column name")
+    summands = _summands(rhs)
+    bars = [(node, positive) for node, positive in summands if _unwrap(node).kind == "bar"]
+    if not bars:
+        nested = _find(rhs, "bar")
+        if nested is not None:
+            raise _refuse(
+                text,
+                nested.position,
+                "a random-effects term '( … | group )' must be added to the rest of the "
+                "formula with '+', not combined with another operator",
+            )
+        raise ModelSpecificationError(
+            f"formula {text!r} has no random-effects term such as '(1 | school)'"
+        )
+    if len(bars) > 1:
+        raise ModelSpecificationError(
+            f"formula {text!r} has {len(bars)} random-effects terms; one term with one "
+            "grouping factor and an unstructured covariance is supported, e.g. '(x | g)'"
+        )
+    bar, positive = bars[0]
+    if not positive:
+        raise _refuse(text, bar.position, "a random-effects term cannot be removed with '-'")
+    if bar.kind != "paren":
+        raise _refuse(text, bar.position, "a random-effects term must be in parentheses")
+    inner = _unwrap(bar)
+    random_node, group_node = inner.children
+    group_node = _unwrap(group_node)
+    if group_node.kind != "name":
+        raise _refuse(
+            text, group_node.position, "the grouping factor must be a single column name"
+        )
+    expander = _Expander(text)
+    fixed_parts = [(n, p) for n, p in summands if n is not bar]
+    fixed = expander.term_set(_rebuild(fixed_parts))
+    random = expander.term_set(random_node)
+    if not fixed.terms and not fixed.intercept:
+        raise ModelSpecificationError(f"formula {text!r} has no fixed effects")
+    if not random.terms and not random.intercept:
+        raise ModelSpecificationError(f"formula {text!r}: the random-effects term has no terms")
+    return MixedFormula(
+        text=text,
+        response=lhs.value,
+        fixed=fixed,
+        random=random,
+        group=group_node.value,
+        variables=tuple(expander.variables.values()),
+    )
+
+
+def _find(node: Node, kind: str) -> Node | None:
+    """The first node of ``kind`` in the tree, depth first."""
+    if node.kind == kind:
+        return node
+    for child in node.children:
+        found = _find(child, kind)
+        if found is not None:
+            return found
+    return None
+
+
+def _unwrap(node: Node) -> Node:
+    while node.kind == "paren":
+        node = node.children[0]
+    return node
+
+
+# ----------------------------------------------------------------------------------------
+# Design matrices
+# ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Column:
+    """One design column: the (variable, level) factors it multiplies; level None = numeric."""
+
+    name: str
+    factors: tuple[tuple[str, str | None], ...]
 
 
 @dataclass(frozen=True)
 class DesignMatrices:
-    """Everything the deviance needs, with lme4 names and the rows actually used."""
+    """Everything the deviance needs, with lme4 names and the rows actually used.
+
+    ``level2`` says, for each fixed column, which random coefficient's level-2 model it
+    belongs to (``level2_coefficient``, −1 for a level-1 covariate with a fixed slope) and
+    with which school-level value (``level2_values``, (J, p), the W_j of R&B eq. 4.13).
+    """
 
     y: np.ndarray
     X: np.ndarray
@@ -50,82 +598,295 @@ class DesignMatrices:
     group: str
     n_dropped: int
     row_index: pd.Index
+    fixed_columns: tuple[Column, ...] = ()
+    random_columns: tuple[Column, ...] = ()
+    level2_coefficient: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
+    level2_values: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
 
-def parse_formula(text: str) -> MixedFormula:
-    """Split an lme4 formula into response, fixed part, random part and grouping factor.
+def _factor_levels(values: pd.Series) -> list[str] | None:
+    """Levels of a categorical column (R's factor), or None for a numeric one."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        used = set(values.dropna().astype(str))
+        return [str(c) for c in values.cat.categories if str(c) in used]  # drop.unused.levels
+    if pd.api.types.is_bool_dtype(values):
+        return [str(v).upper() for v in sorted(values.dropna().unique())]
+    if pd.api.types.is_numeric_dtype(values):
+        return None
+    return sorted(values.dropna().astype(str).unique())
 
-    Exactly one bar term is supported: one grouping factor with an unstructured
-    covariance, which is what the HSB models need.  Anything else is refused with a
-    message rather than silently fitted as a different model.
+
+_ARITHMETIC = {
+    "+": np.add,
+    "-": np.subtract,
+    "*": np.multiply,
+    "/": np.divide,
+    "^": np.power,
+}
+
+
+def _evaluate(node: Node, data: pd.DataFrame, text: str) -> np.ndarray:
+    """Value of an arithmetic node on the data: columns, numbers and allowed functions only."""
+    kind = node.kind
+    if kind == "name":
+        values = data[node.value]
+        if _factor_levels(values) is not None:
+            raise _refuse(text, node.position, f"{node.value!r} is not numeric; I() and "
+                          "the transformations take numeric columns")
+        return values.to_numpy(dtype=float)
+    if kind == "number":
+        return np.full(len(data), float(node.value))
+    if kind == "paren":
+        return _evaluate(node.children[0], data, text)
+    if kind == "neg":
+        return -_evaluate(node.children[0], data, text)
+    if kind == "call":
+        inner = _evaluate(node.children[0], data, text)
+        function = FUNCTIONS[node.value]
+        return inner if function is None else function(inner)
+    left = _evaluate(node.children[0], data, text)
+    right = _evaluate(node.children[1], data, text)
+    return _ARITHMETIC[kind](left, right)
+
+
+def _variable_columns(
+    variable: Variable, data: pd.DataFrame, text: str
+) -> tuple[np.ndarray, list[str] | None]:
+    """The variable's values: numbers (n,) or, for a factor, its level codes and levels."""
+    if variable.is_column:
+        values = data[variable.label]
+        levels = _factor_levels(values)
+        if levels is None:
+            return values.to_numpy(dtype=float), None
+        as_text = values.astype(str).str.upper() if pd.api.types.is_bool_dtype(values) else (
+            values.astype(str)
+        )
+        codes = pd.Categorical(as_text, categories=levels).codes
+        return codes.astype(np.intp), levels
+    with np.errstate(all="ignore"):
+        values = _evaluate(variable.node, data, text)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        rows = ", ".join(str(r) for r in data.index[bad][:5])
+        raise ModelSpecificationError(
+            f"formula {text!r}: {variable.label} is not finite (NaN or infinite) in row(s) "
+            f"{rows} of the data; transform only where it is defined"
+        )
+    return values, None
+
+
+def _model_matrix(
+    terms: TermSet, values: dict[Variable, tuple[np.ndarray, list[str] | None]], n: int
+) -> tuple[np.ndarray, list[Column]]:
+    """R's ``model.matrix`` for a term set with treatment contrasts (``contr.treatment``).
+
+    A factor in a term is coded by contrasts (its first level dropped) when the term
+    without that factor is also in the model (the intercept counts as the empty term),
+    and by one indicator per level otherwise (R's rule, Chambers & Hastie 1992, p. 38).
     """
-    if "~" not in text:
-        raise ModelSpecificationError(f"formula {text!r} has no '~': expected 'y ~ x + (x | g)'")
-    lhs, rhs = (part.strip() for part in text.split("~", 1))
-    if not lhs:
-        raise ModelSpecificationError(f"formula {text!r} has no response left of '~'")
-    bars = list(_BAR_TERM.finditer(rhs))
-    if not bars:
+    present = {frozenset(term) for term in terms.terms}
+    if terms.intercept:
+        present.add(frozenset())
+    columns: list[np.ndarray] = []
+    names: list[Column] = []
+    if terms.intercept:
+        columns.append(np.ones(n))
+        names.append(Column("(Intercept)", ()))
+    for term in terms.terms:
+        pieces: list[list[tuple[np.ndarray, str, tuple[str, str | None]]]] = []
+        for variable in term:
+            data, levels = values[variable]
+            if levels is None:
+                pieces.append([(data, variable.label, (variable.label, None))])
+                continue
+            contrasts = frozenset(term) - {variable} in present
+            kept = levels[1:] if contrasts else levels
+            pieces.append(
+                [
+                    ((data == levels.index(level)).astype(float), f"{variable.label}{level}",
+                     (variable.label, level))
+                    for level in kept
+                ]
+            )
+        # R's column order: the first variable's levels vary fastest.
+        for combination in itertools.product(*reversed(pieces)):
+            combination = tuple(reversed(combination))
+            product = np.ones(n)
+            for column, _, _ in combination:
+                product = product * column
+            columns.append(product)
+            names.append(
+                Column(":".join(c[1] for c in combination), tuple(c[2] for c in combination))
+            )
+    # Column-major, as formulaic built them before: X @ β then sums in the same order, so
+    # fitted values and bootstrap draws stay bit-identical to earlier results.
+    matrix = np.asfortranarray(np.column_stack(columns)) if columns else np.zeros((n, 0))
+    return matrix, names
+
+
+def build_design(
+    formula: MixedFormula,
+    data: pd.DataFrame,
+    reference_levels: dict[str, str] | None = None,
+) -> DesignMatrices:
+    """Build y, X, Z and the group index, dropping incomplete rows as lme4's na.omit does."""
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError("data must be a pandas DataFrame")
+    columns = data.columns
+    for name, role in ((formula.response, "response"), (formula.group, "grouping factor")):
+        if name not in columns:
+            raise ModelSpecificationError(
+                f"{role} {name!r} in formula {formula.text!r} is not a column of the data "
+                f"(columns: {list(columns)})"
+            )
+    for variable in formula.variables:
+        for name in variable.columns:
+            if name not in columns:
+                raise ModelSpecificationError(
+                    f"formula {formula.text!r} names {name!r}, which is not a column of the "
+                    f"data (columns: {list(columns)})"
+                )
+    used = formula.columns
+    if reference_levels:
+        data = _apply_reference_levels(data, reference_levels)
+
+    response = data[formula.response]
+    if not pd.api.types.is_numeric_dtype(response) or pd.api.types.is_bool_dtype(response):
         raise ModelSpecificationError(
-            f"formula {text!r} has no random-effects term such as '(1 | school)'"
+            f"response {formula.response!r} must be numeric; it has dtype {response.dtype}"
         )
-    if len(bars) > 1:
+    complete = data[used].notna().all(axis=1)
+    n_dropped = int((~complete).sum())
+    if n_dropped:
+        warnings.warn(
+            f"{n_dropped} of {len(data)} rows dropped for missing values in "
+            f"{[c for c in used if data[c].isna().any()]} (as lme4's na.omit)",
+            stacklevel=3,
+        )
+    data = data.loc[complete]
+    if len(data) == 0:
+        raise ModelSpecificationError("no complete rows left to fit")
+    for name in used:
+        values = data[name]
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            infinite = ~np.isfinite(values.to_numpy(dtype=float))
+            if infinite.any():
+                rows = ", ".join(str(r) for r in data.index[infinite][:5])
+                raise ModelSpecificationError(
+                    f"column {name!r} has infinite values in row(s) {rows}; expected finite "
+                    "numbers"
+                )
+
+    n = len(data)
+    values = {v: _variable_columns(v, data, formula.text) for v in formula.variables}
+    X, fixed_columns = _model_matrix(formula.fixed, values, n)
+    Z, random_columns = _model_matrix(formula.random, values, n)
+    fixed_names = [c.name for c in fixed_columns]
+    random_names = [c.name for c in random_columns]
+    _check_full_rank(X, fixed_names, formula.text)
+
+    codes, levels = pd.factorize(data[formula.group], sort=True)
+    group_index = codes.astype(np.intp)
+    J, q = len(levels), Z.shape[1]
+    if J < 2:
         raise ModelSpecificationError(
-            f"formula {text!r} has {len(bars)} random-effects terms; one term with one "
-            "grouping factor and an unstructured covariance is supported, e.g. '(x | g)'"
+            f"grouping factor {formula.group!r} has {J} level(s); "
+            "a mixed model needs at least 2 groups"
         )
-    bar = bars[0]
-    if bar.group(2) == "||":
+    # lme4's identifiability checks, both "stop" by default (lmerControl).
+    if n <= J:
         raise ModelSpecificationError(
-            f"formula {text!r} uses '||' (uncorrelated random effects), which is not supported; "
-            "use '|' for an unstructured covariance"
+            f"formula {formula.text!r}: {n} observations in {J} levels of {formula.group!r}: "
+            "the number of levels of each grouping factor must be < the number of "
+            "observations (lme4's check.nobs.vs.nlev); the group variance and the residual "
+            "variance cannot be told apart"
         )
-    random = bar.group(1).strip() or "1"
-    group = bar.group(3).strip().strip("`")
-    if not re.fullmatch(r"[A-Za-z_.][A-Za-z0-9_.]*", group):
+    if n <= J * q:
         raise ModelSpecificationError(
-            f"grouping factor {group!r} in {text!r} must be a single column name"
+            f"formula {formula.text!r}: number of observations (={n}) <= number of random "
+            f"effects (={J * q}) for term ({' + '.join(random_names)} | {formula.group}); the "
+            "random-effects parameters and the residual variance are probably unidentifiable "
+            "(lme4's check.nobs.vs.nRE)"
         )
-    before, after = rhs[: bar.start()].rstrip(), rhs[bar.end() :].lstrip()
-    if before.endswith("+"):
-        before = before[:-1].rstrip()
-    elif after.startswith("+"):
-        after = after[1:].lstrip()
-    fixed = f"{before} {after}".strip()
-    if not fixed or fixed.startswith("-"):
-        fixed = f"1 {fixed}".strip()
-    if not fixed:
-        fixed = "1"
-    return MixedFormula(text=text, response=lhs.strip("`"), fixed=fixed, random=random, group=group)
+    y = data[formula.response].to_numpy(dtype=float)
+    _check_response_varies(y, X, formula)
+    coefficient, level2 = _level2_models(
+        fixed_columns, random_columns, values, group_index, J, formula
+    )
+    return DesignMatrices(
+        y=y,
+        X=X,
+        Z=Z,
+        group_index=group_index,
+        group_levels=[str(level) for level in levels],
+        fixed_names=fixed_names,
+        random_names=random_names,
+        response=formula.response,
+        group=formula.group,
+        n_dropped=n_dropped,
+        row_index=data.index,
+        fixed_columns=tuple(fixed_columns),
+        random_columns=tuple(random_columns),
+        level2_coefficient=coefficient,
+        level2_values=level2,
+    )
 
 
-def _quote_dotted_names(expression: str, columns: pd.Index) -> str:
-    """Backtick-quote column names containing dots (R's ``mean.ses``) for formulaic."""
+def _level2_models(
+    fixed: list[Column],
+    random: list[Column],
+    values: dict[Variable, tuple[np.ndarray, list[str] | None]],
+    group_index: np.ndarray,
+    n_groups: int,
+    formula: MixedFormula,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each random coefficient's level-2 model, read off the terms (R&B eqs. 4.13–4.14).
 
-    def replace(match: re.Match[str]) -> str:
-        token = match.group(0)
-        if token.startswith("`"):
-            return token
-        return f"`{token}`" if "." in token and token in columns else token
+    Fixed column c belongs to random coefficient r when c's factors are r's factors times
+    school-level ones (constant within every group): ``cses:meanses`` = cses × MEANSES_j
+    belongs to the cses slope with W = MEANSES_j, ``sectorCatholic`` to the intercept with
+    W = SECTOR_j, ``(Intercept)`` to the intercept with W = 1.  Where several coefficients
+    qualify, the most specific (most factors) is taken.  A column that belongs to none (a
+    level-1 covariate with a fixed slope) gets −1.
+    """
+    by_label = {v.label: v for v in values}
+    cache: dict[tuple[str, str | None], np.ndarray | None] = {}
 
-    return _NAME.sub(replace, expression)
+    def school_values(factor: tuple[str, str | None]) -> np.ndarray | None:
+        """The factor's value in each group, or None if it varies within a group."""
+        if factor not in cache:
+            data, levels = values[by_label[factor[0]]]
+            column = data.astype(float) if levels is None else (
+                (data == levels.index(factor[1])).astype(float)
+            )
+            low = np.full(n_groups, np.inf)
+            high = np.full(n_groups, -np.inf)
+            np.minimum.at(low, group_index, column)
+            np.maximum.at(high, group_index, column)
+            cache[factor] = low if np.array_equal(low, high) else None
+        return cache[factor]
 
-
-def referenced_columns(expression: str, columns: pd.Index) -> list[str]:
-    """Columns of the data that a formula expression names, in order of appearance."""
-    found: list[str] = []
-    for token in _NAME.findall(expression):
-        name = token.strip("`")
-        if name in columns and name not in found:
-            found.append(name)
-    return found
-
-
-def lme4_name(formulaic_name: str) -> str:
-    """``Intercept`` -> ``(Intercept)``; ``sector[T.Catholic]`` -> ``sectorCatholic``."""
-    if formulaic_name == "Intercept":
-        return "(Intercept)"
-    return _FORMULAIC_LEVEL.sub(lambda m: m.group(1), formulaic_name.replace("`", ""))
+    coefficient = np.full(len(fixed), -1, dtype=np.intp)
+    level2 = np.full((n_groups, len(fixed)), np.nan)
+    for c, column in enumerate(fixed):
+        best = None
+        for r, coef in enumerate(random):
+            rest = set(column.factors) - set(coef.factors)
+            if not set(coef.factors) <= set(column.factors):
+                continue
+            w = np.ones(n_groups)
+            for factor in sorted(rest, key=str):
+                school = school_values(factor)
+                if school is None:
+                    break
+                w = w * school
+            else:
+                if best is None or len(coef.factors) > len(random[best[0]].factors):
+                    best = (r, w)
+        if best is not None:
+            coefficient[c] = best[0]
+            level2[:, c] = best[1]
+    return coefficient, level2
 
 
 def _apply_reference_levels(data: pd.DataFrame, reference_levels: dict[str, str]) -> pd.DataFrame:
@@ -153,121 +914,27 @@ def _apply_reference_levels(data: pd.DataFrame, reference_levels: dict[str, str]
     return data
 
 
-def build_design(
-    formula: MixedFormula,
-    data: pd.DataFrame,
-    reference_levels: dict[str, str] | None = None,
-) -> DesignMatrices:
-    """Build y, X, Z and the group index, dropping incomplete rows as lme4's na.omit does."""
-    if not isinstance(data, pd.DataFrame):
-        raise TypeError("data must be a pandas DataFrame")
-    columns = data.columns
-    for name, role in ((formula.response, "response"), (formula.group, "grouping factor")):
-        if name not in columns:
-            raise ModelSpecificationError(
-                f"{role} {name!r} in formula {formula.text!r} is not a column of the data "
-                f"(columns: {list(columns)})"
-            )
-    used = [formula.response, formula.group]
-    for part in (formula.fixed, formula.random):
-        used += [c for c in referenced_columns(part, columns) if c not in used]
-    _check_unknown_names(formula, columns)
-    if reference_levels:
-        data = _apply_reference_levels(data, reference_levels)
-
-    response = data[formula.response]
-    if not pd.api.types.is_numeric_dtype(response) or pd.api.types.is_bool_dtype(response):
-        raise ModelSpecificationError(
-            f"response {formula.response!r} must be numeric; it has dtype {response.dtype}"
+def _check_response_varies(y: np.ndarray, X: np.ndarray, formula: MixedFormula) -> None:
+    """Refuse a response the fixed effects fit exactly: every variance would be zero."""
+    coef, *_ = np.linalg.lstsq(X, y, rcond=None)
+    residual = y - X @ coef
+    scale = max(float(np.abs(y).max()), 1.0)
+    if float(np.abs(residual).max()) <= 1e-10 * scale:
+        what = (
+            f"constant ({y[0]:g} in every row)"
+            if np.all(y == y[0])
+            else "an exact linear function of the fixed effects"
         )
-    complete = data[used].notna().all(axis=1)
-    n_dropped = int((~complete).sum())
-    if n_dropped:
-        warnings.warn(
-            f"{n_dropped} of {len(data)} rows dropped for missing values in "
-            f"{[c for c in used if data[c].isna().any()]} (as lme4's na.omit)",
-            stacklevel=3,
-        )
-    data = data.loc[complete]
-    if len(data) == 0:
-        raise ModelSpecificationError("no complete rows left to fit")
-
-    try:
-        fixed = formulaic.model_matrix(_quote_dotted_names(formula.fixed, columns), data)
-        random = formulaic.model_matrix(_quote_dotted_names(formula.random, columns), data)
-    except Exception as error:  # formulaic raises many types; say which part failed
         raise ModelSpecificationError(
-            f"could not build the design matrices of {formula.text!r}: {error}"
-        ) from error
-    X = np.asarray(fixed, dtype=float)
-    Z = np.asarray(random, dtype=float)
-    fixed_names = [lme4_name(c) for c in fixed.columns]
-    random_names = [lme4_name(c) for c in random.columns]
-    if X.shape[1] == 0:
-        raise ModelSpecificationError(f"formula {formula.text!r} has no fixed effects")
-    _check_full_rank(X, fixed_names, formula.text)
-
-    codes, levels = pd.factorize(data[formula.group], sort=True)
-    if len(levels) < 2:
-        raise ModelSpecificationError(
-            f"grouping factor {formula.group!r} has {len(levels)} level(s); "
-            "a mixed model needs at least 2 groups"
+            f"formula {formula.text!r}: the response {formula.response!r} is {what}, so the "
+            "residual and random-effect variances cannot be estimated"
         )
-    return DesignMatrices(
-        y=data[formula.response].to_numpy(dtype=float),
-        X=X,
-        Z=Z,
-        group_index=codes.astype(np.intp),
-        group_levels=[str(level) for level in levels],
-        fixed_names=fixed_names,
-        random_names=random_names,
-        response=formula.response,
-        group=formula.group,
-        n_dropped=n_dropped,
-        row_index=data.index,
-    )
-
-
-_FORMULA_WORDS = {
-    "C",
-    "I",
-    "np",
-    "log",
-    "exp",
-    "sqrt",
-    "center",
-    "scale",
-    "poly",
-    "bs",
-    "contr",
-    "treatment",
-    "sum",
-    "levels",
-    "base",
-    "True",
-    "False",
-    "None",
-}
-
-
-def _check_unknown_names(formula: MixedFormula, columns: pd.Index) -> None:
-    """Name the unknown column before formulaic gives a less direct error."""
-    for part in (formula.fixed, formula.random):
-        stripped = re.sub(r"'[^']*'|\"[^\"]*\"", "", part)
-        for token in _NAME.findall(stripped):
-            name = token.strip("`")
-            if name in columns or name in _FORMULA_WORDS or re.fullmatch(r"[0-9.]+", name):
-                continue
-            if "." in name and name.split(".")[0] in _FORMULA_WORDS:
-                continue
-            raise ModelSpecificationError(
-                f"formula {formula.text!r} names {name!r}, which is not a column of the data "
-                f"(columns: {list(columns)})"
-            )
 
 
 def _check_full_rank(X: np.ndarray, names: list[str], formula_text: str) -> None:
     """Refuse a rank-deficient X, naming the columns that depend on the others."""
+    if X.shape[1] == 0:
+        raise ModelSpecificationError(f"formula {formula_text!r} has no fixed effects")
     rank = np.linalg.matrix_rank(X)
     if rank == X.shape[1]:
         return

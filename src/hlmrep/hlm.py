@@ -23,9 +23,6 @@ from statsmodels.regression.linear_model import OLS
 
 from hlmrep.lmm import LmmResult
 
-#: |residual| below this (relative) means a fixed column lies in the span of Z_j.
-SPAN_TOLERANCE = 1e-8
-
 
 @dataclass(frozen=True)
 class SchoolRegressions:
@@ -53,10 +50,8 @@ def school_regressions(result: LmmResult) -> SchoolRegressions:
     q = d.Z.shape[1]
     J = len(d.group_levels)
     marginal_residual = d.y - d.X @ result.solution.beta
-    fixed_prediction = d.X @ result.solution.beta
     ols = np.full((J, q), np.nan)
     residual_ols = np.full((J, q), np.nan)
-    predicted = np.full((J, q), np.nan)
     cov = np.full((J, q, q), np.nan)
     n = np.bincount(d.group_index, minlength=J)
     usable = np.zeros(J, dtype=bool)
@@ -72,7 +67,6 @@ def school_regressions(result: LmmResult) -> SchoolRegressions:
         ols[j] = own.params
         cov[j] = own.normalized_cov_params
         residual_ols[j] = OLS(marginal_residual[rows], Zj).fit().params
-        predicted[j] = cov[j] @ (Zj.T @ fixed_prediction[rows])
     modes = result.solution.b
     return SchoolRegressions(
         levels=d.group_levels,
@@ -81,50 +75,50 @@ def school_regressions(result: LmmResult) -> SchoolRegressions:
         ols=ols,
         ols_cov_unscaled=cov,
         residual_ols=residual_ols,
-        predicted=predicted,
+        predicted=level2_prediction(result),
         empirical_bayes=_empirical_bayes(result, modes),
     )
 
 
-def _empirical_bayes(result: LmmResult, modes: np.ndarray) -> np.ndarray:
-    """β̃_j = W_j γ̂ + b_j for every school (pp. 47–48, 86): fixed prediction + mode."""
+def level2_prediction(result: LmmResult) -> np.ndarray:
+    """W_j γ̂ for every school and random coefficient (R&B eq. 4.13, pp. 76, 81).
+
+    Read off the formula's terms (:func:`hlmrep.formula._level2_models`): coefficient r's
+    level-2 model holds the fixed effects whose columns are r's column times school-level
+    values, so W_j γ̂ is the sum of those γ̂ times the school's values.  A school's own data
+    play no part, so a school without minority students still gets γ̂ for minorityYes.
+    """
     d = result.design
-    J, q = modes.shape
-    out = np.empty((J, q))
-    fixed_prediction = d.X @ result.solution.beta
-    for j in range(J):
-        rows = d.group_index == j
-        Zj = d.Z[rows]
-        coef, *_ = np.linalg.lstsq(Zj, fixed_prediction[rows], rcond=None)
-        out[j] = coef + modes[j]
-    return out
+    J, q = len(d.group_levels), len(d.random_names)
+    prediction = np.zeros((J, q))
+    beta = result.solution.beta
+    for c, r in enumerate(d.level2_coefficient):
+        if r >= 0:
+            prediction[:, r] += beta[c] * d.level2_values[:, c]
+    return prediction
+
+
+def _empirical_bayes(result: LmmResult, modes: np.ndarray) -> np.ndarray:
+    """β̃_j = W_j γ̂ + u_j for every school (pp. 47–48, 86): level-2 prediction + mode.
+
+    For a coefficient whose level-2 model is its own fixed effect alone this is lme4's
+    ``coef()``, γ̂ + b_j.
+    """
+    return level2_prediction(result) + modes
 
 
 def level2_predictor_counts(result: LmmResult) -> dict[str, int]:
-    """Number of fixed effects in each level-1 coefficient's level-2 model.
+    """Number of fixed effects in each level-1 coefficient's level-2 model (γ_q0 included).
 
-    A fixed column belongs to coefficient r when, in every school, it is a multiple of
-    Z_j's column r (e.g. ``cses:meanses`` = cses × MEANSES_j belongs to the cses slope).
-    Level-1 covariates with fixed slopes belong to no coefficient.
+    Taken from the formula's terms: ``cses:meanses`` = cses × MEANSES_j belongs to the cses
+    slope, ``meanses`` to the intercept.  Level-1 covariates with fixed slopes belong to no
+    coefficient.
     """
     d = result.design
-    q = d.Z.shape[1]
     counts = dict.fromkeys(d.random_names, 0)
-    for c in range(d.X.shape[1]):
-        column = d.X[:, c]
-        loads = np.zeros(q, dtype=bool)
-        in_span = True
-        for j in range(len(d.group_levels)):
-            rows = d.group_index == j
-            Zj, xj = d.Z[rows], column[rows]
-            coef, *_ = np.linalg.lstsq(Zj, xj, rcond=None)
-            scale = max(1.0, float(np.abs(xj).max()))
-            if np.abs(Zj @ coef - xj).max() > SPAN_TOLERANCE * scale:
-                in_span = False
-                break
-            loads |= np.abs(coef) > SPAN_TOLERANCE * scale
-        if in_span and loads.sum() == 1:
-            counts[d.random_names[int(np.flatnonzero(loads)[0])]] += 1
+    for r in d.level2_coefficient:
+        if r >= 0:
+            counts[d.random_names[int(r)]] += 1
     return counts
 
 
@@ -135,7 +129,7 @@ def homogeneity_chisq(result: LmmResult, regressions: SchoolRegressions) -> dict
 
     over the J' schools with enough data for OLS, referred to χ² with
     df = J' − 1 − (number of level-2 predictors of coefficient q) = J' − (fixed effects
-    in coefficient q's level-2 model).  σ̂² is the model's estimate.
+    in coefficient q's level-2 model, γ_q0 included; p. 64).  σ̂² is the model's estimate.
     """
     counts = level2_predictor_counts(result)
     usable = regressions.usable
@@ -143,7 +137,7 @@ def homogeneity_chisq(result: LmmResult, regressions: SchoolRegressions) -> dict
     for q, name in enumerate(result.random_names):
         v = result.sigma2 * regressions.ols_cov_unscaled[usable, q, q]
         chisq = float(np.sum(regressions.residual_ols[usable, q] ** 2 / v))
-        df = int(usable.sum()) - max(counts[name], 1)
+        df = int(usable.sum()) - counts[name]
         out[name] = {
             "chisq": chisq,
             "df": df,

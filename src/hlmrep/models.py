@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hlmrep.data import read_prepared, sha256, write_atomically
+from hlmrep.data import read_json, read_prepared, sha256, write_atomically
 from hlmrep.hlm import hlm_statistics, variance_explained
 from hlmrep.lmm import LmmResult, fit
 
@@ -90,7 +90,7 @@ def variance_explained_job(
     pairs: dict[str, dict[str, str]], fits: dict[str, Path], out: Path
 ) -> dict[str, Any]:
     """Proportion of variance explained for each configured (base, model) pair."""
-    loaded = {name: json.loads(Path(path).read_text()) for name, path in fits.items()}
+    loaded = {name: read_json(path) for name, path in fits.items()}
     table = {}
     for name, pair in pairs.items():
         table[name] = {

@@ -19,7 +19,7 @@ from typing import Any
 
 import jinja2
 
-from hlmrep.data import write_atomically
+from hlmrep.data import read_json, write_atomically
 
 PACKAGES = [
     "hlmrep",
@@ -40,7 +40,7 @@ PACKAGES = [
 
 
 def _json(path: Path) -> Any:
-    return json.loads(path.read_text()) if path.exists() else None
+    return read_json(path) if path.exists() else None
 
 
 def _versions() -> dict[str, str]:

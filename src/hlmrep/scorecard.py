@@ -16,6 +16,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import math
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,8 @@ import pandas as pd
 import yaml
 from scipy import stats
 
-from hlmrep.data import write_atomically
+from hlmrep.data import read_json, sha256, write_atomically
+from hlmrep.errors import HlmrepError, InputDataError
 from hlmrep.reference import load, rounding_tolerance
 from hlmrep.textbook import Results, textbook_values
 
@@ -124,11 +126,12 @@ def textbook_rows(results: Results, notes: dict[str, str]) -> list[Row]:
                 notes,
                 entry.get("note", ""),
             )
+            section = f"{spec['title']} (p. {spec.get('page', spec.get('pages'))})"
             rows.append(
                 Row(
                     row_id,
                     "textbook",
-                    f"{spec['title']} (p. {spec.get('page', spec.get('pages'))})",
+                    section,
                     key,
                     entry["value"],
                     ours,
@@ -140,6 +143,26 @@ def textbook_rows(results: Results, notes: dict[str, str]) -> list[Row]:
                     why,
                 )
             )
+            if "df" in entry:  # a χ² statistic's degrees of freedom: an exact integer
+                df_id = f"{row_id}.df"
+                ours_df = ours_table.get(f"{key}_df")
+                verdict, difference, why = judge(df_id, ours_df, entry["df"], 0, "agreed", notes)
+                rows.append(
+                    Row(
+                        df_id,
+                        "textbook",
+                        section,
+                        f"{key} df",
+                        entry["df"],
+                        ours_df,
+                        difference,
+                        0,
+                        "exact: degrees of freedom",
+                        "agreed",
+                        verdict,
+                        why,
+                    )
+                )
     return rows
 
 
@@ -237,6 +260,8 @@ def vignette_rows(results: Results, notes: dict[str, str]) -> list[Row]:
         section = f"{model}: {spec['formula']}"
         try:
             values = _seed_model_values(results, model, spec)
+        except HlmrepError:
+            raise  # an unreadable results file is an error, not a missing number
         except (FileNotFoundError, KeyError, ValueError):
             values = []
             add(f"seed.models.{model}", section, "fit", None, "printed fit", 0.0, "-")
@@ -371,11 +396,12 @@ def _bootstrap_rows(results: Results, seed: dict[str, Any], add: Any) -> None:
             )
 
 
-def build(results_dir: str | Path) -> list[Row]:
-    """All scorecard rows for a results folder."""
+def build(results_dir: str | Path) -> tuple[list[Row], dict[str, str]]:
+    """All scorecard rows for a results folder, and the SHA-256 of every file they read."""
     results = Results(results_dir)
     notes = explanations()
-    return textbook_rows(results, notes) + vignette_rows(results, notes)
+    rows = textbook_rows(results, notes) + vignette_rows(results, notes)
+    return rows, {name: sha256(path) for name, path in sorted(results.files.items())}
 
 
 def summarize(rows: list[Row]) -> dict[str, Any]:
@@ -390,9 +416,16 @@ def summarize(rows: list[Row]) -> dict[str, Any]:
     }
 
 
-def write(rows: list[Row], out_json: Path, out_csv: Path) -> dict[str, Any]:
+def write(
+    rows: list[Row], out_json: Path, out_csv: Path, inputs: dict[str, str] | None = None
+) -> dict[str, Any]:
     summary = summarize(rows)
-    payload = {"summary": summary, "rows": [asdict(row) for row in rows]}
+    # Paths relative to the scorecard's folder, so that `check` finds them from any cwd.
+    relative = {
+        os.path.relpath(name, Path(out_json).parent): digest
+        for name, digest in (inputs or {}).items()
+    }
+    payload = {"summary": summary, "inputs": relative, "rows": [asdict(row) for row in rows]}
     write_atomically(
         Path(out_json), lambda p: p.write_text(json.dumps(payload, indent=1, default=str))
     )
@@ -401,7 +434,31 @@ def write(rows: list[Row], out_json: Path, out_csv: Path) -> dict[str, Any]:
     return summary
 
 
+def stale_inputs(payload: dict[str, Any], folder: Path) -> list[str]:
+    """Results files that changed, or went missing, since the scorecard was built."""
+    stale = []
+    for name, digest in payload.get("inputs", {}).items():
+        path = Path(os.path.normpath(folder / name))
+        if not path.is_file():
+            stale.append(f"{name} is missing")
+        elif sha256(path) != digest:
+            stale.append(f"{name} changed")
+    return stale
+
+
 def check(scorecard_json: Path) -> list[str]:
-    """Ids of the rows that should replicate and do not (empty: the check passes)."""
-    payload = json.loads(Path(scorecard_json).read_text())
+    """Ids of the rows that should replicate and do not (empty: the check passes).
+
+    Refuses (InputDataError) a scorecard that is missing, unreadable, or older than the
+    results it was built from: a check must not pass on numbers that are no longer there.
+    """
+    payload = read_json(Path(scorecard_json), "scorecard")
+    if not isinstance(payload, dict) or "rows" not in payload:
+        raise InputDataError(f"scorecard {scorecard_json} has no rows: rerun the workflow")
+    stale = stale_inputs(payload, Path(scorecard_json).parent)
+    if stale:
+        raise InputDataError(
+            f"scorecard {scorecard_json} is out of date: {'; '.join(stale)} since it was "
+            "built; rerun the workflow (snakemake --cores all) before checking"
+        )
     return [row["id"] for row in payload["rows"] if row["verdict"] in FAILING]

@@ -8,10 +8,11 @@ Nothing here computes a statistic: every value is read from a file a job wrote.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from hlmrep.data import read_json
 
 #: Models of the default config that answer each textbook table.
 TEXTBOOK_MODELS = {
@@ -29,13 +30,16 @@ class Results:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        #: Every file read, so that what was built from them can be checked for staleness.
+        self.files: dict[str, Path] = {}
 
     @functools.cache  # noqa: B019 - one reader per report; files do not change meanwhile
     def json(self, relative: str) -> dict[str, Any]:
         path = self.root / relative
-        if not path.exists():
+        if not path.exists():  # a model or comparison not configured: its rows are missing
             raise FileNotFoundError(f"{path} is missing: run the workflow first")
-        return json.loads(path.read_text())
+        self.files[str(path)] = path
+        return read_json(path)
 
     def fit(self, model: str) -> dict[str, Any]:
         return self.json(f"fits/{model}.json")
@@ -80,6 +84,7 @@ def _table_4_2(r: Results) -> dict[str, Any]:
         "tau00": r.tau(m, "(Intercept)"),
         "sigma2": r.fit(m)["residual_variance"],
         "chisq_tau00": r.hlm(m)["chisq_homogeneity"]["(Intercept)"]["chisq"],
+        "chisq_tau00_df": r.hlm(m)["chisq_homogeneity"]["(Intercept)"]["df"],
         "icc": r.hlm(m)["icc"],
         "reliability_beta0": r.hlm(m)["reliability"]["(Intercept)"],
         "plausible_range_95": r.hlm(m)["plausible_value_range_95"],
@@ -98,6 +103,7 @@ def _table_4_3(r: Results) -> dict[str, Any]:
         "tau00": r.tau(m, "(Intercept)"),
         "sigma2": r.fit(m)["residual_variance"],
         "chisq_tau00": r.hlm(m)["chisq_homogeneity"]["(Intercept)"]["chisq"],
+        "chisq_tau00_df": r.hlm(m)["chisq_homogeneity"]["(Intercept)"]["df"],
         "proportion_tau00_explained": r.explained("table_4_3_vs_4_2")["tau[(Intercept)]"],
         "conditional_icc": r.hlm(m)["icc"],
         "reliability_beta0": r.hlm(m)["reliability"]["(Intercept)"],
@@ -118,7 +124,9 @@ def _table_4_4(r: Results) -> dict[str, Any]:
         "corr_beta0_beta1": r.correlation(m, "(Intercept)", "cses"),
         "sigma2": r.fit(m)["residual_variance"],
         "chisq_tau00": chisq["(Intercept)"]["chisq"],
+        "chisq_tau00_df": chisq["(Intercept)"]["df"],
         "chisq_tau11": chisq["cses"]["chisq"],
+        "chisq_tau11_df": chisq["cses"]["df"],
         "reliability_beta0": r.hlm(m)["reliability"]["(Intercept)"],
         "reliability_beta1": r.hlm(m)["reliability"]["cses"],
     }
@@ -147,7 +155,9 @@ def _table_4_5(r: Results) -> dict[str, Any]:
         "tau01": r.tau(m, "(Intercept)", "cses"),
         "sigma2": r.fit(m)["residual_variance"],
         "chisq_tau00": chisq["(Intercept)"]["chisq"],
+        "chisq_tau00_df": chisq["(Intercept)"]["df"],
         "chisq_tau11": chisq["cses"]["chisq"],
+        "chisq_tau11_df": chisq["cses"]["df"],
         "proportion_tau00_explained": r.explained("table_4_5_vs_4_4")["tau[(Intercept)]"],
         "proportion_tau11_explained": r.explained("table_4_5_vs_4_4")["tau[cses]"],
     }
@@ -162,6 +172,7 @@ def _deviance_tests(r: Results) -> dict[str, Any]:
         "reml_deviance_full": r.fit(test["full"])["reml_criterion"],
         "reml_deviance_no_slope_variance": r.fit(test["reduced"])["reml_criterion"],
         "lr_no_slope_variance": test["chisq"],
+        "lr_no_slope_variance_df": test["df"],
     }
 
 

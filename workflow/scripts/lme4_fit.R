@@ -42,7 +42,36 @@ for (column in names(summary$category_levels)) {
   }
 }
 
-formula <- as.formula(args$formula)
+# The formula comes rebuilt by hlmrep's own parser (MixedFormula.to_r): backticked column
+# names, numbers, formula operators and the allowed transformations. Check that once more
+# before R parses it, so that nothing but a formula can ever be evaluated here.
+allowed <- c("~", "+", "-", "*", "/", ":", "^", "(", "|", "I", "log", "exp", "sqrt", "abs")
+formula_text <- args$formula
+if (!grepl("^[A-Za-z0-9_. `~+*/:^()|-]+$", formula_text, perl = TRUE)) {
+  stop("--formula contains characters outside the formula language: ", formula_text)
+}
+formula <- tryCatch(str2lang(formula_text), error = function(e) {
+  stop("--formula is not a formula: ", conditionMessage(e))
+})
+if (!is.call(formula) || !identical(formula[[1]], as.name("~")) || length(formula) != 3) {
+  stop("--formula must be 'response ~ terms': ", formula_text)
+}
+check_calls <- function(e) {
+  if (is.call(e)) {
+    f <- e[[1]]
+    if (!is.name(f) || !(as.character(f) %in% allowed)) {
+      stop("--formula calls ", deparse(f), "(), which is not an allowed operator")
+    }
+    for (argument in as.list(e)[-1]) check_calls(argument)
+  }
+}
+check_calls(formula)
+unknown <- setdiff(all.names(formula), c(allowed, names(data)))
+if (length(unknown) > 0) {
+  stop("--formula names what is neither a column of ", args$data,
+       " nor an allowed operator: ", paste(unknown, collapse = ", "))
+}
+formula <- eval(formula, envir = baseenv())  # a checked `~` call: builds the formula object
 group <- all.vars(findbars(formula)[[1]][[3]])
 data[[group]] <- factor(data[[group]])
 
