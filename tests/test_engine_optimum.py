@@ -133,3 +133,22 @@ def test_statsmodels_agrees_where_it_converges_and_is_worse_where_not(
         assert ours.loglik == pytest.approx(sm.llf, abs=1e-3)
     else:  # e.g. model3: statsmodels stops with a slope variance of 15.6 instead of 0.69
         assert ours.loglik > sm.llf + 0.1
+
+
+def test_scaled_gradient_is_lme4s_solve_chol_hessian_gradient():
+    """lme4's checkConv: scgrad = solve(chol(H), g) with chol(H) upper (H = R'R), then
+    max(pmin(|scgrad|, |g|)); signs matter (R⁻¹ mixes the elements)."""
+    from hlmrep.optimize import scaled_gradient_measure
+
+    H = 400 * np.array([[4.0, 1.9, 0.3], [1.9, 1.0, 0.2], [0.3, 0.2, 2.0]])
+    g = np.array([0.02, -0.05, 0.004])
+    R = np.linalg.cholesky(H).T  # R's chol(): upper triangular, H = R'R
+    scgrad = np.linalg.solve(R, g)
+    expected = float(np.max(np.minimum(np.abs(scgrad), np.abs(g))))
+    got = scaled_gradient_measure(g, np.zeros(3, dtype=bool), H)
+    assert got == pytest.approx(expected, rel=1e-12)
+    # An element on its bound contributes its projected gradient only.
+    free = np.array([True, True, False])
+    scgrad_free = np.linalg.solve(np.linalg.cholesky(H[:2, :2]).T, g[:2])
+    expected_bound = max(np.max(np.minimum(np.abs(scgrad_free), np.abs(g[:2]))), abs(g[2]))
+    assert scaled_gradient_measure(g, ~free, H[:2, :2]) == pytest.approx(expected_bound)

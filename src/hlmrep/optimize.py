@@ -302,14 +302,15 @@ def scaled_gradient_measure(
     """
     if len(gradient) == 0:
         return 0.0
-    measure = np.abs(np.asarray(gradient, dtype=float))
+    gradient = np.asarray(gradient, dtype=float)
+    measure = np.abs(gradient)
     free = ~np.asarray(at_bound, dtype=bool)
     if free.any():
         if hessian_free is None:
             return math.inf
         scaled, positive = kernel.lme4_scaled_gradient(
             np.ascontiguousarray(hessian_free, dtype=np.float64),
-            np.ascontiguousarray(measure[free]),
+            np.ascontiguousarray(gradient[free]),
         )
         if not positive:
             return math.inf
