@@ -10,6 +10,10 @@ configfile: "config.yaml"
 validate_config(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
 
 
+# `snakemake --report report.zip`: figures, scorecard and our HTML report, with captions.
+report: "workflow/report/workflow.rst"
+
+
 # On a cluster, the light jobs (gathering chunks, variance explained, the scorecard, the
 # report, the cross-check that reads the parse-time plan) run on the submitting machine.
 localrules:

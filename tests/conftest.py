@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from hlmrep.data import derive, load_rdatasets
-from hlmrep.lmm import LmmResult, fit
+from hlmrep.engine.model import LmmResult, fit
 
 ROOT = Path(__file__).resolve().parents[1]
 LME4_REFERENCE = ROOT / "tests" / "reference" / "lme4_reference.json"
@@ -109,3 +109,18 @@ def have_rscript_with(*packages: str) -> bool:
     probe = "; ".join(f"library({p})" for p in packages)
     done = subprocess.run(["Rscript", "-e", probe], capture_output=True)
     return done.returncode == 0
+
+
+def results_keys(results: Path) -> dict[str, Path]:
+    """The results files of a run, keyed as the rules key them for the scorecard and the
+    report (``fits/model3``, ``bootstrap/ci_model3``, …). Tests know the folder layout; the
+    jobs do not (the rules give them each path)."""
+    keys: dict[str, Path] = {"data/summary": results / "data" / "summary.json"}
+    for kind in ("fits", "hlm", "comparisons"):
+        for path in sorted((results / kind).glob("*.json")):
+            keys[f"{kind}/{path.stem}"] = path
+    for path in sorted((results / "bootstrap").glob("*/summary.json")):
+        keys[f"bootstrap/{path.parent.name}"] = path
+    if (results / "variance_explained.json").exists():
+        keys["variance_explained"] = results / "variance_explained.json"
+    return keys

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from hlmrep import fit
+from hlmrep.engine.formula import parse_formula
 from hlmrep.errors import ModelSpecificationError
-from hlmrep.formula import parse_formula
 
 
 def _labels(terms):

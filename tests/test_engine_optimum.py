@@ -17,7 +17,7 @@ def test_bounded_gradient_method_stops_on_the_saddle_ours_does_not(fit_hsb):
     """
     from scipy.optimize import minimize
 
-    from hlmrep.deviance import cross_products, profiled_deviance
+    from hlmrep.engine.deviance import cross_products, profiled_deviance
 
     result = fit_hsb("mathach ~ cses + (cses | school)")
     d = result.design
@@ -41,12 +41,12 @@ def test_bounded_gradient_method_stops_on_the_saddle_ours_does_not(fit_hsb):
 
 def test_compiled_kernel_equals_the_reference_implementation(hsb):
     """kernel.deviance (numba) against decompose/criterion_from (NumPy), q = 1..4, REML/ML."""
-    from hlmrep.deviance import (
+    from hlmrep.engine.deviance import (
         cross_products,
         profiled_deviance_batch,
         profiled_deviance_reference,
     )
-    from hlmrep.formula import build_design, parse_formula
+    from hlmrep.engine.formula import build_design, parse_formula
 
     rng = np.random.default_rng(3)
     for random in ("1", "cses", "cses + minority", "cses + minority + female"):
@@ -61,8 +61,8 @@ def test_compiled_kernel_equals_the_reference_implementation(hsb):
 
 def test_boundary_probe_escapes_a_saddle_start():
     """Started on the saddle θ₃ = 0, the probe steps inside and finds the optimum."""
-    from hlmrep.deviance import cross_products, profiled_deviance, theta_lower_bounds
-    from hlmrep.optimize import find_optimum
+    from hlmrep.engine.deviance import cross_products, profiled_deviance, theta_lower_bounds
+    from hlmrep.engine.optimize import find_optimum
 
     rng = np.random.default_rng(1)
     groups = np.repeat(np.arange(40), 25)
@@ -81,8 +81,8 @@ def test_boundary_probe_escapes_a_saddle_start():
 
 def test_singular_boundary_optimum_is_verified():
     """A true zero variance: the optimum sits on the bound and the probe confirms it."""
-    from hlmrep.deviance import cross_products, profiled_deviance, theta_lower_bounds
-    from hlmrep.optimize import find_optimum
+    from hlmrep.engine.deviance import cross_products, profiled_deviance, theta_lower_bounds
+    from hlmrep.engine.optimize import find_optimum
 
     rng = np.random.default_rng(2)
     groups = np.repeat(np.arange(30), 10)
@@ -138,7 +138,7 @@ def test_statsmodels_agrees_where_it_converges_and_is_worse_where_not(
 def test_scaled_gradient_is_lme4s_solve_chol_hessian_gradient():
     """lme4's checkConv: scgrad = solve(chol(H), g) with chol(H) upper (H = R'R), then
     max(pmin(|scgrad|, |g|)); signs matter (R⁻¹ mixes the elements)."""
-    from hlmrep.optimize import scaled_gradient_measure
+    from hlmrep.engine.optimize import scaled_gradient_measure
 
     H = 400 * np.array([[4.0, 1.9, 0.3], [1.9, 1.0, 0.2], [0.3, 0.2, 2.0]])
     g = np.array([0.02, -0.05, 0.004])

@@ -13,8 +13,10 @@ import pandas as pd
 import pytest
 
 from hlmrep import fit
-from hlmrep.bootstrap import Refittable, replicate_rng
-from hlmrep.optimize import CHECK_CONV_GRAD
+from hlmrep.bootstrap import replicate_rng
+from hlmrep.engine import DEFAULT_CONTROL, Refittable
+
+CHECK_CONV_GRAD = DEFAULT_CONTROL.check_conv_grad
 
 pytestmark = pytest.mark.slow
 

@@ -109,7 +109,8 @@ def test_rerun_writes_identical_bytes(pipeline, tmp_path):
     matplotlib.rcParams["svg.hashsalt"] = "hlmrep"
     config = {"seed": 4040, "sample_schools": 40}
     for attempt in ("a", "b"):
-        figure_job("figure_4_2", pipeline / "results", config, tmp_path / attempt / "f")
+        inputs = {"schools": pipeline / "results/fits/model3_schools.csv"}
+        figure_job("figure_4_2", inputs, config, tmp_path / attempt / "f")
     for suffix in (".png", ".svg", ".csv", ".json"):
         first = (tmp_path / "a" / f"f{suffix}").read_bytes()
         assert first == (tmp_path / "b" / f"f{suffix}").read_bytes(), suffix

@@ -100,3 +100,29 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
         timeout=120,
     )
     assert "Scorecard" in dom.stdout and "Provenance" in dom.stdout
+
+
+def test_models_appear_in_the_books_order(report):
+    """Tables 4.2, 4.3, 4.4 (model3), 4.5 and its deviance test's reduced model first, then
+    the vignette's models in the order configured."""
+    html = report.read_text()
+    headings = re.findall(r"<h3>([A-Za-z0-9_]+): <code>", html)
+    assert headings[:5] == ["table_4_2", "table_4_3", "model3", "table_4_5", "table_4_5_no_slope"]
+    assert headings[5:] == ["model3a", "model4", "mod3_null", "mod3_int", "mod3_int_null"]
+
+
+def test_crosscheck_card_counts_lme4_stopping_short_as_fine(report, pipeline):
+    import json
+
+    html = report.read_text()
+    cross = json.loads((pipeline / "results/crosscheck.json").read_text())
+    if not cross["ran"]:
+        pytest.skip(f"the cross-check did not run: {cross['status']['reason']}")
+    verdicts = [line["verdict"] for line in cross["models"].values()]
+    fine = sum(v in ("agree", "lme4-not-optimal", "flat-optimum") for v in verdicts)
+    short = verdicts.count("lme4-not-optimal") + verdicts.count("flat-optimum")
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    assert (
+        f"{fine} / {len(verdicts)} models: lme4 agrees ({verdicts.count('agree')}) or stopped "
+        f"short of our verified optimum ({short})"
+    ) in text

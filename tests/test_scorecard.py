@@ -6,9 +6,11 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from conftest import results_keys
 from hlmrep.reference import rounding_tolerance
 from hlmrep.scorecard import DIFFERS, DISPUTED, EXPLAINED, MISSING, REPLICATED, judge
 
@@ -61,6 +63,10 @@ def test_pipeline_scorecard_has_every_reference_number(pipeline):
     assert len(csv) == len(payload["rows"]) + 1
 
 
+def _keyed(results: Path) -> list[str]:
+    return [f"--in={key}={path}" for key, path in results_keys(results).items()]
+
+
 def _hlmrep(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "hlmrep", *args], capture_output=True, text=True)
 
@@ -82,8 +88,7 @@ def test_check_passes_then_fails_on_a_wrong_result(pipeline, tmp_path):
     card = tmp_path / "scorecard.json"
     built = _hlmrep(
         "scorecard",
-        "--results",
-        str(results),
+        *_keyed(results),
         "--out-json",
         str(card),
         "--out-csv",
@@ -122,8 +127,7 @@ def test_check_refuses_a_stale_scorecard_and_jobs_name_a_truncated_file(pipeline
     assert "is out of date" in done.stderr and "fits/model3.json changed" in done.stderr
     rebuilt = _hlmrep(
         "scorecard",
-        "--results",
-        str(work / "results"),
+        *_keyed(work / "results"),
         "--out-json",
         str(tmp_path / "card.json"),
         "--out-csv",

@@ -17,8 +17,8 @@ import yaml
 
 from conftest import ROOT, copy_workflow, have_rscript_with, run_snakemake
 from hlmrep.config import validate_config
+from hlmrep.engine.formula import parse_formula
 from hlmrep.errors import ConfigError, ModelSpecificationError
-from hlmrep.formula import parse_formula
 
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 

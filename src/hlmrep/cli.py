@@ -1,7 +1,11 @@
-"""Command line: ``python -m hlmrep prepare-data …`` and ``python -m hlmrep fit DATA FORMULA``.
+"""Command line: ``python -m hlmrep fit DATA FORMULA``, ``check``, and one subcommand per job.
 
-The Snakemake rules call these subcommands, so each rule stays a single line of wiring and
-works the same in the project's virtual environment and in a conda environment.
+The Snakemake rules call the job subcommands, so each rule stays a single line of wiring
+and works the same in the project's virtual environment and in a conda environment.  A job
+is given every path it reads and writes (``--in KEY=PATH`` for keyed results files) and the
+config values it uses, one by one: never a config section as JSON, never a results folder
+to rebuild paths in.  Each subcommand imports its stage's module only when it runs, so a
+job loads what it uses and nothing else.
 """
 
 from __future__ import annotations
@@ -16,6 +20,21 @@ from pathlib import Path
 from hlmrep.errors import HlmrepError
 
 log = logging.getLogger("hlmrep")
+
+
+def _pairs(items: list[str], flag: str) -> dict[str, str]:
+    """``KEY=VALUE`` arguments as a dict, in the order given."""
+    out: dict[str, str] = {}
+    for item in items:
+        if "=" not in item:
+            raise HlmrepError(f"{flag} {item!r}: expected KEY=VALUE")
+        key, value = item.split("=", 1)
+        out[key.strip()] = value
+    return out
+
+
+def _paths(items: list[str], flag: str = "--in") -> dict[str, Path]:
+    return {key: Path(value) for key, value in _pairs(items, flag).items()}
 
 
 def _prepare_data(args: argparse.Namespace) -> int:
@@ -40,23 +59,17 @@ def _prepare_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_reference(items: list[str]) -> dict[str, str]:
-    levels = {}
-    for item in items:
-        if "=" not in item:
-            raise HlmrepError(f"--reference {item!r}: expected COLUMN=LEVEL, e.g. sector=Public")
-        column, level = item.split("=", 1)
-        levels[column.strip()] = level.strip()
-    return levels
-
-
 def _fit(args: argparse.Namespace) -> int:
-    from hlmrep.data import read_data_file, write_atomically
-    from hlmrep.lmm import fit
+    from hlmrep.data import read_data_file
+    from hlmrep.engine import fit
+    from hlmrep.files import write_atomically
 
     data = read_data_file(Path(args.data))
     result = fit(
-        args.formula, data, reml=not args.ml, reference_levels=_parse_reference(args.reference)
+        args.formula,
+        data,
+        reml=not args.ml,
+        reference_levels=_pairs(args.reference, "--reference"),
     )
     print(result.summary())
     if args.json:
@@ -71,7 +84,7 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _fit_model(args: argparse.Namespace) -> int:
-    from hlmrep.models import fit_model_job
+    from hlmrep.model_fits import fit_model_job
 
     result = fit_model_job(
         args.data,
@@ -88,7 +101,7 @@ def _fit_model(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from hlmrep.compare import compare_job
+    from hlmrep.comparisons import compare_job
 
     result = compare_job(
         args.name, args.reduced, args.full, args.test, args.data, args.out_table, args.out_json
@@ -104,25 +117,26 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _variance_explained(args: argparse.Namespace) -> int:
-    from hlmrep.models import variance_explained_job
+    from hlmrep.variance_explained import variance_explained_job
 
-    pairs = json.loads(args.pairs)
-    fits = dict(item.split("=", 1) for item in args.fit)
-    variance_explained_job(pairs, {k: Path(v) for k, v in fits.items()}, args.out)
+    pairs = {}
+    for name, pair in _pairs(args.pair, "--pair").items():
+        base, _, model = pair.partition(":")
+        if not base or not model:
+            raise HlmrepError(f"--pair {name}={pair}: expected NAME=BASE:MODEL")
+        pairs[name] = (base, model)
+    variance_explained_job(pairs, _paths(args.fit, "--fit"), args.out)
     return 0
 
 
 def _crosscheck(args: argparse.Namespace) -> int:
     from hlmrep.crosscheck import crosscheck_job
 
-    fits = dict(item.split("=", 1) for item in args.fit)
-    lme4 = dict(item.split("=", 1) for item in args.lme4)
     record = crosscheck_job(
         json.loads(args.status),
         args.data,
-        json.loads(args.models),
-        {k: Path(v) for k, v in fits.items()},
-        {k: Path(v) for k, v in lme4.items()},
+        _paths(args.fit, "--fit"),
+        _paths(args.lme4, "--lme4"),
         args.out,
     )
     if not record["ran"]:
@@ -135,9 +149,9 @@ def _crosscheck(args: argparse.Namespace) -> int:
 def _bootstrap_chunk(args: argparse.Namespace) -> int:
     from hlmrep.bootstrap import chunk_job
 
-    spec = json.loads(args.spec)
     chunk_job(
-        spec,
+        args.kind,
+        args.nsim,
         args.name,
         args.seed,
         args.chunk,
@@ -151,15 +165,15 @@ def _bootstrap_chunk(args: argparse.Namespace) -> int:
 
 
 def _bootstrap_gather(args: argparse.Namespace) -> int:
-    from hlmrep.bootstrap import gather_job
+    from hlmrep.bootstrap_summary import gather_job
 
+    spec: dict[str, object] = {"kind": args.kind, "nsim": args.nsim}
+    if args.kind == "confint":
+        spec.update(model=args.model, level=args.level)
+    else:
+        spec["comparison"] = args.comparison_name
     summary = gather_job(
-        args.chunk,
-        json.loads(args.spec),
-        args.name,
-        args.comparison,
-        args.out_table,
-        args.out_summary,
+        args.chunk, spec, args.name, args.comparison, args.out_table, args.out_summary
     )
     log.info("%s: %d of %d replicates converged", args.name, summary["converged"], summary["nsim"])
     return 0
@@ -171,14 +185,15 @@ def _figure(args: argparse.Namespace) -> int:
     matplotlib.rcParams["svg.hashsalt"] = "hlmrep"  # stable SVG ids: identical reruns
     from hlmrep.figures import figure_job
 
-    figure_job(args.name, args.results, json.loads(args.config), args.out_prefix)
+    settings = {"seed": args.seed, "sample_schools": args.sample_schools}
+    figure_job(args.name, _paths(args.inputs), settings, args.out_prefix)
     return 0
 
 
 def _scorecard(args: argparse.Namespace) -> int:
     from hlmrep.scorecard import build, write
 
-    rows, inputs = build(args.results)
+    rows, inputs = build(_paths(args.inputs))
     summary = write(rows, args.out_json, args.out_csv, inputs)
     log.info("scorecard: %s", summary["counts"])
     return 0
@@ -186,7 +201,7 @@ def _scorecard(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from hlmrep.crosscheck import failures as crosscheck_failures
-    from hlmrep.data import read_json
+    from hlmrep.files import read_json
     from hlmrep.scorecard import check
 
     failing = check(args.scorecard)
@@ -213,7 +228,8 @@ def _check(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from hlmrep.report import report_job
 
-    report_job(args.results, args.reports, json.loads(args.config), args.out)
+    seeds = {"bootstrap": args.bootstrap_seed, "figures": args.figures_seed}
+    report_job(_paths(args.inputs), args.benchmarks, seeds, args.out)
     return 0
 
 
@@ -221,6 +237,17 @@ def _benchmark(args: argparse.Namespace) -> int:
     from hlmrep.benchmark import main as benchmark_main
 
     return benchmark_main(args.repeats, args.lme4, args.json)
+
+
+def _keyed_inputs(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--in",
+        dest="inputs",
+        action="append",
+        default=[],
+        metavar="KEY=PATH",
+        help=f"a results file this job reads, by key ({what}); repeatable",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -272,14 +299,13 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.set_defaults(run=_compare)
 
     expl = sub.add_parser("variance-explained", help="workflow job: proportion explained")
-    expl.add_argument("--pairs", required=True, help='JSON: {"name": {"base": m1, "model": m2}}')
+    expl.add_argument("--pair", action="append", default=[], metavar="NAME=BASE:MODEL")
     expl.add_argument("--fit", action="append", default=[], metavar="MODEL=FIT_JSON")
     expl.add_argument("--out", type=Path, required=True)
     expl.set_defaults(run=_variance_explained)
 
     cross = sub.add_parser("crosscheck", help="workflow job: our fits beside lme4's")
     cross.add_argument("--status", required=True, help="JSON: the parse-time plan")
-    cross.add_argument("--models", required=True, help="JSON: the config's models section")
     cross.add_argument("--data", type=Path, required=True)
     cross.add_argument("--fit", action="append", default=[], metavar="MODEL=FIT_JSON")
     cross.add_argument("--lme4", action="append", default=[], metavar="MODEL=LME4_JSON")
@@ -288,7 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     chunk = sub.add_parser("bootstrap-chunk", help="workflow job: one chunk of replicates")
     chunk.add_argument("--name", required=True)
-    chunk.add_argument("--spec", required=True, help="the target's config entry as JSON")
+    chunk.add_argument("--kind", choices=["confint", "lrt"], required=True)
+    chunk.add_argument("--nsim", type=int, required=True)
     chunk.add_argument("--seed", type=int, required=True)
     chunk.add_argument("--chunk", type=int, required=True)
     chunk.add_argument("--chunk-size", type=int, required=True)
@@ -300,7 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     gath = sub.add_parser("bootstrap-gather", help="workflow job: gather and summarize")
     gath.add_argument("--name", required=True)
-    gath.add_argument("--spec", required=True)
+    gath.add_argument("--kind", choices=["confint", "lrt"], required=True)
+    gath.add_argument("--nsim", type=int, required=True)
+    gath.add_argument("--model", help="the model an interval target resamples")
+    gath.add_argument("--level", type=float, default=0.95)
+    gath.add_argument("--comparison-name", help="the comparison a test target belongs to")
     gath.add_argument("--chunk", type=Path, action="append", required=True)
     gath.add_argument("--comparison", type=Path)
     gath.add_argument("--out-table", type=Path, required=True)
@@ -309,13 +340,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     fig = sub.add_parser("figure", help="workflow job: draw one figure from results files")
     fig.add_argument("--name", required=True)
-    fig.add_argument("--results", type=Path, default=Path("results"))
-    fig.add_argument("--config", required=True, help="figures config as JSON")
+    _keyed_inputs(fig, "students, schools, fit, observations")
+    fig.add_argument("--seed", type=int, required=True, help="figures.seed")
+    fig.add_argument("--sample-schools", type=int, required=True, help="figures.sample_schools")
     fig.add_argument("--out-prefix", type=Path, required=True)
     fig.set_defaults(run=_figure)
 
     card = sub.add_parser("scorecard", help="workflow job: every reference number vs ours")
-    card.add_argument("--results", type=Path, default=Path("results"))
+    _keyed_inputs(card, "fits/MODEL, hlm/MODEL, comparisons/NAME, bootstrap/TARGET, …")
     card.add_argument("--out-json", type=Path, required=True)
     card.add_argument("--out-csv", type=Path, required=True)
     card.set_defaults(run=_scorecard)
@@ -330,14 +362,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chk.set_defaults(run=_check)
 
-    rep = sub.add_parser("report", help="workflow job: render reports/report.html")
-    rep.add_argument("--results", type=Path, default=Path("results"))
-    rep.add_argument("--reports", type=Path, default=Path("reports"))
-    rep.add_argument("--config", required=True, help="the workflow's config as JSON")
+    rep = sub.add_parser("report", help="workflow job: render the HTML report")
+    _keyed_inputs(rep, "as scorecard, plus scorecard, crosscheck, figure/NAME, caption/NAME")
+    rep.add_argument("--benchmarks", type=Path, help="Snakemake's benchmark folder")
+    rep.add_argument("--bootstrap-seed", type=int, required=True)
+    rep.add_argument("--figures-seed", type=int, required=True)
     rep.add_argument("--out", type=Path, required=True)
     rep.set_defaults(run=_report)
 
-    bench = sub.add_parser("benchmark", help="time the engine (see README, Benchmarks)")
+    bench = sub.add_parser("benchmark", help="time the engine (see docs/benchmarks.md)")
     bench.add_argument("--repeats", type=int, default=21)
     bench.add_argument("--lme4", action="store_true", help="time lme4 side by side (needs R)")
     bench.add_argument("--json", type=Path, help="also write the timings here")

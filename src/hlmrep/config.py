@@ -7,6 +7,7 @@ is; a user editing a nested model list wants ``models.model3.formula: 3 is not o
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ import jsonschema
 import yaml
 
 from hlmrep.errors import ConfigError, ModelSpecificationError
+
+log = logging.getLogger("hlmrep")
 
 
 def _path(error: jsonschema.ValidationError) -> str:
@@ -50,7 +53,7 @@ def _shown(path: str | Path) -> str:
 
 def _formula_problems(config: dict[str, Any]) -> list[str]:
     """Every model formula parsed by hlmrep's grammar, before any job runs."""
-    from hlmrep.formula import parse_formula
+    from hlmrep.engine.formula import parse_formula
 
     problems = []
     for name, model in config.get("models", {}).items():
@@ -95,3 +98,60 @@ def load_config(config_path: str | Path, schema_path: str | Path) -> dict[str, A
     """Read a YAML config file and validate it."""
     config = yaml.safe_load(Path(config_path).read_text()) or {}
     return validate_config(config, schema_path)
+
+
+#: What the scorecard reads beyond the models (hlmrep.scorecard, hlmrep.textbook): with one
+#: of them not configured, its rows are "missing" and `check` fails.
+SCORECARD_NEEDS: dict[str, list[str]] = {
+    "models": [
+        "table_4_2",
+        "table_4_3",
+        "model3",
+        "table_4_5",
+        "table_4_5_no_slope",
+        "model3a",
+        "model4",
+    ],
+    "comparisons": ["fixed_minority", "random_cses_slope", "table_4_5_slope_variance"],
+    "variance_explained": ["table_4_3_vs_4_2", "table_4_5_vs_4_4", "model3_to_model3a"],
+    "targets": ["ci_model3", "pb_minority"],
+}
+
+
+def check_models_needed(config: dict[str, Any], needs: dict[str, list[str]]) -> list[str]:
+    """Refuse a config that leaves out a model a figure reads; warn of scorecard gaps.
+
+    ``needs`` maps a consumer ("figure sample_schools") to the models it reads.  A missing
+    one is a ConfigError naming every consumer and what to do (no job could produce the
+    figure); what the scorecard will report as missing is returned (and logged) as warnings.
+    """
+    models = set(config.get("models", {}))
+    missing: dict[str, list[str]] = {}
+    for consumer, wanted in needs.items():
+        for model in wanted:
+            if model not in models:
+                missing.setdefault(model, []).append(consumer)
+    if missing:
+        lines = "\n".join(
+            f"  - models.{model} is not configured, but {', '.join(consumers)} read its "
+            "results: add it back to models"
+            for model, consumers in sorted(missing.items())
+        )
+        raise ConfigError(f"config leaves out models that the workflow needs:\n{lines}")
+    warnings = []
+    sections = {
+        "models": config.get("models", {}),
+        "comparisons": config.get("comparisons", {}),
+        "variance_explained": config.get("variance_explained", {}),
+        "targets": config.get("bootstrap", {}).get("targets", {}),
+    }
+    for section, names in SCORECARD_NEEDS.items():
+        absent = [name for name in names if name not in sections[section]]
+        if absent:
+            warnings.append(
+                f"{section} {absent} not configured: the scorecard reports their reference "
+                "numbers as missing, and `python -m hlmrep check` fails on them"
+            )
+    for warning in warnings:
+        log.warning(warning)
+    return warnings

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from hlmrep.data import read_json, read_prepared, write_atomically
+from hlmrep.data import read_prepared
 from hlmrep.errors import HlmrepError
-from hlmrep.lmm import fit
+from hlmrep.files import read_json, write_atomically
 
 #: The values of ``crosscheck.lme4`` in config.yaml.
 MODES = ("auto", "true", "false")
@@ -266,22 +266,24 @@ def compare_model(
 
 
 def _criterion(fit: dict[str, Any]) -> float:
-    return fit["reml_criterion"] if fit["estimation"] == "REML" else fit["deviance"]
+    from hlmrep.engine import criterion_of
+
+    return criterion_of(fit)
 
 
 def crosscheck_job(
     status: dict[str, Any],
     data_path: Path | None,
-    models: dict[str, dict[str, Any]],
     fits: dict[str, Path],
     lme4_fits: dict[str, Path],
     out: Path,
 ) -> dict[str, Any]:
-    """Write results/crosscheck.json: the plan's status and, if it ran, every model's line.
+    """Write the cross-check record: the plan's status and, if it ran, every model's line.
 
-    ``models`` is the config's models section (formula and REML/ML), used to evaluate our
-    engine at lme4's θ.
+    Our fit is restored from its fit file (no refit) and evaluated at lme4's θ too.
     """
+    from hlmrep.engine import restore  # here, not at the top: the plan is read at parse time
+
     record: dict[str, Any] = {"status": status, "ran": bool(status.get("run")), "models": {}}
     if record["ran"]:
         missing = sorted(set(fits) - set(lme4_fits))
@@ -291,8 +293,7 @@ def crosscheck_job(
         for name, path in fits.items():
             ours = read_json(path)
             theirs = read_json(lme4_fits[name])
-            refit = fit(models[name]["formula"], data, reml=models[name]["reml"])
-            at_theta = refit.at_theta(np.asarray(theirs["theta"], dtype=float))
+            at_theta = restore(ours, data).at_theta(np.asarray(theirs["theta"], dtype=float))
             record["models"][name] = {
                 "lme4": _lme4_summary(theirs),
                 **compare_model(ours, theirs, at_theta.to_dict(include_groups=False)),

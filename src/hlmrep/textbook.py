@@ -8,11 +8,11 @@ Nothing here computes a statistic: every value is read from a file a job wrote.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from hlmrep.data import read_json
+from hlmrep.files import read_json
 
 #: Models of the default config that answer each textbook table.
 TEXTBOOK_MODELS = {
@@ -21,37 +21,47 @@ TEXTBOOK_MODELS = {
     "table_4_4": "model3",
     "table_4_5": "table_4_5",
 }
+#: The models in the book's order: Tables 4.2–4.5, then the reduced model of Table 4.5's
+#: deviance test (pp. 84–86).
+TEXTBOOK_ORDER = [*TEXTBOOK_MODELS.values(), "table_4_5_no_slope"]
 #: The textbook's MEANSES is the school file's (see README); its fixed-effect name here.
 MEANSES = "meanses_school_file"
 
 
 class Results:
-    """Lazy reader of the JSON files under a results folder."""
+    """Lazy reader of the JSON results files a job was given, by key.
 
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
+    Keys name what a file holds, ``kind/name``: ``fits/model3``, ``hlm/model3``,
+    ``comparisons/fixed_minority``, ``bootstrap/ci_model3``, ``variance_explained``,
+    ``data/summary``.  The rule gives each key its path (the rules are the only place where
+    paths are written); a key it does not give is a model or test not configured, and its
+    numbers are missing.
+    """
+
+    def __init__(self, inputs: Mapping[str, str | Path]) -> None:
+        self.inputs = {key: Path(path) for key, path in inputs.items()}
         #: Every file read, so that what was built from them can be checked for staleness.
         self.files: dict[str, Path] = {}
 
     @functools.cache  # noqa: B019 - one reader per report; files do not change meanwhile
-    def json(self, relative: str) -> dict[str, Any]:
-        path = self.root / relative
-        if not path.exists():  # a model or comparison not configured: its rows are missing
-            raise FileNotFoundError(f"{path} is missing: run the workflow first")
+    def json(self, key: str) -> dict[str, Any]:
+        path = self.inputs.get(key)
+        if path is None or not path.exists():  # not configured: its rows are missing
+            raise FileNotFoundError(f"no results file for {key!r}: not configured or not run")
         self.files[str(path)] = path
         return read_json(path)
 
     def fit(self, model: str) -> dict[str, Any]:
-        return self.json(f"fits/{model}.json")
+        return self.json(f"fits/{model}")
 
     def hlm(self, model: str) -> dict[str, Any]:
-        return self.json(f"hlm/{model}.json")
+        return self.json(f"hlm/{model}")
 
     def comparison(self, name: str) -> dict[str, Any]:
-        return self.json(f"comparisons/{name}.json")
+        return self.json(f"comparisons/{name}")
 
     def explained(self, name: str) -> dict[str, Any]:
-        return self.json("variance_explained.json")[name]
+        return self.json("variance_explained")[name]
 
     # ----- accessors used by the mappings --------------------------------------------------
     def fixed(self, model: str, term: str, what: str = "estimate") -> float:
@@ -177,7 +187,7 @@ def _deviance_tests(r: Results) -> dict[str, Any]:
 
 
 def _table_4_1(r: Results) -> dict[str, Any]:
-    return dict(r.json("data/summary.json")["table_4_1"])
+    return dict(r.json("data/summary")["table_4_1"])
 
 
 TEXTBOOK: dict[str, Accessor] = {

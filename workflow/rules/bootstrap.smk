@@ -1,32 +1,34 @@
 rule bootstrap_chunk:
     """One chunk of parametric-bootstrap replicates of one target."""
     input:
-        table="results/data/hsb.csv",
+        table=data_table(),
         fits=lambda wildcards: bootstrap_fit_files(wildcards.target),
         comparison=lambda wildcards: bootstrap_comparison_files(wildcards.target),
-        code=package_code(*ENGINE, "bootstrap.py"),
+        code=package_code("hlmrep.bootstrap"),
     output:
-        "results/bootstrap/{target}/chunks/{chunk}.csv",
+        chunk_file("{target}", "{chunk}"),
     params:
         hlmrep=HLMREP,
-        spec=lambda wildcards: shlex.quote(json.dumps(bootstrap_target(wildcards.target), sort_keys=True)),
+        target=lambda wildcards: bootstrap_target_arguments(wildcards.target),
         seed=config["bootstrap"]["seed"],
         chunk_size=config["bootstrap"]["chunk_size"],
-        fits=lambda wildcards, input: " ".join(f"--fit {path}" for path in input.fits),
+        fits=lambda wildcards, input: " ".join(
+            shlex.quote(f"--fit={path}") for path in input.fits
+        ),
         comparison=lambda wildcards, input: " ".join(
-            f"--comparison {path}" for path in input.comparison
+            shlex.quote(f"--comparison={path}") for path in input.comparison
         ),
     log:
-        "results/logs/bootstrap/{target}/chunk_{chunk}.log",
+        log_file("bootstrap/{target}/chunk_{chunk}"),
     benchmark:
-        "results/benchmarks/bootstrap/{target}/chunk_{chunk}.tsv"
+        benchmark_file("bootstrap/{target}/chunk_{chunk}")
     conda:
         "../../envs/hlmrep.yaml"
     shell:
-        "{params.hlmrep} bootstrap-chunk --name {wildcards.target} --spec {params.spec}"
+        "{params.hlmrep} bootstrap-chunk --name {wildcards.target} {params.target}"
         " --seed {params.seed} --chunk {wildcards.chunk} --chunk-size {params.chunk_size}"
-        " --data {input.table} {params.fits} {params.comparison} --out {output}"
-        " 2>&1 | tee {log}"
+        " --data {input.table:q} {params.fits} {params.comparison} --out {output:q}"
+        " 2>&1 | tee {log:q}"
 
 
 rule bootstrap_gather:
@@ -34,23 +36,26 @@ rule bootstrap_gather:
     input:
         chunks=lambda wildcards: bootstrap_chunk_files(wildcards.target),
         comparison=lambda wildcards: bootstrap_comparison_files(wildcards.target),
+        code=package_code("hlmrep.bootstrap_summary"),
     output:
-        table="results/bootstrap/{target}/replicates.csv",
-        summary="results/bootstrap/{target}/summary.json",
+        table=replicates_file("{target}"),
+        summary=bootstrap_summary("{target}"),
     params:
         hlmrep=HLMREP,
-        spec=lambda wildcards: shlex.quote(json.dumps(bootstrap_target(wildcards.target), sort_keys=True)),
-        chunks=lambda wildcards, input: " ".join(f"--chunk {path}" for path in input.chunks),
+        target=lambda wildcards: bootstrap_target_arguments(wildcards.target, summary=True),
+        chunks=lambda wildcards, input: " ".join(
+            shlex.quote(f"--chunk={path}") for path in input.chunks
+        ),
         comparison=lambda wildcards, input: " ".join(
-            f"--comparison {path}" for path in input.comparison
+            shlex.quote(f"--comparison={path}") for path in input.comparison
         ),
     log:
-        "results/logs/bootstrap/{target}/gather.log",
+        log_file("bootstrap/{target}/gather"),
     benchmark:
-        "results/benchmarks/bootstrap/{target}/gather.tsv"
+        benchmark_file("bootstrap/{target}/gather")
     conda:
         "../../envs/hlmrep.yaml"
     shell:
-        "{params.hlmrep} bootstrap-gather --name {wildcards.target} --spec {params.spec}"
-        " {params.chunks} {params.comparison} --out-table {output.table}"
-        " --out-summary {output.summary} 2>&1 | tee {log}"
+        "{params.hlmrep} bootstrap-gather --name {wildcards.target} {params.target}"
+        " {params.chunks} {params.comparison} --out-table {output.table:q}"
+        " --out-summary {output.summary:q} 2>&1 | tee {log:q}"

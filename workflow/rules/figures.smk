@@ -1,35 +1,63 @@
-# What each figure reads: results files only (no model is refitted in a plotting job).
-FIGURE_INPUTS = {
-    "scatter_all": ["results/data/hsb.csv"],
-    "sample_schools": ["results/data/hsb.csv", "results/fits/model3_schools.csv"],
-    "model_vs_ols": ["results/data/hsb.csv", "results/fits/model3.json"],
-    "lines_by_meanses": ["results/data/hsb.csv", "results/fits/model3_schools.csv"],
-    "level1_diagnostics": ["results/fits/model3_observations.csv"],
-    "level2_diagnostics": ["results/fits/model3_schools.csv"],
-    "figure_4_1": ["results/data/hsb.csv", "results/fits/table_4_5.json"],
-    "figure_4_2": ["results/fits/model3_schools.csv"],
+# What each figure reads, by role: the one table of figure inputs. Each entry is a kind of
+# results file and the model it belongs to; figure_inputs() turns it into paths. No model
+# is refitted in a plotting job. The rule below reads this table for its inputs and
+# arguments, and the report for its figures.
+FIGURES = {
+    "scatter_all": {"students": ("table", None)},
+    "sample_schools": {"students": ("table", None), "schools": ("schools", "model3")},
+    "model_vs_ols": {"students": ("table", None), "fit": ("fit", "model3")},
+    "lines_by_meanses": {"students": ("table", None), "schools": ("schools", "model3")},
+    "level1_diagnostics": {"observations": ("observations", "model3")},
+    "level2_diagnostics": {"schools": ("schools", "model3")},
+    "figure_4_1": {"students": ("table", None), "fit": ("fit", "table_4_5")},
+    "figure_4_2": {"schools": ("schools", "model3")},
 }
+FIGURE_PATHS = {
+    "table": lambda model: data_table(),
+    "schools": schools_file,
+    "fit": fit_file,
+    "observations": observations_file,
+}
+
+
+# A model that a figure or the scorecard reads must be configured: say which, at parse time.
+check_models_needed(
+    config,
+    {
+        f"figure {name}": sorted({model for _, model in roles.values() if model})
+        for name, roles in FIGURES.items()
+    },
+)
 
 
 rule figure:
     """Draw one figure from the results files: PNG, SVG, its data and its caption."""
     input:
-        lambda wildcards: FIGURE_INPUTS[wildcards.figure],
-        package_code("figures.py"),
+        unpack(lambda wildcards: figure_inputs(wildcards.figure)),
+        code=package_code("hlmrep.figures"),
     output:
-        png="results/figures/{figure}.png",
-        svg="results/figures/{figure}.svg",
-        data="results/figures/{figure}.csv",
-        caption="results/figures/{figure}.json",
+        png=report(
+            figure_file("{figure}", "png"),
+            caption="../report/figure.rst",
+            category="Figures",
+            labels={"figure": "{figure}"},
+        ),
+        svg=figure_file("{figure}", "svg"),
+        data=figure_file("{figure}", "csv"),
+        caption=figure_file("{figure}", "json"),
     params:
         hlmrep=HLMREP,
-        config=shlex.quote(json.dumps(config["figures"], sort_keys=True)),
+        inputs=lambda wildcards: keyed(figure_inputs(wildcards.figure)),
+        seed=config["figures"]["seed"],
+        sample_schools=config["figures"]["sample_schools"],
+        prefix=lambda wildcards: shlex.quote(f"{RESULTS}/figures/{wildcards.figure}"),
     log:
-        "results/logs/figure/{figure}.log",
+        log_file("figure/{figure}"),
     benchmark:
-        "results/benchmarks/figure/{figure}.tsv"
+        benchmark_file("figure/{figure}")
     conda:
         "../../envs/hlmrep.yaml"
     shell:
-        "{params.hlmrep} figure --name {wildcards.figure} --config {params.config}"
-        " --out-prefix results/figures/{wildcards.figure} 2>&1 | tee {log}"
+        "{params.hlmrep} figure --name {wildcards.figure} {params.inputs}"
+        " --seed {params.seed} --sample-schools {params.sample_schools}"
+        " --out-prefix {params.prefix} 2>&1 | tee {log:q}"

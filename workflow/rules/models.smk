@@ -9,28 +9,28 @@ wildcard_constraints:
 rule fit_model:
     """Fit one configured model: fit JSON, per-school OLS/EB table, HLM statistics."""
     input:
-        table="results/data/hsb.csv",
-        code=package_code(*ENGINE, "hlm.py", "models.py"),
+        table=data_table(),
+        code=package_code("hlmrep.model_fits"),
     output:
-        fit="results/fits/{model}.json",
-        schools="results/fits/{model}_schools.csv",
-        hlm="results/hlm/{model}.json",
-        observations="results/fits/{model}_observations.csv",
+        fit=fit_file("{model}"),
+        schools=schools_file("{model}"),
+        hlm=hlm_file("{model}"),
+        observations=observations_file("{model}"),
     params:
         hlmrep=HLMREP,
         formula=lambda wildcards: shlex.quote(config["models"][wildcards.model]["formula"]),
         estimation=lambda wildcards: "" if config["models"][wildcards.model]["reml"] else "--ml",
     log:
-        "results/logs/fit_model/{model}.log",
+        log_file("fit_model/{model}"),
     benchmark:
-        "results/benchmarks/fit_model/{model}.tsv"
+        benchmark_file("fit_model/{model}")
     conda:
         "../../envs/hlmrep.yaml"
     shell:
-        "{params.hlmrep} fit-model --data {input.table} --name {wildcards.model}"
-        " --formula {params.formula} {params.estimation} --out-fit {output.fit}"
-        " --out-schools {output.schools} --out-hlm {output.hlm}"
-        " --out-observations {output.observations} 2>&1 | tee {log}"
+        "{params.hlmrep} fit-model --data {input.table:q} --name {wildcards.model}"
+        " --formula {params.formula} {params.estimation} --out-fit {output.fit:q}"
+        " --out-schools {output.schools:q} --out-hlm {output.hlm:q}"
+        " --out-observations {output.observations:q} 2>&1 | tee {log:q}"
 
 
 rule compare_models:
@@ -38,43 +38,46 @@ rule compare_models:
     input:
         reduced=lambda wildcards: fit_file(config["comparisons"][wildcards.comparison]["reduced"]),
         full=lambda wildcards: fit_file(config["comparisons"][wildcards.comparison]["full"]),
-        table="results/data/hsb.csv",
-        code=package_code(*ENGINE, "compare.py"),
+        table=data_table(),
+        code=package_code("hlmrep.comparisons"),
     output:
-        table="results/comparisons/{comparison}.csv",
-        details="results/comparisons/{comparison}.json",
+        table=comparison_table("{comparison}"),
+        details=comparison_file("{comparison}"),
     params:
         hlmrep=HLMREP,
         test=lambda wildcards: config["comparisons"][wildcards.comparison]["test"],
     log:
-        "results/logs/compare_models/{comparison}.log",
+        log_file("compare_models/{comparison}"),
     benchmark:
-        "results/benchmarks/compare_models/{comparison}.tsv"
+        benchmark_file("compare_models/{comparison}")
     conda:
         "../../envs/hlmrep.yaml"
     shell:
-        "{params.hlmrep} compare --name {wildcards.comparison} --reduced {input.reduced}"
-        " --full {input.full} --test {params.test} --data {input.table}"
-        " --out-table {output.table} --out-json {output.details} 2>&1 | tee {log}"
+        "{params.hlmrep} compare --name {wildcards.comparison} --reduced {input.reduced:q}"
+        " --full {input.full:q} --test {params.test} --data {input.table:q}"
+        " --out-table {output.table:q} --out-json {output.details:q} 2>&1 | tee {log:q}"
 
 
 rule variance_explained:
     """Proportion of variance explained between configured pairs of models."""
     input:
         fits=[fit_file(name) for name in explained_models()],
-        code=package_code("hlm.py", "models.py"),
+        code=package_code("hlmrep.variance_explained"),
     output:
-        "results/variance_explained.json",
+        explained_file(),
     params:
         hlmrep=HLMREP,
-        pairs=shlex.quote(json.dumps(config["variance_explained"], sort_keys=True)),
-        fits=" ".join(f"--fit {name}={fit_file(name)}" for name in explained_models()),
+        pairs=" ".join(
+            shlex.quote(f"--pair={name}={pair['base']}:{pair['model']}")
+            for name, pair in config["variance_explained"].items()
+        ),
+        fits=named("fit", {name: fit_file(name) for name in explained_models()}),
     log:
-        "results/logs/variance_explained.log",
+        log_file("variance_explained"),
     benchmark:
-        "results/benchmarks/variance_explained.tsv"
+        benchmark_file("variance_explained")
     conda:
         "../../envs/hlmrep.yaml"
     shell:
-        "{params.hlmrep} variance-explained --pairs {params.pairs} {params.fits}"
-        " --out {output} 2>&1 | tee {log}"
+        "{params.hlmrep} variance-explained {params.pairs} {params.fits}"
+        " --out {output:q} 2>&1 | tee {log:q}"

@@ -1,43 +1,49 @@
 rule scorecard:
-    """Every reference number beside ours, with tolerance and verdict (reports/)."""
+    """Every reference number beside ours, with tolerance and verdict."""
     input:
-        final_results(),
-        package_code("scorecard.py", "textbook.py", "reference/seed_lme4.yaml",
-                     "reference/textbook_ch4.yaml", "reference/explanations.yaml"),
+        unpack(lambda wildcards: results_inputs()),
+        code=package_code("hlmrep.scorecard"),
     output:
-        json="reports/scorecard.json",
-        csv="reports/scorecard.csv",
+        json=scorecard_file("json"),
+        csv=report(
+            scorecard_file("csv"),
+            caption="../report/scorecard.rst",
+            category="Scorecard",
+        ),
     params:
         hlmrep=HLMREP,
+        inputs=keyed(results_inputs()),
     log:
-        "results/logs/scorecard.log",
+        log_file("scorecard"),
     benchmark:
-        "results/benchmarks/scorecard.tsv"
+        benchmark_file("scorecard")
     conda:
         "../../envs/hlmrep.yaml"
     shell:
-        "{params.hlmrep} scorecard --results results --out-json {output.json}"
-        " --out-csv {output.csv} 2>&1 | tee {log}"
+        "{params.hlmrep} scorecard {params.inputs} --out-json {output.json:q}"
+        " --out-csv {output.csv:q} 2>&1 | tee {log:q}"
 
 
 rule report:
     """The HTML report: scorecard, models, tests, bootstrap, figures, provenance."""
     input:
-        scorecard="reports/scorecard.json",
-        results=final_results(),
-        crosscheck="results/crosscheck.json",
-        code=package_code("report.py", "templates/report.html.j2"),
+        unpack(lambda wildcards: report_inputs()),
+        code=package_code("hlmrep.report"),
     output:
-        "reports/report.html",
+        report(report_file(), caption="../report/report.rst", category="Report"),
     params:
         hlmrep=HLMREP,
-        config=shlex.quote(json.dumps({**config, "figure_names": list(FIGURE_INPUTS)},
-                                      sort_keys=True)),
+        inputs=keyed(report_inputs()),
+        benchmarks=shlex.quote(BENCHMARKS),
+        bootstrap_seed=config["bootstrap"]["seed"],
+        figures_seed=config["figures"]["seed"],
     log:
-        "results/logs/report.log",
+        log_file("report"),
     benchmark:
-        "results/benchmarks/report.tsv"
+        benchmark_file("report")
     conda:
         "../../envs/hlmrep.yaml"
     shell:
-        "{params.hlmrep} report --config {params.config} --out {output} 2>&1 | tee {log}"
+        "{params.hlmrep} report {params.inputs} --benchmarks {params.benchmarks}"
+        " --bootstrap-seed {params.bootstrap_seed} --figures-seed {params.figures_seed}"
+        " --out {output:q} 2>&1 | tee {log:q}"

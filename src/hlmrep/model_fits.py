@@ -6,7 +6,6 @@ reads those files and never refits.  Files are written only when the whole job s
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -14,15 +13,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hlmrep.data import read_json, read_prepared, sha256, write_atomically
-from hlmrep.hlm import hlm_statistics, variance_explained
-from hlmrep.lmm import LmmResult, fit
-
-
-def rows_fingerprint(result: LmmResult) -> str:
-    """SHA-256 of the data rows a fit used, so comparisons can refuse different rows."""
-    index = np.asarray(result.design.row_index, dtype=np.int64)
-    return hashlib.sha256(index.tobytes()).hexdigest()
+from hlmrep.data import read_prepared
+from hlmrep.engine import LmmResult, fit
+from hlmrep.engine.model import rows_fingerprint
+from hlmrep.files import sha256, write_atomically
+from hlmrep.school_statistics import hlm_statistics
 
 
 def fit_record(result: LmmResult, name: str, data_path: Path) -> dict[str, Any]:
@@ -41,7 +36,9 @@ def fit_record(result: LmmResult, name: str, data_path: Path) -> dict[str, Any]:
                 "criterion": lme4_stop.criterion,
                 "singular": lme4_stop.singular,
                 "theta": [float(v) for v in lme4_stop.theta],
-                "at_optimum": bool(lme4_stop.criterion - result.criterion < 1e-4),
+                "at_optimum": bool(
+                    lme4_stop.criterion - result.criterion < result.control.lme4_stop_tol
+                ),
             },
         }
     )
@@ -84,19 +81,3 @@ def fit_model_job(
         )
     write_atomically(Path(out_fit), lambda p: p.write_text(json.dumps(record, indent=1)))
     return result
-
-
-def variance_explained_job(
-    pairs: dict[str, dict[str, str]], fits: dict[str, Path], out: Path
-) -> dict[str, Any]:
-    """Proportion of variance explained for each configured (base, model) pair."""
-    loaded = {name: read_json(path) for name, path in fits.items()}
-    table = {}
-    for name, pair in pairs.items():
-        table[name] = {
-            "base": pair["base"],
-            "model": pair["model"],
-            **variance_explained(loaded[pair["base"]], loaded[pair["model"]]),
-        }
-    write_atomically(Path(out), lambda p: p.write_text(json.dumps(table, indent=1)))
-    return table

@@ -14,6 +14,8 @@ statsmodels' MixedLM ends far from lme4).  So every fit here
 3. verifies the first- and second-order optimality (KKT) conditions at the best point
    with finite differences, the gradient by lme4's scale-aware ``check.conv.grad`` rule,
    and records every run, so disagreement is reported, not hidden.
+
+Every tolerance comes from :class:`hlmrep.engine.control.Control`.
 """
 
 from __future__ import annotations
@@ -21,12 +23,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
 
 import nlopt
 import numpy as np
 from scipy import optimize as sciopt
 
-from hlmrep import kernel
+from hlmrep.engine import kernel
+from hlmrep.engine.control import DEFAULT_CONTROL, Control
 
 Objective = Callable[[np.ndarray], float]
 BatchObjective = Callable[[np.ndarray], np.ndarray]
@@ -35,17 +40,46 @@ BatchObjective = Callable[[np.ndarray], np.ndarray]
 LME4_OPTIMIZER = "bobyqa (lme4 nloptwrap settings)"
 #: Name of lme4's default start, T = I.
 DEFAULT_START = "lme4 default (T = I)"
-#: Runs whose criterion is within this of the best one agree (deviance units).
-AGREEMENT_TOLERANCE = 1e-4
-#: A diagonal θ element at or below this is treated as on its bound.
-BOUND_TOLERANCE = 1e-6
-#: lme4's ``isSingular`` tolerance on the diagonal of T.
-SINGULAR_TOLERANCE = 1e-4
-#: lme4's ``check.conv.grad`` tolerance (lmerControl): at an optimum, for every θ element,
-#: min(|scaled gradient|, |gradient|) ≤ this, the scaled gradient being solve(chol(H), g).
-#: Scale-aware: the same tolerance holds at 7 185 rows and at a million, where the
-#: criterion (and the rounding in its finite differences) is 140 times larger.
-CHECK_CONV_GRAD = 2e-3
+
+
+class RunStatus(Enum):
+    """How an optimizer run ended; its value is the text the run's record shows."""
+
+    SUCCESS = "success"
+    STOPVAL = "stopval reached"
+    FTOL = "ftol reached"
+    XTOL = "xtol reached"
+    MAXEVAL = "maxeval reached"
+    MAXTIME = "maxtime reached"
+    ROUNDOFF = "roundoff limited (best point evaluated kept)"
+    CONVERGED = "converged"  # a gradient method's own convergence test
+    NOT_CONVERGED = "not converged"
+    NEWTON = "newton"
+    FAILED = "failed"
+
+    @property
+    def converged(self) -> bool:
+        """The optimizer stopped by its convergence test (not by a limit or rounding)."""
+        return self in _CONVERGED
+
+
+_CONVERGED = {
+    RunStatus.SUCCESS,
+    RunStatus.STOPVAL,
+    RunStatus.FTOL,
+    RunStatus.XTOL,
+    RunStatus.CONVERGED,
+    RunStatus.NEWTON,
+}
+#: NLopt's result codes.
+_NLOPT_STATUS = {
+    1: RunStatus.SUCCESS,
+    2: RunStatus.STOPVAL,
+    3: RunStatus.FTOL,
+    4: RunStatus.XTOL,
+    5: RunStatus.MAXEVAL,
+    6: RunStatus.MAXTIME,
+}
 
 
 @dataclass
@@ -80,6 +114,7 @@ class OptimumReport:
     verified: bool
     runs_agree: bool
     messages: list[str] = field(default_factory=list)
+    check_conv_grad: float = DEFAULT_CONTROL.check_conv_grad
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -91,13 +126,33 @@ class OptimumReport:
             "projected_gradient": self.projected_gradient,
             "max_abs_projected_gradient": self.max_abs_projected_gradient,
             "max_scaled_gradient": self.max_scaled_gradient,
-            "check_conv_grad_tolerance": CHECK_CONV_GRAD,
+            "check_conv_grad_tolerance": self.check_conv_grad,
             "hessian_min_eigenvalue": self.hessian_min_eigenvalue,
             "at_bound": self.at_bound,
             "boundary_probe": self.boundary_probe,
             "messages": self.messages,
             "runs": [run.to_dict() for run in self.runs],
         }
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> OptimumReport:
+        """The report as a fit record stores it (:meth:`to_dict`), for a restored fit."""
+        return cls(
+            theta=np.array(record["theta"], dtype=float),
+            criterion=float(record["criterion"]),
+            runs=[OptimizerRun(**run) for run in record["runs"]],
+            evaluations=int(record["evaluations"]),
+            projected_gradient=list(record["projected_gradient"]),
+            max_abs_projected_gradient=float(record["max_abs_projected_gradient"]),
+            max_scaled_gradient=float(record["max_scaled_gradient"]),
+            hessian_min_eigenvalue=record["hessian_min_eigenvalue"],
+            at_bound=list(record["at_bound"]),
+            boundary_probe=record["boundary_probe"],
+            verified=bool(record["verified"]),
+            runs_agree=bool(record["runs_agree"]),
+            messages=list(record["messages"]),
+            check_conv_grad=float(record["check_conv_grad_tolerance"]),
+        )
 
 
 class CountedObjective:
@@ -123,9 +178,13 @@ def bobyqa(
     f: CountedObjective,
     start: np.ndarray,
     lower: np.ndarray,
-    tolerance: float = 1e-10,
+    tolerance: float,
     initial_step: float | None = None,
-) -> tuple[np.ndarray, str]:
+    maxeval: int = DEFAULT_CONTROL.maxeval,
+    xtol: float | None = None,
+) -> tuple[np.ndarray, RunStatus]:
+    """NLopt's BOBYQA with absolute tolerances on the criterion and θ (``xtol``, by default
+    the same)."""
     opt = nlopt.opt(nlopt.LN_BOBYQA, len(start))
     opt.set_lower_bounds(lower)
     best: dict[str, object] = {"value": np.inf, "x": np.maximum(start, lower)}
@@ -138,8 +197,8 @@ def bobyqa(
 
     opt.set_min_objective(objective)
     opt.set_ftol_abs(tolerance)
-    opt.set_xtol_abs(tolerance)
-    opt.set_maxeval(100_000)
+    opt.set_xtol_abs(tolerance if xtol is None else xtol)
+    opt.set_maxeval(maxeval)
     if initial_step is not None:
         opt.set_initial_step(initial_step)
     try:
@@ -147,16 +206,8 @@ def bobyqa(
         x = opt.optimize(np.maximum(start, lower))
     except nlopt.RoundoffLimited:
         # Stopped by rounding near a flat optimum: the best point evaluated is the answer.
-        return np.asarray(best["x"]), "roundoff limited (best point evaluated kept)"
-    codes = {
-        1: "success",
-        2: "stopval reached",
-        3: "ftol reached",
-        4: "xtol reached",
-        5: "maxeval reached",
-        6: "maxtime reached",
-    }
-    return np.asarray(x), codes.get(opt.last_optimize_result(), str(opt.last_optimize_result()))
+        return np.asarray(best["x"]), RunStatus.ROUNDOFF
+    return np.asarray(x), _NLOPT_STATUS.get(opt.last_optimize_result(), RunStatus.FAILED)
 
 
 def _central_difference_points(theta: np.ndarray, h: np.ndarray) -> np.ndarray:
@@ -166,7 +217,9 @@ def _central_difference_points(theta: np.ndarray, h: np.ndarray) -> np.ndarray:
     return np.vstack([theta[None, :], theta + steps, theta - steps]) if k else theta[None, :]
 
 
-def _lbfgsb(f: CountedObjective, start: np.ndarray, lower: np.ndarray) -> tuple[np.ndarray, str]:
+def _lbfgsb(
+    f: CountedObjective, start: np.ndarray, lower: np.ndarray, control: Control
+) -> tuple[np.ndarray, RunStatus, str]:
     """L-BFGS-B on the unbounded θ, gradient by central differences in one batched call.
 
     No bounds on purpose: clipped at θ_ii = 0, a gradient method stops on the boundary
@@ -177,7 +230,7 @@ def _lbfgsb(f: CountedObjective, start: np.ndarray, lower: np.ndarray) -> tuple[
     k = len(start)
 
     def value_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        h = 1e-4 * np.maximum(1.0, np.abs(theta))
+        h = control.lbfgsb_gradient_step * np.maximum(1.0, np.abs(theta))
         values = f.batch(_central_difference_points(theta, h))
         gradient = (values[1 : k + 1] - values[k + 1 :]) / (2.0 * h)
         if not np.all(np.isfinite(gradient)):
@@ -190,23 +243,14 @@ def _lbfgsb(f: CountedObjective, start: np.ndarray, lower: np.ndarray) -> tuple[
         jac=True,
         method="L-BFGS-B",
         # A check run: the best point is polished and verified afterwards.
-        options={"ftol": 1e-12, "gtol": 1e-5, "maxiter": 5_000},
+        options={
+            "ftol": control.lbfgsb_ftol,
+            "gtol": control.lbfgsb_gtol,
+            "maxiter": control.lbfgsb_maxiter,
+        },
     )
-    return np.asarray(result.x), str(result.message)
-
-
-def _bobyqa_as_lme4(
-    f: CountedObjective, start: np.ndarray, lower: np.ndarray
-) -> tuple[np.ndarray, str]:
-    """lme4's default ``nloptwrap``: NLopt BOBYQA, xtol_abs = ftol_abs = 1e-8, maxeval 1e5.
-
-    Run first from lme4's start so that the engine also reports where plain ``lmer`` stops;
-    that is the point printed in the vignette, even where it is not the optimum.
-    """
-    return bobyqa(f, start, lower, tolerance=1e-8)
-
-
-_OPTIMIZERS = {"bobyqa": bobyqa, "lbfgsb": _lbfgsb, LME4_OPTIMIZER: _bobyqa_as_lme4}
+    status = RunStatus.CONVERGED if result.success else RunStatus.NOT_CONVERGED
+    return np.asarray(result.x), status, str(result.message)
 
 
 def _second_start(start: np.ndarray, diagonal: np.ndarray) -> np.ndarray:
@@ -215,27 +259,25 @@ def _second_start(start: np.ndarray, diagonal: np.ndarray) -> np.ndarray:
     return second if len(start) > 1 else np.array([0.25])
 
 
-PROBE_STEPS = (1e-3, 1e-2, 1e-1, 0.5)
-
-
 def _probe_boundary(
-    f: CountedObjective, theta: np.ndarray, value: float, diagonal: np.ndarray
+    f: CountedObjective, theta: np.ndarray, value: float, diagonal: np.ndarray, control: Control
 ) -> tuple[np.ndarray | None, str]:
     """Step bound diagonal elements into the interior; return the lowest point if lower."""
-    bound = np.flatnonzero(diagonal & (theta <= BOUND_TOLERANCE))
+    bound = np.flatnonzero(diagonal & (theta <= control.bound_tol))
     if len(bound) == 0:
         return None, "no element of θ on its bound"
+    steps = control.probe_steps
     candidates = []
     for index in bound:
-        for step in PROBE_STEPS:
+        for step in steps:
             candidate = theta.copy()
             candidate[index] = step
             candidates.append(candidate)
     values = f.batch(np.array(candidates))
     lowest = int(np.argmin(values))
-    if values[lowest] < value - AGREEMENT_TOLERANCE:
-        index = bound[lowest // len(PROBE_STEPS)]
-        step = PROBE_STEPS[lowest % len(PROBE_STEPS)]
+    if values[lowest] < value - control.runs_agree_tol:
+        index = bound[lowest // len(steps)]
+        step = steps[lowest % len(steps)]
         return np.array(candidates[lowest]), (
             f"θ[{index}] = 0 is not optimal: θ[{index}] = {step} is lower; restarted there"
         )
@@ -245,12 +287,16 @@ def _probe_boundary(
 
 
 def projected_gradient(
-    f: CountedObjective, theta: np.ndarray, lower: np.ndarray, value: float
+    f: CountedObjective,
+    theta: np.ndarray,
+    lower: np.ndarray,
+    value: float,
+    control: Control = DEFAULT_CONTROL,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Central differences inside, forward differences at a bound (KKT: g ≥ 0 there)."""
     k = len(theta)
-    at_bound = np.isfinite(lower) & (theta - lower <= BOUND_TOLERANCE)
-    h = 1e-5 * np.maximum(1.0, np.abs(theta))
+    at_bound = np.isfinite(lower) & (theta - lower <= control.bound_tol)
+    h = control.gradient_step * np.maximum(1.0, np.abs(theta))
     values = f.batch(_central_difference_points(theta, h)[1:])
     up, down = values[:k], values[k:]
     gradient = np.where(at_bound, (up - value) / h, (up - down) / (2.0 * h))
@@ -259,14 +305,18 @@ def projected_gradient(
 
 
 def free_hessian(
-    f: CountedObjective, theta: np.ndarray, free: np.ndarray, value: float
+    f: CountedObjective,
+    theta: np.ndarray,
+    free: np.ndarray,
+    value: float,
+    control: Control = DEFAULT_CONTROL,
 ) -> np.ndarray | None:
     """The finite-difference Hessian over the free coordinates of θ (one batch)."""
     index = np.flatnonzero(free)
     if len(index) == 0:
         return None
     k = len(index)
-    h = 1e-4 * np.maximum(1.0, np.abs(theta[index]))
+    h = control.hessian_step * np.maximum(1.0, np.abs(theta[index]))
     points, slots = [], []
     for a in range(k):
         for b in range(a, k):
@@ -325,6 +375,7 @@ def find_optimum(
     diagonal: np.ndarray,
     batch_objective: BatchObjective | None = None,
     canonical: Callable[[np.ndarray], np.ndarray] | None = None,
+    control: Control = DEFAULT_CONTROL,
 ) -> OptimumReport:
     """Minimize ``objective`` over θ ≥ lower from several starts and verify the optimum.
 
@@ -333,29 +384,23 @@ def find_optimum(
     found without bounds to the equivalent θ within them (see :func:`_lbfgsb`).
     """
     f = CountedObjective(objective, batch_objective)
-    starts = {DEFAULT_START: start, "small variances": _second_start(start, diagonal)}
-    plan = [
-        (LME4_OPTIMIZER, DEFAULT_START),
-        ("bobyqa", "small variances"),
-        ("lbfgsb", DEFAULT_START),
-    ]
     runs: list[OptimizerRun] = []
 
     def record(
         optimizer: str,
         start_name: str,
         start_theta: np.ndarray,
-        run: Callable[[], tuple[np.ndarray, str]],
+        run: Callable[[], tuple[np.ndarray, RunStatus, str]],
     ) -> tuple[np.ndarray, float]:
         """Run one optimizer, keep its report in ``runs``, return where it ended."""
         before = f.count
         try:
-            theta, message = run()
+            theta, _, message = run()
             if canonical is not None:
                 theta = canonical(theta)
             value = f(theta)
         except (nlopt.RoundoffLimited, ValueError, RuntimeError) as error:
-            theta, value, message = start_theta, float("inf"), f"failed: {error}"
+            theta, value, message = start_theta, float("inf"), f"{RunStatus.FAILED.value}: {error}"
         runs.append(
             OptimizerRun(
                 optimizer,
@@ -368,26 +413,45 @@ def find_optimum(
         )
         return theta, value
 
-    for optimizer, start_name in plan:
-        start_theta = starts[start_name]
-        record(
-            optimizer,
-            start_name,
-            start_theta,
-            lambda o=optimizer, s=start_theta: _OPTIMIZERS[o](f, s.copy(), lower),
+    def run_bobyqa(
+        start_theta: np.ndarray,
+        tolerance: float,
+        initial_step: float | None = None,
+        xtol: float | None = None,
+    ) -> tuple[np.ndarray, RunStatus, str]:
+        theta, status = bobyqa(
+            f, start_theta.copy(), lower, tolerance, initial_step, control.maxeval, xtol
         )
+        return theta, status, status.value
+
+    # lme4's default nloptwrap first (so the engine also says where plain lmer stops: the
+    # point the vignette prints, even where it is not the optimum), then the check runs.
+    record(
+        LME4_OPTIMIZER,
+        DEFAULT_START,
+        start,
+        lambda: run_bobyqa(start, control.ftol_abs, xtol=control.xtol_abs),
+    )
+    second = _second_start(start, diagonal)
+    record(
+        "bobyqa", "small variances", second, lambda: run_bobyqa(second, control.check_run_tol)
+    )
+    record("lbfgsb", DEFAULT_START, start, lambda: _lbfgsb(f, start.copy(), lower, control))
 
     best = min(runs, key=lambda run: run.criterion)
     theta, value = np.array(best.theta), best.criterion
     messages: list[str] = []
     probe_notes: list[str] = []
     for _ in range(len(theta) + 1):  # each restart frees at least one bound element
-        candidate, note = _probe_boundary(f, theta, value, diagonal)
+        candidate, note = _probe_boundary(f, theta, value, diagonal, control)
         probe_notes.append(note)
         if candidate is None:
             break
         theta_new, value_new = record(
-            "bobyqa", "boundary probe", candidate, lambda c=candidate: bobyqa(f, c, lower)
+            "bobyqa",
+            "boundary probe",
+            candidate,
+            lambda c=candidate: run_bobyqa(c, control.check_run_tol),
         )
         if value_new < value:
             theta, value = theta_new, value_new
@@ -398,39 +462,41 @@ def find_optimum(
         "bobyqa",
         "best point (polish)",
         theta,
-        lambda t=theta: bobyqa(f, t.copy(), lower, initial_step=1e-3),
+        lambda t=theta: run_bobyqa(t, control.check_run_tol, control.polish_initial_step),
     )
     if value_polished < value:
         theta, value = theta_polished, value_polished
 
     worst_gap = max(run.criterion for run in runs if np.isfinite(run.criterion)) - value
     failed = [run for run in runs if not np.isfinite(run.criterion)]
-    runs_agree = worst_gap <= AGREEMENT_TOLERANCE and not failed
+    runs_agree = worst_gap <= control.runs_agree_tol and not failed
     for run in runs:
         gap = run.criterion - value
-        if gap > AGREEMENT_TOLERANCE:
+        if gap > control.runs_agree_tol:
             messages.append(
                 f"{run.optimizer} from {run.start} stopped at {run.criterion:.4f}, "
                 f"{gap:.4f} above the best ({run.message})"
             )
 
-    gradient, at_bound = projected_gradient(f, theta, lower, value)
-    hessian = free_hessian(f, theta, ~at_bound, value)
+    gradient, at_bound = projected_gradient(f, theta, lower, value, control)
+    hessian = free_hessian(f, theta, ~at_bound, value, control)
     eigenvalues = None if hessian is None else np.linalg.eigvalsh(hessian)
     hess_min = None if eigenvalues is None else float(eigenvalues.min())
     max_grad = float(np.max(np.abs(gradient))) if len(gradient) else 0.0
     # Finite-difference noise allows tiny negative eigenvalues along flat directions; a
     # saddle shows a clearly negative one.
-    curvature_ok = eigenvalues is None or hess_min > -1e-4 * max(1.0, float(eigenvalues.max()))
+    curvature_ok = eigenvalues is None or hess_min > -control.hessian_negative_tol * max(
+        1.0, float(eigenvalues.max())
+    )
     scaled = (
         scaled_gradient_measure(gradient, at_bound, hessian) if curvature_ok else math.inf
     )
-    verified = scaled <= CHECK_CONV_GRAD and curvature_ok
+    verified = scaled <= control.check_conv_grad and curvature_ok
     if not verified:
         messages.append(
             f"optimum NOT verified: max min(|scaled gradient|, |gradient|) = {scaled:.3g} "
-            f"(lme4's check.conv.grad accepts {CHECK_CONV_GRAD:g}), max |projected gradient| "
-            f"= {max_grad:.3g}, smallest Hessian eigenvalue over free θ = {hess_min}"
+            f"(lme4's check.conv.grad accepts {control.check_conv_grad:g}), max |projected "
+            f"gradient| = {max_grad:.3g}, smallest Hessian eigenvalue over free θ = {hess_min}"
         )
     return OptimumReport(
         theta=theta,
@@ -446,4 +512,5 @@ def find_optimum(
         verified=bool(verified),
         runs_agree=bool(runs_agree),
         messages=messages,
+        check_conv_grad=control.check_conv_grad,
     )

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg.lapack import dpotrf as _dpotrf
 
-from hlmrep import kernel
+from hlmrep.engine import kernel
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 

@@ -1,19 +1,21 @@
-"""Fit a two-level linear mixed model the way lme4's ``lmer`` does, and say how sure we are.
+"""A fitted model and how it is fitted: lme4's ``lmer``, with the optimum verified.
 
 ``fit("mathach ~ cses + (cses | school)", data)`` returns an :class:`LmmResult` that carries
 every number lme4's ``summary()`` and ``anova()`` print, under lme4's names, plus the
-optimizer's evidence that the optimum was reached (:mod:`hlmrep.optimize`).
+optimizer's evidence that the optimum was reached (:mod:`hlmrep.engine.optimize`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from hlmrep.deviance import (
+from hlmrep.engine.control import DEFAULT_CONTROL, Control
+from hlmrep.engine.deviance import (
     CrossProducts,
     Solution,
     canonical_theta,
@@ -25,11 +27,10 @@ from hlmrep.deviance import (
     theta_lower_bounds,
     theta_start,
 )
-from hlmrep.formula import DesignMatrices, build_design, parse_formula
-from hlmrep.optimize import (
+from hlmrep.engine.formula import DesignMatrices, build_design, parse_formula
+from hlmrep.engine.optimize import (
     DEFAULT_START,
     LME4_OPTIMIZER,
-    SINGULAR_TOLERANCE,
     OptimumReport,
     find_optimum,
 )
@@ -44,6 +45,7 @@ class LmmResult:
     design: DesignMatrices = field(repr=False)
     solution: Solution = field(repr=False)
     optimum: OptimumReport = field(repr=False)
+    control: Control = field(default=DEFAULT_CONTROL, repr=False)
 
     # ----- sizes and names -------------------------------------------------------------
     @property
@@ -141,10 +143,10 @@ class LmmResult:
 
     @property
     def singular(self) -> bool:
-        """lme4's ``isSingular``: a diagonal element of T below 1e-4."""
+        """lme4's ``isSingular``: a diagonal element of T below ``check_conv_singular``."""
         rows, cols = theta_layout(len(self.random_names))
         diag = self.theta[rows == cols]
-        return bool(np.any(diag < SINGULAR_TOLERANCE))
+        return bool(np.any(diag < self.control.check_conv_singular))
 
     @property
     def at_optimum(self) -> bool:
@@ -197,6 +199,7 @@ class LmmResult:
             design=d,
             solution=solve_at(np.asarray(theta, dtype=float), cp, self.reml),
             optimum=self.optimum,
+            control=self.control,
         )
 
     def lme4_default_run(self) -> LmmResult:
@@ -274,12 +277,17 @@ class LmmResult:
 
     def summary(self) -> str:
         """A text summary laid out like lme4's ``print(summary(fit))``."""
-        from hlmrep.summary_text import format_summary
+        from hlmrep.engine.summary import format_summary
 
         return format_summary(self)
 
 
-def fit_design(design: DesignMatrices, reml: bool = True, formula: str = "") -> LmmResult:
+def fit_design(
+    design: DesignMatrices,
+    reml: bool = True,
+    formula: str = "",
+    control: Control = DEFAULT_CONTROL,
+) -> LmmResult:
     """Fit a model whose design matrices are already built (used by the bootstrap too)."""
     cp: CrossProducts = cross_products(
         design.X, design.Z, design.y, design.group_index, len(design.group_levels)
@@ -293,9 +301,17 @@ def fit_design(design: DesignMatrices, reml: bool = True, formula: str = "") -> 
         diagonal=rows == cols,
         batch_objective=lambda thetas: profiled_deviance_batch(thetas, cp, reml),
         canonical=lambda theta: canonical_theta(theta, q),
+        control=control,
     )
     solution = solve_at(report.theta, cp, reml)
-    return LmmResult(formula=formula, reml=reml, design=design, solution=solution, optimum=report)
+    return LmmResult(
+        formula=formula,
+        reml=reml,
+        design=design,
+        solution=solution,
+        optimum=report,
+        control=control,
+    )
 
 
 def fit(
@@ -303,6 +319,7 @@ def fit(
     data: pd.DataFrame,
     reml: bool = True,
     reference_levels: dict[str, str] | None = None,
+    control: Control = DEFAULT_CONTROL,
 ) -> LmmResult:
     """Fit ``formula`` (lme4 syntax, one grouping factor) to ``data`` by REML or ML.
 
@@ -310,4 +327,10 @@ def fit(
     (R's first factor level), e.g. ``{"sector": "Public"}``.
     """
     design = build_design(parse_formula(formula), data, reference_levels)
-    return fit_design(design, reml=reml, formula=formula)
+    return fit_design(design, reml=reml, formula=formula, control=control)
+
+
+def rows_fingerprint(result: LmmResult) -> str:
+    """SHA-256 of the data rows a fit used, so comparisons can refuse different rows."""
+    index = np.asarray(result.design.row_index, dtype=np.int64)
+    return hashlib.sha256(index.tobytes()).hexdigest()

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from hlmrep.lmm import LmmResult
+    from hlmrep.engine.model import LmmResult
 
 
 def format_summary(result: LmmResult) -> str:

@@ -298,8 +298,9 @@ def _gradient_and_hessian(
     XytXy: np.ndarray,
     n: int,
     reml: bool,
+    step: float,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Central-difference gradient and Hessian at θ, steps h = 1e-5·max(1, |θ|).
+    """Central-difference gradient and Hessian at θ, steps h = step·max(1, |θ|).
 
     2m + m(m − 1)/2 evaluations: f(θ ± h_a e_a) give the gradient and the diagonal,
     f(θ + h_a e_a + h_b e_b) the off-diagonal (with the + points).
@@ -307,7 +308,7 @@ def _gradient_and_hessian(
     m = theta.shape[0]
     h = np.empty(m)
     for a in range(m):
-        h[a] = 1e-5 * max(1.0, abs(theta[a]))
+        h[a] = step * max(1.0, abs(theta[a]))
     up = np.empty(m)
     down = np.empty(m)
     x = theta.copy()
@@ -388,6 +389,10 @@ def newton_minimize(
     gradient_tolerance: float,
     scaled_tolerance: float,
     max_iterations: int,
+    bound: float,
+    armijo: float,
+    rounding: float,
+    fd_step: float,
 ) -> tuple[np.ndarray, float, np.ndarray, int, bool]:
     """Newton's method with finite-difference derivatives and a backtracking line search.
 
@@ -406,12 +411,12 @@ def newton_minimize(
     value = deviance(theta, rows, cols, ZtZ, ZtXy, XytXy, n, reml)
     evaluations = 1
     gradient, hessian, used = _gradient_and_hessian(
-        theta, value, rows, cols, ZtZ, ZtXy, XytXy, n, reml
+        theta, value, rows, cols, ZtZ, ZtXy, XytXy, n, reml, fd_step
     )
     evaluations += used
     for _ in range(max_iterations):
         for a in range(m):
-            if diagonal[a] and theta[a] < 1e-3:
+            if diagonal[a] and theta[a] < bound:
                 return theta, value, gradient, evaluations, False
         if not np.isfinite(value):
             return theta, value, gradient, evaluations, False
@@ -436,9 +441,9 @@ def newton_minimize(
             trial = theta + length * step
             trial_value = deviance(trial, rows, cols, ZtZ, ZtXy, XytXy, n, reml)
             evaluations += 1
-            # Armijo's sufficient decrease, up to the criterion's rounding (~1e-12
-            # relative): at the optimum the predicted decrease is below it.
-            if trial_value <= value + 1e-4 * length * slope + 1e-12 * abs(value):
+            # Armijo's sufficient decrease, up to the criterion's rounding (relative):
+            # at the optimum the predicted decrease is below it.
+            if trial_value <= value + armijo * length * slope + rounding * abs(value):
                 accepted = True
                 break
             length *= 0.5
@@ -446,7 +451,7 @@ def newton_minimize(
             return theta, value, gradient, evaluations, False
         theta, value = trial, trial_value
         gradient, hessian, used = _gradient_and_hessian(
-            theta, value, rows, cols, ZtZ, ZtXy, XytXy, n, reml
+            theta, value, rows, cols, ZtZ, ZtXy, XytXy, n, reml, fd_step
         )
         evaluations += used
     return theta, value, gradient, evaluations, False

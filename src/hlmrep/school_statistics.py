@@ -21,7 +21,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.regression.linear_model import OLS
 
-from hlmrep.lmm import LmmResult
+from hlmrep.engine.model import LmmResult
 
 
 @dataclass(frozen=True)
@@ -221,27 +221,3 @@ def school_table(result: LmmResult, regressions: SchoolRegressions) -> pd.DataFr
         table[f"mode[{name}]"] = result.solution.b[:, q]
         table[f"mode_sd[{name}]"] = np.sqrt(cond_var[:, q, q])
     return table
-
-
-def variance_explained(base: dict, model: dict) -> dict[str, float]:
-    """Proportion of variance explained from a base to a fuller model (pp. 74, 85).
-
-        (τ_qq(base) − τ_qq(model)) / τ_qq(base) for each random term in both,
-        (σ²(base) − σ²(model)) / σ²(base) at level 1.
-
-    Takes two fit dictionaries (:meth:`LmmResult.to_dict`), as written by the model jobs.
-    """
-    out = {}
-    base_terms = dict(
-        zip(base["random_effects"]["terms"], base["random_effects"]["variance"], strict=True)
-    )
-    model_terms = dict(
-        zip(model["random_effects"]["terms"], model["random_effects"]["variance"], strict=True)
-    )
-    for term, tau_base in base_terms.items():
-        if term in model_terms and tau_base > 0:
-            out[f"tau[{term}]"] = (tau_base - model_terms[term]) / tau_base
-    out["sigma2"] = (base["residual_variance"] - model["residual_variance"]) / base[
-        "residual_variance"
-    ]
-    return out

@@ -25,10 +25,11 @@ from typing import Any
 import pandas as pd
 from scipy import stats
 
-from hlmrep.data import read_json, read_prepared, write_atomically
+from hlmrep.data import read_prepared
+from hlmrep.engine import criterion_of, fit
+from hlmrep.engine.model import rows_fingerprint
 from hlmrep.errors import ModelSpecificationError
-from hlmrep.lmm import fit
-from hlmrep.models import rows_fingerprint
+from hlmrep.files import read_json, write_atomically
 
 ANOVA_COLUMNS = ["model", "npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>Chisq)"]
 
@@ -119,7 +120,7 @@ def compare(
         notes.append("refitting model(s) with ML (instead of REML)")
         estimation = "ML"
     else:
-        criteria = {"reduced": reduced["logLik"] * -2, "full": full["logLik"] * -2}
+        criteria = {"reduced": criterion_of(reduced), "full": criterion_of(full)}
         estimation = reduced["estimation"]
         notes.append(f"{estimation} criteria compared (refit = FALSE)")
         refits = {}

@@ -1,0 +1,160 @@
+"""Which package files a workflow job runs: computed from the imports, never listed by hand.
+
+A rule names the stage module its job runs (``hlmrep.model_fits``); the files it depends on
+are that module, everything it imports from ``hlmrep`` (at any depth, inside functions
+too; a name a package re-exports lazily counts as its own module), the packages above each
+of them, and the data files of every imported package (the
+reference YAML files of ``hlmrep.reference``, the template of ``hlmrep.templates``).  Every
+job also runs ``python -m hlmrep``, so ``hlmrep.__main__`` and ``hlmrep.cli`` count too; of
+those dispatchers, and of ``hlmrep`` itself, only module-level imports count: the imports
+inside their functions are the other stages, each loaded only by its own subcommand.
+
+The files are the rule's inputs, so an edit to any of them reruns exactly the jobs that run
+it (and what depends on their outputs), and an edit elsewhere reruns nothing.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from pathlib import Path
+
+ROOT_PACKAGE = "hlmrep"
+PACKAGE_DIR = Path(__file__).resolve().parent
+#: Modules whose function-level imports are dispatch, not dependencies (see above).
+DISPATCHERS = frozenset({"hlmrep", "hlmrep.cli", "hlmrep.__main__"})
+#: What every job runs before its stage's module.
+ENTRY = ("hlmrep.__main__", "hlmrep.cli")
+
+
+def module_file(name: str) -> Path | None:
+    """The source file of module ``name`` (a package's ``__init__.py``), if it is ours."""
+    if name != ROOT_PACKAGE and not name.startswith(ROOT_PACKAGE + "."):
+        return None
+    parts = name.split(".")[1:]
+    base = PACKAGE_DIR.joinpath(*parts)
+    if (base / "__init__.py").is_file():
+        return base / "__init__.py"
+    source = base.with_suffix(".py")
+    return source if source.is_file() else None
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _statements(tree: ast.Module, module_level_only: bool) -> list[ast.AST]:
+    """The nodes to look for imports in, leaving out ``if TYPE_CHECKING:`` blocks."""
+    found: list[ast.AST] = []
+    pending: list[ast.AST] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            pending.extend(node.orelse)
+            continue
+        if module_level_only and isinstance(
+            node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
+        ):
+            continue
+        found.append(node)
+        pending.extend(ast.iter_child_nodes(node))
+    return found
+
+
+@functools.cache
+def reexports(package: str) -> dict[str, str]:
+    """Names a package re-exports lazily (PEP 562), and the module each comes from.
+
+    Such a package declares them in an ``if TYPE_CHECKING:`` block of its ``__init__``
+    (``from hlmrep.engine.model import fit``); ``from hlmrep.engine import fit`` then
+    depends on ``hlmrep.engine.model``, not on the whole package.
+    """
+    path = module_file(package)
+    if path is None or path.name != "__init__.py":
+        return {}
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            for statement in node.body:
+                if isinstance(statement, ast.ImportFrom) and statement.module and not (
+                    statement.level
+                ):
+                    for alias in statement.names:
+                        found[alias.asname or alias.name] = statement.module
+    return found
+
+
+@functools.cache
+def imported_modules(name: str) -> frozenset[str]:
+    """The ``hlmrep`` modules that module ``name`` imports (directly)."""
+    path = module_file(name)
+    if path is None:
+        return frozenset()
+    tree = ast.parse(path.read_text(), filename=str(path))
+    is_package = path.name == "__init__.py"
+    found: set[str] = set()
+    for node in _statements(tree, module_level_only=name in DISPATCHERS):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: from the package of this module
+                anchor = name.split(".") if is_package else name.split(".")[:-1]
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            found.add(base)
+            lazy = reexports(base)
+            for alias in node.names:  # `from hlmrep import kernel` imports a module
+                candidate = f"{base}.{alias.name}"
+                if module_file(candidate) is not None:
+                    found.add(candidate)
+                elif alias.name in lazy:  # a lazily re-exported name: its own module
+                    found.add(lazy[alias.name])
+    return frozenset(m for m in found if module_file(m) is not None)
+
+
+def _with_parents(name: str) -> set[str]:
+    parts = name.split(".")
+    return {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
+
+
+def closure(*entries: str) -> set[str]:
+    """Every ``hlmrep`` module the entries load, their parent packages included."""
+    seen: set[str] = set()
+    pending = [m for entry in (*ENTRY, *entries) for m in _with_parents(entry)]
+    while pending:
+        name = pending.pop()
+        if name in seen or module_file(name) is None:
+            continue
+        seen.add(name)
+        for imported in imported_modules(name):
+            pending.extend(_with_parents(imported))
+    return seen
+
+
+def _data_files(name: str) -> list[Path]:
+    """A package's files that are not Python (reference YAML, templates)."""
+    path = module_file(name)
+    if path is None or path.name != "__init__.py":
+        return []
+    return sorted(
+        p
+        for p in path.parent.iterdir()
+        if p.is_file() and p.suffix not in (".py", ".pyc", ".md") and not p.name.startswith(".")
+    )
+
+
+def code_files(*entries: str) -> list[str]:
+    """The files a job that runs ``entries`` depends on, sorted, as strings (rule inputs)."""
+    files: set[Path] = set()
+    for name in closure(*entries):
+        source = module_file(name)
+        if source is not None:
+            files.add(source)
+        files.update(_data_files(name))
+    return sorted(str(p) for p in files)

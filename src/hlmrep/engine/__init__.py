@@ -1,0 +1,78 @@
+"""The mixed-model engine: lme4's profiled REML/ML for two-level models, verified optima.
+
+Its public face, in the order a fit goes:
+
+- :func:`parse_formula`, :func:`build_design`: an lme4 formula, read as data, and the
+  design matrices it defines (:mod:`~hlmrep.engine.formula`);
+- :func:`profiled_deviance`: lme4's criterion on per-group cross-products
+  (:mod:`~hlmrep.engine.deviance`, compiled in :mod:`~hlmrep.engine.kernel`);
+- :func:`find_optimum`: several optimizers and a verified optimum
+  (:mod:`~hlmrep.engine.optimize`), every tolerance in :class:`Control`;
+- :func:`fit`, :class:`LmmResult`: the fit, its lme4-style printout (``summary()``) and its
+  record (``to_dict()``) (:mod:`~hlmrep.engine.model`);
+- :func:`restore`: a fit back from its record, checked (:mod:`~hlmrep.engine.fit_record`);
+- :class:`Refittable`: simulate and refit, for the parametric bootstrap
+  (:mod:`~hlmrep.engine.simulate`).
+
+The engine knows nothing of the workflow: no file paths, no config, no results folder.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hlmrep.engine.control import DEFAULT_CONTROL, Control
+    from hlmrep.engine.deviance import profiled_deviance
+    from hlmrep.engine.fit_record import criterion_of, restore
+    from hlmrep.engine.formula import DesignMatrices, MixedFormula, build_design, parse_formula
+    from hlmrep.engine.model import LmmResult, fit, fit_design
+    from hlmrep.engine.optimize import OptimumReport, RunStatus, find_optimum
+    from hlmrep.engine.simulate import Refittable
+
+#: Where each public name lives.  Imported on first use, so that reading a formula (at the
+#: workflow's parse time) does not load the compiled kernel.
+_HOME = {
+    "DEFAULT_CONTROL": "control",
+    "Control": "control",
+    "profiled_deviance": "deviance",
+    "DesignMatrices": "formula",
+    "MixedFormula": "formula",
+    "build_design": "formula",
+    "parse_formula": "formula",
+    "LmmResult": "model",
+    "fit": "model",
+    "fit_design": "model",
+    "OptimumReport": "optimize",
+    "RunStatus": "optimize",
+    "find_optimum": "optimize",
+    "criterion_of": "fit_record",
+    "restore": "fit_record",
+    "Refittable": "simulate",
+}
+
+__all__ = [
+    "DEFAULT_CONTROL",
+    "Control",
+    "DesignMatrices",
+    "LmmResult",
+    "MixedFormula",
+    "OptimumReport",
+    "Refittable",
+    "RunStatus",
+    "build_design",
+    "criterion_of",
+    "find_optimum",
+    "fit",
+    "fit_design",
+    "parse_formula",
+    "profiled_deviance",
+    "restore",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOME:
+        return getattr(importlib.import_module(f"hlmrep.engine.{_HOME[name]}"), name)
+    raise AttributeError(f"module 'hlmrep.engine' has no attribute {name!r}")

@@ -1,0 +1,331 @@
+"""The project's shape: an engine that knows no workflow, rules as the one source of paths,
+code dependencies computed from imports, and the smoke configuration.
+
+The code-dependency test edits every package file in a copy of the project, one at a time,
+and asks Snakemake (dry run) which jobs would rerun; the expected rules are written out
+below from what each stage's module does, independently of hlmrep.dependencies.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, copy_workflow, job_counts
+
+SRC = ROOT / "src" / "hlmrep"
+ENGINE = SRC / "engine"
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(SRC.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+# ----- the engine never imports the workflow side ----------------------------------------------
+
+
+@pytest.mark.parametrize("path", sorted(ENGINE.glob("*.py")), ids=lambda p: p.name)
+def test_engine_modules_import_only_the_engine_and_errors(path):
+    """Static: every import statement of an engine module, inside functions too."""
+    tree = ast.parse(path.read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module)
+    ours = {name for name in imported if name == "hlmrep" or name.startswith("hlmrep.")}
+    allowed = {name for name in ours if name.startswith("hlmrep.engine")} | {"hlmrep.errors"}
+    assert ours <= allowed, f"{path.name} imports the workflow side: {sorted(ours - allowed)}"
+
+
+def test_a_fit_loads_no_workflow_module():
+    """Runtime: fitting, printing, restoring and refitting load only the engine."""
+    program = (
+        "import sys\n"
+        "from hlmrep.engine import fit, restore, Refittable\n"
+        "import numpy as np, pandas as pd\n"
+        "rng = np.random.default_rng(1)\n"
+        "g = np.repeat(np.arange(20), 10)\n"
+        "x = rng.normal(size=g.size)\n"
+        "d = pd.DataFrame({'y': rng.normal(size=20)[g] + x + rng.normal(size=g.size),\n"
+        "                  'x': x, 'g': g})\n"
+        "r = fit('y ~ x + (1 | g)', d)\n"
+        "r.summary()\n"
+        "restored = restore(r.to_dict(), d)\n"
+        "Refittable.from_result(restored)\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('hlmrep'))\n"
+        "print('\\n'.join(loaded))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    loaded = done.stdout.split()
+    workflow_side = [m for m in loaded if not m.startswith("hlmrep.engine")]
+    assert workflow_side == ["hlmrep", "hlmrep.errors"], workflow_side
+
+
+def test_restore_refuses_a_record_of_other_data(hsb, fit_hsb):
+    from hlmrep.engine import restore
+    from hlmrep.errors import ModelSpecificationError
+
+    record = fit_hsb("mathach ~ cses + (cses | school)").to_dict()
+    restored = restore(record, hsb)
+    assert restored.criterion == record["reml_criterion"]
+    with pytest.raises(ModelSpecificationError, match="does not belong to these data"):
+        restore(record, hsb.iloc[:-50])
+
+
+# ----- rules are the only place where paths are written ---------------------------------------
+
+#: Modules that are neither the engine nor a job's stage: they may name default paths
+#: (the `check` command's defaults for a user at the repository's root).
+NOT_STAGES = {"cli.py", "benchmark.py", "dependencies.py", "config.py"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in SRC.glob("*.py") if p.name not in NOT_STAGES),
+    ids=lambda p: p.name,
+)
+def test_stage_modules_write_no_results_paths(path):
+    """A stage that rebuilt a path would spell a results folder or a results file's name
+    (``results/``, ``hsb.csv``, ``_schools.csv``, ``summary.json``, …), as the stages once
+    did; now the rules give every path."""
+    import re
+
+    results_name = re.compile(
+        r"(^|/)(results|reports)(/|$)|hsb\.csv$|_schools\.csv$|_observations\.csv$"
+        r"|summary\.json$|scorecard\.(json|csv)$|report\.html$|crosscheck\.json$"
+        r"|variance_explained\.json$"
+    )
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            assert not results_name.search(node.value), (path.name, node.value)
+
+
+def test_no_job_gets_a_config_section_as_json(tmp_path):
+    """Every job's command: config values one by one, never a config section as JSON."""
+    work = copy_workflow(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "-p", "--forceall"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    commands = [
+        line for line in done.stdout.splitlines() if line.startswith("Shell command:")
+    ]
+    assert sum(" -m hlmrep " in command for command in commands) > 30
+    for command in commands:
+        assert '{"' not in command.replace('--status \'{"', ""), command
+
+
+# ----- the config check names what needs a missing model --------------------------------------
+
+
+def test_removing_model3_names_the_figures_that_need_it(tmp_path):
+    work = copy_workflow(tmp_path)
+    config = yaml.safe_load((work / "config.yaml").read_text())
+    del config["models"]["model3"]
+    config["comparisons"].pop("random_cses_slope")
+    config["variance_explained"].pop("table_4_5_vs_4_4")
+    config["variance_explained"].pop("model3_to_model3a")
+    config["bootstrap"]["targets"].pop("ci_model3")
+    config["bootstrap"]["targets"].pop("pb_cses_slope")
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n"], cwd=work, capture_output=True, text=True
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "models.model3 is not configured, but figure sample_schools" in output
+    assert "figure figure_4_2 read its results" in output
+    assert "MissingInputException" not in output
+
+
+def test_the_scorecards_needs_are_what_it_reads(pipeline):
+    """config.SCORECARD_NEEDS (what the parse-time warning names) against the files the
+    scorecard actually reads on the default run."""
+    from conftest import results_keys
+    from hlmrep.config import SCORECARD_NEEDS
+    from hlmrep.scorecard import explanations, textbook_rows, vignette_rows
+    from hlmrep.textbook import Results
+
+    results = Results(results_keys(pipeline / "results"))
+    textbook_rows(results, explanations())
+    vignette_rows(results, explanations())
+    read = {key for key, path in results.inputs.items() if str(path) in results.files}
+    section = {"fits": "models", "hlm": "models", "comparisons": "comparisons",
+               "bootstrap": "targets"}  # fmt: skip
+    needed = {
+        (section[key.split("/")[0]], key.split("/")[1])
+        for key in read
+        if key.split("/")[0] in section
+    }
+    declared = {
+        (kind, name)
+        for kind, names in SCORECARD_NEEDS.items()
+        if kind != "variance_explained"
+        for name in names
+    }
+    assert needed == declared
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    assert set(SCORECARD_NEEDS["variance_explained"]) == set(config["variance_explained"])
+
+
+# ----- the smoke configuration, Snakemake's report, and the code dependencies -------------------
+
+
+def _snakemake_in(work: Path):
+    """Snakemake on the copy ``work``, importing the copy's package (PYTHONPATH)."""
+    env = {**os.environ, "PYTHONPATH": str(work / "src")}
+
+    def snakemake(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "snakemake", "--directory", ".test", *args],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=900,
+        )
+
+    return snakemake
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """A copy of the project (src included) run once with the smoke configuration; every
+    Snakemake call on it imports the copy's package, so its files can be edited without
+    touching the checkout."""
+    work = tmp_path_factory.mktemp("smoke")
+    copy_workflow(work)
+    shutil.copytree(ROOT / "src", work / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / ".test",
+        work / ".test",
+        ignore=shutil.ignore_patterns("results", "reports", ".snakemake", "*.zip"),
+    )
+    snakemake = _snakemake_in(work)
+    done = snakemake("--cores", "2")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return work, snakemake
+
+
+def test_the_smoke_configuration_runs_the_whole_workflow(smoke):
+    work, _ = smoke
+    assert (work / ".test/reports/report.html").exists()
+    card = (work / ".test/reports/scorecard.csv").read_text()
+    assert "textbook.table_4_4.gamma10" in card
+
+
+def test_snakemake_report_holds_figures_scorecard_and_our_report(smoke):
+    work, snakemake = smoke
+    done = snakemake("--report", "report.zip")
+    assert done.returncode == 0, done.stderr[-2000:]
+    names = zipfile.ZipFile(work / ".test/report.zip").namelist()
+    assert sum(name.endswith(".png") for name in names) == 8
+    assert any(name.endswith("scorecard.csv") for name in names)
+    assert any(name.endswith("/report.html") and "raw" in name for name in names)
+
+
+ALL = {
+    "prepare_data", "fit_model", "compare_models", "variance_explained", "bootstrap_chunk",
+    "bootstrap_gather", "figure", "crosscheck", "scorecard", "report",
+}  # fmt: skip
+FROM_FITS = ALL - {"prepare_data"}
+FROM_COMPARISONS = {"compare_models", "bootstrap_chunk", "bootstrap_gather", "scorecard",
+                    "report"}  # fmt: skip
+SCORECARD = {"scorecard", "report"}
+#: Which rules an edit to each package file reruns, downstream jobs included (an edit to a
+#: file not listed reruns nothing: parse-time and command-line only code).
+EXPECTED = {
+    "__init__.py": ALL,
+    "__main__.py": ALL,
+    "cli.py": ALL,
+    "errors.py": ALL,
+    "files.py": ALL,
+    "data.py": ALL,
+    "engine/*": FROM_FITS,
+    # Restoring a fit from its record and simulating from it: the bootstrap and the
+    # cross-check only (the fits themselves never restore).
+    "engine/fit_record.py": {
+        "bootstrap_chunk", "bootstrap_gather", "crosscheck", "scorecard", "report"
+    },
+    "engine/simulate.py": {"bootstrap_chunk", "bootstrap_gather", "scorecard", "report"},
+    "model_fits.py": FROM_FITS,
+    "school_statistics.py": FROM_FITS,
+    "comparisons.py": FROM_COMPARISONS,
+    "variance_explained.py": {"variance_explained", "scorecard", "report"},
+    "bootstrap.py": {"bootstrap_chunk", "bootstrap_gather", "scorecard", "report"},
+    "bootstrap_summary.py": {"bootstrap_gather", "scorecard", "report"},
+    "figures.py": {"figure", "report"},
+    "crosscheck.py": {"crosscheck", "report"},
+    "scorecard.py": SCORECARD,
+    "textbook.py": SCORECARD,
+    "reference/*": SCORECARD,
+    "report.py": {"report"},
+    "templates/*": {"report"},
+    "config.py": set(),
+    "dependencies.py": set(),
+    "benchmark.py": set(),
+    "reference/README.md": set(),
+}
+
+
+def _expected(relative: str) -> set[str]:
+    if relative in EXPECTED:
+        return EXPECTED[relative]
+    folder = relative.split("/")[0] + "/*"
+    assert folder in EXPECTED, f"no expectation for {relative}: add it to EXPECTED"
+    return EXPECTED[folder]
+
+
+def _edit_and_dry_run(work: Path, relatives: list[str]) -> dict[str, set[str]]:
+    """For each file, in turn: edit it, ask Snakemake what would rerun, restore it."""
+    snakemake = _snakemake_in(work)
+    package = work / "src" / "hlmrep"
+    rerun: dict[str, set[str]] = {}
+    for relative in relatives:
+        path = package / relative
+        original, stat = path.read_bytes(), path.stat()
+        path.write_bytes(original + (b"\n# edited\n" if path.suffix != ".j2" else b"\n"))
+        try:
+            done = snakemake("-n")
+        finally:
+            path.write_bytes(original)
+            os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        assert done.returncode == 0, (relative, done.stderr[-2000:])
+        output = done.stdout + done.stderr
+        rerun[relative] = set(job_counts(output)) - {"all"} if "Job stats:" in output else set()
+    return rerun
+
+
+@pytest.mark.slow
+def test_editing_each_package_file_reruns_exactly_the_jobs_that_run_it(smoke):
+    work, snakemake = smoke
+    package = work / "src" / "hlmrep"
+    relatives = sorted(
+        str(p.relative_to(package))
+        for p in package.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    )
+    assert len(relatives) > 25
+    rerun = _edit_and_dry_run(work, relatives)
+    wrong = {
+        relative: {"missing": _expected(relative) - got, "extra": got - _expected(relative)}
+        for relative, got in rerun.items()
+        if got != _expected(relative)
+    }
+    assert not wrong, wrong
+    assert "Nothing to be done" in snakemake("-n").stdout  # every file restored
