@@ -11,6 +11,7 @@ import yaml
 
 from conftest import copy_workflow, job_counts, results_keys, run_snakemake
 from hlmrep.comparisons import ComparisonError, compare, mixture_p_value
+from hlmrep.config import chunk_size
 from hlmrep.model_fits import fit_record
 from hlmrep.reference import load, matches
 from hlmrep.textbook import Results, textbook_values
@@ -175,7 +176,7 @@ def test_changing_one_formula_reruns_only_its_jobs(pipeline, tmp_path):
     # model3's fit, the comparison, variance-explained and bootstrap jobs that read it
     # (the model3 intervals and the cses-slope test), and `all`; nothing of other models.
     chunks = sum(
-        -(-target["nsim"] // config["bootstrap"]["chunk_size"])
+        -(-target["nsim"] // chunk_size(config["bootstrap"]["chunk_size"], target["nsim"]))
         for target in config["bootstrap"]["targets"].values()
         if target.get("model") == "model3" or target.get("comparison") == "random_cses_slope"
     )

@@ -233,7 +233,23 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compile_kernels(args: argparse.Namespace) -> int:
+    import numba
+
+    from hlmrep.engine.warmup import warm
+    from hlmrep.files import write_atomically
+
+    record = {"numba": numba.__version__, **warm()}
+    write_atomically(args.out, lambda p: p.write_text(json.dumps(record, indent=1) + "\n"))
+    log.info("kernels compiled or loaded in %.2f s", record["seconds"])
+    return 0
+
+
 def _benchmark(args: argparse.Namespace) -> int:
+    if args.pipeline:
+        from hlmrep.pipeline_benchmark import main as pipeline_main
+
+        return pipeline_main(args.against, args.json)
     from hlmrep.benchmark import main as benchmark_main
 
     return benchmark_main(args.repeats, args.lme4, args.json)
@@ -370,10 +386,25 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", type=Path, required=True)
     rep.set_defaults(run=_report)
 
+    kern = sub.add_parser(
+        "compile-kernels", help="workflow job: compile the engine's kernels into numba's cache"
+    )
+    kern.add_argument("--out", type=Path, required=True)
+    kern.set_defaults(run=_compile_kernels)
+
     bench = sub.add_parser("benchmark", help="time the engine (see docs/benchmarks.md)")
     bench.add_argument("--repeats", type=int, default=21)
     bench.add_argument("--lme4", action="store_true", help="time lme4 side by side (needs R)")
     bench.add_argument("--json", type=Path, help="also write the timings here")
+    bench.add_argument(
+        "--pipeline",
+        action="store_true",
+        help="time the pipeline in fresh clones (cold, no-op, a formula change, the "
+        "bootstrap job, the fit job at 140x HSB) against the targets",
+    )
+    bench.add_argument(
+        "--against", metavar="REV", help="with --pipeline: also measure this revision"
+    )
     bench.set_defaults(run=_benchmark)
     return parser
 

@@ -155,3 +155,16 @@ def check_models_needed(config: dict[str, Any], needs: dict[str, list[str]]) -> 
     for warning in warnings:
         log.warning(warning)
     return warnings
+
+
+#: ``chunk_size: auto``: replicates per job at most (1000 model3 replicates take ~0.5 s).
+AUTO_CHUNK_LIMIT = 5000
+
+
+def chunk_size(setting: int | str, nsim: int) -> int:
+    """Replicates per bootstrap job: ``auto`` sizes chunks by work, one job per target up
+    to AUTO_CHUNK_LIMIT replicates, then as few equal chunks as that allows."""
+    if setting == "auto":
+        jobs = -(-nsim // AUTO_CHUNK_LIMIT)
+        return -(-nsim // jobs)
+    return int(setting)

@@ -1,7 +1,8 @@
 """The textbook's HLM statistics for a fitted two-level model (Raudenbush & Bryk 2002, ch. 3–4).
 
 Each function states the definition it computes and the page of the book it comes from.
-Per-school OLS regressions are fitted with statsmodels.
+Per-school OLS regressions are statsmodels' OLS, computed without a model object per
+school (:func:`_pinv`); a test holds them equal to statsmodels'.
 
 The level-1 coefficients of school j are the random terms of the model (the columns of
 Z_j); their level-2 model is whatever part of the fixed effects is constant within schools.
@@ -13,13 +14,11 @@ this is β_0j = γ00 + γ01 MEANSES_j + γ02 SECTOR_j + u_0j and
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.regression.linear_model import OLS
 
 from hlmrep.engine.model import LmmResult
 
@@ -38,13 +37,27 @@ class SchoolRegressions:
     empirical_bayes: np.ndarray  # (J, q) W_j γ̂ + b_j (conditional modes)
 
 
+def _pinv(Z: np.ndarray, rcond: float = 1e-15) -> np.ndarray:
+    """The pseudo-inverse of one school's Z_j, computed as statsmodels' OLS computes it
+    (``statsmodels.tools.tools.pinv_extended``: an SVD, singular values below rcond·max
+    set to zero), operation for operation, so that the OLS estimates are statsmodels' to
+    the last bit (a test compares them) without building a model object per school."""
+    u, s, vt = np.linalg.svd(Z.conjugate(), False)
+    cutoff = rcond * np.maximum.reduce(s)
+    inverse = np.zeros_like(s)
+    np.divide(1.0, s, out=inverse, where=s > cutoff)
+    return np.dot(np.transpose(vt), np.multiply(inverse[:, np.newaxis], np.transpose(u)))
+
+
 def school_regressions(result: LmmResult) -> SchoolRegressions:
-    """Fit each school's OLS regression on its level-1 coefficients (statsmodels OLS).
+    """Each school's OLS regression on its level-1 coefficients (as statsmodels' OLS).
 
     Besides the plain OLS estimates β̂_j (the schools' own lines, p. 76 and Fig. 4.2),
     returns β̂_j − W_j γ̂ computed as the OLS coefficients of the marginal residual
     y_j − X_j γ̂ on Z_j: where all fixed effects are level-2 terms this is exactly
     HLM's β̂_qj − Ŵ_qj γ̂_q; a level-1 covariate with a fixed slope is thereby adjusted for.
+    One pseudo-inverse per school serves the three: β̂_j, (Z_j'Z_j)⁻¹ and the residual's
+    coefficients; the cost is linear in the number of schools.
     """
     d = result.design
     q = d.Z.shape[1]
@@ -63,10 +76,10 @@ def school_regressions(result: LmmResult) -> SchoolRegressions:
         if len(rows) <= q or np.linalg.matrix_rank(Zj) < q:
             continue
         usable[j] = True
-        own = OLS(d.y[rows], Zj).fit()
-        ols[j] = own.params
-        cov[j] = own.normalized_cov_params
-        residual_ols[j] = OLS(marginal_residual[rows], Zj).fit().params
+        pinv = _pinv(Zj)
+        ols[j] = np.dot(pinv, d.y[rows])
+        cov[j] = np.dot(pinv, np.transpose(pinv))
+        residual_ols[j] = np.dot(pinv, marginal_residual[rows])
     modes = result.solution.b
     return SchoolRegressions(
         levels=d.group_levels,
@@ -190,9 +203,7 @@ def plausible_value_range(result: LmmResult, level: float = 0.95) -> list[float]
 
 def hlm_statistics(result: LmmResult) -> tuple[dict[str, object], pd.DataFrame]:
     """Every textbook statistic of one model, and the per-school table behind them."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # statsmodels warns on tiny schools; they are flagged
-        regressions = school_regressions(result)
+    regressions = school_regressions(result)
     statistics = {
         "model_formula": result.formula,
         "chisq_homogeneity": homogeneity_chisq(result, regressions),

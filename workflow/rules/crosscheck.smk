@@ -34,6 +34,7 @@ rule crosscheck:
         fits=[fit_file(name) for name in config["models"]],
         lme4=list(crosscheck_lme4_files().values()),
         table=data_table(),
+        kernels=kernels_file(),
         code=package_code("hlmrep.crosscheck"),
     output:
         crosscheck_file(),

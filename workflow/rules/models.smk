@@ -6,10 +6,30 @@ wildcard_constraints:
     figure=r"[a-z0-9_]+",
 
 
+rule compile_kernels:
+    """Compile the engine's numba kernels into their cache once, beside the data stage, so
+    that no fit or bootstrap job compiles (several at once, on a fresh checkout)."""
+    input:
+        code=package_code("hlmrep.engine.warmup"),
+    output:
+        kernels_file(),
+    params:
+        hlmrep=HLMREP,
+    log:
+        log_file("compile_kernels"),
+    benchmark:
+        benchmark_file("compile_kernels")
+    conda:
+        "../../envs/hlmrep.yaml"
+    shell:
+        "{params.hlmrep} compile-kernels --out {output:q} 2>&1 | tee {log:q}"
+
+
 rule fit_model:
     """Fit one configured model: fit JSON, per-school OLS/EB table, HLM statistics."""
     input:
         table=data_table(),
+        kernels=kernels_file(),
         code=package_code("hlmrep.model_fits"),
     output:
         fit=fit_file("{model}"),
@@ -39,6 +59,7 @@ rule compare_models:
         reduced=lambda wildcards: fit_file(config["comparisons"][wildcards.comparison]["reduced"]),
         full=lambda wildcards: fit_file(config["comparisons"][wildcards.comparison]["full"]),
         table=data_table(),
+        kernels=kernels_file(),
         code=package_code("hlmrep.comparisons"),
     output:
         table=comparison_table("{comparison}"),

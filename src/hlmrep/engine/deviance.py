@@ -265,7 +265,9 @@ def profiled_deviance(theta: np.ndarray, cp: CrossProducts, reml: bool) -> float
     """The objective lme4 minimizes over θ (compiled kernel); +inf where it is undefined."""
     rows, cols = theta_layout(cp.q)
     value = kernel.deviance(
-        np.ascontiguousarray(theta, dtype=np.float64),
+        # A writable copy: NLopt hands in read-only arrays, which would compile a second
+        # specialization of the kernel.
+        np.array(theta, dtype=np.float64),
         rows,
         cols,
         cp.ZtZ,

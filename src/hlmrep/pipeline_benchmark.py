@@ -1,0 +1,242 @@
+"""The pipeline's wall times against their targets, two revisions side by side.
+
+``python -m hlmrep benchmark --pipeline [--against REV]`` clones this repository (its
+committed HEAD, and REV when given, e.g. the main it is compared with) into a temporary
+folder, installs each clone's locked environment with ``uv sync`` (bytecode compiled,
+untimed), and times in each, one after the other on the same machine:
+
+- ``cold``: ``snakemake --cores 2`` from an empty results folder in the fresh clone (so
+  numba's cache is empty too), lme4 cross-check off;
+- ``noop``: the same command again (nothing to do);
+- ``formula_change``: model4's formula changed; its jobs and the report rerun;
+- ``bootstrap_job``: the job of 1000 model3 replicates, as a whole process pinned to one
+  core (``taskset -c 0``), the median of three; and the replicates alone, in process;
+- ``scale_fit_job``: one model3 ``fit-model`` job on HSB enlarged 140 times (1 005 900
+  students, 22 400 schools with new ids): wall time and peak memory (max RSS).
+
+Targets (issue 15): cold ≤ 25 s, no-op ≤ 2 s, formula change ≤ 8 s, bootstrap job ≤ 1.0 s
+with its replicates ≤ 0.4 s, scale fit job ≤ 10 s and ≤ 1 GB.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+TARGETS = {
+    "cold_s": 25.0,
+    "noop_s": 2.0,
+    "formula_change_s": 8.0,
+    "bootstrap_job_s": 1.0,
+    "bootstrap_replicates_s": 0.4,
+    "scale_fit_job_s": 10.0,
+    "scale_fit_job_max_rss_mb": 1024.0,
+}
+COPIES = 140
+
+
+def _run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
+    """Wall seconds of one command; its failure is an error with the command's output."""
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(command)} failed in {cwd}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+        )
+    return seconds
+
+
+def _clone(repository: Path, revision: str, into: Path) -> Path:
+    subprocess.run(["git", "clone", "--quiet", str(repository), str(into)], check=True)
+    subprocess.run(["git", "-C", str(into), "checkout", "--quiet", revision], check=True)
+    env = {**os.environ, "UV_COMPILE_BYTECODE": "1", "UV_PYTHON_DOWNLOADS": "never"}
+    subprocess.run(["uv", "sync", "--locked", "--quiet"], cwd=into, check=True, env=env)
+    return into
+
+
+def _python(clone: Path) -> str:
+    return str(clone / ".venv" / "bin" / "python")
+
+
+def _snakemake(clone: Path, *args: str) -> list[str]:
+    return [_python(clone), "-m", "snakemake", "--cores", "2", "--quiet", "all", *args]
+
+
+def _edit_config(clone: Path, edit) -> None:
+    path = clone / "config.yaml"
+    config = yaml.safe_load(path.read_text())
+    edit(config)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def _without_lme4(config: dict[str, Any]) -> None:
+    config["crosscheck"]["lme4"] = False
+
+
+def _change_model4(config: dict[str, Any]) -> None:
+    config["models"]["model4"]["formula"] = config["models"]["model4"]["formula"].replace(
+        " + (cses | school)", " + female + (cses | school)"
+    )
+
+
+def _bootstrap_job(clone: Path) -> dict[str, float]:
+    """The 1000-replicate model3 job, as the rule runs it, on one core; median of three."""
+    command = [
+        "taskset", "-c", "0", _python(clone), "-m", "hlmrep", "bootstrap-chunk",
+        "--name", "ci_model3", "--seed", "20020575", "--chunk", "0", "--chunk-size", "1000",
+        "--data", "results/data/hsb.csv", "--fit", "results/fits/model3.json",
+        "--out", str(clone / "bench_chunk.csv"),
+    ]  # fmt: skip
+    help_text = subprocess.run(
+        [_python(clone), "-m", "hlmrep", "bootstrap-chunk", "--help"],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+    ).stdout
+    if "--kind" in help_text:
+        command += ["--kind", "confint", "--nsim", "1000"]
+    else:  # the revision before the chunk job took single values: its JSON spec
+        spec = json.dumps({"kind": "confint", "model": "model3", "nsim": 1000, "level": 0.95})
+        command += ["--spec", spec]
+    env = {**os.environ, "PYTHONPATH": str(clone / "src")}
+    times = [_run(command, clone, env) for _ in range(3)]
+    replicates = subprocess.run(
+        [
+            "taskset", "-c", "0", _python(clone), "-c",
+            "import json, time, sys\n"
+            "from hlmrep.data import read_prepared\n"
+            "try:\n    from hlmrep.engine import fit\nexcept ImportError:\n"
+            "    from hlmrep.lmm import fit\n"
+            "from hlmrep.bootstrap import confint_chunk\n"
+            "r = fit('mathach ~ cses + (cses | school)', read_prepared('results/data/hsb.csv'))\n"
+            "confint_chunk(r, 'w', 1, range(2))\n"
+            "best = min(\n"
+            "    (lambda t: (confint_chunk(r, 'ci_model3', 1, range(1000)),"
+            " time.perf_counter() - t)[1])(time.perf_counter()) for _ in range(3))\n"
+            "print(best)",
+        ],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    return {
+        "bootstrap_job_s": statistics.median(times),
+        "bootstrap_replicates_s": float(replicates.stdout.split()[-1])
+        if replicates.returncode == 0
+        else float("nan"),
+    }
+
+
+def _enlarged_table(clone: Path, out: Path) -> None:
+    """HSB 140 times over, each copy's schools with new ids, as the data stage writes it."""
+    program = (
+        "import numpy as np, pandas as pd, sys\n"
+        "t = pd.read_csv('results/data/hsb.csv')\n"
+        "offset = 10 ** int(np.ceil(np.log10(t['school'].max() + 1)))\n"
+        "big = pd.concat([t.assign(school=t['school'] + offset * (k + 1))"
+        f" for k in range({COPIES})], ignore_index=True)\n"
+        "big.to_csv(sys.argv[1], index=False)\n"
+    )
+    subprocess.run([_python(clone), "-c", program, str(out)], cwd=clone, check=True)
+
+
+def _scale_fit_job(clone: Path, table: Path) -> dict[str, float]:
+    """One model3 fit-model job on the enlarged table: wall time and max RSS (GNU time)."""
+    out = clone / "scale"
+    out.mkdir(exist_ok=True)
+    command = [
+        "/usr/bin/time", "-f", "MAXRSS %M", _python(clone), "-m", "hlmrep", "fit-model",
+        "--data", str(table), "--name", "model3", "--formula",
+        "mathach ~ cses + (cses | school)", "--out-fit", str(out / "fit.json"),
+        "--out-schools", str(out / "schools.csv"), "--out-hlm", str(out / "hlm.json"),
+        "--out-observations", str(out / "observations.csv"),
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(clone / "src")}
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=clone, capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"scale fit failed:\n{done.stderr[-3000:]}")
+    rss = re.search(r"MAXRSS (\d+)", done.stderr)
+    return {
+        "scale_fit_job_s": seconds,
+        "scale_fit_job_max_rss_mb": int(rss.group(1)) / 1024 if rss else float("nan"),
+    }
+
+
+def measure(clone: Path, table: Path | None) -> dict[str, float]:
+    """Every pipeline measurement in one prepared clone."""
+    _edit_config(clone, _without_lme4)
+    result = {"cold_s": _run(_snakemake(clone), clone)}
+    result["noop_s"] = _run(_snakemake(clone), clone)
+    _edit_config(clone, _change_model4)
+    result["formula_change_s"] = _run(_snakemake(clone), clone)
+    result.update(_bootstrap_job(clone))
+    if table is None:
+        table = clone / "hsb_140.csv"
+        _enlarged_table(clone, table)
+    result.update(_scale_fit_job(clone, table))
+    return result
+
+
+def run(against: str | None = None, repository: Path | None = None) -> dict[str, Any]:
+    """Measure HEAD (and ``against``) in fresh clones; the targets beside them."""
+    repository = Path(repository or Path(__file__).resolve().parents[2])
+    if shutil.which("uv") is None or shutil.which("git") is None:
+        raise RuntimeError("the pipeline benchmark needs git and uv on PATH")
+    revisions = {"HEAD": "HEAD"}
+    if against:
+        revisions[against] = against
+    results: dict[str, Any] = {"targets": TARGETS, "machine": os.uname().machine,
+                               "cores": os.cpu_count(), "revisions": {}}  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="hlmrep-bench-") as folder:
+        for label, revision in revisions.items():
+            commit = subprocess.run(
+                ["git", "-C", str(repository), "rev-parse", "--short", revision],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            clone = _clone(repository, revision, Path(folder) / commit)
+            results["revisions"][label] = {"commit": commit, **measure(clone, None)}
+    return results
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """The measurements beside the targets, one column per revision."""
+    labels = list(results["revisions"])
+    header = ["measure", "target", *[f"{label} ({results['revisions'][label]['commit']})"
+                                      for label in labels]]  # fmt: skip
+    rows = [header]
+    for key, target in TARGETS.items():
+        row = [key, f"≤ {target:g}"]
+        for label in labels:
+            value = results["revisions"][label].get(key)
+            mark = "" if value is None or value <= target else " (over)"
+            row.append("–" if value is None else f"{value:.2f}{mark}")
+        rows.append(row)
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(header))]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))
+                     for row in rows)  # fmt: skip
+
+
+def main(against: str | None, out: Path | None) -> int:
+    results = run(against)
+    print(format_table(results))
+    if out:
+        out.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2), file=sys.stderr)
+    return 0
