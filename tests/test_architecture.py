@@ -244,18 +244,25 @@ ALL = {
     "bootstrap_gather", "figure", "crosscheck", "scorecard", "report",
 }  # fmt: skip
 FROM_FITS = ALL - {"prepare_data"}
+#: The job that compiles numba's kernels into their cache, which the engine's jobs wait for.
+COMPILE = {"compile_kernels"}
 FROM_COMPARISONS = {"compare_models", "bootstrap_chunk", "bootstrap_gather", "scorecard",
                     "report"}  # fmt: skip
 SCORECARD = {"scorecard", "report"}
 #: Which rules an edit to each package file reruns, downstream jobs included (an edit to a
 #: file not listed reruns nothing: parse-time and command-line only code).
 EXPECTED = {
-    "__init__.py": ALL,
-    "__main__.py": ALL,
-    "cli.py": ALL,
-    "errors.py": ALL,
+    "__init__.py": ALL | COMPILE,
+    "__main__.py": ALL | COMPILE,
+    "cli.py": ALL | COMPILE,
+    "errors.py": ALL | COMPILE,
     "files.py": ALL,
     "data.py": ALL,
+    # The compiled kernels (and the warm-up that calls them): recompiled, and every job
+    # that runs the engine reruns.
+    "engine/__init__.py": FROM_FITS | COMPILE,
+    "engine/kernel.py": FROM_FITS | COMPILE,
+    "engine/warmup.py": FROM_FITS | COMPILE,
     "engine/*": FROM_FITS,
     # Restoring a fit from its record and simulating from it: the bootstrap and the
     # cross-check only (the fits themselves never restore).
@@ -279,6 +286,7 @@ EXPECTED = {
     "config.py": set(),
     "dependencies.py": set(),
     "benchmark.py": set(),
+    "pipeline_benchmark.py": set(),
     "reference/README.md": set(),
 }
 

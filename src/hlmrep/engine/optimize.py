@@ -28,7 +28,6 @@ from typing import Any
 
 import nlopt
 import numpy as np
-from scipy import optimize as sciopt
 
 from hlmrep.engine import kernel
 from hlmrep.engine.control import DEFAULT_CONTROL, Control
@@ -227,6 +226,8 @@ def _lbfgsb(
     optimum).  Unbounded, it passes through; a negative diagonal is the same covariance
     and is mapped back by the caller's ``canonical``.
     """
+    from scipy import optimize as sciopt  # here: only this check run needs it (import time)
+
     k = len(start)
 
     def value_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
