@@ -88,7 +88,7 @@ def test_restore_refuses_a_record_of_other_data(hsb, fit_hsb):
 
 #: Modules that are neither the engine nor a job's stage: they may name default paths
 #: (the `check` command's defaults for a user at the repository's root).
-NOT_STAGES = {"cli.py", "benchmark.py", "dependencies.py", "config.py"}
+NOT_STAGES = {"cli.py", "benchmark.py", "pipeline_benchmark.py", "dependencies.py", "config.py"}
 
 
 @pytest.mark.parametrize(
@@ -264,11 +264,9 @@ EXPECTED = {
     "engine/kernel.py": FROM_FITS | COMPILE,
     "engine/warmup.py": FROM_FITS | COMPILE,
     "engine/*": FROM_FITS,
-    # Restoring a fit from its record and simulating from it: the bootstrap and the
-    # cross-check only (the fits themselves never restore).
-    "engine/fit_record.py": {
-        "bootstrap_chunk", "bootstrap_gather", "crosscheck", "scorecard", "report"
-    },
+    # Restoring a fit from its record (and reading its criterion back): the bootstrap,
+    # the cross-check and the comparisons; the fits themselves never restore.
+    "engine/fit_record.py": FROM_COMPARISONS | {"crosscheck"},
     "engine/simulate.py": {"bootstrap_chunk", "bootstrap_gather", "scorecard", "report"},
     "model_fits.py": FROM_FITS,
     "school_statistics.py": FROM_FITS,
