@@ -285,6 +285,9 @@ EXPECTED = {
     "dependencies.py": set(),
     "benchmark.py": set(),
     "pipeline_benchmark.py": set(),
+    # Read back printed lme4 output: for grading others' replications (issue 16), which no
+    # rule runs yet.
+    "lme4_output.py": set(),
     "reference/README.md": set(),
 }
 
