@@ -41,6 +41,8 @@ CATEGORY_LEVELS: dict[str, list[str]] = {
     "sector": ["Public", "Catholic"],
     "minority": ["No", "Yes"],
 }
+#: The range of int64: school ids beyond it are kept as exact Python integers.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 #: How many offending rows a message lists.
 ROWS_SHOWN = 5
 
@@ -186,6 +188,14 @@ def read_text_table(path: Path, label: str) -> tuple[list[str], list[list[str]],
     return header, rows, text
 
 
+def _refuse_repeated_columns(columns: list[str], label: str, path: Path) -> None:
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise InputDataError(
+            f"{label} file {path}: column(s) {repeated} appear more than once in the header"
+        )
+
+
 def _school_ids(text: pd.Series, label: str, path: Path) -> pd.Series:
     """School ids as integers, never through float (ids ≥ 2⁵³ or ≥ 2⁶³ stay exact)."""
     whole = text.str.fullmatch(r"[+-]?\d+(\.0*)?")
@@ -197,9 +207,6 @@ def _school_ids(text: pd.Series, label: str, path: Path) -> pd.Series:
             "expected a whole-number school id"
         )
     return exact_ids(text.str.split(".").str[0])
-
-
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 def read_csv_checked(path: Path, expected: list[str], label: str) -> pd.DataFrame:
@@ -214,11 +221,7 @@ def read_csv_checked(path: Path, expected: list[str], label: str) -> pd.DataFram
                 f"{alias!r} is read as {canonical!r}, so keep only one of them"
             )
     columns = [COLUMN_ALIASES.get(c, c) for c in columns]
-    repeated = sorted({c for c in columns if columns.count(c) > 1})
-    if repeated:
-        raise InputDataError(
-            f"{label} file {path}: column(s) {repeated} appear more than once in the header"
-        )
+    _refuse_repeated_columns(columns, label, path)
     missing = [c for c in expected if c not in columns]
     if missing:
         hints = []
@@ -279,11 +282,7 @@ def read_data_file(path: Path, label: str = "data") -> pd.DataFrame:
     header, rows, text = read_text_table(Path(path), label)
     if not rows:
         raise InputDataError(f"{label} file {path} has a header but no data rows")
-    repeated = sorted({c for c in header if header.count(c) > 1})
-    if repeated:
-        raise InputDataError(
-            f"{label} file {path}: column(s) {repeated} appear more than once in the header"
-        )
+    _refuse_repeated_columns(header, label, path)
     return pd.read_csv(io.StringIO(text), index_col=False)
 
 

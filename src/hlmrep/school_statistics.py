@@ -80,7 +80,7 @@ def school_regressions(result: LmmResult) -> SchoolRegressions:
         ols[j] = np.dot(pinv, d.y[rows])
         cov[j] = np.dot(pinv, np.transpose(pinv))
         residual_ols[j] = np.dot(pinv, marginal_residual[rows])
-    modes = result.solution.b
+    predicted = level2_prediction(result)
     return SchoolRegressions(
         levels=d.group_levels,
         n=n,
@@ -88,8 +88,10 @@ def school_regressions(result: LmmResult) -> SchoolRegressions:
         ols=ols,
         ols_cov_unscaled=cov,
         residual_ols=residual_ols,
-        predicted=level2_prediction(result),
-        empirical_bayes=_empirical_bayes(result, modes),
+        predicted=predicted,
+        # β̃_j = W_j γ̂ + u_j (pp. 47–48, 86): for a coefficient whose level-2 model is its
+        # own fixed effect alone this is lme4's coef(), γ̂ + b_j.
+        empirical_bayes=predicted + result.solution.b,
     )
 
 
@@ -109,15 +111,6 @@ def level2_prediction(result: LmmResult) -> np.ndarray:
         if r >= 0:
             prediction[:, r] += beta[c] * d.level2_values[:, c]
     return prediction
-
-
-def _empirical_bayes(result: LmmResult, modes: np.ndarray) -> np.ndarray:
-    """β̃_j = W_j γ̂ + u_j for every school (pp. 47–48, 86): level-2 prediction + mode.
-
-    For a coefficient whose level-2 model is its own fixed effect alone this is lme4's
-    ``coef()``, γ̂ + b_j.
-    """
-    return level2_prediction(result) + modes
 
 
 def level2_predictor_counts(result: LmmResult) -> dict[str, int]:

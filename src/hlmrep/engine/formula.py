@@ -158,24 +158,24 @@ class _Parser:
             left = Node("bar", op.position, children=(left, right))
         return left
 
-    def binary(self, operators: tuple[str, ...], operand: Callable[[], Node]) -> Node:
-        """Left-associative ``operand (op operand)*`` for the operators given."""
-        node = operand()
+    def binary(
+        self, operators: tuple[str, ...], operand: Callable[[], Node], first: Node | None = None
+    ) -> Node:
+        """Left-associative ``operand (op operand)*`` for the operators given (``first``:
+        the first operand, when the caller has read it already)."""
+        node = operand() if first is None else first
         while self.at(*operators):
             op = self.take()
             node = Node(op.text, op.position, children=(node, operand()))
         return node
 
     def sum(self) -> Node:
-        if self.at("-", "+"):
+        first = None
+        if self.at("-", "+"):  # a leading sign: "- 1 + x"
             op = self.take()
-            first = self.product()
-            node = Node("neg", op.position, children=(first,)) if op.text == "-" else first
-            while self.at("+", "-"):
-                op = self.take()
-                node = Node(op.text, op.position, children=(node, self.product()))
-            return node
-        return self.binary(("+", "-"), self.product)
+            operand = self.product()
+            first = Node("neg", op.position, children=(operand,)) if op.text == "-" else operand
+        return self.binary(("+", "-"), self.product, first)
 
     def product(self) -> Node:
         return self.binary(("*", "/"), self.interaction)
