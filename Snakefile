@@ -31,6 +31,7 @@ include: "workflow/rules/bootstrap.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/crosscheck.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/grading.smk"
 
 
 rule all:

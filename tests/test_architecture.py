@@ -122,12 +122,10 @@ def test_no_job_gets_a_config_section_as_json(tmp_path):
         text=True,
     )
     assert done.returncode == 0, done.stderr
-    commands = [
-        line for line in done.stdout.splitlines() if line.startswith("Shell command:")
-    ]
+    commands = [line for line in done.stdout.splitlines() if line.startswith("Shell command:")]
     assert sum(" -m hlmrep " in command for command in commands) > 30
     for command in commands:
-        assert '{"' not in command.replace('--status \'{"', ""), command
+        assert '{"' not in command.replace("--status '{\"", ""), command
 
 
 # ----- the config check names what needs a missing model --------------------------------------
@@ -239,11 +237,17 @@ def test_snakemake_report_holds_figures_scorecard_and_our_report(smoke):
     assert any(name.endswith("/report.html") and "raw" in name for name in names)
 
 
-ALL = {
-    "prepare_data", "fit_model", "compare_models", "variance_explained", "bootstrap_chunk",
+#: The grading of submissions (.test/submissions holds two): the catalogue of reference
+#: models and mistakes, then one job per submission and the index.
+GRADES = {"grade_submission", "grade_index"}
+GRADING = {"grading_catalogue"} | GRADES
+FROM_FITS = {
+    "fit_model", "compare_models", "variance_explained", "bootstrap_chunk",
     "bootstrap_gather", "figure", "crosscheck", "scorecard", "report",
 }  # fmt: skip
-FROM_FITS = ALL - {"prepare_data"}
+ALL = {"prepare_data"} | FROM_FITS | GRADING
+#: What runs the engine's fits: the workflow's models and the grading catalogue.
+ENGINE = FROM_FITS | GRADING
 #: The job that compiles numba's kernels into their cache, which the engine's jobs wait for.
 COMPILE = {"compile_kernels"}
 FROM_COMPARISONS = {"compare_models", "bootstrap_chunk", "bootstrap_gather", "scorecard",
@@ -260,10 +264,10 @@ EXPECTED = {
     "data.py": ALL,
     # The compiled kernels (and the warm-up that calls them): recompiled, and every job
     # that runs the engine reruns.
-    "engine/__init__.py": FROM_FITS | COMPILE,
-    "engine/kernel.py": FROM_FITS | COMPILE,
-    "engine/warmup.py": FROM_FITS | COMPILE,
-    "engine/*": FROM_FITS,
+    "engine/__init__.py": ENGINE | COMPILE,
+    "engine/kernel.py": ENGINE | COMPILE,
+    "engine/warmup.py": ENGINE | COMPILE,
+    "engine/*": ENGINE,
     # Restoring a fit from its record (and reading its criterion back): the bootstrap,
     # the cross-check and the comparisons; the fits themselves never restore.
     "engine/fit_record.py": FROM_COMPARISONS | {"crosscheck"},
@@ -278,16 +282,29 @@ EXPECTED = {
     "crosscheck.py": {"crosscheck", "report"},
     "scorecard.py": SCORECARD,
     "textbook.py": SCORECARD,
-    "reference/*": SCORECARD,
+    # The printed reference numbers: the scorecard's, and the grading's (the catalogue
+    # holds the printed numbers as a candidate).
+    "reference/*": SCORECARD | GRADING,
     "report.py": {"report"},
-    "templates/*": {"report"},
+    "templates/*": {"report"} | GRADES,
     "config.py": set(),
     "dependencies.py": set(),
     "benchmark.py": set(),
     "pipeline_benchmark.py": set(),
-    # Read back printed lme4 output: for grading others' replications (issue 16), which no
-    # rule runs yet.
-    "lme4_output.py": set(),
+    # Printed lme4 output read back: the grading of submissions.
+    "lme4_output.py": GRADES,
+    # Fitting the references and the mistakes of the catalogue (its YAML files are data of
+    # the grading package, which every grading job imports).
+    "grading/*": GRADING,
+    # Comparing numbers: the grading jobs, not the catalogue.
+    "grading/verdicts.py": GRADES,
+    "grading/matching.py": GRADES,
+    "grading/grade.py": GRADES,
+    "grading/pages.py": GRADES,
+    "grading/submission.py": GRADES,
+    "grading/answer_sheet.py": GRADES,
+    # `python -m hlmrep grade FILE` only.
+    "grading/console.py": set(),
     "reference/README.md": set(),
 }
 

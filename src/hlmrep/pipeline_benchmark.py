@@ -12,10 +12,18 @@ untimed), and times in each, one after the other on the same machine:
 - ``bootstrap_job``: the job of 1000 model3 replicates, as a whole process pinned to one
   core (``taskset -c 0``), the median of three; and the replicates alone, in process;
 - ``scale_fit_job``: one model3 ``fit-model`` job on HSB enlarged 140 times (1 005 900
-  students, 22 400 schools with new ids): wall time and peak memory (max RSS).
+  students, 22 400 schools with new ids): wall time and peak memory (max RSS);
+- ``grade_one``: ``python -m hlmrep grade`` of one submission (real lme4 output of model4
+  without an interaction) with no catalogue, so its diagnosis fits (every reference model
+  and every catalogued mistake) run in the process: whole process, one core, median of 3;
+- ``grade_job``: the workflow's job for one submission, the catalogue fitted already;
+- ``grade_thirty``: thirty submissions (the test fixtures, each under three names) through
+  ``snakemake --cores 2``, after the cold run: the catalogue, thirty grading jobs and the
+  index; ``grade_new_submission``: then one more submission.
 
 Targets (issue 15): cold ≤ 25 s, no-op ≤ 2 s, formula change ≤ 8 s, bootstrap job ≤ 1.0 s
-with its replicates ≤ 0.4 s, scale fit job ≤ 10 s and ≤ 1 GB.
+with its replicates ≤ 0.4 s, scale fit job ≤ 10 s and ≤ 1 GB. Issue 16: one submission
+with its diagnosis fits ≤ 2 s on one core, thirty through Snakemake on 2 cores ≤ 60 s.
 """
 
 from __future__ import annotations
@@ -42,7 +50,12 @@ TARGETS = {
     "bootstrap_replicates_s": 0.4,
     "scale_fit_job_s": 10.0,
     "scale_fit_job_max_rss_mb": 1024.0,
+    "grade_one_s": 2.0,
+    "grade_job_s": 2.0,
+    "grade_thirty_s": 60.0,
+    "grade_new_submission_s": 60.0,
 }
+SUBMISSIONS = Path("tests/fixtures/grading/lme4")
 COPIES = 140
 
 
@@ -114,7 +127,11 @@ def _bootstrap_job(clone: Path) -> dict[str, float]:
     times = [_run(command, clone, env) for _ in range(3)]
     replicates = subprocess.run(
         [
-            "taskset", "-c", "0", _python(clone), "-c",
+            "taskset",
+            "-c",
+            "0",
+            _python(clone),
+            "-c",
             "import json, time, sys\n"
             "from hlmrep.data import read_prepared\n"
             "try:\n    from hlmrep.engine import fit\nexcept ImportError:\n"
@@ -177,6 +194,48 @@ def _scale_fit_job(clone: Path, table: Path) -> dict[str, float]:
     }
 
 
+def _grading(clone: Path) -> dict[str, float]:
+    """Grading submissions: one alone, one job, thirty through Snakemake (see the module)."""
+    fixtures = sorted((clone / SUBMISSIONS).glob("*.txt"))
+    if not fixtures:  # a revision before grading (issue 16)
+        return {}
+    env = {**os.environ, "PYTHONPATH": str(clone / "src")}
+    one = fixtures[[f.name for f in fixtures].index("missing_interaction.txt")]
+    pinned = ["taskset", "-c", "0", _python(clone), "-m", "hlmrep"]
+
+    def timed(command: list[str], allowed: tuple[int, ...] = (0, 1)) -> float:
+        started = time.perf_counter()
+        done = subprocess.run(command, cwd=clone, capture_output=True, text=True, env=env)
+        seconds = time.perf_counter() - started
+        if done.returncode not in allowed:
+            raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
+        return seconds
+
+    no_catalogue = ["--catalogue", str(clone / "none.json"), "--data", "results/data/hsb.csv"]
+    result = {
+        "grade_one_s": statistics.median(
+            timed([*pinned, "grade", str(one), *no_catalogue]) for _ in range(3)
+        )
+    }
+    submissions = clone / "submissions"
+    submissions.mkdir(exist_ok=True)
+    for k in range(30):
+        fixture = fixtures[k % len(fixtures)]
+        shutil.copy(fixture, submissions / f"student{k + 1:02d}_{fixture.name}")
+    grades = ["reports/grades/index.html", "reports/grades/summary.csv"]
+    result["grade_thirty_s"] = _run(_snakemake(clone, *grades), clone)
+    job = [
+        *pinned, "grade-submission", "--submission", str(one),
+        "--catalogue", "results/grading/catalogue.json", "--reference", "vignette",
+        "--out-json", str(clone / "bench_grade.json"),
+        "--out-html", str(clone / "bench_grade.html"),
+    ]  # fmt: skip
+    result["grade_job_s"] = statistics.median(timed(job) for _ in range(3))
+    shutil.copy(one, submissions / "student31.txt")
+    result["grade_new_submission_s"] = _run(_snakemake(clone, *grades), clone)
+    return result
+
+
 def measure(clone: Path, table: Path | None) -> dict[str, float]:
     """Every pipeline measurement in one prepared clone."""
     _edit_config(clone, _without_lme4)
@@ -189,6 +248,7 @@ def measure(clone: Path, table: Path | None) -> dict[str, float]:
         table = clone / "hsb_140.csv"
         _enlarged_table(clone, table)
     result.update(_scale_fit_job(clone, table))
+    result.update(_grading(clone))
     return result
 
 

@@ -79,6 +79,26 @@ def lme4_file(model):
     return f"{RESULTS}/lme4/{model}.json"
 
 
+def grading_catalogue_file():
+    return f"{RESULTS}/grading/catalogue.json"
+
+
+def grade_record(submission):
+    return f"{RESULTS}/grades/{submission}.json"
+
+
+def grade_page(submission):
+    return f"{REPORTS}/grades/{submission}.html"
+
+
+def grades_index():
+    return f"{REPORTS}/grades/index.html"
+
+
+def grades_summary():
+    return f"{REPORTS}/grades/summary.csv"
+
+
 def crosscheck_file():
     return f"{RESULTS}/crosscheck.json"
 
@@ -280,10 +300,54 @@ def report_inputs():
     return inputs
 
 
+# ----- grading submissions ---------------------------------------------------------------------
+GRADING = {"submissions": "submissions", "reference": "vignette"} | config.get("grading", {})
+#: Characters Snakemake cannot have in a wildcard's value (it would read them as a pattern).
+UNUSABLE_IN_NAMES = set("{}\n\r")
+
+
+def submissions_folder():
+    return GRADING["submissions"]
+
+
+def submission_file(submission):
+    return f"{submissions_folder()}/{submission}"
+
+
+def submissions():
+    """The files in the submissions folder (none when it is absent): one grading job each.
+
+    Hidden files and folders are left out; a name Snakemake cannot carry is reported and
+    left out, so that one odd file name does not stop the grading of the others."""
+    folder = Path(submissions_folder())
+    if not folder.is_dir():
+        return []
+    names = []
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or not (path.is_file() or path.is_symlink()):
+            continue
+        if UNUSABLE_IN_NAMES & set(path.name):
+            print(
+                f"hlmrep: {path} not graded: rename it without '{{', '}}' or line breaks",
+                file=sys.stderr,
+            )
+            continue
+        names.append(path.name)
+    return names
+
+
+def grading_outputs():
+    names = submissions()
+    if not names:
+        return []
+    return [grade_page(name) for name in names] + [grades_index(), grades_summary()]
+
+
 def final_outputs():
     """Everything `rule all` asks for."""
     outputs = [data_table(), explained_file()] if config["variance_explained"] else [data_table()]
     outputs += [comparison_table(name) for name in config["comparisons"]]
     outputs += list(report_inputs().values())
     outputs += [report_file(), scorecard_file("csv")]
+    outputs += grading_outputs()
     return list(dict.fromkeys(outputs))

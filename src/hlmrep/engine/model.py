@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,9 @@ from hlmrep.engine.optimize import (
     find_optimum,
 )
 
+#: The covariance structures of the random-effects term that :func:`fit` accepts.
+COVARIANCES = ("unstructured", "diagonal")
+
 
 @dataclass
 class LmmResult:
@@ -46,6 +49,9 @@ class LmmResult:
     solution: Solution = field(repr=False)
     optimum: OptimumReport = field(repr=False)
     control: Control = field(default=DEFAULT_CONTROL, repr=False)
+    #: "unstructured" (lme4's ``(x | g)``) or "diagonal" (lme4's ``(x || g)``: the random
+    #: terms uncorrelated, T's off-diagonal held at 0).
+    covariance: str = "unstructured"
 
     # ----- sizes and names -------------------------------------------------------------
     @property
@@ -127,7 +133,8 @@ class LmmResult:
     @property
     def npar(self) -> int:
         q = len(self.random_names)
-        return len(self.fixed_names) + q * (q + 1) // 2 + 1
+        n_theta = q if self.covariance == "diagonal" else q * (q + 1) // 2
+        return len(self.fixed_names) + n_theta + 1
 
     @property
     def loglik(self) -> float:
@@ -200,6 +207,7 @@ class LmmResult:
             solution=solve_at(np.asarray(theta, dtype=float), cp, self.reml),
             optimum=self.optimum,
             control=self.control,
+            covariance=self.covariance,
         )
 
     def lme4_default_run(self) -> LmmResult:
@@ -267,6 +275,8 @@ class LmmResult:
             "singular": self.singular,
             "optimizer": self.optimum.to_dict(),
         }
+        if self.covariance != "unstructured":
+            out["covariance_structure"] = self.covariance
         if include_groups:
             out["conditional_modes"] = {
                 "levels": self.design.group_levels,
@@ -287,22 +297,48 @@ def fit_design(
     reml: bool = True,
     formula: str = "",
     control: Control = DEFAULT_CONTROL,
+    covariance: str = "unstructured",
 ) -> LmmResult:
-    """Fit a model whose design matrices are already built (used by the bootstrap too)."""
+    """Fit a model whose design matrices are already built (used by the bootstrap too).
+
+    ``covariance="diagonal"`` fits lme4's ``(x || g)``: the random terms of the group are
+    uncorrelated, so only T's diagonal is free (θ's off-diagonal elements stay 0).
+    """
+    if covariance not in COVARIANCES:
+        raise ValueError(f"covariance must be one of {COVARIANCES}, not {covariance!r}")
     cp: CrossProducts = cross_products(
         design.X, design.Z, design.y, design.group_index, len(design.group_levels)
     )
     q = cp.q
     rows, cols = theta_layout(q)
-    report = find_optimum(
-        lambda theta: profiled_deviance(theta, cp, reml),
-        start=theta_start(q),
-        lower=theta_lower_bounds(q),
-        diagonal=rows == cols,
-        batch_objective=lambda thetas: profiled_deviance_batch(thetas, cp, reml),
-        canonical=lambda theta: canonical_theta(theta, q),
-        control=control,
-    )
+    if covariance == "diagonal":
+        free = np.flatnonzero(rows == cols)
+
+        def embed(phi: np.ndarray) -> np.ndarray:
+            theta = np.zeros((*phi.shape[:-1], len(rows)))
+            theta[..., free] = phi
+            return theta
+
+        report = find_optimum(
+            lambda phi: profiled_deviance(embed(phi), cp, reml),
+            start=np.ones(q),
+            lower=np.zeros(q),
+            diagonal=np.ones(q, dtype=bool),
+            batch_objective=lambda phis: profiled_deviance_batch(embed(phis), cp, reml),
+            canonical=np.abs,
+            control=control,
+        )
+        report = replace(report, theta=embed(report.theta))
+    else:
+        report = find_optimum(
+            lambda theta: profiled_deviance(theta, cp, reml),
+            start=theta_start(q),
+            lower=theta_lower_bounds(q),
+            diagonal=rows == cols,
+            batch_objective=lambda thetas: profiled_deviance_batch(thetas, cp, reml),
+            canonical=lambda theta: canonical_theta(theta, q),
+            control=control,
+        )
     solution = solve_at(report.theta, cp, reml)
     return LmmResult(
         formula=formula,
@@ -311,6 +347,7 @@ def fit_design(
         solution=solution,
         optimum=report,
         control=control,
+        covariance=covariance,
     )
 
 
@@ -320,14 +357,16 @@ def fit(
     reml: bool = True,
     reference_levels: dict[str, str] | None = None,
     control: Control = DEFAULT_CONTROL,
+    covariance: str = "unstructured",
 ) -> LmmResult:
     """Fit ``formula`` (lme4 syntax, one grouping factor) to ``data`` by REML or ML.
 
     ``reference_levels`` maps a categorical column to the level used as baseline
-    (R's first factor level), e.g. ``{"sector": "Public"}``.
+    (R's first factor level), e.g. ``{"sector": "Public"}``.  ``covariance="diagonal"``
+    makes the random-effects term lme4's ``(x || g)``.
     """
     design = build_design(parse_formula(formula), data, reference_levels)
-    return fit_design(design, reml=reml, formula=formula, control=control)
+    return fit_design(design, reml=reml, formula=formula, control=control, covariance=covariance)
 
 
 def rows_fingerprint(result: LmmResult) -> str:

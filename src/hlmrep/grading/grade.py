@@ -1,0 +1,299 @@
+"""Grade one submission against the references, number by number, and name its mistakes.
+
+For each model or test found in the submission:
+
+1. match it (:mod:`hlmrep.grading.matching`): every candidate of every reference, i.e.
+   verified optimum, printed numbers and known mistakes, scored; the best names the
+   reference attempted, how sure the match is, and, if it is a mistake, the diagnosis;
+2. grade each submitted number (:mod:`hlmrep.grading.verdicts`) against the reference's
+   printed number and against our verified optimum; the better verdict counts and the
+   grade says which it was against (they differ for model3a, where the vignette printed
+   lme4's stopping point, and in model4's 4th digit);
+3. a number that does not replicate gets the diagnosis when the mistake's model gives it.
+
+The result is JSON-ready data; :mod:`hlmrep.grading.pages` renders it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from hlmrep.grading import matching, verdicts
+from hlmrep.grading.matching import Alignment, Score
+from hlmrep.grading.references import describe_quantity
+from hlmrep.grading.submission import Submission, SubmissionError, read
+from hlmrep.grading.verdicts import Number, unit_of_digits
+from hlmrep.lme4_output import Anova, Printed, Summary
+
+#: Quantities a printed lme4 summary never shows, so their absence is not "missing".
+NOT_IN_SUMMARIES = ("random.cov.",)
+
+
+def _candidates(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    return entry["candidates"]
+
+
+def _optimum(entry: dict[str, Any]) -> dict[str, Any]:
+    return next(c for c in entry["candidates"] if c["id"] == "optimum")
+
+
+def match_summary(summary: Summary, catalogue: dict, prefer: str) -> tuple[Score, list[Score]]:
+    from hlmrep.grading.references import load
+
+    scores = []
+    for target in load().summary_targets(prefer):
+        entry = catalogue["models"][target]
+        optimum = _optimum(entry)
+        for candidate in _candidates(entry):
+            alignment = matching.align_summary(summary, candidate, optimum)
+            scored = matching.score(target, candidate, alignment)
+            scored.target_rank = 0 if entry["printed"] else 1
+            scores.append(scored)
+    return matching.best_match(scores)
+
+
+def match_numbers(
+    numbers: dict[str, Printed], targets: dict[str, Any]
+) -> tuple[Score, list[Score]]:
+    scores = [
+        matching.score(name, candidate, Alignment(dict(numbers)))
+        for name, entry in targets.items()
+        for candidate in _candidates(entry)
+    ]
+    return matching.best_match(scores)
+
+
+def _grade_number(
+    qid: str, submitted: Printed, entry: dict[str, Any], stars: bool
+) -> dict[str, Any] | None:
+    """One number against the printed reference and the verified optimum."""
+    printed = entry["printed"].get(qid)
+    optimum = _optimum(entry)["values"].get(qid)
+    if printed is None and optimum is None:
+        return None
+    kind = {"count": qid in matching.COUNTS, "p_value": qid == "p_value", "stars": stars}
+    mine = matching.number(submitted)
+    results = []
+    if printed is not None:
+        reference = Number(printed["value"], unit_of_digits(printed["digits"]), printed["bound"])
+        results.append((verdicts.verdict(mine, reference, **kind), "printed"))
+    if optimum is not None and optimum == optimum:
+        results.append((verdicts.verdict(mine, Number(optimum, 0.0), **kind), "optimum"))
+    verdict = verdicts.best([v for v, _ in results])
+    against = next(a for v, a in results if v == verdict)
+    return {
+        "id": qid,
+        "quantity": describe_quantity(qid),
+        "symbol": entry.get("symbols", {}).get(qid),
+        "submitted": submitted.text if not submitted.bound else f"< {submitted.text}",
+        "reference": (
+            None
+            if printed is None
+            else (f"< {printed['text']}" if printed["bound"] else printed["text"])
+        ),
+        "reference_status": None if printed is None else printed["status"],
+        "reference_note": None if printed is None else printed["note"] or None,
+        "optimum": optimum,
+        "verdict": verdict,
+        "against": against,
+        "diagnosis": None,
+    }
+
+
+def grade_match(
+    label: str,
+    kind: str,
+    best: Score,
+    ties: list[Score],
+    entry: dict[str, Any],
+    catalogue: dict[str, Any],
+    submitted_names: dict[str, str] | None = None,
+    stars: bool = False,
+    check_missing: bool = True,
+) -> dict[str, Any]:
+    """The grade of one submitted model or test, given its best match."""
+    candidate = best.candidate
+    numbers = []
+    ungraded = []
+    for qid, submitted in best.alignment.numbers.items():
+        graded = _grade_number(qid, submitted, entry, stars)
+        if graded is None:
+            ungraded.append({"id": qid, "submitted": submitted.text})
+            continue
+        if graded["verdict"] not in verdicts.REPLICATED and candidate.get("mistake"):
+            value = candidate["values"].get(qid)
+            digits = candidate.get("digits", {}).get(qid)
+            if value is not None and matching.agreement(qid, submitted, value, digits)[0]:
+                graded["diagnosis"] = candidate["mistake"]
+        numbers.append(graded)
+    present = {n["id"] for n in numbers}
+    missing = []
+    if check_missing:
+        missing = [
+            qid
+            for qid in entry["printed"]
+            if qid not in present and not qid.startswith(NOT_IN_SUMMARIES)
+        ]
+    mistake = candidate.get("mistake")
+    diagnosis = None
+    if mistake:
+        diagnosis = {"id": mistake, **catalogue["mistakes"][mistake]}
+    confidence = best.confidence
+    return {
+        "label": label,
+        "kind": kind,
+        "target": best.target,
+        "target_title": entry["title"],
+        "target_where": entry["where"],
+        "target_formula": entry.get("formula"),
+        "confidence": confidence,
+        "matched": {
+            "candidate": candidate["id"],
+            "kind": candidate["kind"],
+            "formula": candidate.get("formula"),
+            "agree": best.agree,
+            "compared": best.compared,
+            "differences": best.alignment.differences,
+        },
+        "matches_known": confidence != "low",
+        "diagnosis": diagnosis,
+        "also_consistent_with": [t.candidate["mistake"] for t in ties],
+        "names": submitted_names or {},
+        "numbers": numbers,
+        "ungraded": ungraded,
+        "missing": missing,
+    }
+
+
+def _blocks(submission: Submission, catalogue: dict, prefer: str) -> list[dict[str, Any]]:
+    out = []
+    if submission.sheet is not None:
+        for target, numbers in submission.sheet.values.items():
+            group = "models" if target in catalogue["models"] else "lrts"
+            entry = catalogue[group][target]
+            best, ties = match_numbers(numbers, {target: entry})
+            stars = bool(entry.get("stars"))
+            out.append(
+                grade_match(
+                    f"answer sheet: {target}",
+                    "answer sheet",
+                    best,
+                    ties,
+                    entry,
+                    catalogue,
+                    stars=stars,
+                    check_missing=False,
+                )
+            )
+        return out
+    assert submission.parsed is not None
+    for block in submission.parsed.blocks:
+        if isinstance(block, Summary):
+            if not block.fixed:
+                continue
+            best, ties = match_summary(block, catalogue, prefer)
+            entry = catalogue["models"][best.target]
+            grade = grade_match(
+                f"summary() at line {block.line}",
+                "summary",
+                best,
+                ties,
+                entry,
+                catalogue,
+                submitted_names=best.alignment.names,
+            )
+            grade["submitted_formula"] = _formula(block.formula)
+            grade["estimation"] = block.estimation
+            out.append(grade)
+        elif isinstance(block, Anova):
+            for label, numbers in matching.anova_pairs(block):
+                best, ties = match_numbers(numbers, catalogue["lrts"])
+                entry = catalogue["lrts"][best.target]
+                grade = grade_match(
+                    f"anova() at line {block.line}: {label}",
+                    "anova",
+                    best,
+                    ties,
+                    entry,
+                    catalogue,
+                    stars=bool(entry["stars"]),
+                )
+                grade["refitted_by_ml"] = block.refitted_by_ml
+                grade["submitted_formulas"] = {
+                    name: _formula(text) for name, text in block.formulas.items()
+                }
+                out.append(grade)
+    return out
+
+
+def _formula(text: str) -> dict[str, str | None]:
+    """A submitted formula, as printed and as our own parser reads it (never evaluated)."""
+    from hlmrep.engine.formula import parse_formula
+    from hlmrep.errors import HlmrepError
+
+    try:
+        canonical = parse_formula(text).canonical()
+        problem = None
+    except HlmrepError as error:
+        canonical, problem = None, str(error).splitlines()[0]
+    return {"text": text, "canonical": canonical, "not_read": problem}
+
+
+def grade_file(path: Path, catalogue: dict[str, Any], prefer: str = "vignette") -> dict[str, Any]:
+    """The grade of one submitted file; a file that cannot be graded gets ``status: error``."""
+    record: dict[str, Any] = {"submission": path.name, "reference": prefer}
+    try:
+        record["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    except OSError:
+        record["sha256"] = None
+    try:
+        submission = read(path)
+        blocks = _blocks(submission, catalogue, prefer)
+        problems = submission.parsed.problems if submission.parsed else submission.sheet.problems
+        if not blocks:
+            raise SubmissionError(
+                f"{path.name}: nothing gradeable: "
+                + ("; ".join(problems[:3]) if problems else "no model with fixed effects")
+            )
+    except SubmissionError as error:
+        record.update(status="error", error=str(error), format=None, models=[], problems=[])
+        record.update(_totals([]))
+        return record
+    record.update(
+        status="graded",
+        error=None,
+        format=submission.format,
+        encoding=submission.encoding,
+        problems=problems,
+        models=blocks,
+    )
+    record.update(_totals(blocks))
+    return record
+
+
+def _totals(blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    counts = {v: 0 for v in verdicts.ORDER}
+    for block in blocks:
+        for n in block["numbers"]:
+            counts[n["verdict"]] += 1
+    graded = sum(counts.values())
+    replicated = counts[verdicts.EXACT] + counts[verdicts.ROUNDING]
+    named = {b["diagnosis"]["id"]: b["diagnosis"] for b in blocks if b["diagnosis"]}
+    found = set(named) | {n["diagnosis"] for b in blocks for n in b["numbers"] if n["diagnosis"]}
+    diagnoses = sorted(d for d in found if named.get(d, {}).get("kind") != "accepted")
+    notes = sorted(d for d in found if named.get(d, {}).get("kind") == "accepted")
+    titles = {d: named[d]["title"] for d in found if d in named}
+    return {
+        "counts": counts,
+        "graded": graded,
+        "missing": sum(len(b["missing"]) for b in blocks),
+        "replicated": replicated,
+        "score": round(replicated / graded, 4) if graded else None,
+        "all_replicated": bool(blocks) and graded > 0 and replicated == graded,
+        "diagnoses": diagnoses,
+        "notes": notes,
+        "titles": titles,
+        "unmatched": sum(1 for b in blocks if not b["matches_known"]),
+    }

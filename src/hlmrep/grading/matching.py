@@ -1,0 +1,296 @@
+"""Which reference model a submitted model attempts, and which known model its numbers are.
+
+A printed ``summary()`` names its terms as the student named the variables (``ses_c``,
+``MEANSES``, ``sector``), so terms are lined up with a candidate's by their roles and
+numbers, never by name: the intercept with the intercept, an interaction with an
+interaction, and the rest by the assignment (Hungarian algorithm) that minimises the
+estimates' and standard errors' distances in units of the candidate's standard error.
+A random slope then takes the name its fixed effect was matched to.
+
+Every candidate of every reference model (its verified optimum, its printed numbers and
+each known mistake, from the grading catalogue) is lined up this way and scored: how many
+structural differences remain (REML/ML, terms without a counterpart, the grouping of the
+random effects), and what share of the submitted numbers agree with the candidate's. The
+best candidate names the reference attempted and, when it is a mistake, the diagnosis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hlmrep.grading.verdicts import Number, unit_of, unit_of_digits
+from hlmrep.lme4_output import Anova, Printed, Summary
+
+#: Relative slack when deciding whether a submitted number *is* a candidate's (on top of
+#: 2 units of the last printed digit): lme4's optimizer stops where variance components
+#: agree with the optimum to about 3 digits, fixed effects to about 6.
+AGREEMENT_RELATIVE = {
+    "random": 2e-3,
+    "residual": 2e-3,
+    "scaled_residuals": 1e-3,
+    "fixed": 1e-5,
+}
+#: Quantities that are counts: they agree only when equal.
+COUNTS = {"n_obs", "n_groups", "reduced.npar", "full.npar", "df"}
+#: Agreement shares at and above which a match is called high / medium confidence.
+HIGH, MEDIUM = 0.9, 0.6
+_BIG = 1e6
+_KIND_RANK = {"correct": 0, "accepted": 1, "mistake": 2}
+
+
+@dataclass
+class Alignment:
+    """A submission's numbers named in a candidate's vocabulary, and what did not line up."""
+
+    numbers: dict[str, Printed]
+    differences: list[str] = field(default_factory=list)
+    #: submitted term name -> reference id
+    names: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Score:
+    target: str
+    candidate: dict[str, Any]
+    alignment: Alignment
+    agree: int
+    compared: int
+    distance: float
+
+    @property
+    def share(self) -> float:
+        return self.agree / self.compared if self.compared else 0.0
+
+    #: 0 for a model whose numbers a source printed, 1 for one seen only inside an LRT: of
+    #: two equal explanations, the printed model is the one a submission attempts.
+    target_rank: int = 0
+
+    def key(self) -> tuple:
+        return (
+            len(self.alignment.differences),
+            -round(self.share, 9),
+            _KIND_RANK[self.candidate["kind"]],
+            self.target_rank,
+            self.distance,
+        )
+
+    @property
+    def confidence(self) -> str:
+        differences = len(self.alignment.differences)
+        if differences == 0 and self.share >= HIGH:
+            return "high"
+        if (differences == 0 and self.share >= MEDIUM) or (differences <= 1 and self.share >= HIGH):
+            return "medium"
+        return "low"
+
+
+def agreement(qid: str, submitted: Printed, value: float, digits: int | None) -> tuple[bool, float]:
+    """Whether a submitted number is a candidate's number, and how far (in allowances)."""
+    if qid in COUNTS:
+        same = submitted.value == value
+        return same, 0.0 if same else 10.0
+    if submitted.bound == "<":
+        return value <= submitted.value, 0.0 if value <= submitted.value else 10.0
+    relative = AGREEMENT_RELATIVE.get(qid.split(".")[0], 0.0)
+    allowance = max(
+        2 * unit_of(submitted.text), 2 * unit_of_digits(digits), relative * abs(value), 1e-12
+    )
+    distance = abs(submitted.value - value) / allowance
+    return distance <= 1.0, min(distance, 10.0)
+
+
+def score(target: str, candidate: dict[str, Any], alignment: Alignment) -> Score:
+    agree = compared = 0
+    total = 0.0
+    digits = candidate.get("digits", {})
+    bounds = candidate.get("bounds", {})
+    for qid, printed in alignment.numbers.items():
+        if qid not in candidate["values"]:
+            continue
+        value = candidate["values"][qid]
+        if value != value:  # NaN: not defined for this candidate
+            continue
+        if bounds.get(qid) == "<":
+            ok, distance = (printed.value <= value, 0.0 if printed.value <= value else 10.0)
+        else:
+            ok, distance = agreement(qid, printed, value, digits.get(qid))
+        compared += 1
+        agree += ok
+        total += distance
+    return Score(target, candidate, alignment, agree, compared, total / max(compared, 1))
+
+
+# ----- lining up a printed summary() with a candidate ---------------------------------------
+def _structure(candidate: dict[str, Any], optimum: dict[str, Any]) -> dict[str, Any]:
+    """A candidate's terms; the printed numbers take their model's optimum structure."""
+    return candidate if "fixed_terms" in candidate else optimum
+
+
+def _order(name: str) -> int:
+    return name.count(":")
+
+
+def align_summary(
+    summary: Summary, candidate: dict[str, Any], optimum: dict[str, Any]
+) -> Alignment:
+    """Name a printed summary's numbers in the candidate's vocabulary (see the module)."""
+    from scipy.optimize import linear_sum_assignment
+
+    structure = _structure(candidate, optimum)
+    values = candidate["values"]
+    theirs = structure["fixed_terms"]
+    ours = summary.fixed
+    numbers: dict[str, Printed] = {}
+    differences: list[str] = []
+    estimation = structure["estimation"]
+    if summary.estimation != estimation:
+        differences.append(f"fitted by {summary.estimation}, the candidate by {estimation}")
+
+    cost = [[_BIG] * len(theirs) for _ in ours]
+    for i, term in enumerate(ours):
+        for j, reference in enumerate(theirs):
+            if (term.term == "(Intercept)") != (reference == "(Intercept)"):
+                continue
+            if _order(term.term) != _order(reference):
+                continue
+            est = values.get(f"fixed.{reference}.estimate")
+            se = values.get(f"fixed.{reference}.se") or 1.0
+            if est is None:
+                cost[i][j] = _BIG / 2
+                continue
+            cost[i][j] = (abs(term.estimate.value - est) + abs(term.std_error.value - se)) / abs(se)
+    names: dict[str, str] = {}
+    if ours and theirs:
+        rows, cols = linear_sum_assignment(cost)
+        for i, j in zip(rows, cols, strict=True):
+            if cost[i][j] < _BIG:
+                names[ours[i].term] = theirs[j]
+    for term in ours:
+        reference = names.get(term.term)
+        if reference is None:
+            differences.append(f"fixed term {term.term!r} has no counterpart")
+            continue
+        numbers[f"fixed.{reference}.estimate"] = term.estimate
+        numbers[f"fixed.{reference}.se"] = term.std_error
+        numbers[f"fixed.{reference}.t"] = term.t_value
+    for reference in theirs:
+        if reference not in names.values():
+            differences.append(f"no fixed term for {reference}")
+
+    variables = {k: v for k, v in names.items() if _order(k) == 0}
+    _align_random(summary, structure, values, variables, numbers, differences)
+    if summary.residual_variance is not None:
+        numbers["residual.variance"] = summary.residual_variance
+        numbers["residual.sd"] = summary.residual_sd
+    if summary.estimation == "REML" and summary.reml_criterion is not None:
+        numbers["criterion"] = summary.reml_criterion
+    elif "deviance" in summary.fit_statistics:
+        numbers["criterion"] = summary.fit_statistics["deviance"]
+        for key in ("AIC", "BIC", "logLik"):
+            if key in summary.fit_statistics:
+                numbers[f"fit.{key}"] = summary.fit_statistics[key]
+    for key, value in zip(
+        ("min", "q1", "median", "q3", "max"), summary.scaled_residuals, strict=False
+    ):
+        numbers[f"scaled_residuals.{key}"] = value
+    if summary.n_obs is not None:
+        numbers["n_obs"] = Printed(float(summary.n_obs), str(summary.n_obs))
+    if summary.groups:
+        count = next(iter(summary.groups.values()))
+        numbers["n_groups"] = Printed(float(count), str(count))
+    return Alignment(numbers, differences, names)
+
+
+def _align_random(
+    summary: Summary,
+    structure: dict[str, Any],
+    values: dict[str, float],
+    variables: dict[str, str],
+    numbers: dict[str, Printed],
+    differences: list[str],
+) -> None:
+    groups: dict[str, list] = {}
+    for term in summary.random:
+        groups.setdefault(term.group, []).append(term)
+    theirs_groups = structure["random_groups"]
+    theirs = [t for g in theirs_groups for t in g]
+    if sorted(len(g) for g in groups.values()) != sorted(len(g) for g in theirs_groups):
+        shape = "+".join(str(len(g)) for g in groups.values()) or "none"
+        expected = "+".join(str(len(g)) for g in theirs_groups)
+        differences.append(f"random effects grouped as {shape}, the candidate as {expected}")
+    mapped: dict[int, str] = {}
+    free = list(theirs)
+    terms = list(summary.random)
+    for k, term in enumerate(terms):
+        name = "(Intercept)" if term.name == "(Intercept)" else variables.get(term.name)
+        if name in free:
+            mapped[k] = name
+            free.remove(name)
+    for k, term in enumerate(terms):  # not named by a fixed effect: by its variance
+        if k in mapped or not free:
+            continue
+        best = min(
+            free,
+            key=lambda t: abs(values.get(f"random.{t}.variance", _BIG) - term.variance.value),
+        )
+        if best != "(Intercept)":
+            mapped[k] = best
+            free.remove(best)
+    order = {t: i for i, t in enumerate(theirs)}
+    for k, term in enumerate(terms):
+        name = mapped.get(k)
+        if name is None:
+            differences.append(f"random term {term.name!r} has no counterpart")
+            continue
+        numbers[f"random.{name}.variance"] = term.variance
+        numbers[f"random.{name}.sd"] = term.sd
+        siblings = [j for j, other in enumerate(terms) if other.group == term.group]
+        for position, correlation in zip(siblings, term.correlations, strict=False):
+            other = mapped.get(position)
+            if other is None:
+                continue
+            a, b = sorted((other, name), key=order.__getitem__)
+            numbers[f"random.corr.{a}.{b}"] = correlation
+    for name in free:
+        differences.append(f"no random term for {name}")
+
+
+# ----- LRTs and answer sheets -----------------------------------------------------------------
+_ANOVA_COLUMNS = ("npar", "AIC", "BIC", "logLik", "deviance")
+
+
+def anova_pairs(anova: Anova) -> list[tuple[str, dict[str, Printed]]]:
+    """Each test of a printed ``anova()``: a row and the one before it, as quantity ids."""
+    out = []
+    for previous, row in zip(anova.rows, anova.rows[1:], strict=False):
+        numbers: dict[str, Printed] = {}
+        for role, source in (("reduced", previous), ("full", row)):
+            for column in _ANOVA_COLUMNS:
+                if column in source.values:
+                    numbers[f"{role}.{column}"] = source.values[column]
+        for column, qid in (("Chisq", "chisq"), ("Df", "df"), ("Pr(>Chisq)", "p_value")):
+            if column in row.values:
+                numbers[qid] = row.values[column]
+        out.append((f"{previous.model} vs {row.model}", numbers))
+    return out
+
+
+def best_match(scores: list[Score]) -> tuple[Score, list[Score]]:
+    """The best-scoring candidate, and the other mistakes that fit exactly as well."""
+    ranked = sorted(scores, key=Score.key)
+    top = ranked[0]
+    ties = [
+        s
+        for s in ranked[1:]
+        if s.key()[:2] == top.key()[:2]
+        and s.target == top.target
+        and s.candidate.get("mistake")
+        and s.candidate.get("mistake") != top.candidate.get("mistake")
+        and s.candidate["kind"] == top.candidate["kind"]
+    ]
+    return top, ties
+
+
+def number(printed: Printed) -> Number:
+    return Number(printed.value, unit_of(printed.text), printed.bound)

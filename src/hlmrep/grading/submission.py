@@ -1,0 +1,107 @@
+"""A submitted file read as untrusted data: checked, decoded, and recognised.
+
+A submission is either printed R output (lme4's ``summary()`` and ``anova()``, read by
+:mod:`hlmrep.lme4_output`) or a filled answer sheet (:mod:`hlmrep.grading.answer_sheet`).
+Nothing in it is ever evaluated.  A file that cannot be graded (missing, empty, binary,
+larger than :data:`MAX_BYTES`, not text, neither format) raises :class:`SubmissionError`
+with the reason in words, which the grade page and the summary show for that file alone.
+"""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass
+from pathlib import Path
+
+from hlmrep.errors import HlmrepError
+from hlmrep.grading import answer_sheet
+from hlmrep.lme4_output import Parsed, parse
+
+#: Submissions larger than this are refused unread (R output of a whole chapter is < 100 kB).
+MAX_BYTES = 5 * 1024 * 1024
+
+
+class SubmissionError(HlmrepError):
+    """A submitted file that cannot be graded, and why."""
+
+
+@dataclass
+class Submission:
+    name: str
+    format: str  # "lme4 output" or "answer sheet"
+    text: str
+    encoding: str
+    parsed: Parsed | None = None
+    sheet: answer_sheet.Sheet | None = None
+
+
+def read_text(path: Path) -> tuple[str, str]:
+    """The file's text and encoding; refuse what is not a reasonably sized text file."""
+    label = path.name
+    try:
+        size = path.stat().st_size
+    except OSError as error:
+        raise SubmissionError(f"{label}: cannot be read ({error.strerror})") from None
+    if not path.is_file():
+        raise SubmissionError(f"{label}: is not a regular file")
+    if size > MAX_BYTES:
+        raise SubmissionError(
+            f"{label}: {size / 1e6:.1f} MB is larger than the {MAX_BYTES / 2**20:.0f} MB "
+            "accepted for a submission; submit the printed output only"
+        )
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise SubmissionError(f"{label}: cannot be read ({error.strerror})") from None
+    if not raw.strip():
+        raise SubmissionError(f"{label}: the file is empty")
+    for bom, encoding in ((codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if raw.startswith(bom):
+            return _decode(raw, encoding, label), encoding
+    if b"\x00" in raw:
+        offset = raw.index(b"\x00")
+        raise SubmissionError(
+            f"{label}: a binary file (a NUL byte at offset {offset}), not text; "
+            "copy the R console output into a .txt file, or fill in the answer sheet (CSV)"
+        )
+    try:
+        return raw.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    # R on Windows writes Windows-1252 text; anything else that is not UTF-8 is refused.
+    text = _decode(raw, "cp1252", label)
+    return text, "cp1252"
+
+
+def _decode(raw: bytes, encoding: str, label: str) -> str:
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as error:
+        raise SubmissionError(
+            f"{label}: not text in UTF-8 or Windows-1252 (byte 0x{raw[error.start]:02x} at "
+            f"offset {error.start})"
+        ) from None
+    controls = sum(1 for c in text if ord(c) < 32 and c not in "\t\n\r\f")
+    if controls > max(8, len(text) // 100):
+        raise SubmissionError(f"{label}: {controls} control characters: a binary file, not text")
+    return text
+
+
+def read(path: Path) -> Submission:
+    """Read and recognise one submission (see the module)."""
+    text, encoding = read_text(path)
+    if answer_sheet.looks_like(text):
+        try:
+            sheet = answer_sheet.read(text, path.name)
+        except HlmrepError as error:
+            raise SubmissionError(str(error)) from None
+        return Submission(path.name, "answer sheet", text, encoding, sheet=sheet)
+    parsed = parse(text)
+    if not parsed.blocks:
+        raise SubmissionError(
+            f"{path.name}: no lme4 output found (no line 'Linear mixed model fit by ...' of "
+            "summary(), no 'Models:' of anova()), and not an answer sheet (its first line "
+            f"would be {','.join(answer_sheet.COLUMNS)}); "
+            "`python -m hlmrep grade-template` writes the answer sheet"
+        )
+    return Submission(path.name, "lme4 output", text, encoding, parsed=parsed)

@@ -1,0 +1,112 @@
+"""One submitted number against one reference number: the verdicts of replication audits.
+
+The categories follow the conventions of reproducibility checks of published numbers
+(Hardwicke et al. 2018, "Data availability, reusability, and analytic reproducibility",
+R. Soc. Open Sci.; statcheck's decision errors, Nuijten et al. 2016):
+
+- ``exact``: equal at the printed digits, |s - r| <= half a unit of the last digit printed
+  (the coarser of the two numbers' last digits: 12.64 replicates 12.6362 exactly);
+- ``rounding``: within 2 units of that last digit (a different rounding or optimizer
+  tolerance, not a different result);
+- ``minor``: relative error below 10 %;
+- ``major``: relative error of 10 % or more (or a count that differs at all);
+- ``decision error``: a p-value on the other side of .05 from the reference's, or of .01
+  or .001 where the source marks significance with stars.  It outranks the others.
+
+Counts (npar, df, numbers of observations) replicate exactly or not at all.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+EXACT, ROUNDING, MINOR, MAJOR, DECISION = (
+    "exact",
+    "rounding",
+    "minor",
+    "major",
+    "decision error",
+)
+#: Best first: when a number is graded against two references, the better verdict wins.
+ORDER = (EXACT, ROUNDING, MINOR, MAJOR, DECISION)
+REPLICATED = frozenset({EXACT, ROUNDING})
+#: Relative error at and above which a difference is major.
+MAJOR_RELATIVE_ERROR = 0.10
+#: How many units of the last printed digit still count as rounding.
+ROUNDING_UNITS = 2.0
+#: Significance levels a p-value may cross: always .05, and .01/.001 with stars.
+LEVELS = (0.05,)
+STAR_LEVELS = (0.05, 0.01, 0.001)
+
+
+@dataclass(frozen=True)
+class Number:
+    """A number with the precision it was printed at: ``unit`` is one unit of its last
+    digit (0 for a full-precision number such as our optimum); ``bound`` "<" for R's
+    ``< 2.2e-16``."""
+
+    value: float
+    unit: float
+    bound: str = ""
+
+
+def unit_of(text: str) -> float:
+    """One unit of the last printed digit: "46714.2" -> 0.1, "2.2e-16" -> 1e-17."""
+    mantissa, _, exponent = text.lower().partition("e")
+    decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+    return 10.0 ** (int(exponent or 0) - decimals)
+
+
+def unit_of_digits(digits: int | None) -> float:
+    return 0.0 if digits is None else 10.0 ** (-digits)
+
+
+def _category(number: Number, levels: tuple[float, ...]) -> int:
+    """How many significance levels the p-value is below ("< x" counts as below x)."""
+    if number.bound == "<":
+        return sum(number.value <= level for level in levels)
+    return sum(number.value < level for level in levels)
+
+
+def verdict(
+    submitted: Number,
+    reference: Number,
+    *,
+    count: bool = False,
+    p_value: bool = False,
+    stars: bool = False,
+) -> str:
+    """The verdict for ``submitted`` against ``reference`` (see the module's rules)."""
+    if not (math.isfinite(submitted.value) and math.isfinite(reference.value)):
+        return MAJOR
+    grade = _magnitude(submitted, reference, count)
+    if p_value:
+        levels = STAR_LEVELS if stars else LEVELS
+        if _category(submitted, levels) != _category(reference, levels):
+            return DECISION
+    return grade
+
+
+def _magnitude(submitted: Number, reference: Number, count: bool) -> str:
+    s, r = submitted.value, reference.value
+    if count:
+        return EXACT if s == r else MAJOR
+    if reference.bound == "<" and (s <= r or (submitted.bound == "<" and s <= r)):
+        return EXACT  # consistent with the upper bound the reference printed
+    if submitted.bound == "<" and r <= s:
+        return EXACT
+    unit = max(submitted.unit, reference.unit)
+    difference = abs(s - r)
+    slack = 1e-9 * max(1.0, abs(r))  # the binary representation of printed decimals
+    if difference <= 0.5 * unit + slack:
+        return EXACT
+    if difference <= ROUNDING_UNITS * unit + slack:
+        return ROUNDING
+    if r != 0 and difference / abs(r) < MAJOR_RELATIVE_ERROR:
+        return MINOR
+    return MAJOR
+
+
+def best(verdicts: list[str]) -> str:
+    return min(verdicts, key=ORDER.index)

@@ -1,0 +1,72 @@
+# Grading others' replications (README, "Grading replications"): one job per file in the
+# submissions folder (config grading.submissions). The catalogue of reference models and
+# known mistakes is fitted once; each grading job only compares numbers, so adding a
+# submission grades that one file (and rewrites the index).
+localrules:
+    grading_catalogue,
+    grade_submission,
+    grade_index,
+
+
+rule grading_catalogue:
+    """Fit every reference model and every catalogued mistake once, with the engine."""
+    input:
+        table=data_table(),
+        kernels=kernels_file(),
+        code=package_code("hlmrep.grading.catalogue"),
+    output:
+        grading_catalogue_file(),
+    params:
+        hlmrep=HLMREP,
+    log:
+        log_file("grading_catalogue"),
+    benchmark:
+        benchmark_file("grading_catalogue")
+    conda:
+        "../../envs/hlmrep.yaml"
+    shell:
+        "{params.hlmrep} grading-catalogue --data {input.table:q} --out {output:q}"
+        " 2>&1 | tee {log:q}"
+
+
+rule grade_submission:
+    """Grade one submission number by number: its record and its page."""
+    input:
+        submission=lambda wildcards: submission_file(wildcards.submission),
+        catalogue=grading_catalogue_file(),
+        code=package_code("hlmrep.grading.pages"),
+    output:
+        json=grade_record("{submission}"),
+        html=grade_page("{submission}"),
+    wildcard_constraints:
+        submission="[^/]+",
+    params:
+        hlmrep=HLMREP,
+        reference=GRADING["reference"],
+    log:
+        log_file("grade/{submission}"),
+    conda:
+        "../../envs/hlmrep.yaml"
+    shell:
+        "{params.hlmrep} grade-submission --submission {input.submission:q}"
+        " --catalogue {input.catalogue:q} --reference {params.reference}"
+        " --out-json {output.json:q} --out-html {output.html:q} 2>&1 | tee {log:q}"
+
+
+rule grade_index:
+    """The index of all grades and summary.csv, one row per submission."""
+    input:
+        grades=lambda wildcards: [grade_record(name) for name in submissions()],
+        code=package_code("hlmrep.grading.pages"),
+    output:
+        html=grades_index(),
+        csv=grades_summary(),
+    params:
+        hlmrep=HLMREP,
+    log:
+        log_file("grade_index"),
+    conda:
+        "../../envs/hlmrep.yaml"
+    shell:
+        "{params.hlmrep} grade-index {input.grades:q} --out-html {output.html:q}"
+        " --out-csv {output.csv:q} 2>&1 | tee {log:q}"
