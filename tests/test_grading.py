@@ -144,6 +144,17 @@ def test_model3a_at_the_optimum_replicates_too_and_says_against_what(grading_cat
     assert criterion["submitted"] == "46495.1" and criterion["against"] == "optimum"
 
 
+def test_a_model_nothing_known_explains_says_so(grading_catalogue):
+    """female in place of minority: the structure of mod3_int, none of its numbers."""
+    grade = grade_file(LME4_OUTPUT / "unknown_model.txt", grading_catalogue)
+    (model,) = grade["models"]
+    assert model["confidence"] == "low" and not model["matches_known"]
+    assert model["diagnosis"] is None and grade["unmatched"] == 1
+    assert not grade["all_replicated"]
+    wrong = [n for n in model["numbers"] if n["verdict"] not in verdicts.REPLICATED]
+    assert wrong and all(n["diagnosis"] is None for n in wrong)
+
+
 def test_the_sample_mean_graded_against_the_book_is_the_reverse_mistake(grading_catalogue):
     grade = grade_file(LME4_OUTPUT / "correct_model4.txt", grading_catalogue, "textbook")
     (model,) = grade["models"]
@@ -189,6 +200,9 @@ def test_fresh_lme4_output_of_every_mistake_is_diagnosed(grading_catalogue, hsb,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in LME4_OUTPUT.iterdir())
+    assert not grade_file(out / "unknown_model.txt", grading_catalogue)["models"][0][
+        "matches_known"
+    ]
     for name, (target, mistake) in MISTAKES.items():
         (model,) = grade_file(out / name, grading_catalogue)["models"]
         assert (model["target"], model["diagnosis"]["id"]) == (target, mistake), name
@@ -219,6 +233,31 @@ def test_uncorrelated_random_effects_fit_as_lme4s_double_bar(hsb):
     for term, (name, value) in zip(printed.fixed, ours.beta.items(), strict=True):
         assert same(value, term.estimate.text), name
         assert same(ours.std_errors[name], term.std_error.text), name
+
+
+def test_a_new_catalogue_entry_is_fitted_for_the_models_it_applies_to(hsb):
+    """The catalogue is data: an entry added to it is fitted like the others."""
+    from dataclasses import replace
+
+    from hlmrep.grading.references import Mistake, load
+
+    refs = load()
+    entry = Mistake(
+        id="female_instead_of_minority",
+        title="female in place of minority",
+        explanation="The model has female where model3a has minority.",
+        fix="Use minority.",
+        applies_to=("model3a", "mod3_int"),
+        kind="mistake",
+        derive={"replace": {"minority": "female"}},
+    )
+    extended = replace(refs, mistakes={**refs.mistakes, entry.id: entry})
+    built = catalogue.build(hsb, extended)
+    for model in ("model3a", "mod3_int"):
+        (candidate,) = [c for c in built["models"][model]["candidates"] if c["id"] == entry.id]
+        assert "female" in candidate["formula"] and candidate["verified"]
+    assert not any(c["id"] == entry.id for c in built["models"]["model3"]["candidates"])
+    assert built["mistakes"][entry.id]["title"] == entry.title
 
 
 # ----- answer sheets ------------------------------------------------------------------------------

@@ -20,12 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hlmrep.grading.references import (
-    REFERENCE_LEVELS,
-    ModelSpec,
-    References,
-    load,
-)
+from hlmrep.grading.references import REFERENCE_LEVELS, ModelSpec, References, load
 
 #: Candidate kinds: correct numbers (the optimum or the printed reference), numbers a
 #: known alternative gives that are graded as right, and mistakes.
@@ -33,21 +28,9 @@ CORRECT, ACCEPTED, MISTAKE = "correct", "accepted", "mistake"
 
 
 def analysis_table(prepared: pd.DataFrame) -> pd.DataFrame:
-    """The columns the reference models and mistakes use, from the prepared HSB table."""
-    table = prepared[
-        [
-            "school",
-            "mathach",
-            "ses",
-            "cses",
-            "sector",
-            "minority",
-            "meanses_sample",
-            "meanses_school_file",
-        ]
-    ].copy()
-    table["ses_grand"] = table["ses"] - table["ses"].mean()
-    return table
+    """The prepared HSB table, plus SES centred on its grand mean (a mistake's column); a
+    catalogue entry may put any of its columns in place of a model's variable."""
+    return prepared.assign(ses_grand=prepared["ses"] - prepared["ses"].mean())
 
 
 def fit_numbers(spec: ModelSpec, table: pd.DataFrame) -> dict[str, Any]:
@@ -131,7 +114,7 @@ def _printed_candidate(printed: dict, kind: str, entry: str | None) -> dict[str,
 
 def _lrt_values(reduced: dict, full: dict, n_obs: int) -> dict[str, float]:
     """What ``anova(reduced, full)`` prints from the two fits' criteria (R's anova.merMod)."""
-    from scipy.stats import chi2
+    from scipy.special import chdtrc  # chi2.sf, without importing scipy.stats
 
     out: dict[str, float] = {}
     for role, fitted in (("reduced", reduced), ("full", full)):
@@ -144,7 +127,7 @@ def _lrt_values(reduced: dict, full: dict, n_obs: int) -> dict[str, float]:
     chisq = max(out["reduced.deviance"] - out["full.deviance"], 0.0)  # R floors it at 0
     df = full["npar"] - reduced["npar"]
     out["chisq"], out["df"] = chisq, df
-    out["p_value"] = float(chi2.sf(chisq, df)) if df > 0 else float("nan")
+    out["p_value"] = float(chdtrc(df, chisq)) if df > 0 else float("nan")
     return out
 
 

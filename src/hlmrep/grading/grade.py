@@ -29,6 +29,9 @@ from hlmrep.lme4_output import Anova, Printed, Summary
 
 #: Quantities a printed lme4 summary never shows, so their absence is not "missing".
 NOT_IN_SUMMARIES = ("random.cov.",)
+#: Blocks graded per file: a lab's output has a handful; more is pasted noise, and each
+#: block is matched against every candidate.
+MAX_BLOCKS = 50
 
 
 def _candidates(entry: dict[str, Any]) -> list[dict[str, Any]]:
@@ -189,7 +192,12 @@ def _blocks(submission: Submission, catalogue: dict, prefer: str) -> list[dict[s
             )
         return out
     assert submission.parsed is not None
-    for block in submission.parsed.blocks:
+    blocks = submission.parsed.blocks
+    if len(blocks) > MAX_BLOCKS:
+        submission.parsed.problems.append(
+            f"{len(blocks)} summary() and anova() blocks: only the first {MAX_BLOCKS} graded"
+        )
+    for block in blocks[:MAX_BLOCKS]:
         if isinstance(block, Summary):
             if not block.fixed:
                 continue

@@ -31,8 +31,6 @@ from hlmrep.errors import HlmrepError
 REFERENCE_LEVELS = {"sector": "Public", "minority": "No"}
 #: How a variable of the model is named as an lme4 coefficient (a factor gets its level).
 COEFFICIENT_NAMES = {"sector": "sectorCatholic", "minority": "minorityYes"}
-#: Columns a mistake may put in place of a model variable (see ``mistakes.yaml``).
-DERIVED_COLUMNS = ("cses", "ses", "ses_grand", "meanses")
 SOURCES = ("vignette", "textbook")
 
 
