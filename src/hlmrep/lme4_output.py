@@ -48,7 +48,8 @@ def _printed(token: str, bound: str = "") -> Printed:
     return Printed(float(token), token, bound)
 
 
-def _is_number(token: str) -> bool:
+def is_number(token: str) -> bool:
+    """A number as R prints it (no bound, no stars): ``-3.09680``, ``2.2e-16``."""
     return bool(_NUMBER.match(token))
 
 
@@ -165,12 +166,12 @@ def _summary(lines: list[str], start: int) -> tuple[Summary, int, list[str]]:
             summary.formula = text.split(":", 1)[1].strip()
         elif text.startswith("REML criterion at convergence:"):
             value = text.split(":", 1)[1].strip()
-            if _is_number(value):
+            if is_number(value):
                 summary.reml_criterion = _printed(value)
         elif tokens[:2] == ["AIC", "BIC"] and index < len(lines):
             values = lines[index].split()
             index += 1
-            if len(values) == len(tokens) and all(_is_number(v) for v in values):
+            if len(values) == len(tokens) and all(is_number(v) for v in values):
                 summary.fit_statistics = {
                     name: _printed(value) for name, value in zip(tokens, values, strict=True)
                 }
@@ -179,7 +180,7 @@ def _summary(lines: list[str], start: int) -> tuple[Summary, int, list[str]]:
         elif text.startswith("Scaled residuals:") and index + 1 < len(lines):
             values = lines[index + 1].split()
             index += 2
-            if len(values) == 5 and all(_is_number(v) for v in values):
+            if len(values) == 5 and all(is_number(v) for v in values):
                 summary.scaled_residuals = [_printed(v) for v in values]
         elif text.startswith("Random effects:"):
             section = "random"
@@ -225,9 +226,9 @@ def _random_row(summary: Summary, tokens: list[str]) -> str:
     """One row of the random-effects table; with collapsed spaces the group column of a
     continuation row is absent, so the row is read by how many names precede numbers."""
     names = []
-    while tokens and not _is_number(tokens[0]):
+    while tokens and not is_number(tokens[0]):
         names.append(tokens.pop(0))
-    if not tokens or len(tokens) < 2 or not all(_is_number(t) for t in tokens):
+    if not tokens or len(tokens) < 2 or not all(is_number(t) for t in tokens):
         return "expected a name, a variance and an SD"
     variance, sd, *correlations = (_printed(t) for t in tokens)
     if names == ["Residual"]:
@@ -262,7 +263,7 @@ def _fixed_row(summary: Summary, tokens: list[str], header: list[str]) -> str:
         tokens = [*tokens[:-2], tokens[-1]]
         bound = "<"
     count = len(header)
-    if len(tokens) <= count or not all(_is_number(t) for t in tokens[-count:]):
+    if len(tokens) <= count or not all(is_number(t) for t in tokens[-count:]):
         return f"expected a term and {count} numbers"
     values = dict(zip(header, (_printed(t) for t in tokens[-count:]), strict=True))
     if bound:
@@ -311,7 +312,7 @@ def _anova_row(anova: Anova, tokens: list[str], header: list[str]) -> str:
     if len(values) >= 2 and values[-2] == "<":
         values = [*values[:-2], values[-1]]
         bound = "<"
-    if not values or len(values) > len(header) or not all(_is_number(v) for v in values):
+    if not values or len(values) > len(header) or not all(is_number(v) for v in values):
         return f"expected a model name and up to {len(header)} numbers"
     row = {column: _printed(value) for column, value in zip(header, values, strict=False)}
     if bound:

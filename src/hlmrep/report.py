@@ -18,8 +18,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from hlmrep import templates
 from hlmrep.files import read_json, write_atomically
 from hlmrep.textbook import TEXTBOOK_ORDER
@@ -214,15 +212,7 @@ def _lme4_values(crosscheck: dict[str, Any]) -> dict[str, dict[str, float]]:
 
 
 def render(ctx: dict[str, Any]) -> str:
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(templates.__file__).parent),
-        autoescape=jinja2.select_autoescape(["html", "j2"]),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    environment.filters["num"] = _number
-    environment.filters["sci"] = _scientific
+    environment = templates.environment({"num": _number, "sci": _scientific})
     return environment.get_template("report.html.j2").render(**ctx)
 
 

@@ -311,34 +311,26 @@ def fit_design(
     )
     q = cp.q
     rows, cols = theta_layout(q)
-    if covariance == "diagonal":
-        free = np.flatnonzero(rows == cols)
+    # The optimizer works on the free elements of θ: all of them, or T's diagonal.
+    free = np.flatnonzero(rows == cols) if covariance == "diagonal" else np.arange(len(rows))
 
-        def embed(phi: np.ndarray) -> np.ndarray:
-            theta = np.zeros((*phi.shape[:-1], len(rows)))
-            theta[..., free] = phi
-            return theta
+    def embed(phi: np.ndarray) -> np.ndarray:
+        if len(free) == len(rows):
+            return phi
+        theta = np.zeros((*phi.shape[:-1], len(rows)))
+        theta[..., free] = phi
+        return theta
 
-        report = find_optimum(
-            lambda phi: profiled_deviance(embed(phi), cp, reml),
-            start=np.ones(q),
-            lower=np.zeros(q),
-            diagonal=np.ones(q, dtype=bool),
-            batch_objective=lambda phis: profiled_deviance_batch(embed(phis), cp, reml),
-            canonical=np.abs,
-            control=control,
-        )
-        report = replace(report, theta=embed(report.theta))
-    else:
-        report = find_optimum(
-            lambda theta: profiled_deviance(theta, cp, reml),
-            start=theta_start(q),
-            lower=theta_lower_bounds(q),
-            diagonal=rows == cols,
-            batch_objective=lambda thetas: profiled_deviance_batch(thetas, cp, reml),
-            canonical=lambda theta: canonical_theta(theta, q),
-            control=control,
-        )
+    report = find_optimum(
+        lambda phi: profiled_deviance(embed(phi), cp, reml),
+        start=theta_start(q)[free],
+        lower=theta_lower_bounds(q)[free],
+        diagonal=(rows == cols)[free],
+        batch_objective=lambda phis: profiled_deviance_batch(embed(phis), cp, reml),
+        canonical=lambda phi: canonical_theta(embed(phi), q)[free],
+        control=control,
+    )
+    report = replace(report, theta=embed(report.theta))
     solution = solve_at(report.theta, cp, reml)
     return LmmResult(
         formula=formula,

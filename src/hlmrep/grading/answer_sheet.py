@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from dataclasses import dataclass, field
 
 from hlmrep.errors import HlmrepError
 from hlmrep.grading.references import References, describe_quantity, load
-from hlmrep.lme4_output import Printed
+from hlmrep.lme4_output import Printed, is_number
 
 COLUMNS = ("id", "quantity", "model", "where", "value")
-_NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
 
 
 @dataclass
@@ -88,7 +86,7 @@ def _number(cell: str, decimal_comma: bool) -> Printed | None:
         bound, text = "<", text[1:].strip()
     if decimal_comma and text.count(",") == 1 and "." not in text:
         text = text.replace(",", ".")
-    if not _NUMBER.match(text):
+    if not is_number(text):
         return None
     return Printed(float(text), text, bound)
 

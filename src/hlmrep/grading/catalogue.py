@@ -15,6 +15,7 @@ reads this file and fits nothing, so thirty submissions cost thirty reads of one
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -172,7 +173,7 @@ def build(prepared: pd.DataFrame, references: References | None = None) -> dict[
 
         def compare(a: ModelSpec, b: ModelSpec, refit: bool) -> dict[str, float]:
             if refit:
-                a, b = _ml(a), _ml(b)
+                a, b = replace(a, reml=False), replace(b, reml=False)
             return _lrt_values(fits(a), fits(b), n_obs)
 
         candidates = [
@@ -242,9 +243,3 @@ def build(prepared: pd.DataFrame, references: References | None = None) -> dict[
             for m in refs.mistakes.values()
         },
     }
-
-
-def _ml(spec: ModelSpec) -> ModelSpec:
-    from dataclasses import replace
-
-    return replace(spec, reml=False)

@@ -22,7 +22,7 @@ from typing import Any
 
 from hlmrep.grading import matching, verdicts
 from hlmrep.grading.matching import Alignment, Score
-from hlmrep.grading.references import describe_quantity
+from hlmrep.grading.references import describe_quantity, load
 from hlmrep.grading.submission import Submission, SubmissionError, read
 from hlmrep.grading.verdicts import Number, unit_of_digits
 from hlmrep.lme4_output import Anova, Printed, Summary
@@ -34,8 +34,9 @@ NOT_IN_SUMMARIES = ("random.cov.",)
 MAX_BLOCKS = 50
 
 
-def _candidates(entry: dict[str, Any]) -> list[dict[str, Any]]:
-    return entry["candidates"]
+def _entry(catalogue: dict[str, Any], target: str) -> dict[str, Any]:
+    """A reference model's or LRT's entry of the catalogue."""
+    return catalogue["models" if target in catalogue["models"] else "lrts"][target]
 
 
 def _optimum(entry: dict[str, Any]) -> dict[str, Any]:
@@ -43,13 +44,11 @@ def _optimum(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def match_summary(summary: Summary, catalogue: dict, prefer: str) -> tuple[Score, list[Score]]:
-    from hlmrep.grading.references import load
-
     scores = []
     for target in load().summary_targets(prefer):
         entry = catalogue["models"][target]
         optimum = _optimum(entry)
-        for candidate in _candidates(entry):
+        for candidate in entry["candidates"]:
             alignment = matching.align_summary(summary, candidate, optimum)
             scored = matching.score(target, candidate, alignment)
             scored.target_rank = 0 if entry["printed"] else 1
@@ -63,7 +62,7 @@ def match_numbers(
     scores = [
         matching.score(name, candidate, Alignment(dict(numbers)))
         for name, entry in targets.items()
-        for candidate in _candidates(entry)
+        for candidate in entry["candidates"]
     ]
     return matching.best_match(scores)
 
@@ -110,13 +109,12 @@ def grade_match(
     kind: str,
     best: Score,
     ties: list[Score],
-    entry: dict[str, Any],
     catalogue: dict[str, Any],
-    submitted_names: dict[str, str] | None = None,
-    stars: bool = False,
     check_missing: bool = True,
 ) -> dict[str, Any]:
     """The grade of one submitted model or test, given its best match."""
+    entry = _entry(catalogue, best.target)
+    stars = bool(entry.get("stars"))
     candidate = best.candidate
     numbers = []
     ungraded = []
@@ -163,7 +161,7 @@ def grade_match(
         "matches_known": confidence != "low",
         "diagnosis": diagnosis,
         "also_consistent_with": [t.candidate["mistake"] for t in ties],
-        "names": submitted_names or {},
+        "names": best.alignment.names,
         "numbers": numbers,
         "ungraded": ungraded,
         "missing": missing,
@@ -174,21 +172,10 @@ def _blocks(submission: Submission, catalogue: dict, prefer: str) -> list[dict[s
     out = []
     if submission.sheet is not None:
         for target, numbers in submission.sheet.values.items():
-            group = "models" if target in catalogue["models"] else "lrts"
-            entry = catalogue[group][target]
-            best, ties = match_numbers(numbers, {target: entry})
-            stars = bool(entry.get("stars"))
+            best, ties = match_numbers(numbers, {target: _entry(catalogue, target)})
+            label = f"answer sheet: {target}"
             out.append(
-                grade_match(
-                    f"answer sheet: {target}",
-                    "answer sheet",
-                    best,
-                    ties,
-                    entry,
-                    catalogue,
-                    stars=stars,
-                    check_missing=False,
-                )
+                grade_match(label, "answer sheet", best, ties, catalogue, check_missing=False)
             )
         return out
     assert submission.parsed is not None
@@ -198,36 +185,17 @@ def _blocks(submission: Submission, catalogue: dict, prefer: str) -> list[dict[s
             f"{len(blocks)} summary() and anova() blocks: only the first {MAX_BLOCKS} graded"
         )
     for block in blocks[:MAX_BLOCKS]:
-        if isinstance(block, Summary):
-            if not block.fixed:
-                continue
+        if isinstance(block, Summary) and block.fixed:
             best, ties = match_summary(block, catalogue, prefer)
-            entry = catalogue["models"][best.target]
-            grade = grade_match(
-                f"summary() at line {block.line}",
-                "summary",
-                best,
-                ties,
-                entry,
-                catalogue,
-                submitted_names=best.alignment.names,
-            )
+            grade = grade_match(f"summary() at line {block.line}", "summary", best, ties, catalogue)
             grade["submitted_formula"] = _formula(block.formula)
             grade["estimation"] = block.estimation
             out.append(grade)
         elif isinstance(block, Anova):
-            for label, numbers in matching.anova_pairs(block):
+            for pair, numbers in matching.anova_pairs(block):
                 best, ties = match_numbers(numbers, catalogue["lrts"])
-                entry = catalogue["lrts"][best.target]
-                grade = grade_match(
-                    f"anova() at line {block.line}: {label}",
-                    "anova",
-                    best,
-                    ties,
-                    entry,
-                    catalogue,
-                    stars=bool(entry["stars"]),
-                )
+                label = f"anova() at line {block.line}: {pair}"
+                grade = grade_match(label, "anova", best, ties, catalogue)
                 grade["refitted_by_ml"] = block.refitted_by_ml
                 grade["submitted_formulas"] = {
                     name: _formula(text) for name, text in block.formulas.items()

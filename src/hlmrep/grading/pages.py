@@ -38,16 +38,12 @@ SUMMARY_COLUMNS = (
 
 
 def _environment() -> jinja2.Environment:
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(templates.__file__).parent),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
+    return templates.environment(
+        {
+            "num": lambda v: "–" if v is None else f"{v:.6g}",
+            "css": lambda v: str(v).replace(" ", "-"),
+        }
     )
-    environment.filters["num"] = lambda v: "–" if v is None else f"{v:.6g}"
-    environment.filters["css"] = lambda v: str(v).replace(" ", "-")
-    return environment
 
 
 def render_grade(grade: dict[str, Any], mistakes: dict[str, Any]) -> str:

@@ -198,8 +198,7 @@ def _vignette_model(block: dict[str, Any], names: dict[str, str]) -> dict[str, P
     for name, entry in block["fixed"].items():
         digits = entry["digits"]
         for what, d in zip(("estimate", "se", "t"), digits, strict=True):
-            key = {"se": "se", "t": "t", "estimate": "estimate"}[what]
-            out[f"fixed.{term(name)}.{key}"] = _printed_value(entry[what], d)
+            out[f"fixed.{term(name)}.{what}"] = _printed_value(entry[what], d)
     return out
 
 
