@@ -17,6 +17,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from hlmrep import code_paths
 from hlmrep.errors import HlmrepError
 
 log = logging.getLogger("hlmrep")
@@ -521,6 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    code_paths.pin()  # before numpy and numba load (a no-op once they have)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.captureWarnings(True)
     warnings.simplefilter("default")
@@ -529,4 +531,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except HlmrepError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:  # a read-only or full disk, a vanished folder
+        where = f" {error.filename}" if error.filename else ""
+        print(f"error: cannot write or read{where}: {error.strerror or error}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print("error: out of memory (see docs/security.md for the limits)", file=sys.stderr)
         return 1
