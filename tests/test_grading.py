@@ -432,7 +432,7 @@ def test_grade_exits_0_when_everything_replicates(catalogue_file):
         "grade", str(LME4_OUTPUT / "correct_model3.txt"), "--catalogue", str(catalogue_file)
     )
     assert done.returncode == 0, done.stderr
-    assert "32 of 32 numbers replicate" in done.stdout
+    assert "32 of 32 reference numbers replicate" in done.stdout
 
 
 def test_grade_exits_1_and_names_the_mistake(catalogue_file):

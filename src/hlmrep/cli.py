@@ -266,7 +266,9 @@ def _grading_catalogue(args: argparse.Namespace) -> int:
 def _grade_submission(args: argparse.Namespace) -> int:
     from hlmrep.grading.pages import grade_job
 
-    grade = grade_job(args.submission, args.catalogue, args.reference, args.out_json, args.out_html)
+    grade = grade_job(
+        args.folder, args.key, args.catalogue, args.reference, args.out_json, args.out_html
+    )
     if grade["status"] == "error":
         log.warning("%s", grade["error"])
     else:
@@ -491,7 +493,8 @@ def build_parser() -> argparse.ArgumentParser:
     gcat.set_defaults(run=_grading_catalogue)
 
     gsub = sub.add_parser("grade-submission", help="workflow job: grade one submission")
-    gsub.add_argument("--submission", type=Path, required=True)
+    gsub.add_argument("--folder", type=Path, required=True, help="the submissions folder")
+    gsub.add_argument("--key", required=True, help="the entry's key (grading.inventory)")
     gsub.add_argument("--catalogue", type=Path, required=True)
     gsub.add_argument("--reference", choices=("vignette", "textbook"), required=True)
     gsub.add_argument("--out-json", type=Path, required=True)

@@ -19,10 +19,19 @@ blocks in one text, in any order, whatever the variable and data names:
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
 _NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
+#: What R prints for values that are not finite numbers; read as such and graded wrong.
+NON_FINITE = {"NaN": math.nan, "NA": math.nan, "Inf": math.inf, "-Inf": -math.inf}
+#: Longest token read as a number: R prints at most 22 significant digits and an exponent;
+#: longer digit strings are noise (and Python refuses int() of over 4300 digits).
+MAX_NUMBER_LENGTH = 40
+#: Rows read per table: lme4's summary of a model of 50 terms has 50 fixed-effect rows, an
+#: anova() of a lab compares a handful of models. A larger table is refused whole.
+MAX_TABLE_ROWS = {"fixed effects": 200, "random effects": 100, "anova": 20}
 _PREFIX = re.compile(r"^\s*(?:##\s?|>\s?)?")
 _STARS = {"*", "**", "***", ".", "‘***’", "‘**’", "‘*’", "‘.’"}
 
@@ -45,12 +54,16 @@ class Printed:
 
 
 def _printed(token: str, bound: str = "") -> Printed:
-    return Printed(float(token), token, bound)
+    value = NON_FINITE.get(token)
+    return Printed(float(token) if value is None else value, token, bound)
 
 
 def is_number(token: str) -> bool:
-    """A number as R prints it (no bound, no stars): ``-3.09680``, ``2.2e-16``."""
-    return bool(_NUMBER.match(token))
+    """A number as R prints it (no bound, no stars): ``-3.09680``, ``2.2e-16``, and R's
+    ``NaN``, ``NA``, ``Inf``, ``-Inf``, which are read (and graded as wrong), never skipped."""
+    if token in NON_FINITE:
+        return True
+    return len(token) <= MAX_NUMBER_LENGTH and bool(_NUMBER.match(token))
 
 
 @dataclass
@@ -206,6 +219,13 @@ def _summary(lines: list[str], start: int) -> tuple[Summary, int, list[str]]:
                 problems.append(f"line {index}: fixed effect not read ({trouble}): {text!r}")
         elif text.startswith(("Correlation of Fixed Effects", "optimizer", "boundary", "fit ")):
             section = "correlation" if text.startswith("Correlation") else "done"
+    for table, rows in (("fixed effects", summary.fixed), ("random effects", summary.random)):
+        if len(rows) > MAX_TABLE_ROWS[table]:
+            problems.append(
+                f"line {start + 1}: a {table} table of {len(rows)} rows, more than the "
+                f"{MAX_TABLE_ROWS[table]} read: this summary is not graded"
+            )
+            summary.fixed, summary.random = [], []
     if summary.reml_criterion is None and not summary.fit_statistics:
         problems.append(f"line {start + 1}: summary without a criterion (truncated?)")
     if not summary.fixed:
@@ -214,11 +234,11 @@ def _summary(lines: list[str], start: int) -> tuple[Summary, int, list[str]]:
 
 
 def _observations(summary: Summary, text: str) -> None:
-    match = re.match(r"Number of obs:\s*(\d+),\s*groups:\s*(.*)$", text)
+    match = re.match(r"Number of obs:\s*(\d{1,15}),\s*groups:\s*(.*)$", text)
     if not match:
         return
     summary.n_obs = int(match.group(1))
-    for name, count in re.findall(r"([^,;\s]+),\s*(\d+)", match.group(2)):
+    for name, count in re.findall(r"([^,;\s]+),\s*(\d{1,15})\b", match.group(2)):
         summary.groups[name] = int(count)
 
 
@@ -299,7 +319,13 @@ def _anova(lines: list[str], start: int, refit: bool) -> tuple[Anova, int, list[
             trouble = _anova_row(anova, tokens, header)
             if trouble:
                 problems.append(f"line {index}: anova row not read ({trouble}): {text!r}")
-    if not anova.rows:
+    if len(anova.rows) > MAX_TABLE_ROWS["anova"]:
+        problems.append(
+            f"line {start + 1}: an anova() table of {len(anova.rows)} rows, more than the "
+            f"{MAX_TABLE_ROWS['anova']} read: this table is not graded"
+        )
+        anova.rows = []
+    elif not anova.rows:
         problems.append(f"line {start + 1}: anova table without rows (truncated?)")
     return anova, index, problems
 

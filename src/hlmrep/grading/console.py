@@ -20,7 +20,9 @@ def load_catalogue(catalogue: Path, data: Path) -> dict[str, Any]:
     from hlmrep.files import read_json
 
     if catalogue.is_file():
-        return read_json(catalogue, "grading catalogue")
+        from hlmrep.grading.grade import check_catalogue
+
+        return check_catalogue(read_json(catalogue, "grading catalogue"), catalogue)
     from hlmrep.grading.catalogue import build
 
     if data.is_file():
@@ -75,7 +77,11 @@ def format_grade(grade: dict[str, Any], mistakes: dict[str, Any]) -> str:
             lines.append(f"  not reported: {', '.join(block['missing'])}")
     counts = ", ".join(f"{grade['counts'][v]} {v}" for v in ORDER)
     lines.append("")
-    lines.append(f"{grade['replicated']} of {grade['graded']} numbers replicate ({counts})")
+    expected = grade["graded"] + grade["missing"]
+    lines.append(
+        f"{grade['replicated']} of {expected} reference numbers replicate ({counts}, "
+        f"{grade['missing']} not reported)"
+    )
     for problem in grade["problems"]:
         lines.append(f"not read: {problem}")
     return "\n".join(lines)

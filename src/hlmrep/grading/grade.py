@@ -20,10 +20,11 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from hlmrep.errors import InputDataError
 from hlmrep.grading import matching, verdicts
 from hlmrep.grading.matching import Alignment, Score
 from hlmrep.grading.references import describe_quantity, load
-from hlmrep.grading.submission import Submission, SubmissionError, read
+from hlmrep.grading.submission import Submission, SubmissionError, read_bytes, recognise
 from hlmrep.grading.verdicts import Number, unit_of_digits
 from hlmrep.lme4_output import Anova, Printed, Summary
 
@@ -32,6 +33,34 @@ NOT_IN_SUMMARIES = ("random.cov.",)
 #: Blocks graded per file: a lab's output has a handful; more is pasted noise, and each
 #: block is matched against every candidate.
 MAX_BLOCKS = 50
+
+
+def check_catalogue(catalogue: Any, path: Path) -> dict[str, Any]:
+    """The grading catalogue as read from ``path``, or an error naming what is wrong.
+
+    Only the layout grading relies on is checked (three tables of entries); the entries
+    are the catalogue job's own output, rebuilt whenever it is deleted."""
+    fix = "delete it and rerun the workflow, which rebuilds it"
+    if not isinstance(catalogue, dict):
+        raise InputDataError(
+            f"grading catalogue {path}: expected a JSON object with models, lrts and "
+            f"mistakes, found a JSON {type(catalogue).__name__}; {fix}"
+        )
+    for key in ("models", "lrts", "mistakes"):
+        if not isinstance(catalogue.get(key), dict) or not catalogue[key]:
+            raise InputDataError(
+                f"grading catalogue {path}: key {key!r} is missing or not a table of "
+                f"entries; {fix}"
+            )
+    for name, entry in {**catalogue["models"], **catalogue["lrts"]}.items():
+        candidates = entry.get("candidates") if isinstance(entry, dict) else None
+        if not isinstance(candidates, list) or not any(
+            isinstance(c, dict) and c.get("id") == "optimum" for c in candidates
+        ):
+            raise InputDataError(
+                f"grading catalogue {path}: entry {name!r} has no optimum candidate; {fix}"
+            )
+    return catalogue
 
 
 def _entry(catalogue: dict[str, Any], target: str) -> dict[str, Any]:
@@ -174,9 +203,7 @@ def _blocks(submission: Submission, catalogue: dict, prefer: str) -> list[dict[s
         for target, numbers in submission.sheet.values.items():
             best, ties = match_numbers(numbers, {target: _entry(catalogue, target)})
             label = f"answer sheet: {target}"
-            out.append(
-                grade_match(label, "answer sheet", best, ties, catalogue, check_missing=False)
-            )
+            out.append(grade_match(label, "answer sheet", best, ties, catalogue))
         return out
     assert submission.parsed is not None
     blocks = submission.parsed.blocks
@@ -193,6 +220,8 @@ def _blocks(submission: Submission, catalogue: dict, prefer: str) -> list[dict[s
             out.append(grade)
         elif isinstance(block, Anova):
             for pair, numbers in matching.anova_pairs(block):
+                if len(out) >= MAX_BLOCKS:
+                    break
                 best, ties = match_numbers(numbers, catalogue["lrts"])
                 label = f"anova() at line {block.line}: {pair}"
                 grade = grade_match(label, "anova", best, ties, catalogue)
@@ -217,26 +246,29 @@ def _formula(text: str) -> dict[str, str | None]:
     return {"text": text, "canonical": canonical, "not_read": problem}
 
 
-def grade_file(path: Path, catalogue: dict[str, Any], prefer: str = "vignette") -> dict[str, Any]:
-    """The grade of one submitted file; a file that cannot be graded gets ``status: error``."""
-    record: dict[str, Any] = {"submission": path.name, "reference": prefer}
+def grade_file(
+    path: Path, catalogue: dict[str, Any], prefer: str = "vignette", name: str | None = None
+) -> dict[str, Any]:
+    """The grade of one submitted file; a file that cannot be graded gets ``status: error``.
+
+    ``name`` is the file name as the pages show it (default: the path's). The bytes graded
+    and hashed are the ones read once, by :func:`.submission.read_bytes`."""
+    label = name or path.name
+    record: dict[str, Any] = {"submission": label, "reference": prefer, "sha256": None}
     try:
-        record["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
-    except OSError:
-        record["sha256"] = None
-    try:
-        submission = read(path)
+        raw = read_bytes(path, label)
+        record["sha256"] = hashlib.sha256(raw).hexdigest()
+        submission = recognise(raw, label)
         blocks = _blocks(submission, catalogue, prefer)
-        problems = submission.parsed.problems if submission.parsed else submission.sheet.problems
+        source = submission.parsed or submission.sheet
+        problems = source.problems if source is not None else []
         if not blocks:
             raise SubmissionError(
-                f"{path.name}: nothing gradeable: "
+                f"{label}: nothing gradeable: "
                 + ("; ".join(problems[:3]) if problems else "no model with fixed effects")
             )
     except SubmissionError as error:
-        record.update(status="error", error=str(error), format=None, models=[], problems=[])
-        record.update(_totals([]))
-        return record
+        return refused(record, str(error))
     record.update(
         status="graded",
         error=None,
@@ -249,6 +281,13 @@ def grade_file(path: Path, catalogue: dict[str, Any], prefer: str = "vignette") 
     return record
 
 
+def refused(record: dict[str, Any], reason: str) -> dict[str, Any]:
+    """A record for a submission that could not be graded, with the reason."""
+    record.update(status="error", error=reason, format=None, models=[], problems=[])
+    record.update(_totals([]))
+    return record
+
+
 def _totals(blocks: list[dict[str, Any]]) -> dict[str, Any]:
     counts = {v: 0 for v in verdicts.ORDER}
     for block in blocks:
@@ -256,6 +295,11 @@ def _totals(blocks: list[dict[str, Any]]) -> dict[str, Any]:
             counts[n["verdict"]] += 1
     graded = sum(counts.values())
     replicated = counts[verdicts.EXACT] + counts[verdicts.ROUNDING]
+    # A number the matched reference prints and the submission leaves out counts as not
+    # replicated: otherwise leaving out what one got wrong (or filling in one line of the
+    # answer sheet) would score 100 %.
+    missing = sum(len(b["missing"]) for b in blocks)
+    expected = graded + missing
     named = {b["diagnosis"]["id"]: b["diagnosis"] for b in blocks if b["diagnosis"]}
     found = set(named) | {n["diagnosis"] for b in blocks for n in b["numbers"] if n["diagnosis"]}
     diagnoses = sorted(d for d in found if named.get(d, {}).get("kind") != "accepted")
@@ -264,10 +308,10 @@ def _totals(blocks: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "counts": counts,
         "graded": graded,
-        "missing": sum(len(b["missing"]) for b in blocks),
+        "missing": missing,
         "replicated": replicated,
-        "score": round(replicated / graded, 4) if graded else None,
-        "all_replicated": bool(blocks) and graded > 0 and replicated == graded,
+        "score": round(replicated / expected, 4) if expected else None,
+        "all_replicated": bool(blocks) and graded > 0 and replicated == expected,
         "diagnoses": diagnoses,
         "notes": notes,
         "titles": titles,

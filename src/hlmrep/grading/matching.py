@@ -16,6 +16,7 @@ best candidate names the reference attempted and, when it is a mistake, the diag
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +88,8 @@ class Score:
 
 def agreement(qid: str, submitted: Printed, value: float, digits: int | None) -> tuple[bool, float]:
     """Whether a submitted number is a candidate's number, and how far (in allowances)."""
+    if not (math.isfinite(submitted.value) and math.isfinite(value)):
+        return False, 10.0
     if qid in COUNTS:
         same = submitted.value == value
         return same, 0.0 if same else 10.0
@@ -159,7 +162,10 @@ def align_summary(
             if est is None:
                 cost[i][j] = _BIG / 2
                 continue
-            cost[i][j] = (abs(term.estimate.value - est) + abs(term.std_error.value - se)) / abs(se)
+            distance = (abs(term.estimate.value - est) + abs(term.std_error.value - se)) / abs(se)
+            # Far off is still a counterpart (an intercept of 300000 is a wrong intercept,
+            # not a missing one): capped below _BIG, which marks pairs that cannot match.
+            cost[i][j] = min(distance, _BIG / 4) if math.isfinite(distance) else _BIG / 4
     names: dict[str, str] = {}
     if ours and theirs:
         rows, cols = linear_sum_assignment(cost)

@@ -79,24 +79,62 @@ def summary_row(grade: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+#: A cell starting with one of these is a formula to Excel, LibreOffice or Google Sheets.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell as a spreadsheet shows it and never runs (OWASP, "CSV Injection"):
+    one that a spreadsheet would take for a formula gets a leading apostrophe. Numbers
+    (counts, the score) are written as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def summary_csv(grades: Iterable[dict[str, Any]]) -> str:
+    """summary.csv: every field quoted, every text cell neutralised (spreadsheet_safe)."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=SUMMARY_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(
+        buffer, fieldnames=SUMMARY_COLUMNS, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC
+    )
     writer.writeheader()
     for grade in grades:
-        writer.writerow(summary_row(grade))
+        writer.writerow({k: spreadsheet_safe(v) for k, v in summary_row(grade).items()})
     return buffer.getvalue()
 
 
 def grade_job(
-    submission: Path, catalogue_path: Path, prefer: str, out_json: Path, out_html: Path
+    folder: Path, key: str, catalogue_path: Path, prefer: str, out_json: Path, out_html: Path
 ) -> dict[str, Any]:
-    """Workflow job: grade one submission, write its JSON record and its page."""
-    from hlmrep.files import read_json
-    from hlmrep.grading.grade import grade_file
+    """Workflow job: grade the submission ``key`` of ``folder``, write its record and page.
 
-    catalogue = read_json(catalogue_path)
-    grade = grade_file(submission, catalogue, prefer)
+    Whatever the file holds, the job ends with a record: a file that cannot be graded, or
+    that breaks the grader, or that exceeds the time and memory bounds, is recorded as an
+    error of that file, so that the index and summary.csv list it and the other files."""
+    from hlmrep import limits
+    from hlmrep.files import read_json
+    from hlmrep.grading.grade import check_catalogue, grade_file, refused
+    from hlmrep.grading.inventory import find
+
+    catalogue = check_catalogue(read_json(catalogue_path, "grading catalogue"), catalogue_path)
+    entry = find(folder, key)
+    record: dict[str, Any] = {"submission": entry.name, "reference": prefer, "sha256": None}
+    if entry.refusal is not None:
+        grade = refused(record, f"{entry.name}: {entry.refusal}")
+    else:
+        try:
+            with limits.bounded(limits.GRADING_SECONDS, limits.GRADING_MEMORY, entry.name):
+                grade = grade_file(entry.path, catalogue, prefer, name=entry.name)
+        except limits.LimitExceeded as error:
+            grade = refused(record, str(error))
+        except Exception as error:  # a grader bug must not stop the class: say so
+            grade = refused(
+                record,
+                f"{entry.name}: hlmrep could not grade this file ({type(error).__name__}: "
+                f"{str(error)[:200]}); please report it with the file",
+            )
+    grade["key"] = key
     text = json.dumps(grade, indent=1, ensure_ascii=False) + "\n"
     html = render_grade(grade, catalogue["mistakes"])
     write_atomically(out_json, lambda p: p.write_text(text, encoding="utf-8"))

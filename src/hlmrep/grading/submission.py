@@ -10,6 +10,9 @@ with the reason in words, which the grade page and the summary show for that fil
 from __future__ import annotations
 
 import codecs
+import errno
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,24 +38,36 @@ class Submission:
     sheet: answer_sheet.Sheet | None = None
 
 
-def read_text(path: Path) -> tuple[str, str]:
-    """The file's text and encoding; refuse what is not a reasonably sized text file."""
-    label = path.name
+def read_bytes(path: Path, label: str) -> bytes:
+    """The file's own bytes, at most :data:`MAX_BYTES`: opened without following a
+    symbolic link and without blocking on a FIFO, and refused unless a regular file."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        size = path.stat().st_size
+        handle = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
     except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise SubmissionError(
+                f"{label}: a symbolic link: not followed; copy the file itself"
+            ) from None
         raise SubmissionError(f"{label}: cannot be read ({error.strerror})") from None
-    if not path.is_file():
-        raise SubmissionError(f"{label}: is not a regular file")
-    if size > MAX_BYTES:
-        raise SubmissionError(
-            f"{label}: {size / 1e6:.1f} MB is larger than the {MAX_BYTES / 2**20:.0f} MB "
-            "accepted for a submission; submit the printed output only"
-        )
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise SubmissionError(f"{label}: cannot be read ({error.strerror})") from None
+    with os.fdopen(handle, "rb") as stream:
+        info = os.fstat(stream.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise SubmissionError(f"{label}: is not a regular file")
+        if info.st_size > MAX_BYTES:
+            raise SubmissionError(
+                f"{label}: {info.st_size / 1e6:.1f} MB is larger than the "
+                f"{MAX_BYTES / 2**20:.0f} MB accepted for a submission; submit the printed "
+                "output only"
+            )
+        raw = stream.read(MAX_BYTES + 1)
+    if len(raw) > MAX_BYTES:  # it grew while being read
+        raise SubmissionError(f"{label}: larger than the {MAX_BYTES / 2**20:.0f} MB accepted")
+    return raw
+
+
+def decode(raw: bytes, label: str) -> tuple[str, str]:
+    """The text and its encoding; refuse what is not text."""
     if not raw.strip():
         raise SubmissionError(f"{label}: the file is empty")
     for bom, encoding in ((codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
@@ -87,21 +102,27 @@ def _decode(raw: bytes, encoding: str, label: str) -> str:
     return text
 
 
-def read(path: Path) -> Submission:
-    """Read and recognise one submission (see the module)."""
-    text, encoding = read_text(path)
+def recognise(raw: bytes, label: str) -> Submission:
+    """Decode and recognise one submission's bytes (see the module)."""
+    text, encoding = decode(raw, label)
     if answer_sheet.looks_like(text):
         try:
-            sheet = answer_sheet.read(text, path.name)
+            sheet = answer_sheet.read(text, label)
         except HlmrepError as error:
             raise SubmissionError(str(error)) from None
-        return Submission(path.name, "answer sheet", text, encoding, sheet=sheet)
+        return Submission(label, "answer sheet", text, encoding, sheet=sheet)
     parsed = parse(text)
     if not parsed.blocks:
         raise SubmissionError(
-            f"{path.name}: no lme4 output found (no line 'Linear mixed model fit by ...' of "
+            f"{label}: no lme4 output found (no line 'Linear mixed model fit by ...' of "
             "summary(), no 'Models:' of anova()), and not an answer sheet (its first line "
             f"would be {','.join(answer_sheet.COLUMNS)}); "
             "`python -m hlmrep grade-template` writes the answer sheet"
         )
-    return Submission(path.name, "lme4 output", text, encoding, parsed=parsed)
+    return Submission(label, "lme4 output", text, encoding, parsed=parsed)
+
+
+def read(path: Path, label: str | None = None) -> Submission:
+    """Read and recognise one submitted file."""
+    label = label or path.name
+    return recognise(read_bytes(path, label), label)

@@ -54,8 +54,11 @@ class Number:
 def unit_of(text: str) -> float:
     """One unit of the last printed digit: "46714.2" -> 0.1, "2.2e-16" -> 1e-17."""
     mantissa, _, exponent = text.lower().partition("e")
+    if not exponent.lstrip("+-").isdigit():
+        exponent = "0"  # "NaN", "Inf": no digits to speak of
     decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
-    return 10.0 ** (int(exponent or 0) - decimals)
+    power = int(exponent[:6]) - decimals
+    return math.inf if power > 308 else 10.0 ** max(power, -330)
 
 
 def unit_of_digits(digits: int | None) -> float:

@@ -1,0 +1,107 @@
+"""The submissions folder as the grading jobs see it: one entry per file, nothing followed.
+
+A class's folder is written by people the instructor should not have to trust (a zip from
+a learning platform can carry symbolic links, FIFOs, names of 254 bytes, names that are
+not UTF-8, names with Snakemake's ``{wildcards}`` or ``<path variables>``). Every entry
+but a hidden one becomes one grading job and one line of the index, with:
+
+- a ``key``, the name of its outputs and of its Snakemake wildcard: the file name itself
+  when it is plain (letters, digits, ``._+-``, at most 100 characters, not ``index``,
+  whose page would be the index), otherwise a plain version of it and 10 hex digits of
+  the SHA-256 of its bytes, so that two odd names never share outputs;
+- a ``refusal`` when the entry is not a regular file: a symbolic link (never followed,
+  whether it points into the project, to /etc/passwd or nowhere), a folder, a FIFO, a
+  device; the job records the refusal as that submission's error;
+- a ``signature`` of what ``lstat`` says of it, a parameter of its job, so that a changed
+  file is graded again (its bytes never reach Snakemake as a path, which would be read
+  as a pattern).
+
+The folder is listed with ``lstat`` only, at workflow parse time; the file is opened once,
+by its job, with ``O_NOFOLLOW`` and read to at most its size limit (:mod:`.submission`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+#: A file name used as it is for outputs and wildcards.
+PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
+#: Keys taken by the grading pages themselves (reports/grades/index.html).
+RESERVED = frozenset({"index"})
+#: Entries graded per folder: a class, or several; more is not a submissions folder.
+MAX_ENTRIES = 5000
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: str
+    #: The file name as shown on pages: bytes that are not UTF-8 are written as \xNN.
+    name: str
+    path: Path
+    refusal: str | None
+    signature: str
+
+
+def display_name(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="backslashreplace")
+
+
+def key_for(raw: bytes) -> str:
+    name = display_name(raw)
+    if PLAIN.fullmatch(name) and name.lower() not in RESERVED:
+        return name
+    plain = re.sub(r"[^A-Za-z0-9._+-]+", "_", name).strip("._-+")[:60] or "submission"
+    return f"{plain}-{hashlib.sha256(raw).hexdigest()[:10]}"
+
+
+def _refusal(info: os.stat_result) -> str | None:
+    mode = info.st_mode
+    if stat.S_ISLNK(mode):
+        return (
+            "a symbolic link: not followed (a link can point anywhere on this machine); "
+            "copy the file itself into the submissions folder"
+        )
+    if stat.S_ISDIR(mode):
+        return "a folder, not a file: put the files it holds in the submissions folder itself"
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket or device"
+        return f"not a regular file ({kind}): not read"
+    return None
+
+
+def entries(folder: Path) -> list[Entry]:
+    """Every entry of the folder but hidden ones, in byte order of their names (none
+    when the folder does not exist)."""
+    try:
+        with os.scandir(os.fsencode(folder)) as listing:
+            found = sorted(
+                (item.name, item.stat(follow_symlinks=False))
+                for item in listing
+                if not item.name.startswith(b".")
+            )
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    out: list[Entry] = []
+    keys: set[str] = set()
+    for raw, info in found[:MAX_ENTRIES]:
+        key = key_for(raw)
+        if key in keys:  # a crafted name that copies another's key: give it its own
+            key = f"{key}-{hashlib.sha256(raw + b'/').hexdigest()[:10]}"
+        keys.add(key)
+        signature = f"{stat.filemode(info.st_mode)}:{info.st_size}:{info.st_mtime_ns}:{info.st_ino}"
+        path = Path(os.fsdecode(os.path.join(os.fsencode(folder), raw)))
+        out.append(Entry(key, display_name(raw), path, _refusal(info), signature))
+    return out
+
+
+def find(folder: Path, key: str) -> Entry:
+    """The entry whose key is ``key`` (the grading job's view of its own file)."""
+    for entry in entries(folder):
+        if entry.key == key:
+            return entry
+    return Entry(key, key, Path(folder) / key, "no longer in the submissions folder", "")
