@@ -1,12 +1,18 @@
 # hlmrep: replication of Raudenbush & Bryk (2002), chapter 4, High School and Beyond.
 # Rules only wire files to the hlmrep package (src/hlmrep); see README.md.
 
-from hlmrep.config import validate_config
+from pathlib import Path
+
+from hlmrep.config import read_config_file, validate_config
+from snakemake.utils import update_config
 
 
-configfile: "config.yaml"
-
-
+# config.yaml is read as plain YAML data by hlmrep (Snakemake's `configfile:` would run YTE
+# templates and merge repeated keys); --config and --configfile still take precedence.
+if Path("config.yaml").exists() or not workflow.overwrite_configfiles:
+    update_config(config, read_config_file("config.yaml"))
+    update_config(config, workflow.config_settings.overwrite_config)
+    workflow.configfiles.append("config.yaml")
 validate_config(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from hlmrep.errors import ConfigError, ModelSpecificationError
+from hlmrep.errors import ConfigError, HlmrepError, ModelSpecificationError
 
 log = logging.getLogger("hlmrep")
 
@@ -94,10 +94,75 @@ def _unknown_model_references(config: dict[str, Any]) -> list[str]:
     return problems
 
 
+class _PlainYaml(yaml.SafeLoader):
+    """YAML as data: no tags beyond YAML's own (``!!python/name:`` is refused), and a key
+    given twice in one mapping is an error, not a silent override."""
+
+
+def _mapping_without_repeats(loader: _PlainYaml, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise ConfigError(
+                f"{loader.name}, line {line}: key {key!r} is given twice (first at line "
+                f"{seen[key]}); remove one"
+            )
+        seen[key] = line
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=True)
+
+
+_PlainYaml.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_repeats
+)
+
+#: Largest config file read (the default one is 5 kB).
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A config file read as plain YAML data (see :class:`_PlainYaml`).
+
+    Snakemake's own ``configfile:`` would run YTE templates (``__use_yte__: true`` runs
+    Python, even in a dry run) and accepts repeated keys; the workflow reads config.yaml
+    with this instead. Errors name the file and the line.
+    """
+    from hlmrep.files import read_bounded
+
+    path = Path(path)
+    try:
+        text = read_bounded(path, "config file", MAX_CONFIG_BYTES).decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})")
+    except HlmrepError as error:
+        raise ConfigError(str(error)) from None
+    loader = _PlainYaml(text)
+    loader.name = str(path)
+    try:
+        config = loader.get_single_data()
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"{path}{where}: not plain YAML data: {problem}") from None
+    finally:
+        loader.dispose()
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings, found {type(config).__name__}")
+    if "__use_yte__" in config:
+        raise ConfigError(
+            f"{path}: '__use_yte__' (Snakemake's YTE templating) is not accepted: hlmrep "
+            "reads its config as plain YAML, never as a template that runs code"
+        )
+    return config
+
+
 def load_config(config_path: str | Path, schema_path: str | Path) -> dict[str, Any]:
     """Read a YAML config file and validate it."""
-    config = yaml.safe_load(Path(config_path).read_text()) or {}
-    return validate_config(config, schema_path)
+    return validate_config(read_config_file(config_path), schema_path)
 
 
 #: What the scorecard reads beyond the models (hlmrep.scorecard, hlmrep.textbook): with one

@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from hlmrep.data import read_prepared
-from hlmrep.errors import HlmrepError
+from hlmrep.errors import InputDataError
+from hlmrep.errors import InputDataError, HlmrepError
 from hlmrep.files import read_json, write_atomically
 
 #: The values of ``crosscheck.lme4`` in config.yaml.
@@ -323,8 +324,20 @@ def failures(record: dict[str, Any]) -> list[str]:
     Our fit not being the optimum, or the two engines disagreeing at the same θ, fail;
     lme4 stopping short of the optimum does not, it is reported.
     """
+    models = record.get("models", {}) if isinstance(record, dict) else None
+    if not isinstance(models, dict) or not all(
+        isinstance(line, dict)
+        and isinstance(line.get("verdict"), str)
+        and isinstance(line.get("at_lme4_theta"), dict)
+        and "significant_digits" in line["at_lme4_theta"]
+        for line in models.values()
+    ):
+        raise InputDataError(
+            "lme4 cross-check record: expected per model a verdict and the agreement at "
+            "lme4's θ (the crosscheck job's output); rerun the workflow, which rebuilds it"
+        )
     out = []
-    for name, line in record.get("models", {}).items():
+    for name, line in models.items():
         if line["verdict"] == "ours-not-optimal":
             out.append(f"{name}: {line['explanation']}")
         digits = line["at_lme4_theta"]["significant_digits"]

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from hlmrep.errors import InputDataError
-from hlmrep.files import sha256, write_atomically
+from hlmrep.files import check_regular, read_bounded, sha256, write_atomically
 
 STUDENT_COLUMNS = ["school", "minority", "female", "ses", "mathach"]
 SCHOOL_COLUMNS = ["school", "size", "sector", "pracad", "disclim", "himinty", "meanses"]
@@ -134,20 +134,7 @@ def read_text_table(path: Path, label: str) -> tuple[list[str], list[list[str]],
     (NUL bytes), UTF-8 text, and every row has as many fields as the header.  Returns the
     header, the rows (blank lines skipped) and the decoded text.
     """
-    path = Path(path)
-    if not path.exists():
-        raise InputDataError(f"{label} file {path} does not exist")
-    if path.is_dir():
-        raise InputDataError(f"{label} file {path} is a directory; expected a CSV file")
-    try:
-        size = path.stat().st_size
-        if size > MAX_INPUT_BYTES:
-            raise InputDataError(
-                f"{label} file {path} has {size} bytes, more than the {MAX_INPUT_BYTES} read"
-            )
-        raw = path.read_bytes()
-    except OSError as error:
-        raise InputDataError(f"{label} file {path} cannot be read: {error.strerror}") from error
+    raw = read_bounded(Path(path), f"{label} file", MAX_INPUT_BYTES)
     if not raw.strip():
         raise InputDataError(
             f"{label} file {path} is empty: expected a header line with column names and "
@@ -371,24 +358,27 @@ def derive(raw: RawData, meanses: str = "sample") -> pd.DataFrame:
     table["female"] = table["female"].astype(int)
     table["himinty"] = table["himinty"].astype(int)
     table.insert(1, "student", table.groupby("school").cumcount() + 1)
-    columns = [
-        "school",
-        "student",
-        "mathach",
-        "ses",
-        "meanses",
-        "cses",
-        "minority",
-        "female",
-        "sector",
-        "size",
-        "pracad",
-        "disclim",
-        "himinty",
-        "meanses_sample",
-        "meanses_school_file",
-    ]
-    return table[columns]
+    return table[list(PREPARED_COLUMNS)]
+
+
+#: The prepared table's columns, in order.
+PREPARED_COLUMNS = (
+    "school",
+    "student",
+    "mathach",
+    "ses",
+    "meanses",
+    "cses",
+    "minority",
+    "female",
+    "sector",
+    "size",
+    "pracad",
+    "disclim",
+    "himinty",
+    "meanses_sample",
+    "meanses_school_file",
+)
 
 
 def table_4_1(table: pd.DataFrame) -> dict[str, float | int]:
@@ -474,11 +464,24 @@ def read_prepared(path: Path, columns: Iterable[str] | None = None) -> pd.DataFr
     named by the engine, not by the CSV reader).
     """
     wanted = set(columns) if columns else None
-    table = pd.read_csv(
-        path,
-        usecols=(lambda name: name in wanted) if wanted is not None else None,
-        dtype={"school": str},
-    )
+    check_regular(Path(path), "prepared table")
+    try:
+        table = pd.read_csv(
+            path,
+            usecols=(lambda name: name in wanted) if wanted is not None else None,
+            dtype={"school": str},
+        )
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as error:
+        raise InputDataError(
+            f"prepared table {path} cannot be read as CSV ({str(error).splitlines()[0]}); "
+            "it is written by the data stage (python -m hlmrep prepare-data)"
+        ) from None
+    missing = [c for c in (wanted or PREPARED_COLUMNS) if c not in table.columns]
+    if missing and wanted is None:
+        raise InputDataError(
+            f"prepared table {path} lacks the columns {missing}; it is written by the data "
+            "stage (python -m hlmrep prepare-data)"
+        )
     if "school" in table.columns:
         table["school"] = exact_ids(table["school"])
     for column, levels in CATEGORY_LEVELS.items():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +27,54 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+#: Largest JSON results file read (the grading catalogue, the largest, is about 1 MB).
+MAX_JSON_BYTES = 256 * 2**20
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def check_regular(path: Path, what: str) -> os.stat_result:
+    """Refuse, before opening it, a path that is not a regular file: opening a FIFO
+    blocks for ever, and /dev/zero never ends. A symbolic link the user gave is followed
+    (their own data); submissions are read by :mod:`hlmrep.grading.submission`."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise InputDataError(f"{what} {path} does not exist") from None
+    except OSError as error:
+        raise InputDataError(f"{what} {path} cannot be read: {error.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise InputDataError(f"{what} {path} is {_kind(info.st_mode)}; expected a file")
+    return info
+
+
+def read_bounded(path: Path, what: str, limit: int) -> bytes:
+    """A regular file's bytes, refused when larger than ``limit``."""
+    info = check_regular(path, what)
+    if info.st_size > limit:
+        raise InputDataError(
+            f"{what} {path} has {info.st_size} bytes, more than the {limit} read"
+        )
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(limit + 1)
+    except OSError as error:
+        raise InputDataError(f"{what} {path} cannot be read: {error.strerror}") from error
+    if len(raw) > limit:
+        raise InputDataError(f"{what} {path} has more than the {limit} bytes read")
+    return raw
+
+
 def read_json(path: Path, what: str = "results file") -> Any:
     """A JSON file's content, or an error that names the file and what to do about it.
 
@@ -33,13 +82,13 @@ def read_json(path: Path, what: str = "results file") -> Any:
     of the job that reads it: say which file, where it breaks, and how to rebuild it.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as error:
+    if not os.path.lexists(path):
         raise InputDataError(
             f"{what} {path} does not exist: run the workflow first (snakemake --cores all)"
-        ) from error
-    except (OSError, UnicodeDecodeError) as error:
+        )
+    try:
+        text = read_bounded(path, what, MAX_JSON_BYTES).decode("utf-8")
+    except UnicodeDecodeError as error:
         raise InputDataError(f"{what} {path} cannot be read: {error}") from error
     try:
         return json.loads(text)
@@ -52,7 +101,19 @@ def read_json(path: Path, what: str = "results file") -> Any:
 
 
 def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    """Write via a temporary file in the same folder and rename, so no half file is left."""
+    """Write via a temporary file in the same folder and rename, so no half file is left.
+
+    Only a regular file (or nothing) at ``path`` is replaced: a device, a FIFO, a folder
+    or a symbolic link there is refused with a message, never renamed over."""
+    path = Path(path)
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        raise InputDataError(
+            f"{path} is {_kind(mode)}: not replaced; remove it or write to another path"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     os.close(handle)

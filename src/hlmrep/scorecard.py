@@ -454,8 +454,16 @@ def check(scorecard_json: Path) -> list[str]:
     results it was built from: a check must not pass on numbers that are no longer there.
     """
     payload = read_json(Path(scorecard_json), "scorecard")
-    if not isinstance(payload, dict) or "rows" not in payload:
-        raise InputDataError(f"scorecard {scorecard_json} has no rows: rerun the workflow")
+    rows = payload.get("rows") if isinstance(payload, dict) else None
+    if (
+        not isinstance(rows, list)
+        or not rows
+        or not all(isinstance(r, dict) and {"id", "verdict"} <= set(r) for r in rows)
+    ):
+        raise InputDataError(
+            f"scorecard {scorecard_json} has no rows of numbers (each with an id and a "
+            "verdict): rerun the workflow"
+        )
     stale = stale_inputs(payload, Path(scorecard_json).parent)
     if stale:
         raise InputDataError(
