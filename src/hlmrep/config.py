@@ -134,7 +134,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     try:
         text = read_bounded(path, "config file", MAX_CONFIG_BYTES).decode("utf-8")
     except UnicodeDecodeError as error:
-        raise ConfigError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})")
+        raise ConfigError(
+            f"{path}: not UTF-8 text ({error.reason} at byte {error.start})"
+        ) from None
     except HlmrepError as error:
         raise ConfigError(str(error)) from None
     loader = _PlainYaml(text)

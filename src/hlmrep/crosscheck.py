@@ -25,8 +25,7 @@ from typing import Any
 import numpy as np
 
 from hlmrep.data import read_prepared
-from hlmrep.errors import InputDataError
-from hlmrep.errors import InputDataError, HlmrepError
+from hlmrep.errors import HlmrepError, InputDataError
 from hlmrep.files import read_json, write_atomically
 
 #: The values of ``crosscheck.lme4`` in config.yaml.

@@ -312,6 +312,13 @@ def check_consistency(raw: RawData) -> None:
             f"{_rows(unknown)} are not in the schools file {raw.schools_label}; "
             "expected every student's school to have a row there"
         )
+    repeated = students.duplicated(keep=False)
+    if repeated.any():
+        raise InputDataError(
+            f"students file {raw.students_label}: {int(repeated.sum())} rows repeat another "
+            f"row in every column, at {_rows(repeated)}; expected one row per student "
+            "(pasted twice?)"
+        )
     sizes = students.groupby("school").size()
     single = sizes[sizes == 1].index.tolist()
     if single:

@@ -23,7 +23,7 @@ GRADING_SECONDS = 60
 GRADING_MEMORY = 1 << 30
 
 
-class LimitExceeded(HlmrepError):
+class LimitExceededError(HlmrepError):
     """The work took longer, or needed more memory, than its bound."""
 
 
@@ -41,10 +41,10 @@ def _address_space() -> int:
 @contextlib.contextmanager
 def bounded(seconds: float, memory: int, what: str) -> Iterator[None]:
     """Run the block within ``seconds`` of wall time and ``memory`` more bytes of address
-    space; raise :class:`LimitExceeded` naming ``what`` when it does not."""
+    space; raise :class:`LimitExceededError` naming ``what`` when it does not."""
 
     def alarm(signum: int, frame: object) -> None:
-        raise LimitExceeded(f"{what}: took longer than {seconds:g} s; not graded")
+        raise LimitExceededError(f"{what}: took longer than {seconds:g} s; not graded")
 
     previous_handler = signal.signal(signal.SIGALRM, alarm)
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
@@ -57,7 +57,7 @@ def bounded(seconds: float, memory: int, what: str) -> Iterator[None]:
     try:
         yield
     except MemoryError:
-        raise LimitExceeded(
+        raise LimitExceededError(
             f"{what}: needed more than {memory / 2**20:.0f} MB of memory; not graded"
         ) from None
     finally:

@@ -38,6 +38,8 @@ from hlmrep.errors import ModelSpecificationError
 FUNCTIONS = {"I": None, "log": np.log, "exp": np.exp, "sqrt": np.sqrt, "abs": np.abs}
 #: Longest formula accepted: an HSB model is under 100 characters.
 MAX_FORMULA_LENGTH = 2000
+#: Largest magnitude of a response or design value: cross-products square it.
+MAX_MAGNITUDE = 1e150
 #: Deepest nesting of parentheses, calls and unary minus: an HSB model nests 2 deep.
 MAX_NESTING = 20
 #: Deepest parse tree (a chain of 300 ``+`` is 300 deep): bounds every recursion over it.
@@ -980,9 +982,16 @@ def _apply_reference_levels(data: pd.DataFrame, reference_levels: dict[str, str]
 
 def _check_response_varies(y: np.ndarray, X: np.ndarray, formula: MixedFormula) -> None:
     """Refuse a response the fixed effects fit exactly: every variance would be zero."""
+    largest = max(float(np.abs(y).max()), float(np.abs(X).max()))
+    if largest > MAX_MAGNITUDE:
+        column = formula.response if float(np.abs(y).max()) > MAX_MAGNITUDE else "a fixed effect"
+        raise ModelSpecificationError(
+            f"formula {formula.text!r}: {column} has values up to {largest:.3g}, whose squares "
+            f"overflow double precision; rescale it (divide by a power of ten) and refit"
+        )
     coef, *_ = np.linalg.lstsq(X, y, rcond=None)
     residual = y - X @ coef
-    scale = max(float(np.abs(y).max()), 1.0)
+    scale = float(np.abs(y).max())  # relative: a response in units of 1e-15 is a response
     if float(np.abs(residual).max()) <= 1e-10 * scale:
         what = (
             f"constant ({y[0]:g} in every row)"

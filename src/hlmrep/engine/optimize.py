@@ -31,6 +31,7 @@ import numpy as np
 
 from hlmrep.engine import kernel
 from hlmrep.engine.control import DEFAULT_CONTROL, Control
+from hlmrep.errors import ModelSpecificationError
 
 Objective = Callable[[np.ndarray], float]
 BatchObjective = Callable[[np.ndarray], np.ndarray]
@@ -468,7 +469,13 @@ def find_optimum(
     if value_polished < value:
         theta, value = theta_polished, value_polished
 
-    worst_gap = max(run.criterion for run in runs if np.isfinite(run.criterion)) - value
+    finite = [run.criterion for run in runs if np.isfinite(run.criterion)]
+    if not finite:
+        raise ModelSpecificationError(
+            "no optimizer run reached a finite criterion: the data overflow or underflow "
+            "double precision; rescale the response and covariates and refit"
+        )
+    worst_gap = max(finite) - value
     failed = [run for run in runs if not np.isfinite(run.criterion)]
     runs_agree = worst_gap <= control.runs_agree_tol and not failed
     for run in runs:

@@ -98,7 +98,13 @@ def read(text: str, label: str, references: References | None = None) -> Sheet:
     header = _first_line(text)
     delimiter = _delimiter(header)
     reader = csv.reader(io.StringIO(text.strip("\ufeff")), delimiter=delimiter)
-    lines = [r for r in reader]
+    try:
+        lines = [r for r in reader]
+    except csv.Error as error:  # a cell over csv's field limit (128 kB), a stray quote
+        raise HlmrepError(
+            f"{label}, line {reader.line_num}: not read as CSV ({error}); write each value "
+            "as a number"
+        ) from None
     start = next(i for i, r in enumerate(lines) if any(c.strip() for c in r))
     names = [c.strip().lower() for c in lines[start]]
     id_column, value_column = names.index("id"), names.index("value")

@@ -126,7 +126,7 @@ def grade_job(
         try:
             with limits.bounded(limits.GRADING_SECONDS, limits.GRADING_MEMORY, entry.name):
                 grade = grade_file(entry.path, catalogue, prefer, name=entry.name)
-        except limits.LimitExceeded as error:
+        except limits.LimitExceededError as error:
             grade = refused(record, str(error))
         except Exception as error:  # a grader bug must not stop the class: say so
             grade = refused(
