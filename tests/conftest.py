@@ -54,6 +54,21 @@ def fit_hsb(hsb):
     return _fit
 
 
+@pytest.fixture(scope="session")
+def grading_catalogue(hsb) -> dict:
+    """The grading catalogue of HSB, as the workflow's JSON file holds it."""
+    from hlmrep.grading import catalogue
+
+    return json.loads(json.dumps(catalogue.build(hsb)))
+
+
+@pytest.fixture(scope="session")
+def catalogue_file(grading_catalogue, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("catalogue") / "catalogue.json"
+    path.write_text(json.dumps(grading_catalogue))
+    return path
+
+
 def copy_workflow(target: Path) -> Path:
     """The workflow files only (Snakefile, config.yaml, workflow/, envs/) into ``target``."""
     for name in ("Snakefile", "config.yaml"):

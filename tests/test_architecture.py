@@ -260,6 +260,10 @@ EXPECTED = {
     "__main__.py": ALL | COMPILE,
     "cli.py": ALL | COMPILE,
     "errors.py": ALL | COMPILE,
+    # The numerical code paths every process pins (the CLI calls it first).
+    "code_paths.py": ALL | COMPILE,
+    # Time and memory bounds of the grading jobs.
+    "limits.py": GRADES,
     "files.py": ALL,
     "data.py": ALL,
     # The compiled kernels (and the warm-up that calls them): recompiled, and every job
@@ -302,6 +306,7 @@ EXPECTED = {
     "grading/grade.py": GRADES,
     "grading/pages.py": GRADES,
     "grading/submission.py": GRADES,
+    "grading/inventory.py": GRADES,
     "grading/answer_sheet.py": GRADES,
     # `python -m hlmrep grade FILE` only.
     "grading/console.py": set(),

@@ -46,11 +46,6 @@ MISTAKES = {
 }
 
 
-@pytest.fixture(scope="module")
-def grading_catalogue(hsb) -> dict:
-    return json.loads(json.dumps(catalogue.build(hsb)))  # as the workflow's JSON file
-
-
 def _numbers(grade: dict) -> list[dict]:
     return [n for model in grade["models"] for n in model["numbers"]]
 
@@ -418,13 +413,6 @@ def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=300,
     )
-
-
-@pytest.fixture(scope="module")
-def catalogue_file(grading_catalogue, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("catalogue") / "catalogue.json"
-    path.write_text(json.dumps(grading_catalogue))
-    return path
 
 
 def test_grade_exits_0_when_everything_replicates(catalogue_file):

@@ -73,3 +73,12 @@ def pin() -> dict[str, str]:
     os.environ.pop("NUMBA_CPU_FEATURES", None)
     os.environ.update(settings)
     return settings
+
+
+def describe() -> str:
+    """The code paths this process runs, in words, for the report's provenance."""
+    kernels = os.environ.get("OPENBLAS_CORETYPE")
+    threads = os.environ.get("OPENBLAS_NUM_THREADS", "as many as cores")
+    target = os.environ.get("NUMBA_CPU_NAME", "the host CPU")
+    blas = f"OpenBLAS {kernels} kernels" if kernels else "OpenBLAS's kernels for this CPU"
+    return f"{blas}, {threads} thread(s); numba target {target}"

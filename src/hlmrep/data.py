@@ -134,7 +134,7 @@ def read_text_table(path: Path, label: str) -> tuple[list[str], list[list[str]],
     (NUL bytes), UTF-8 text, and every row has as many fields as the header.  Returns the
     header, the rows (blank lines skipped) and the decoded text.
     """
-    raw = read_bounded(Path(path), f"{label} file", MAX_INPUT_BYTES)
+    raw = read_bounded(Path(path), f"{label} file", MAX_INPUT_BYTES, "a CSV file")
     if not raw.strip():
         raise InputDataError(
             f"{label} file {path} is empty: expected a header line with column names and "

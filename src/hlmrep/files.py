@@ -43,7 +43,7 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def check_regular(path: Path, what: str) -> os.stat_result:
+def check_regular(path: Path, what: str, expected: str = "a file") -> os.stat_result:
     """Refuse, before opening it, a path that is not a regular file: opening a FIFO
     blocks for ever, and /dev/zero never ends. A symbolic link the user gave is followed
     (their own data); submissions are read by :mod:`hlmrep.grading.submission`."""
@@ -54,13 +54,13 @@ def check_regular(path: Path, what: str) -> os.stat_result:
     except OSError as error:
         raise InputDataError(f"{what} {path} cannot be read: {error.strerror}") from None
     if not stat.S_ISREG(info.st_mode):
-        raise InputDataError(f"{what} {path} is {_kind(info.st_mode)}; expected a file")
+        raise InputDataError(f"{what} {path} is {_kind(info.st_mode)}; expected {expected}")
     return info
 
 
-def read_bounded(path: Path, what: str, limit: int) -> bytes:
+def read_bounded(path: Path, what: str, limit: int, expected: str = "a file") -> bytes:
     """A regular file's bytes, refused when larger than ``limit``."""
-    info = check_regular(path, what)
+    info = check_regular(path, what, expected)
     if info.st_size > limit:
         raise InputDataError(
             f"{what} {path} has {info.st_size} bytes, more than the {limit} read"

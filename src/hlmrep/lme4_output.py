@@ -199,15 +199,17 @@ def _summary(lines: list[str], start: int) -> tuple[Summary, int, list[str]]:
             section = "random"
         elif section == "random" and tokens[0] == "Groups":
             header = tokens
-        elif section == "random" and text.startswith("Number of obs:"):
-            _observations(summary, text)
-            section = ""
+        elif text.startswith("Number of obs:"):
+            trouble = _observations(summary, text)
+            if trouble:
+                problems.append(
+                    f"line {index}: 'Number of obs' not read ({trouble}): {text[:80]!r}"
+                )
+            section = "" if section == "random" else section
         elif section == "random":
             trouble = _random_row(summary, tokens)
             if trouble:
                 problems.append(f"line {index}: random effect not read ({trouble}): {text!r}")
-        elif text.startswith("Number of obs:"):
-            _observations(summary, text)
         elif text.startswith("Fixed effects:"):
             section = "fixed"
             header = []
@@ -233,13 +235,18 @@ def _summary(lines: list[str], start: int) -> tuple[Summary, int, list[str]]:
     return summary, index, problems
 
 
-def _observations(summary: Summary, text: str) -> None:
+def _observations(summary: Summary, text: str) -> str:
+    """Read ``Number of obs: 7185, groups:  id, 160``; what is wrong with it, or ""."""
     match = re.match(r"Number of obs:\s*(\d{1,15}),\s*groups:\s*(.*)$", text)
     if not match:
-        return
+        return "expected 'Number of obs: N, groups: name, J' with counts of up to 15 digits"
     summary.n_obs = int(match.group(1))
-    for name, count in re.findall(r"([^,;\s]+),\s*(\d{1,15})\b", match.group(2)):
+    groups = re.findall(r"([^,;\s]+),\s*(\d+)", match.group(2))
+    if not groups or any(len(count) > 15 for _, count in groups):
+        return "expected each group's name and a count of up to 15 digits"
+    for name, count in groups:
         summary.groups[name] = int(count)
+    return ""
 
 
 def _random_row(summary: Summary, tokens: list[str]) -> str:

