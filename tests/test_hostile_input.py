@@ -10,6 +10,7 @@ regular file, and every other file still graded.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import io
@@ -641,3 +642,49 @@ def run_dry(work: Path, targets: list[str]) -> str:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout + done.stderr
+
+
+# ----- a real full disk and a real read-only file system ---------------------------------------
+@pytest.fixture
+def mounted(tmp_path):
+    """A tmpfs of 64 kB filled to the brim, and a read-only one (needs root, as in CI)."""
+    full, read_only = tmp_path / "full", tmp_path / "read_only"
+    full.mkdir()
+    read_only.mkdir()
+    mounts = [
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(full)],
+        ["mount", "-t", "tmpfs", "-o", "ro", "tmpfs", str(read_only)],
+    ]
+    done = [subprocess.run(m, capture_output=True, text=True) for m in mounts]
+    if any(d.returncode for d in done):
+        for path in (full, read_only):
+            subprocess.run(["umount", str(path)], capture_output=True)
+        reason = f"cannot mount a tmpfs here: {done[0].stderr.strip() or done[1].stderr.strip()}"
+        if os.environ.get("CI"):
+            pytest.fail(reason + " (CI runs as root and must test this)")
+        pytest.skip(reason)
+    handle = os.open(full / "filler", os.O_WRONLY | os.O_CREAT)
+    with contextlib.suppress(OSError):
+        while os.write(handle, b"\0" * 4096):
+            pass
+    os.close(handle)
+    try:
+        yield full, read_only
+    finally:
+        for path in (full, read_only):
+            subprocess.run(["umount", str(path)], capture_output=True)
+
+
+def test_a_real_full_disk_and_read_only_folder_get_one_line(mounted, tmp_path, hsb):
+    full, read_only = mounted
+    data = tmp_path / "hsb.csv"
+    hsb.to_csv(data, index=False)
+    done = _hlmrep("fit", str(data), "mathach ~ cses + (1 | school)", "--json",
+                   str(full / "fit.json"))  # fmt: skip
+    _one_line_error(done, f"--json {full / 'fit.json'}: cannot be written (No space left")
+    done = _hlmrep("grade-template", "--out", str(full / "sheet.csv"))
+    _one_line_error(done, f"{full / 'sheet.csv'}: No space left on device")
+    done = _hlmrep("prepare-data", "--out-table", str(read_only / "results/hsb.csv"),
+                   "--out-summary", str(read_only / "results/summary.json"))  # fmt: skip
+    _one_line_error(done, f"{read_only / 'results'}: Read-only file system")
+    assert sorted(p.name for p in full.iterdir()) == ["filler"]  # no temporary file left

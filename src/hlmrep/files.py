@@ -121,6 +121,9 @@ def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
     try:
         write(Path(temporary))
         os.replace(temporary, path)
+    except OSError as error:  # a full disk: say which file could not be written
+        Path(temporary).unlink(missing_ok=True)
+        raise OSError(error.errno, error.strerror, str(path)) from error
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import resource
 import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,14 +47,17 @@ def bounded(seconds: float, memory: int, what: str) -> Iterator[None]:
     def alarm(signum: int, frame: object) -> None:
         raise LimitExceededError(f"{what}: took longer than {seconds:g} s; not graded")
 
-    previous_handler = signal.signal(signal.SIGALRM, alarm)
+    # Signals reach the main thread only: elsewhere the block runs without the alarm.
+    timed = threading.current_thread() is threading.main_thread()
+    previous_handler = signal.signal(signal.SIGALRM, alarm) if timed else None
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     current = _address_space()
     limit = current + memory if current else resource.RLIM_INFINITY
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    if timed:
+        signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     except MemoryError:
@@ -61,6 +65,7 @@ def bounded(seconds: float, memory: int, what: str) -> Iterator[None]:
             f"{what}: needed more than {memory / 2**20:.0f} MB of memory; not graded"
         ) from None
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous_handler)
+        if timed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous_handler)
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
