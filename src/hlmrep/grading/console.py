@@ -90,16 +90,10 @@ def format_grade(grade: dict[str, Any], mistakes: dict[str, Any]) -> str:
 def grade_command(
     path: Path, catalogue_path: Path, data: Path, reference: str, json_out: Path | None
 ) -> int:
-    from hlmrep import limits
-    from hlmrep.grading.grade import grade_file, refused
+    from hlmrep.grading.grade import grade_bounded
 
     catalogue = load_catalogue(catalogue_path, data)
-    try:
-        with limits.bounded(limits.GRADING_SECONDS, limits.GRADING_MEMORY, path.name):
-            grade = grade_file(path, catalogue, reference)
-    except limits.LimitExceededError as error:
-        grade = refused({"submission": path.name, "reference": reference, "sha256": None},
-                        str(error))  # fmt: skip
+    grade = grade_bounded(path, catalogue, reference)
     print(format_grade(grade, catalogue["mistakes"]))
     if json_out is not None:
         from hlmrep.files import write_atomically

@@ -288,6 +288,34 @@ def refused(record: dict[str, Any], reason: str) -> dict[str, Any]:
     return record
 
 
+def refusal(name: str, prefer: str, reason: str) -> dict[str, Any]:
+    """The record of a submission refused before any of it was read."""
+    return refused({"submission": name, "reference": prefer, "sha256": None}, reason)
+
+
+def grade_bounded(
+    path: Path, catalogue: dict[str, Any], prefer: str = "vignette", name: str | None = None
+) -> dict[str, Any]:
+    """:func:`grade_file` within the grading bounds (:mod:`hlmrep.limits`): running out of
+    time or memory, or a failure of the grader itself, is that file's error, so that one
+    file never stops the grading of the others."""
+    from hlmrep import limits
+
+    label = name or path.name
+    try:
+        with limits.bounded(limits.GRADING_SECONDS, limits.GRADING_MEMORY, label):
+            return grade_file(path, catalogue, prefer, name=label)
+    except limits.LimitExceededError as error:
+        return refusal(label, prefer, str(error))
+    except Exception as error:  # a grader bug must not stop the class: say so
+        return refusal(
+            label,
+            prefer,
+            f"{label}: hlmrep could not grade this file ({type(error).__name__}: "
+            f"{str(error)[:200]}); please report it with the file",
+        )
+
+
 def _totals(blocks: list[dict[str, Any]]) -> dict[str, Any]:
     counts = {v: 0 for v in verdicts.ORDER}
     for block in blocks:

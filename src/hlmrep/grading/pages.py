@@ -112,28 +112,16 @@ def grade_job(
     Whatever the file holds, the job ends with a record: a file that cannot be graded, or
     that breaks the grader, or that exceeds the time and memory bounds, is recorded as an
     error of that file, so that the index and summary.csv list it and the other files."""
-    from hlmrep import limits
     from hlmrep.files import read_json
-    from hlmrep.grading.grade import check_catalogue, grade_file, refused
+    from hlmrep.grading.grade import check_catalogue, grade_bounded, refusal
     from hlmrep.grading.inventory import find
 
     catalogue = check_catalogue(read_json(catalogue_path, "grading catalogue"), catalogue_path)
     entry = find(folder, key)
-    record: dict[str, Any] = {"submission": entry.name, "reference": prefer, "sha256": None}
     if entry.refusal is not None:
-        grade = refused(record, f"{entry.name}: {entry.refusal}")
+        grade = refusal(entry.name, prefer, f"{entry.name}: {entry.refusal}")
     else:
-        try:
-            with limits.bounded(limits.GRADING_SECONDS, limits.GRADING_MEMORY, entry.name):
-                grade = grade_file(entry.path, catalogue, prefer, name=entry.name)
-        except limits.LimitExceededError as error:
-            grade = refused(record, str(error))
-        except Exception as error:  # a grader bug must not stop the class: say so
-            grade = refused(
-                record,
-                f"{entry.name}: hlmrep could not grade this file ({type(error).__name__}: "
-                f"{str(error)[:200]}); please report it with the file",
-            )
+        grade = grade_bounded(entry.path, catalogue, prefer, name=entry.name)
     grade["key"] = key
     text = json.dumps(grade, indent=1, ensure_ascii=False) + "\n"
     html = render_grade(grade, catalogue["mistakes"])
