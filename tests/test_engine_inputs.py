@@ -37,7 +37,6 @@ def test_parse_expands_terms_as_r_does():
         ("mathach cses", "no '~'"),
         ("mathach ~ cses", "no random-effects term"),
         ("mathach ~ cses + (1 | school) + (0 + cses | school)", "2 random-effects terms"),
-        ("mathach ~ cses + (cses || school)", "'||'"),
         ("mathach ~ cses - (1 | school)", "cannot be removed"),
         ("mathach ~ cses + (1 | school):sector", "must be added to the rest of the formula"),
         ("mathach ~ (I(cses) | school) + foo(x)", "foo() is not an accepted transformation"),

@@ -22,8 +22,8 @@ import pandas as pd
 
 from hlmrep.data import read_prepared
 from hlmrep.engine import LmmResult, Refittable, fit, restore
-from hlmrep.engine.deviance import relative_covariance_factor, theta_layout
 from hlmrep.engine.simulate import embed_theta
+from hlmrep.engine.specification import ModelSpecification, from_record
 from hlmrep.files import read_json, write_atomically
 
 
@@ -39,26 +39,17 @@ def replicate_rng(seed: int, name: str, replicate: int) -> np.random.Generator:
 
 
 def parameter_names(result: LmmResult) -> list[str]:
-    """lme4's ``confint`` names: .sig01, .sig02, … in θ's order (sd on the diagonal,
-    correlation off it), then .sigma, then the fixed effects."""
+    """lme4's ``confint`` names: .sig01, .sig02, … one per covariance parameter (sd on T's
+    diagonal, correlation off it; only the sd's for ``(x || g)``), .sigma, the fixed effects."""
     q = len(result.random_names)
-    count = q * (q + 1) // 2
-    return [f".sig{i + 1:02d}" for i in range(count)] + [".sigma", *result.fixed_names]
+    return [*result.specification.sigma_parameter_names(q), ".sigma", *result.fixed_names]
 
 
-def parameter_values(theta: np.ndarray, sigma: float, beta: np.ndarray, q: int) -> np.ndarray:
+def parameter_values(
+    specification: ModelSpecification, theta: np.ndarray, sigma: float, beta: np.ndarray, q: int
+) -> np.ndarray:
     """SDs and correlations of the random effects in θ's order, σ, then β (lme4's order)."""
-    T = relative_covariance_factor(theta, q)
-    cov = sigma**2 * T @ T.T
-    sd = np.sqrt(np.diag(cov))
-    rows, cols = theta_layout(q)
-    values = []
-    for r, c in zip(rows, cols, strict=True):
-        if r == c:
-            values.append(sd[r])
-        else:
-            values.append(cov[r, c] / (sd[r] * sd[c]) if sd[r] > 0 and sd[c] > 0 else np.nan)
-    return np.concatenate([values, [sigma], beta])
+    return np.concatenate([specification.sigma_parameters(theta, sigma, q), [sigma], beta])
 
 
 # ----- chunks ----------------------------------------------------------------------------------
@@ -72,7 +63,9 @@ def confint_chunk(result: LmmResult, name: str, seed: int, replicates: range) ->
     for r in replicates:
         cp = model.simulated_cross_products(replicate_rng(seed, name, r))
         refit = model.refit(cp, [model.theta])
-        values = parameter_values(refit["theta"], refit["sigma"], refit["beta"], model.q)
+        values = parameter_values(
+            model.specification, refit["theta"], refit["sigma"], refit["beta"], model.q
+        )
         rows.append(
             {
                 "replicate": r,
@@ -129,7 +122,7 @@ def _model(record: dict[str, Any], data: pd.DataFrame, reml: bool) -> LmmResult:
     fixed-effect test by ML of REML fits), fitted afresh, as R's anova() refits."""
     if reml == (record["estimation"] == "REML"):
         return restore(record, data)
-    return fit(record["formula"], data, reml=reml)
+    return fit(from_record(record).with_reml(reml), data)
 
 
 def chunk_job(

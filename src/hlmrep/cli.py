@@ -16,6 +16,7 @@ import logging
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 from hlmrep import code_paths
 from hlmrep.errors import HlmrepError
@@ -36,6 +37,18 @@ def _pairs(items: list[str], flag: str) -> dict[str, str]:
 
 def _paths(items: list[str], flag: str = "--in") -> dict[str, Path]:
     return {key: Path(value) for key, value in _pairs(items, flag).items()}
+
+
+def _level(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number between 0 and 1, not {text!r}"
+        ) from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, not {text!r}")
+    return value
 
 
 def _prepare_data(args: argparse.Namespace) -> int:
@@ -73,8 +86,10 @@ def _fit(args: argparse.Namespace) -> int:
         reference_levels=_pairs(args.reference, "--reference"),
     )
     print(result.summary())
+    record = result.to_dict()
+    record.update(_fit_inference(result, args))
     if args.json:
-        text = json.dumps(result.to_dict(), indent=1) + "\n"
+        text = json.dumps(record, indent=1) + "\n"
         try:
             write_atomically(Path(args.json), lambda p: p.write_text(text))
         except OSError as error:
@@ -82,6 +97,32 @@ def _fit(args: argparse.Namespace) -> int:
                 f"--json {args.json}: cannot be written ({error.strerror}); nothing was written"
             ) from error
     return 0
+
+
+def _fit_inference(result: Any, args: argparse.Namespace) -> dict[str, object]:
+    """What ``fit --confint / --robust / --df`` add: printed after the summary, recorded."""
+    from hlmrep.engine.summary import format_robust, format_satterthwaite
+
+    added: dict[str, object] = {}
+    if args.df == "satterthwaite":
+        print()
+        print(format_satterthwaite(result))
+        added["satterthwaite"] = [row.to_dict() for row in result.satterthwaite()]
+    if args.robust:
+        print()
+        print(format_robust(result))
+        added["robust_std_errors"] = dict(result.robust_standard_errors().items())
+    if args.confint:
+        method = "profile" if args.confint == "profile" else "Wald"
+        print()
+        if method == "profile":
+            print("Computing profile confidence intervals ...")
+        intervals = result.confint(method, args.level)
+        print(intervals.format())
+        for note in intervals.notes:
+            print(f"  note: {note}")
+        added["confint"] = intervals.to_dict()
+    return added
 
 
 def _fit_model(args: argparse.Namespace) -> int:
@@ -353,6 +394,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="COLUMN=LEVEL",
         help="baseline level of a categorical column (repeatable)",
+    )
+    fit.add_argument(
+        "--confint",
+        choices=["profile", "wald"],
+        help="confidence intervals as lme4's confint(): profile likelihood or Wald",
+    )
+    fit.add_argument(
+        "--level", type=_level, default=0.95, help="confidence level (default 0.95)"
+    )
+    fit.add_argument(
+        "--robust",
+        action="store_true",
+        help="HLM's robust (cluster-robust CR0) standard errors beside the model's",
+    )
+    fit.add_argument(
+        "--df",
+        choices=["satterthwaite"],
+        help="degrees of freedom and p-values for the fixed effects, as lmerTest",
     )
     fit.set_defaults(run=_fit)
 

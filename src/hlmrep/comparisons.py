@@ -28,6 +28,7 @@ from scipy import special
 from hlmrep.data import read_prepared
 from hlmrep.engine import criterion_of, fit
 from hlmrep.engine.model import rows_fingerprint
+from hlmrep.engine.specification import from_record
 from hlmrep.errors import ModelSpecificationError
 from hlmrep.files import read_json, write_atomically
 
@@ -112,7 +113,7 @@ def compare(
         data = read_prepared(data_path)
         refits = {}
         for role, record in (("reduced", reduced), ("full", full)):
-            result = fit(record["formula"], data, reml=False)
+            result = fit(from_record(record).with_reml(False), data)
             if rows_fingerprint(result) != record["rows_sha256"]:
                 raise ComparisonError(f"comparison {name!r}: the ML refit used other rows")
             refits[role] = {"criterion": result.criterion, "verified": result.optimum.verified}

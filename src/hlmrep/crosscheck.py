@@ -293,7 +293,12 @@ def crosscheck_job(
         for name, path in fits.items():
             ours = read_json(path)
             theirs = read_json(lme4_fits[name])
-            at_theta = restore(ours, data).at_theta(np.asarray(theirs["theta"], dtype=float))
+            restored = restore(ours, data)
+            # lme4's θ holds only the covariance parameters ((x || g): T's diagonal).
+            theta = np.asarray(theirs["theta"], dtype=float)
+            if len(theta) != len(restored.theta):
+                theta = restored.specification.embed(theta, len(restored.random_names))
+            at_theta = restored.at_theta(theta)
             record["models"][name] = {
                 "lme4": _lme4_summary(theirs),
                 **compare_model(ours, theirs, at_theta.to_dict(include_groups=False)),

@@ -45,7 +45,7 @@ for (column in names(summary$category_levels)) {
 # The formula comes rebuilt by hlmrep's own parser (MixedFormula.to_r): backticked column
 # names, numbers, formula operators and the allowed transformations. Check that once more
 # before R parses it, so that nothing but a formula can ever be evaluated here.
-allowed <- c("~", "+", "-", "*", "/", ":", "^", "(", "|", "I", "log", "exp", "sqrt", "abs")
+allowed <- c("~", "+", "-", "*", "/", ":", "^", "(", "|", "||", "I", "log", "exp", "sqrt", "abs")
 formula_text <- args$formula
 if (!grepl("^[A-Za-z0-9_. `~+*/:^()|-]+$", formula_text, perl = TRUE)) {
   stop("--formula contains characters outside the formula language: ", formula_text)
@@ -91,9 +91,12 @@ model <- withCallingHandlers(
 seconds <- proc.time()[["elapsed"]] - started
 
 vc <- as.data.frame(VarCorr(model), order = "lower.tri")
-terms <- colnames(VarCorr(model)[[group]])
-variance <- vc[is.na(vc$var2) & vc$grp == group, ]
-covariance <- vc[!is.na(vc$var2) & vc$grp == group, ]
+# (x || g) is lme4's (1 | g) + (0 + x | g): blocks named g, g.1, g.2, ... in VarCorr.
+blocks <- names(VarCorr(model))
+blocks <- blocks[blocks == group | startsWith(blocks, paste0(group, "."))]
+terms <- unlist(lapply(blocks, function(b) colnames(VarCorr(model)[[b]])))
+variance <- vc[is.na(vc$var2) & vc$grp %in% blocks, ]
+covariance <- vc[!is.na(vc$var2) & vc$grp %in% blocks, ]
 correlations <- lapply(seq_len(nrow(covariance)), function(i) list(
   term1 = covariance$var1[i], term2 = covariance$var2[i],
   covariance = covariance$vcov[i], correlation = covariance$sdcor[i]

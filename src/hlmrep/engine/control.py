@@ -27,6 +27,14 @@ class Control:
     #: |gradient|) ≤ this, the scaled gradient being solve(chol(H), g).  Scale-aware: it
     #: holds at 7 185 rows and at a million, where the raw gradient's rounding grows with n.
     check_conv_grad: float = 2e-3
+    #: A Newton step over the free θ may lower the criterion by at most this (½ g'H⁻¹g, in
+    #: criterion units) at a verified optimum.  Unlike a gradient this does not depend on
+    #: the units of the covariates, so no rescaling can make a point short of the optimum
+    #: pass; lme4's check.conv.grad bound corresponds to about 2e-6 per θ element.
+    check_conv_decrease: float = 1e-5
+    #: check.conv.hess: a Hessian over free θ whose smallest eigenvalue is below this times
+    #: its largest is degenerate (a variance the data do not identify); noted, as lme4 warns.
+    check_conv_hess: float = 1e-6
     #: check.conv.singular (isSingular's tol): a diagonal element of T below this is a
     #: singular fit.
     check_conv_singular: float = 1e-4

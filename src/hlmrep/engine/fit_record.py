@@ -1,8 +1,10 @@
 """A fit restored from its record, as MixedModels.jl's ``restoreoptsum!`` restores one.
 
 A fit record (:meth:`LmmResult.to_dict`, the fit files under ``results/fits``) stores θ̂ and
-the criterion there.  Restoring rebuilds the design from the formula and the data and
-evaluates the model at the stored θ̂ (one penalized least-squares solve, no optimizer), then
+the criterion there.  Restoring rebuilds the model's specification (formula, covariance
+structure, REML or ML, factor codings: :func:`~hlmrep.engine.specification.from_record`)
+and its design from the data and evaluates the model at the stored θ̂ (one penalized
+least-squares solve, no optimizer), then
 checks that the criterion there is the stored one: a record that does not belong to these
 data and this formula is refused instead of silently giving other numbers.  β̂, σ̂², the
 conditional modes and everything else follow from θ̂, as they did in the original fit.
@@ -18,9 +20,9 @@ import pandas as pd
 
 from hlmrep.engine.control import DEFAULT_CONTROL, Control
 from hlmrep.engine.deviance import cross_products, solve_at
-from hlmrep.engine.formula import build_design, parse_formula
 from hlmrep.engine.model import LmmResult
 from hlmrep.engine.optimize import OptimumReport
+from hlmrep.engine.specification import from_record
 from hlmrep.errors import ModelSpecificationError
 
 
@@ -34,8 +36,9 @@ def restore(
 ) -> LmmResult:
     """The fit a record describes, on ``data``, with its optimizer report; checked."""
     optimum = OptimumReport.from_dict(record["optimizer"])
-    design = build_design(parse_formula(record["formula"]), data)
-    reml = record["estimation"] == "REML"
+    specification = from_record(record)
+    design = specification.design(data)
+    reml = specification.reml
     cp = cross_products(design.X, design.Z, design.y, design.group_index, len(design.group_levels))
     solution = solve_at(np.array(optimum.theta, dtype=float), cp, reml)
     stored = criterion_of(record)
@@ -46,8 +49,7 @@ def restore(
             f"record says {stored!r}; refit it (the data or the formula changed)"
         )
     return LmmResult(
-        formula=record["formula"],
-        reml=reml,
+        specification=specification,
         design=design,
         solution=solution,
         optimum=optimum,

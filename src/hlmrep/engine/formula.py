@@ -27,15 +27,18 @@ import math
 import re
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
+from hlmrep.engine.collation import r_sorted
 from hlmrep.errors import ModelSpecificationError
 
 #: Transformations a formula may apply to a numeric column (and nothing else).
 FUNCTIONS = {"I": None, "log": np.log, "exp": np.exp, "sqrt": np.sqrt, "abs": np.abs}
+#: The covariance structures of the random-effects term: ``|`` and ``||``.
+COVARIANCES = ("unstructured", "diagonal")
 #: Longest formula accepted: an HSB model is under 100 characters.
 MAX_FORMULA_LENGTH = 2000
 #: Largest magnitude of a response or design value: cross-products square it.
@@ -169,15 +172,8 @@ class _Parser:
         left = self.sum()
         if self.at("|", "||"):
             op = self.take()
-            if op.text == "||":
-                raise _refuse(
-                    self.text,
-                    op.position,
-                    "'||' (uncorrelated random effects) is not supported; use '|' for an "
-                    "unstructured covariance",
-                )
             right = self.sum()
-            left = Node("bar", op.position, children=(left, right))
+            left = Node("bar", op.position, value=op.text, children=(left, right))
         return left
 
     def binary(
@@ -499,6 +495,27 @@ class MixedFormula:
     random: TermSet
     group: str
     variables: tuple[Variable, ...]
+    #: The covariance of the random effects: "unstructured" (``(x | g)``, every variance
+    #: and correlation free) or "diagonal" (``(x || g)``: uncorrelated, lme4's
+    #: ``(1 | g) + (0 + x | g)``).
+    covariance: str = "unstructured"
+
+    @property
+    def bar(self) -> str:
+        return "||" if self.covariance == "diagonal" else "|"
+
+    def with_covariance(self, covariance: str) -> MixedFormula:
+        """The same terms with another covariance structure.
+
+        The text stays what was written; :meth:`canonical` and :meth:`to_r` say ``||``.
+        Set this way, "diagonal" is T's diagonal column by column, a factor's columns
+        included (what a 0/1 coding of the factor gives in lme4's ``||``).
+        """
+        if covariance not in COVARIANCES:
+            raise ModelSpecificationError(
+                f"covariance must be one of {', '.join(COVARIANCES)}, not {covariance!r}"
+            )
+        return self if covariance == self.covariance else replace(self, covariance=covariance)
 
     @property
     def columns(self) -> list[str]:
@@ -521,7 +538,7 @@ class MixedFormula:
         """The formula rebuilt from its expanded terms (what was fitted, said plainly)."""
         return (
             f"{self.response} ~ {self._terms_text(self.fixed, False)} + "
-            f"({self._terms_text(self.random, False)} | {self.group})"
+            f"({self._terms_text(self.random, False)} {self.bar} {self.group})"
         )
 
     def to_r(self) -> str:
@@ -532,16 +549,16 @@ class MixedFormula:
         """
         return (
             f"`{self.response}` ~ {self._terms_text(self.fixed, True)} + "
-            f"({self._terms_text(self.random, True)} | `{self.group}`)"
+            f"({self._terms_text(self.random, True)} {self.bar} `{self.group}`)"
         )
 
 
 def parse_formula(text: str) -> MixedFormula:
     """Parse an lme4 formula with one random-effects term; refuse anything else, saying where.
 
-    Exactly one bar term is supported: one grouping factor with an unstructured covariance,
-    which is what the HSB models need.  Anything else is refused with a message rather than
-    silently fitted as a different model.
+    Exactly one bar term is supported: one grouping factor, with an unstructured covariance
+    (``|``) or uncorrelated random effects (``||``, as lme4 expands it).  Anything else is
+    refused with a message rather than silently fitted as a different model.
     """
     if not isinstance(text, str):
         raise ModelSpecificationError(f"a formula must be text, not {type(text).__name__}")
@@ -574,7 +591,8 @@ def parse_formula(text: str) -> MixedFormula:
     if len(bars) > 1:
         raise ModelSpecificationError(
             f"formula {text!r} has {len(bars)} random-effects terms; one term with one "
-            "grouping factor and an unstructured covariance is supported, e.g. '(x | g)'"
+            "grouping factor is supported, e.g. '(x | g)', or '(x || g)' for uncorrelated "
+            "random effects"
         )
     bar, positive = bars[0]
     if not positive:
@@ -603,6 +621,7 @@ def parse_formula(text: str) -> MixedFormula:
         random=random,
         group=group_node.value,
         variables=tuple(expander.variables.values()),
+        covariance="diagonal" if inner.value == "||" else "unstructured",
     )
 
 
@@ -679,7 +698,7 @@ def _factor_levels(values: pd.Series) -> list[str] | None:
         return [str(v).upper() for v in sorted(values.dropna().unique())]
     if pd.api.types.is_numeric_dtype(values):
         return None
-    return sorted(values.dropna().astype(str).unique())
+    return r_sorted(values.dropna().astype(str).unique())
 
 
 _ARITHMETIC = {
@@ -850,8 +869,16 @@ def build_design(
     fixed_names = [c.name for c in fixed_columns]
     random_names = [c.name for c in random_columns]
     _check_full_rank(X, fixed_names, formula.text)
+    if formula.covariance == "diagonal" and "||" in formula.text:
+        factors = [c.name for c in random_columns if any(lv is not None for _, lv in c.factors)]
+        if factors:
+            raise ModelSpecificationError(
+                f"formula {formula.text!r}: '||' with a factor ({', '.join(factors)}): lme4 "
+                "keeps a factor's columns correlated inside '||' ((1 | g) + (0 + f | g)), "
+                "which needs two random-effects terms; use '|' or a numeric coding"
+            )
 
-    codes, levels = pd.factorize(data[formula.group], sort=True)
+    codes, levels = _group_codes(data[formula.group])
     group_index = codes.astype(np.intp)
     J, q = len(levels), Z.shape[1]
     if J < 2:
@@ -955,6 +982,18 @@ def _level2_models(
     return coefficient, level2
 
 
+def _group_codes(values: pd.Series) -> tuple[np.ndarray, list[object]]:
+    """Each row's group and the groups in R's factor order (numbers by value, text as R
+    sorts it), so conditional modes come in lme4's order."""
+    if isinstance(values.dtype, pd.CategoricalDtype) or pd.api.types.is_numeric_dtype(values):
+        codes, levels = pd.factorize(values, sort=True)
+        return codes, list(levels)
+    text = values.astype(str)
+    levels = r_sorted(text.unique())
+    codes = pd.Categorical(text, categories=levels).codes
+    return np.asarray(codes), list(levels)
+
+
 def _apply_reference_levels(data: pd.DataFrame, reference_levels: dict[str, str]) -> pd.DataFrame:
     data = data.copy()
     for column, reference in reference_levels.items():
@@ -966,7 +1005,7 @@ def _apply_reference_levels(data: pd.DataFrame, reference_levels: dict[str, str]
         levels = (
             list(values.cat.categories)
             if isinstance(values.dtype, pd.CategoricalDtype)
-            else sorted(values.dropna().astype(str).unique())
+            else r_sorted(values.dropna().astype(str).unique())
         )
         if reference not in levels:
             raise ModelSpecificationError(

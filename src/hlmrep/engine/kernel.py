@@ -167,6 +167,40 @@ def deviance(
 
 
 @numba.njit(cache=True)
+def deviance_at_sigma(
+    theta: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    ZtZ: np.ndarray,
+    ZtXy: np.ndarray,
+    XytXy: np.ndarray,
+    n: int,
+    sigma: float,
+    reml: bool,
+) -> float:
+    """−2 log L (ML) or the REML criterion at θ and a given σ, β profiled out.
+
+    ML: log|L|² + r²/σ² + n log(2πσ²); REML adds log|R_X|² and has n − p for n
+    (lme4's ``devfun2`` and lmerTest's ``devfun_vp``).  Minimized over σ it is
+    :func:`deviance`.  +inf where a factorization fails or σ ≤ 0.
+    """
+    if not sigma > 0.0:
+        return np.inf
+    S, log_det_L, ok = _factor(theta, rows, cols, ZtZ, ZtXy, XytXy)
+    if not ok:
+        return np.inf
+    p = XytXy.shape[0] - 1
+    pwrss = S[p, p] * S[p, p]
+    sigma2 = sigma * sigma
+    if reml:
+        log_det_RX = 0.0
+        for a in range(p):
+            log_det_RX += 2.0 * math.log(S[a, a])
+        return log_det_L + log_det_RX + pwrss / sigma2 + (n - p) * (LOG_2PI + math.log(sigma2))
+    return log_det_L + pwrss / sigma2 + n * (LOG_2PI + math.log(sigma2))
+
+
+@numba.njit(cache=True)
 def beta_and_pwrss(
     theta: np.ndarray,
     rows: np.ndarray,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -27,31 +28,43 @@ from hlmrep.engine.deviance import (
     theta_lower_bounds,
     theta_start,
 )
-from hlmrep.engine.formula import DesignMatrices, build_design, parse_formula
+from hlmrep.engine.formula import DesignMatrices
 from hlmrep.engine.optimize import (
     DEFAULT_START,
     LME4_OPTIMIZER,
     OptimumReport,
     find_optimum,
 )
+from hlmrep.engine.specification import ModelSpecification, specify
 
-#: The covariance structures of the random-effects term that :func:`fit` accepts.
-COVARIANCES = ("unstructured", "diagonal")
+if TYPE_CHECKING:
+    from hlmrep.engine.intervals import Intervals
+    from hlmrep.engine.satterthwaite import SatterthwaiteRow
 
 
 @dataclass
 class LmmResult:
     """A fitted model: estimates, fit statistics, conditional modes and optimizer report."""
 
-    formula: str
-    reml: bool
+    specification: ModelSpecification
     design: DesignMatrices = field(repr=False)
     solution: Solution = field(repr=False)
     optimum: OptimumReport = field(repr=False)
     control: Control = field(default=DEFAULT_CONTROL, repr=False)
-    #: "unstructured" (lme4's ``(x | g)``) or "diagonal" (lme4's ``(x || g)``: the random
-    #: terms uncorrelated, T's off-diagonal held at 0).
-    covariance: str = "unstructured"
+
+    # ----- what was fitted ------------------------------------------------------------------
+    @property
+    def formula(self) -> str:
+        return self.specification.text
+
+    @property
+    def reml(self) -> bool:
+        return self.specification.reml
+
+    @property
+    def covariance(self) -> str:
+        """ "unstructured" (lme4's ``(x | g)``) or "diagonal" (``(x || g)``: uncorrelated)."""
+        return self.specification.covariance
 
     # ----- sizes and names -------------------------------------------------------------
     @property
@@ -132,9 +145,7 @@ class LmmResult:
 
     @property
     def npar(self) -> int:
-        q = len(self.random_names)
-        n_theta = q if self.covariance == "diagonal" else q * (q + 1) // 2
-        return len(self.fixed_names) + n_theta + 1
+        return self.specification.npar(len(self.fixed_names), len(self.random_names))
 
     @property
     def loglik(self) -> float:
@@ -201,13 +212,11 @@ class LmmResult:
         d = self.design
         cp = cross_products(d.X, d.Z, d.y, d.group_index, len(d.group_levels))
         return LmmResult(
-            formula=self.formula,
-            reml=self.reml,
+            specification=self.specification,
             design=d,
             solution=solve_at(np.asarray(theta, dtype=float), cp, self.reml),
             optimum=self.optimum,
             control=self.control,
-            covariance=self.covariance,
         )
 
     def lme4_default_run(self) -> LmmResult:
@@ -225,8 +234,7 @@ class LmmResult:
         corr_re = self.random_correlation
         q = len(self.random_names)
         out: dict[str, object] = {
-            "formula": self.formula,
-            "estimation": "REML" if self.reml else "ML",
+            **self.specification.to_dict(),
             "n_obs": self.n_obs,
             "n_groups": self.n_groups,
             "group": self.design.group,
@@ -267,6 +275,7 @@ class LmmResult:
                     }
                     for j in range(q)
                     for i in range(j + 1, q)
+                    if self.covariance == "unstructured"
                 ],
             },
             "residual_variance": self.sigma2,
@@ -275,8 +284,6 @@ class LmmResult:
             "singular": self.singular,
             "optimizer": self.optimum.to_dict(),
         }
-        if self.covariance != "unstructured":
-            out["covariance_structure"] = self.covariance
         if include_groups:
             out["conditional_modes"] = {
                 "levels": self.design.group_levels,
@@ -284,6 +291,25 @@ class LmmResult:
                 "conditional_variance": self.solution.b_cond_var.tolist(),
             }
         return out
+
+    # ----- inference -------------------------------------------------------------------------
+    def confint(self, method: str = "profile", level: float = 0.95) -> Intervals:
+        """lme4's ``confint(fit, method = )``: "profile" (its default) or "Wald"."""
+        from hlmrep.engine.intervals import confidence_intervals
+
+        return confidence_intervals(self, method, level)
+
+    def robust_standard_errors(self) -> pd.Series:
+        """HLM's robust SEs of the fixed effects (cluster-robust CR0, clubSandwich's)."""
+        from hlmrep.engine.sandwich import robust_standard_errors
+
+        return pd.Series(robust_standard_errors(self), index=self.fixed_names, name="robust SE")
+
+    def satterthwaite(self) -> list[SatterthwaiteRow]:
+        """lmerTest's fixed-effects table: Satterthwaite df, t value, p-value."""
+        from hlmrep.engine.satterthwaite import satterthwaite
+
+        return satterthwaite(self)
 
     def summary(self) -> str:
         """A text summary laid out like lme4's ``print(summary(fit))``."""
@@ -294,32 +320,29 @@ class LmmResult:
 
 def fit_design(
     design: DesignMatrices,
-    reml: bool = True,
-    formula: str = "",
+    specification: ModelSpecification,
     control: Control = DEFAULT_CONTROL,
-    covariance: str = "unstructured",
 ) -> LmmResult:
     """Fit a model whose design matrices are already built (used by the bootstrap too).
 
-    ``covariance="diagonal"`` fits lme4's ``(x || g)``: the random terms of the group are
-    uncorrelated, so only T's diagonal is free (θ's off-diagonal elements stay 0).
+    The optimizer works on the free elements of θ the specification names: all of T's
+    lower triangle, or only its diagonal for lme4's ``(x || g)`` (the off-diagonal elements
+    stay 0), on the random-effect columns divided by their scale (:func:`column_scales`).
     """
-    if covariance not in COVARIANCES:
-        raise ValueError(f"covariance must be one of {COVARIANCES}, not {covariance!r}")
+    # The search runs on the random-effect columns divided by their scale (a power of two,
+    # so the criterion at corresponding points is the same to the last bit): lme4's θ for
+    # a covariate in millionths is a million times larger, and no tolerance fits both.
+    scales = column_scales(design.Z)
+    n_groups = len(design.group_levels)
     cp: CrossProducts = cross_products(
-        design.X, design.Z, design.y, design.group_index, len(design.group_levels)
+        design.X, design.Z / scales, design.y, design.group_index, n_groups
     )
-    q = cp.q
+    q, reml = cp.q, specification.reml
     rows, cols = theta_layout(q)
-    # The optimizer works on the free elements of θ: all of them, or T's diagonal.
-    free = np.flatnonzero(rows == cols) if covariance == "diagonal" else np.arange(len(rows))
+    free = specification.free_theta(q)
 
     def embed(phi: np.ndarray) -> np.ndarray:
-        if len(free) == len(rows):
-            return phi
-        theta = np.zeros((*phi.shape[:-1], len(rows)))
-        theta[..., free] = phi
-        return theta
+        return phi if len(free) == len(rows) else specification.embed(phi, q)
 
     report = find_optimum(
         lambda phi: profiled_deviance(embed(phi), cp, reml),
@@ -329,36 +352,60 @@ def fit_design(
         batch_objective=lambda phis: profiled_deviance_batch(embed(phis), cp, reml),
         canonical=lambda phi: canonical_theta(embed(phi), q)[free],
         control=control,
+        scale=scales[rows][free],
     )
-    report = replace(report, theta=embed(report.theta))
-    solution = solve_at(report.theta, cp, reml)
+    # Runs and optimum in lme4's full θ (the fixed elements 0), as the record keeps them.
+    runs = [
+        replace(run, theta=[float(v) for v in embed(np.array(run.theta))]) for run in report.runs
+    ]
+    report = replace(report, theta=embed(report.theta), runs=runs)
+    solution = solve_at(
+        report.theta,
+        cross_products(design.X, design.Z, design.y, design.group_index, n_groups),
+        reml,
+    )
     return LmmResult(
-        formula=formula,
-        reml=reml,
+        specification=specification,
         design=design,
         solution=solution,
         optimum=report,
         control=control,
-        covariance=covariance,
     )
 
 
+def column_scales(Z: np.ndarray) -> np.ndarray:
+    """Each random-effect column's scale: the power of two nearest its root mean square.
+
+    θ of a column divided by s is θ·s (T's row scales with its column of Z), so the
+    optimizer and its check see unit-scale covariates whatever their units.  A power of
+    two divides exactly, which keeps every cross-product, and so the criterion at
+    corresponding points, bit for bit what it is on the original columns.
+    """
+    rms = np.sqrt(np.mean(np.square(Z), axis=0)) if len(Z) else np.ones(Z.shape[1])
+    exponents = np.where(rms > 0, np.round(np.log2(np.where(rms > 0, rms, 1.0))), 0.0)
+    return np.ldexp(1.0, exponents.astype(int))
+
+
 def fit(
-    formula: str,
+    formula: str | ModelSpecification,
     data: pd.DataFrame,
     reml: bool = True,
     reference_levels: dict[str, str] | None = None,
     control: Control = DEFAULT_CONTROL,
-    covariance: str = "unstructured",
+    covariance: str | None = None,
 ) -> LmmResult:
     """Fit ``formula`` (lme4 syntax, one grouping factor) to ``data`` by REML or ML.
 
     ``reference_levels`` maps a categorical column to the level used as baseline
-    (R's first factor level), e.g. ``{"sector": "Public"}``.  ``covariance="diagonal"``
-    makes the random-effects term lme4's ``(x || g)``.
+    (R's first factor level), e.g. ``{"sector": "Public"}``.  ``(x || g)`` in the formula,
+    or ``covariance="diagonal"``, makes the random effects uncorrelated, as lme4's ``||``.
+    A :class:`ModelSpecification` (:func:`specify`) may be given instead of the formula; it
+    then says everything, and the other arguments but ``control`` are not used.
     """
-    design = build_design(parse_formula(formula), data, reference_levels)
-    return fit_design(design, reml=reml, formula=formula, control=control, covariance=covariance)
+    if isinstance(formula, ModelSpecification):
+        return fit_design(formula.design(data), formula, control)
+    specification = specify(formula, reml, reference_levels, covariance)
+    return fit_design(specification.design(data), specification, control)
 
 
 def rows_fingerprint(result: LmmResult) -> str:

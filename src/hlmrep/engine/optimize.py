@@ -108,6 +108,7 @@ class OptimumReport:
     projected_gradient: list[float]
     max_abs_projected_gradient: float
     max_scaled_gradient: float
+    predicted_decrease: float | None
     hessian_min_eigenvalue: float | None
     at_bound: list[bool]
     boundary_probe: str
@@ -127,6 +128,7 @@ class OptimumReport:
             "max_abs_projected_gradient": self.max_abs_projected_gradient,
             "max_scaled_gradient": self.max_scaled_gradient,
             "check_conv_grad_tolerance": self.check_conv_grad,
+            "predicted_decrease": self.predicted_decrease,
             "hessian_min_eigenvalue": self.hessian_min_eigenvalue,
             "at_bound": self.at_bound,
             "boundary_probe": self.boundary_probe,
@@ -145,6 +147,7 @@ class OptimumReport:
             projected_gradient=list(record["projected_gradient"]),
             max_abs_projected_gradient=float(record["max_abs_projected_gradient"]),
             max_scaled_gradient=float(record["max_scaled_gradient"]),
+            predicted_decrease=record.get("predicted_decrease"),
             hessian_min_eigenvalue=record["hessian_min_eigenvalue"],
             at_bound=list(record["at_bound"]),
             boundary_probe=record["boundary_probe"],
@@ -370,6 +373,36 @@ def scaled_gradient_measure(
     return float(measure.max())
 
 
+def newton_decrease(
+    gradient: np.ndarray, at_bound: np.ndarray, hessian_free: np.ndarray | None
+) -> float:
+    """How much a Newton step over the free θ would still lower the criterion: ½ g'H⁻¹g.
+
+    Unlike a gradient, this is the same number in any coordinates of θ (g → Dg, H → DHD
+    leave g'H⁻¹g unchanged), so it says how far the criterion is from its minimum whatever
+    the units of the covariates: in criterion units, to second order.  +inf where H is not
+    positive definite; 0 with no free θ.
+    """
+    free = ~np.asarray(at_bound, dtype=bool)
+    if not free.any():
+        return 0.0
+    if hessian_free is None:
+        return math.inf
+    g = np.asarray(gradient, dtype=float)[free]
+    try:
+        factor = np.linalg.cholesky(hessian_free)
+    except np.linalg.LinAlgError:
+        return math.inf
+    half = np.linalg.solve(factor, g)
+    return float(0.5 * half @ half)
+
+
+def _degenerate(eigenvalues: np.ndarray, control: Control) -> bool:
+    """A Hessian whose smallest eigenvalue is negligible beside its largest: a flat ridge."""
+    largest = float(np.max(np.abs(eigenvalues)))
+    return bool(largest > 0 and float(eigenvalues.min()) < control.check_conv_hess * largest)
+
+
 def find_optimum(
     objective: Objective,
     start: np.ndarray,
@@ -378,15 +411,28 @@ def find_optimum(
     batch_objective: BatchObjective | None = None,
     canonical: Callable[[np.ndarray], np.ndarray] | None = None,
     control: Control = DEFAULT_CONTROL,
+    scale: np.ndarray | None = None,
 ) -> OptimumReport:
     """Minimize ``objective`` over θ ≥ lower from several starts and verify the optimum.
 
     ``batch_objective`` (θ values as rows → criteria) evaluates many points at once; it is
     used for finite differences and probes, and is optional.  ``canonical`` maps a θ
     found without bounds to the equivalent θ within them (see :func:`_lbfgsb`).
+
+    ``scale`` makes the search and the check invariant to the units of the random-effect
+    covariates.  The objective, ``lower``, ``canonical`` and ``diagonal`` are then given in
+    internal coordinates φ = θ·scale (θ of columns divided by their scale, see
+    :func:`hlmrep.engine.model.column_scales`), where a unit step means the same on every
+    scale; ``start`` and the reported θ (the runs' and the optimum's) are lme4's θ.  lme4's
+    default run alone works on θ itself, as lme4 does, so that it still stops where plain
+    ``lmer`` stops.
     """
+    scale = np.ones(len(start)) if scale is None else np.asarray(scale, dtype=float)
     f = CountedObjective(objective, batch_objective)
     runs: list[OptimizerRun] = []
+
+    def external(phi: np.ndarray) -> np.ndarray:
+        return np.asarray(phi, dtype=float) / scale
 
     def record(
         optimizer: str,
@@ -407,7 +453,7 @@ def find_optimum(
             OptimizerRun(
                 optimizer,
                 start_name,
-                [float(v) for v in theta],
+                [float(v) for v in external(theta)],
                 float(value),
                 f.count - before,
                 message,
@@ -426,14 +472,20 @@ def find_optimum(
         )
         return theta, status, status.value
 
+    def run_lme4_default() -> tuple[np.ndarray, RunStatus, str]:
+        """BOBYQA on lme4's own θ from T = I, as lme4 runs it; the end point in φ."""
+        on_theta = CountedObjective(lambda theta: f(theta * scale), None)
+        theta, status = bobyqa(
+            on_theta, start.copy(), lower / scale, control.ftol_abs, None, control.maxeval,
+            control.xtol_abs,
+        )
+        return theta * scale, status, status.value
+
     # lme4's default nloptwrap first (so the engine also says where plain lmer stops: the
-    # point the vignette prints, even where it is not the optimum), then the check runs.
-    record(
-        LME4_OPTIMIZER,
-        DEFAULT_START,
-        start,
-        lambda: run_bobyqa(start, control.ftol_abs, xtol=control.xtol_abs),
-    )
+    # point the vignette prints, even where it is not the optimum), then the check runs,
+    # from starts in the internal coordinates (T = I there is unit-scale variances).
+    record(LME4_OPTIMIZER, DEFAULT_START, start * scale, run_lme4_default)
+    start = np.where(diagonal, 1.0, 0.0)
     second = _second_start(start, diagonal)
     record(
         "bobyqa", "small variances", second, lambda: run_bobyqa(second, control.check_run_tol)
@@ -441,7 +493,7 @@ def find_optimum(
     record("lbfgsb", DEFAULT_START, start, lambda: _lbfgsb(f, start.copy(), lower, control))
 
     best = min(runs, key=lambda run: run.criterion)
-    theta, value = np.array(best.theta), best.criterion
+    theta, value = np.array(best.theta) * scale, best.criterion
     messages: list[str] = []
     probe_notes: list[str] = []
     for _ in range(len(theta) + 1):  # each restart frees at least one bound element
@@ -499,21 +551,39 @@ def find_optimum(
     scaled = (
         scaled_gradient_measure(gradient, at_bound, hessian) if curvature_ok else math.inf
     )
-    verified = scaled <= control.check_conv_grad and curvature_ok
+    decrease = (
+        newton_decrease(gradient, at_bound, hessian) if curvature_ok else math.inf
+    )
+    verified = (
+        scaled <= control.check_conv_grad
+        and decrease <= control.check_conv_decrease
+        and curvature_ok
+    )
     if not verified:
         messages.append(
             f"optimum NOT verified: max min(|scaled gradient|, |gradient|) = {scaled:.3g} "
-            f"(lme4's check.conv.grad accepts {control.check_conv_grad:g}), max |projected "
-            f"gradient| = {max_grad:.3g}, smallest Hessian eigenvalue over free θ = {hess_min}"
+            f"(lme4's check.conv.grad accepts {control.check_conv_grad:g}), a Newton step "
+            f"would lower the criterion by {decrease:.3g} (accepted: "
+            f"{control.check_conv_decrease:g}), max |projected gradient| = {max_grad:.3g}, "
+            f"smallest Hessian eigenvalue over free θ = {hess_min}"
+        )
+    if curvature_ok and eigenvalues is not None and _degenerate(eigenvalues, control):
+        messages.append(
+            "degenerate Hessian: the criterion is flat along a direction of θ (smallest "
+            f"eigenvalue {hess_min:.3g}, largest {float(eigenvalues.max()):.3g}), so a "
+            "variance component is not identified by these data (e.g. a grouping factor "
+            "constant within a fixed-effect factor); lme4 warns of the same. Its estimate "
+            "is one point of a ridge: drop the term or the confounded fixed effect"
         )
     return OptimumReport(
-        theta=theta,
+        theta=external(theta),
         criterion=float(value),
         runs=runs,
         evaluations=f.count,
         projected_gradient=[float(g) for g in gradient],
         max_abs_projected_gradient=max_grad,
         max_scaled_gradient=float(scaled),
+        predicted_decrease=float(decrease),
         hessian_min_eigenvalue=hess_min,
         at_bound=[bool(b) for b in at_bound],
         boundary_probe="; ".join(probe_notes),

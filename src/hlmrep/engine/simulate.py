@@ -28,7 +28,7 @@ from hlmrep.engine.deviance import (
     theta_lower_bounds,
 )
 from hlmrep.engine.formula import DesignMatrices
-from hlmrep.engine.model import LmmResult
+from hlmrep.engine.model import LmmResult, column_scales
 from hlmrep.engine.optimize import (
     CountedObjective,
     RunStatus,
@@ -37,42 +37,54 @@ from hlmrep.engine.optimize import (
     projected_gradient,
     scaled_gradient_measure,
 )
+from hlmrep.engine.specification import ModelSpecification
 
 
 @dataclass
 class Refittable:
-    """A fitted model reduced to what a bootstrap replicate needs."""
+    """A fitted model reduced to what a bootstrap replicate needs.
+
+    It works, as the fit does, on the random-effect columns divided by their scale
+    (:func:`~hlmrep.engine.model.column_scales`, powers of two): θ inside is φ = θ·scale,
+    so Newton's steps and the convergence check mean the same for a covariate in any
+    units.  ``theta`` given and returned (:meth:`refit`'s ``"theta"``) is lme4's θ.  Only
+    the free θ of the specification move (``(x || g)``'s off-diagonal stays 0).
+    """
 
     design: DesignMatrices
-    reml: bool
+    specification: ModelSpecification
     theta: np.ndarray
     beta: np.ndarray
     sigma: float
-    base: CrossProducts  # cross-products of the original y (the X and Z parts are reused)
     control: Control = DEFAULT_CONTROL
 
     @classmethod
     def from_result(cls, result: LmmResult) -> Refittable:
-        d = result.design
         return cls(
-            design=d,
-            reml=result.reml,
+            design=result.design,
+            specification=result.specification,
             theta=np.array(result.theta),
             beta=np.array(result.solution.beta),
             sigma=result.sigma,
-            base=cross_products(d.X, d.Z, d.y, d.group_index, len(d.group_levels)),
             control=result.control,
         )
 
     def __post_init__(self) -> None:
         # Constant across replicates: computed once.
-        self.fixed_mean = self.design.X @ self.beta
-        self.T = relative_covariance_factor(self.theta, self.q)
-        self.design_Z = np.ascontiguousarray(self.design.Z)
-        self.design_X = np.ascontiguousarray(self.design.X)
-        self.lower = theta_lower_bounds(self.q)
+        d = self.design
+        self.reml = self.specification.reml
         self.rows, self.cols = theta_layout(self.q)
-        self.diagonal = self.rows == self.cols
+        self.free = self.specification.free_theta(self.q)
+        self.scale = column_scales(d.Z)[self.rows]  # φ = θ·scale
+        self.fixed_mean = d.X @ self.beta
+        self.design_Z = np.ascontiguousarray(d.Z / column_scales(d.Z))
+        self.design_X = np.ascontiguousarray(d.X)
+        # The cross-products of the original y (the X and Z parts are reused).
+        self.base = cross_products(d.X, self.design_Z, d.y, d.group_index, len(d.group_levels))
+        # b* = T̂u* on the scaled columns is T̂_φ u*: Z_φ b_φ = Z b to the last bit.
+        self.T = relative_covariance_factor(self.theta * self.scale, self.q)
+        self.lower = theta_lower_bounds(self.q)[self.free]
+        self.diagonal = (self.rows == self.cols)[self.free]
 
     @property
     def q(self) -> int:
@@ -89,7 +101,7 @@ class Refittable:
         """y* = Xβ̂ + Z b* + ε*."""
         b, epsilon = self._draws(rng)
         return kernel.add_random_part(
-            self.fixed_mean, self.design.Z, self.design.group_index, b, epsilon
+            self.fixed_mean, self.design_Z, self.design.group_index, b, epsilon
         )
 
     def cross_products_for(self, y: np.ndarray) -> CrossProducts:
@@ -122,77 +134,88 @@ class Refittable:
         return CrossProducts(ZtZ=base.ZtZ, ZtXy=ZtXy, XytXy=XytXy, n=base.n)
 
     def refit(self, cp: CrossProducts, starts: list[np.ndarray]) -> dict[str, Any]:
-        """Refit to new cross-products from each start; keep the best; check KKT there.
+        """Refit to new cross-products from each start (lme4's θ); keep the best; check it.
 
         The starts are near the answer (θ̂ of the original fit): Newton's method, compiled,
         usually gets there in a few steps; where it declines (near a variance bound, or
         where the criterion is not convex there), BOBYQA begins with a small trust region.
-        Either way the optimum is checked by its projected gradient.
+        Either way the optimum is checked by lme4's ``check.conv.grad`` rule.
         """
-        lower, rows, cols, diagonal = self.lower, self.rows, self.cols, self.diagonal
-        ZtZ, ZtXy, XytXy, n, reml = cp.ZtZ, cp.ZtXy, cp.XytXy, cp.n, self.reml
-        deviance = kernel.deviance
+        q, free, reml, control = self.q, self.free, self.reml, self.control
+        full = len(free) == len(self.rows)
+        # Newton's kernel works on θ's free elements as a θ of their own: T's diagonal
+        # alone (q elements) is the θ layout of nothing, so the diagonal case maps through
+        # ``embed``, and Newton runs only where every element is free.
+        ZtZ, ZtXy, XytXy, n = cp.ZtZ, cp.ZtXy, cp.XytXy, cp.n
+        rows, cols = self.rows, self.cols
 
-        def single(theta: np.ndarray) -> float:
-            return deviance(theta, rows, cols, ZtZ, ZtXy, XytXy, n, reml)
+        def embed(phi: np.ndarray) -> np.ndarray:
+            return phi if full else self.specification.embed(phi, q)
 
-        f = CountedObjective(single, lambda ts: profiled_deviance_batch(ts, cp, reml))
-        control = self.control
-        best_theta, best_value, best_status, best_gradient = None, math.inf, RunStatus.FAILED, None
+        def single(phi: np.ndarray) -> float:
+            return kernel.deviance(embed(phi), rows, cols, ZtZ, ZtXy, XytXy, n, reml)
+
+        f = CountedObjective(single, lambda ps: profiled_deviance_batch(embed(ps), cp, reml))
+        best_phi, best_value, best_status, best_gradient = None, math.inf, RunStatus.FAILED, None
         for start in starts:
-            theta, value, gradient, _, ok = kernel.newton_minimize(
-                np.array(start, dtype=float),
-                diagonal,
-                rows,
-                cols,
-                ZtZ,
-                ZtXy,
-                XytXy,
-                n,
-                reml,
-                control.newton_gradient_tol,
-                control.newton_scaled_tol,
-                control.newton_max_iterations,
-                control.newton_bound,
-                control.newton_armijo,
-                control.criterion_rounding,
-                control.newton_step,
-            )
-            status = RunStatus.NEWTON
+            phi_start = (np.asarray(start, dtype=float) * self.scale)[free]
+            ok = False
+            if full:
+                phi, value, gradient, _, ok = kernel.newton_minimize(
+                    phi_start.copy(),
+                    self.diagonal,
+                    rows,
+                    cols,
+                    ZtZ,
+                    ZtXy,
+                    XytXy,
+                    n,
+                    reml,
+                    control.newton_gradient_tol,
+                    control.newton_scaled_tol,
+                    control.newton_max_iterations,
+                    control.newton_bound,
+                    control.newton_armijo,
+                    control.criterion_rounding,
+                    control.newton_step,
+                )
+                status = RunStatus.NEWTON
             if not ok:
-                theta, status = bobyqa(
+                phi, status = bobyqa(
                     f,
-                    np.array(start, dtype=float),
-                    lower,
+                    phi_start.copy(),
+                    self.lower,
                     control.refit_tol,
                     control.refit_initial_step,
                     control.maxeval,
                 )
-                value, gradient = f(theta), None
+                value, gradient = f(phi), None
             if value < best_value:
-                best_theta, best_value, best_status, best_gradient = theta, value, status, gradient
-        at_bound = np.zeros(len(best_theta), dtype=bool)  # Newton ends only in the interior
+                best_phi, best_value, best_status, best_gradient = phi, value, status, gradient
+        assert best_phi is not None
+        at_bound = np.zeros(len(best_phi), dtype=bool)  # Newton ends only in the interior
         if best_gradient is None:
-            best_gradient, at_bound = projected_gradient(f, best_theta, lower, best_value, control)
+            best_gradient, at_bound = projected_gradient(
+                f, best_phi, self.lower, best_value, control
+            )
         gradient = best_gradient
         # lme4's check.conv.grad; min(|scaled|, |raw|) ≤ |raw|, so the Hessian is needed
         # only when the raw gradient alone does not pass (never on HSB; on large data).
         convergence = float(np.max(np.abs(gradient))) if len(gradient) else 0.0
         if convergence > control.check_conv_grad:
-            hessian = free_hessian(f, best_theta, ~at_bound, best_value, control)
+            hessian = free_hessian(f, best_phi, ~at_bound, best_value, control)
             convergence = scaled_gradient_measure(gradient, at_bound, hessian)
-        beta, pwrss = kernel.beta_and_pwrss(best_theta, rows, cols, cp.ZtZ, cp.ZtXy, cp.XytXy)
-        dof = cp.n - cp.p if self.reml else cp.n
+        theta_phi = embed(best_phi)
+        beta, pwrss = kernel.beta_and_pwrss(theta_phi, rows, cols, cp.ZtZ, cp.ZtXy, cp.XytXy)
+        dof = cp.n - cp.p if reml else cp.n
         return {
-            "theta": best_theta,
+            "theta": theta_phi / self.scale,
             "criterion": best_value,
             "beta": beta,
             "sigma": math.sqrt(pwrss / dof),
             "converged": bool(np.isfinite(best_value) and best_status.converged),
             "verified": bool(convergence <= control.check_conv_grad),
-            "singular": bool(
-                np.any(best_theta[rows == cols] < control.check_conv_singular)
-            ),
+            "singular": bool(np.any(theta_phi[rows == cols] < control.check_conv_singular)),
         }
 
 

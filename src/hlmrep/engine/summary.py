@@ -30,17 +30,25 @@ def format_summary(result: LmmResult) -> str:
         " ".join(f"{quantiles[k]:8.5f}" for k in ("min", "q1", "median", "q3", "max")),
         "",
         "Random effects:",
-        f" {'Groups':<9}{'Name':<13}{'Variance':>10} {'Std.Dev.':>9}  Corr",
     ]
     corr = result.random_correlation.to_numpy()
     variances = np.diag(result.random_cov.to_numpy())
+    groups = result.specification.groups(result.design.group, result.random_names)
+    correlated = result.covariance == "unstructured"
+    width = max(9, *(len(g) + 1 for g in groups))
+    name_width = max(13, *(len(n) + 1 for n in result.random_names))
+    header = f" {'Groups':<{width}}{'Name':<{name_width}}{'Variance':>10} {'Std.Dev.':>9}"
+    lines.append(header + ("  Corr" if correlated and len(groups) > 1 else ""))
     for i, name in enumerate(result.random_names):
-        group = result.design.group if i == 0 else ""
-        corr_text = " ".join(f"{corr[i, j]:5.2f}" for j in range(i))
+        group = groups[i] if i == 0 or groups[i] != groups[i - 1] else ""
+        corr_text = " ".join(f"{corr[i, j]:5.2f}" for j in range(i)) if correlated else ""
         lines.append(
-            f" {group:<9}{name:<13}{variances[i]:10.4f} {np.sqrt(variances[i]):9.4f}  {corr_text}"
+            f" {group:<{width}}{name:<{name_width}}{variances[i]:10.4f} "
+            f"{np.sqrt(variances[i]):9.4f}  {corr_text}".rstrip()
         )
-    lines.append(f" {'Residual':<22}{result.sigma2:10.4f} {result.sigma:9.4f}")
+    lines.append(
+        f" {'Residual':<{width + name_width}}{result.sigma2:10.4f} {result.sigma:9.4f}"
+    )
     lines.append(
         f"Number of obs: {result.n_obs}, groups:  {result.design.group}, {result.n_groups}"
     )
@@ -63,4 +71,67 @@ def format_summary(result: LmmResult) -> str:
     lines += [f"  note: {m}" for m in report.messages]
     if result.singular:
         lines.append("boundary (singular) fit: a diagonal element of T is below 1e-4")
+    return "\n".join(lines)
+
+
+def format_pvalue(p: float) -> str:
+    """R's ``format.pval(p, digits = 3)`` as ``printCoefmat`` shows it: ``<2e-16`` below
+    machine precision."""
+    if p < 2.220446e-16:
+        return "<2e-16"
+    if p < 1e-4:
+        return f"{p:.2e}".replace("e-0", "e-")
+    return f"{p:.3g}" if p < 0.001 else f"{p:.4f}".rstrip("0").rstrip(".")
+
+
+def format_satterthwaite(result: LmmResult) -> str:
+    """The fixed effects as lmerTest's ``summary()`` prints them (Satterthwaite's df)."""
+    rows = result.satterthwaite()
+    width = max(12, *(len(r.term) + 1 for r in rows))
+    lines = [
+        "Fixed effects (Satterthwaite's method for degrees of freedom, as lmerTest):",
+        f"{'':<{width}}{'Estimate':>10} {'Std. Error':>10} {'df':>10} {'t value':>8} "
+        f"{'Pr(>|t|)':>9}",
+    ]
+    for r in rows:
+        lines.append(
+            f"{r.term:<{width}}{r.estimate:10.4f} {r.std_error:10.4f} {r.df:10.2f} "
+            f"{r.t_value:8.3f} {format_pvalue(r.p_value):>9}"
+        )
+    return "\n".join(lines)
+
+
+def hlm_degrees_of_freedom(result: LmmResult) -> list[int]:
+    """HLM's approximate df of each fixed effect: J − (predictors in its level-2 model) for
+    a coefficient of a random effect (γ00 of Table 4.2: 160 − 1 = 159), n − p otherwise."""
+    d = result.design
+    J, n, p = len(d.group_levels), len(d.y), len(d.fixed_names)
+    coefficient = list(d.level2_coefficient)
+    if len(coefficient) != p:
+        return [n - p] * p
+    return [J - coefficient.count(r) if r >= 0 else n - p for r in coefficient]
+
+
+def format_robust(result: LmmResult) -> str:
+    """HLM's "Final estimation of fixed effects (with robust standard errors)"."""
+    from scipy.stats import t as student_t
+
+    robust = result.robust_standard_errors()
+    dfs = hlm_degrees_of_freedom(result)
+    width = max(14, *(len(n) + 1 for n in result.fixed_names))
+    lines = [
+        "Fixed effects with robust standard errors (HLM; cluster-robust CR0 by "
+        f"{result.design.group}):",
+        f"{'':<{width}}{'Estimate':>10} {'Robust SE':>10} {'Model SE':>10} {'t-ratio':>8} "
+        f"{'Approx. df':>10} {'p-value':>8}",
+    ]
+    for name, est, se, model_se, df in zip(
+        result.fixed_names, result.beta, robust, result.std_errors, dfs, strict=True
+    ):
+        t_ratio = est / se
+        p = float(2.0 * student_t.sf(abs(t_ratio), df))
+        lines.append(
+            f"{name:<{width}}{est:10.6f} {se:10.6f} {model_se:10.6f} {t_ratio:8.3f} "
+            f"{df:10d} {p:8.3f}"
+        )
     return "\n".join(lines)

@@ -1,0 +1,512 @@
+"""Confidence intervals as lme4's ``confint()`` gives them: profile likelihood and Wald.
+
+**Profile** (``confint(fit)``, lme4's default; Bates et al. 2015, JSS 67(1), §5.1).  lme4
+profiles the *ML* deviance, refitting a REML fit by ML first (``profile.merMod`` calls
+``refitML``), over the parameters it prints: ``.sig01``, ``.sig02``, … (the standard
+deviations of the random effects and their correlations, in θ's order), ``.sigma`` and the
+fixed effects.  For one parameter held at a value v the deviance is minimized over all the
+others; ζ(v) = sign(v − v̂)·√(d(v) − d̂) is the signed root of the likelihood-ratio
+statistic, and the interval is where ζ = ±z (z = 1.96 at 95 %).  lme4 evaluates ζ on a grid
+and reads the crossings off an interpolating spline; here each crossing is found as a root
+(a bracketing secant search, then Brent's method), so the limits are the profile's own, to
+about 1e-7, and lme4's agree with them to its spline's accuracy.
+
+- A variance parameter held fixed: the deviance −2 log L(θ, σ) with β profiled out
+  (``kernel.deviance_at_sigma``, lme4's ``devfun2``) is minimized over the other SDs,
+  correlations and σ, in units of their standard errors, with the same BOBYQA as the fit.
+  An SD whose profile stays below z down to 0 has lower limit 0, a correlation that stays
+  below it up to ±1 has limit ±1, as lme4 reports them.
+- A fixed effect held at b: its column moves into the response (y − b·x_j, lme4's offset),
+  and the ML criterion with σ and the other β profiled out is minimized over θ; the
+  cross-products of the reduced problem follow from the fit's in O(J·q·p).
+
+**Wald** (``confint(fit, method = "Wald")``): β̂ ± z·SE from the fit itself (REML SEs for a
+REML fit); lme4 gives no Wald interval for the variance parameters (``NA``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import nlopt
+import numpy as np
+
+from hlmrep.engine import kernel
+from hlmrep.engine.deviance import CrossProducts, cross_products, theta_layout
+from hlmrep.errors import ModelSpecificationError
+
+if TYPE_CHECKING:
+    from hlmrep.engine.model import LmmResult
+
+#: The methods :func:`confidence_intervals` knows, as lme4's ``confint(method = )``.
+METHODS = ("profile", "Wald")
+
+
+@dataclass(frozen=True)
+class Interval:
+    """One row of ``confint()``: a parameter, its estimate, and its limits (None: NA)."""
+
+    parameter: str  # lme4's row name: .sig01, .sigma, (Intercept), cses
+    meaning: str  # what it is: sd_(Intercept)|school, cor_cses.(Intercept)|school, sigma
+    estimate: float
+    lower: float | None
+    upper: float | None
+
+    def to_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Intervals:
+    """``confint()`` of one fit: the rows, the method, the level and how they were made."""
+
+    method: str
+    level: float
+    rows: list[Interval]
+    #: The fit the intervals are of: "ML" (a profile, whatever the fit's estimation) or the
+    #: fit's own estimation (Wald).
+    basis: str
+    notes: list[str] = field(default_factory=list)
+    evaluations: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "method": self.method,
+            "level": self.level,
+            "basis": self.basis,
+            "rows": [row.to_dict() for row in self.rows],
+            "notes": self.notes,
+            "evaluations": self.evaluations,
+        }
+
+    def format(self) -> str:
+        """The intervals as R prints ``confint()``'s matrix (``2.5 %``, ``97.5 %``)."""
+        tail = (1.0 - self.level) / 2.0
+        headers = [f"{_percent(100 * tail)} %", f"{_percent(100 * (1 - tail))} %"]
+        return format_r_matrix(
+            [row.parameter for row in self.rows],
+            headers,
+            [[row.lower, row.upper] for row in self.rows],
+        )
+
+
+def _percent(value: float) -> str:
+    """R's ``paste(format(100 * a, digits = 3, trim = TRUE), "%")``: 2.5, 97.5, 5, 95."""
+    return f"{value:.3g}"
+
+
+def normal_quantile(level: float) -> float:
+    """z with P(|Z| ≤ z) = level."""
+    from scipy.special import ndtri  # scipy.stats would add 0.3 s to every fit command
+
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be between 0 and 1, not {level!r}")
+    return float(ndtri(0.5 + level / 2.0))
+
+
+# ----------------------------------------------------------------------------------------
+# Wald
+# ----------------------------------------------------------------------------------------
+def wald_intervals(result: LmmResult, level: float = 0.95) -> Intervals:
+    """lme4's ``confint(method = "Wald")``: β̂ ± z·SE; NA for the variance parameters."""
+    z = normal_quantile(level)
+    spec, q = result.specification, len(result.random_names)
+    sig = spec.sigma_parameters(result.theta, result.sigma, q)
+    rows = [
+        Interval(name, meaning, float(value), None, None)
+        for name, meaning, value in zip(
+            spec.sigma_parameter_names(q),
+            spec.sigma_parameter_labels(result.design.group, result.random_names),
+            sig,
+            strict=True,
+        )
+    ]
+    rows.append(Interval(".sigma", "sigma", result.sigma, None, None))
+    for name, est, se in zip(result.fixed_names, result.beta, result.std_errors, strict=True):
+        rows.append(Interval(name, name, float(est), float(est - z * se), float(est + z * se)))
+    return Intervals("Wald", level, rows, basis=result.specification.estimation)
+
+
+# ----------------------------------------------------------------------------------------
+# Profile
+# ----------------------------------------------------------------------------------------
+def profile_intervals(result: LmmResult, level: float = 0.95) -> Intervals:
+    """lme4's ``confint(fit)``: profile-likelihood intervals of every parameter."""
+    started = time.perf_counter()
+    ml = _ml_fit(result)
+    profiler = _Profiler(ml, normal_quantile(level))
+    rows = profiler.variance_rows() + profiler.fixed_rows()
+    notes = list(profiler.notes)
+    if result.reml:
+        notes.insert(0, "profiled on the ML deviance of the model refitted by ML, as lme4 does")
+    return Intervals(
+        "profile",
+        level,
+        rows,
+        basis="ML",
+        notes=notes,
+        evaluations=profiler.evaluations,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def confidence_intervals(
+    result: LmmResult, method: str = "profile", level: float = 0.95
+) -> Intervals:
+    """``confint(fit, method = )``: "profile" (lme4's default) or "Wald"."""
+    if method == "profile":
+        return profile_intervals(result, level)
+    if method.lower() == "wald":
+        return wald_intervals(result, level)
+    raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+
+
+def _ml_fit(result: LmmResult) -> LmmResult:
+    """The fit by ML (itself if it is one): what lme4 profiles."""
+    if not result.reml:
+        return result
+    from hlmrep.engine.model import fit_design
+
+    return fit_design(result.design, result.specification.with_reml(False), result.control)
+
+
+class _Profiler:
+    """The profile of every parameter of one ML fit."""
+
+    #: BOBYQA's tolerance on the criterion in the inner minimizations: ζ's error is about
+    #: this / (2ζ), far below the 1e-6 the limits are printed to.
+    INNER_FTOL = 1e-11
+    #: Crossings are located to this, relative to the parameter's standard error.
+    ROOT_XTOL = 1e-8
+
+    def __init__(self, ml: LmmResult, z: float) -> None:
+        self.ml, self.z = ml, z
+        self.notes: list[str] = []
+        self.evaluations = 0
+        d = ml.design
+        self.spec = ml.specification
+        self.q = len(ml.random_names)
+        self.rows, self.cols = theta_layout(self.q)
+        self.free = self.spec.free_theta(self.q)
+        self.cp: CrossProducts = cross_products(d.X, d.Z, d.y, d.group_index, len(d.group_levels))
+        self.base = ml.criterion
+        sig = self.spec.sigma_parameters(ml.theta, ml.sigma, self.q)
+        self.estimate = np.concatenate([sig, [ml.sigma]])
+        self.is_sd = np.concatenate([self.rows[self.free] == self.cols[self.free], [True]])
+        self.se = self._standard_errors()
+
+    # ----- the deviance in lme4's profile parameters (SDs, correlations, σ) ----------------
+    def theta_of(self, x: np.ndarray) -> np.ndarray | None:
+        """θ of SDs and correlations (free θ's order) and σ; None outside the space."""
+        q, sigma = self.q, x[-1]
+        if not sigma > 0:
+            return None
+        values = np.zeros(len(self.rows))
+        values[self.free] = x[:-1]
+        sd = np.zeros(q)
+        corr = np.eye(q)
+        for k in range(len(self.rows)):
+            r, c = self.rows[k], self.cols[k]
+            if r == c:
+                sd[r] = values[k]
+            else:
+                corr[r, c] = corr[c, r] = values[k]
+        if np.any(sd < 0) or np.any(np.abs(corr) > 1):
+            return None
+        try:
+            factor = np.linalg.cholesky(corr)
+        except np.linalg.LinAlgError:
+            return None
+        T = (sd / sigma)[:, None] * factor
+        return T[self.rows, self.cols]
+
+    def deviance(self, x: np.ndarray) -> float:
+        self.evaluations += 1
+        theta = self.theta_of(x)
+        if theta is None:
+            return math.inf
+        cp = self.cp
+        return kernel.deviance_at_sigma(
+            theta, self.rows, self.cols, cp.ZtZ, cp.ZtXy, cp.XytXy, cp.n, float(x[-1]), False
+        )
+
+    def _standard_errors(self) -> np.ndarray:
+        """Each profile parameter's SE from the deviance's curvature (2H⁻¹): the unit of
+        the inner searches and the first step of each crossing search."""
+        x0 = self.estimate
+        m = len(x0)
+        h = 1e-3 * np.maximum(np.abs(x0), 0.1)
+        H = np.empty((m, m))
+        f0 = self.deviance(x0)
+        for a in range(m):
+            for b in range(a, m):
+                if a == b:
+                    up, down = x0.copy(), x0.copy()
+                    up[a] += h[a]
+                    down[a] -= h[a]
+                    H[a, a] = (self.deviance(up) - 2 * f0 + self.deviance(down)) / h[a] ** 2
+                else:
+                    values = []
+                    for sa, sb in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+                        x = x0.copy()
+                        x[a] += sa * h[a]
+                        x[b] += sb * h[b]
+                        values.append(self.deviance(x))
+                    H[a, b] = H[b, a] = (values[0] - values[1] - values[2] + values[3]) / (
+                        4 * h[a] * h[b]
+                    )
+        fallback = 0.1 * np.maximum(np.abs(x0), 1e-3)
+        if not np.all(np.isfinite(H)):
+            return fallback
+        try:
+            covariance = 2.0 * np.linalg.inv(H)
+        except np.linalg.LinAlgError:
+            return fallback
+        diag = np.diag(covariance)
+        return np.where(np.isfinite(diag) & (diag > 0), np.sqrt(np.abs(diag)), fallback)
+
+    def _bounds(self, index: int) -> tuple[float, float]:
+        if self.is_sd[index]:
+            return (0.0, math.inf) if index < len(self.estimate) - 1 else (1e-12, math.inf)
+        return (-1.0, 1.0)
+
+    # ----- one parameter held fixed ------------------------------------------------------------
+    def _minimize_others(
+        self, objective, start: np.ndarray, lower: np.ndarray, upper: np.ndarray
+    ) -> tuple[np.ndarray, float]:
+        """BOBYQA over the free parameters, in their SE units, from ``start`` (warm)."""
+        if len(start) == 0:
+            return start, objective(start)
+        opt = nlopt.opt(nlopt.LN_BOBYQA, len(start))
+        opt.set_lower_bounds(lower)
+        opt.set_upper_bounds(upper)
+        best = {"value": math.inf, "x": np.clip(start, lower, upper)}
+
+        def wrapped(u: np.ndarray, grad: np.ndarray) -> float:
+            value = objective(u)
+            if value < best["value"]:
+                best["value"], best["x"] = value, np.array(u)
+            return value if math.isfinite(value) else 1e300
+
+        opt.set_min_objective(wrapped)
+        opt.set_ftol_abs(self.INNER_FTOL)
+        opt.set_xtol_abs(1e-9)
+        opt.set_initial_step(0.25)
+        opt.set_maxeval(20_000)
+        with contextlib.suppress(nlopt.RoundoffLimited, ValueError, RuntimeError):
+            opt.optimize(np.clip(start, lower, upper))
+        return np.asarray(best["x"]), float(best["value"])
+
+    def _variance_zeta(self, index: int):
+        """ζ of variance parameter ``index`` as a function of its value (warm-started)."""
+        x0, se = self.estimate, self.se
+        others = np.array([k for k in range(len(x0)) if k != index], dtype=int)
+        lo = np.array([self._bounds(k)[0] for k in others], dtype=float)
+        hi = np.array([self._bounds(k)[1] for k in others], dtype=float)
+        lower_u = np.where(np.isfinite(lo), (lo - x0[others]) / se[others], -1e10)
+        upper_u = np.where(np.isfinite(hi), (hi - x0[others]) / se[others], 1e10)
+        state = {"u": np.zeros(len(others))}
+
+        def zeta(value: float) -> float:
+            def objective(u: np.ndarray) -> float:
+                x = x0.copy()
+                x[others] = x0[others] + u * se[others]
+                x[index] = value
+                return self.deviance(x)
+
+            u, best = self._minimize_others(objective, state["u"], lower_u, upper_u)
+            state["u"] = u
+            return self._signed_root(value - x0[index], best)
+
+        return zeta
+
+    def _signed_root(self, offset: float, deviance: float) -> float:
+        gap = deviance - self.base
+        if gap < -1e-6:
+            self.notes.append(
+                f"the profile found a deviance {-gap:.3g} below the ML fit's: the fit was "
+                "not at the optimum"
+            )
+        return math.copysign(math.sqrt(max(gap, 0.0)), offset) if offset else 0.0
+
+    def variance_rows(self) -> list[Interval]:
+        names = [*self.spec.sigma_parameter_names(self.q), ".sigma"]
+        meanings = self.spec.sigma_parameter_labels(self.ml.design.group, self.ml.random_names)
+        meanings = [*meanings, "sigma"]
+        rows = []
+        for index, (name, meaning) in enumerate(zip(names, meanings, strict=True)):
+            low, high = self._bounds(index)
+            limits = []
+            for target in (-self.z, self.z):
+                zeta = self._variance_zeta(index)
+                limits.append(
+                    _crossing(
+                        zeta,
+                        self.estimate[index],
+                        self.se[index],
+                        target,
+                        low,
+                        high,
+                        self.ROOT_XTOL,
+                    )
+                )
+            rows.append(Interval(name, meaning, float(self.estimate[index]), *limits))
+        return rows
+
+    # ----- a fixed effect held fixed -------------------------------------------------------------
+    def fixed_rows(self) -> list[Interval]:
+        ml = self.ml
+        from hlmrep.engine.model import column_scales
+
+        d = ml.design
+        scales = column_scales(d.Z)
+        scaled = cross_products(d.X, d.Z / scales, d.y, d.group_index, len(d.group_levels))
+        theta_hat = (ml.theta * scales[self.rows])[self.free]
+        lower = np.where(self.rows == self.cols, 0.0, -1e10)[self.free]
+        rows = []
+        for j, name in enumerate(ml.fixed_names):
+            beta, se = float(ml.beta.iloc[j]), float(ml.std_errors.iloc[j])
+            limits = []
+            for target in (-self.z, self.z):
+                zeta = self._fixed_zeta(scaled, j, beta, theta_hat, lower)
+                limits.append(
+                    _crossing(zeta, beta, se, target, -math.inf, math.inf, self.ROOT_XTOL)
+                )
+            rows.append(Interval(name, name, beta, *limits))
+        return rows
+
+    def _fixed_zeta(
+        self, cp: CrossProducts, j: int, beta: float, theta_hat: np.ndarray, lower: np.ndarray
+    ):
+        p = cp.p
+        keep = [k for k in range(p) if k != j]
+        columns = [*keep, p]
+        ZtXy_base = np.ascontiguousarray(cp.ZtXy[:, :, columns])
+        Ztx = cp.ZtXy[:, :, j]
+        S_base = cp.XytXy[np.ix_(columns, columns)]
+        Xtx = cp.XytXy[columns, j]
+        xtx = cp.XytXy[j, j]
+        rows, cols, spec, q, n = self.rows, self.cols, self.spec, self.q, cp.n
+        upper = np.full(len(theta_hat), 1e10)
+        state = {"theta": theta_hat.copy()}
+
+        def zeta(value: float) -> float:
+            ZtXy = ZtXy_base.copy()
+            ZtXy[:, :, -1] -= value * Ztx
+            S = S_base.copy()
+            S[:-1, -1] -= value * Xtx[:-1]
+            S[-1, :-1] = S[:-1, -1]
+            S[-1, -1] = S_base[-1, -1] - 2 * value * Xtx[-1] + value * value * xtx
+            ZtZ = cp.ZtZ
+
+            def objective(phi: np.ndarray) -> float:
+                self.evaluations += 1
+                theta = spec.embed(phi, q) if len(phi) != len(rows) else phi
+                return kernel.deviance(theta, rows, cols, ZtZ, ZtXy, S, n, False)
+
+            phi, best = self._minimize_others(objective, state["theta"], lower, upper)
+            state["theta"] = phi
+            return self._signed_root(value - beta, best)
+
+        return zeta
+
+
+def _crossing(
+    zeta, estimate: float, step: float, target: float, low: float, high: float, xtol: float
+) -> float:
+    """Where the increasing profile ζ reaches ``target`` (< 0: below the estimate), or the
+    bound if it does not within [low, high]."""
+    direction = 1.0 if target > 0 else -1.0
+    bound = high if direction > 0 else low
+    tolerance = xtol * max(step, 1e-300)
+    a, za = estimate, 0.0
+    x = estimate + direction * abs(target) * step
+    for _ in range(100):
+        if (x - bound) * direction >= 0:
+            x = bound
+        zx = zeta(x)
+        if math.isfinite(zx) and (zx - target) * direction >= 0:
+            return _bracketed_root(
+                lambda v: zeta(v) - target, a, za - target, x, zx - target, tolerance
+            )
+        if x == bound:
+            return float(bound)
+        if not math.isfinite(zx):
+            raise ModelSpecificationError(f"the profile is not finite at {x!r}")
+        slope = (zx - za) / (x - a)
+        distance = x - a
+        if slope * direction > 0:
+            guess = x + (target - zx) / slope * 1.05
+            new = x + direction * min(abs(guess - x), 4 * abs(distance))
+        else:
+            new = x + 2 * distance
+        a, za, x = x, zx, new
+    raise ModelSpecificationError("the profile did not reach its limit in 100 steps")
+
+
+def _bracketed_root(
+    f, a: float, fa: float, b: float, fb: float, tolerance: float, iterations: int = 100
+) -> float:
+    """A root of f between a and b (fa and fb of opposite signs): the Illinois variant of
+    regula falsi, superlinear on a smooth profile, never leaving the bracket."""
+    side = 0
+    for _ in range(iterations):
+        c = b - fb * (b - a) / (fb - fa) if fb != fa else 0.5 * (a + b)
+        if not min(a, b) < c < max(a, b):
+            c = 0.5 * (a + b)
+        fc = f(c)
+        if fc == 0:
+            return float(c)
+        if (fc > 0) == (fb > 0):
+            b, fb = c, fc
+            if side == -1:
+                fa /= 2
+            side = -1
+        else:
+            a, fa = c, fc
+            if side == 1:
+                fb /= 2
+            side = 1
+        if abs(b - a) < tolerance or min(abs(fa), abs(fb)) < 1e-10:
+            break
+    return float(b if abs(fb) < abs(fa) else a)
+
+
+# ----------------------------------------------------------------------------------------
+# R's printout of a numeric matrix
+# ----------------------------------------------------------------------------------------
+def _significant_decimals(value: float, digits: int = 7) -> int:
+    """Decimals R shows for ``value`` at ``digits`` significant digits (trailing 0s dropped)."""
+    if value == 0 or not math.isfinite(value):
+        return 0
+    target = float(f"{value:.{digits - 1}e}")
+    for needed in range(1, digits + 1):
+        if float(f"{value:.{needed - 1}e}") == target:
+            break
+    exponent = math.floor(math.log10(abs(target)))
+    return max(0, needed - 1 - exponent)
+
+
+def format_r_matrix(
+    row_names: list[str], headers: list[str], values: list[list[float | None]]
+) -> str:
+    """A numeric matrix as R's ``print`` shows it at ``digits = 7``: each column with the
+    decimals its most demanding entry needs, ``NA`` for a missing value."""
+    columns = []
+    for c, header in enumerate(headers):
+        entries = [row[c] for row in values]
+        finite = [v for v in entries if v is not None and math.isfinite(v)]
+        decimals = max((_significant_decimals(v) for v in finite), default=0)
+        texts = ["NA" if v is None else f"{v:.{decimals}f}" for v in entries]
+        width = max(len(header), *(len(t) for t in texts)) if texts else len(header)
+        columns.append((header.rjust(width), [t.rjust(width) for t in texts]))
+    name_width = max((len(n) for n in row_names), default=0)
+    lines = [" " * name_width + "".join(" " + header for header, _ in columns)]
+    for i, name in enumerate(row_names):
+        lines.append(name.ljust(name_width) + "".join(" " + texts[i] for _, texts in columns))
+    return "\n".join(lines)
