@@ -242,8 +242,8 @@ def test_snakemake_report_holds_figures_scorecard_and_our_report(smoke):
 GRADES = {"grade_submission", "grade_index"}
 GRADING = {"grading_catalogue"} | GRADES
 FROM_FITS = {
-    "fit_model", "compare_models", "variance_explained", "bootstrap_chunk",
-    "bootstrap_gather", "figure", "crosscheck", "scorecard", "report",
+    "fit_model", "model_inference", "compare_models", "variance_explained",
+    "bootstrap_chunk", "bootstrap_gather", "figure", "crosscheck", "scorecard", "report",
 }  # fmt: skip
 ALL = {"prepare_data"} | FROM_FITS | GRADING
 #: What runs the engine's fits: the workflow's models and the grading catalogue.
@@ -273,12 +273,13 @@ EXPECTED = {
     "engine/warmup.py": ENGINE | COMPILE,
     "engine/*": ENGINE,
     # Restoring a fit from its record (and reading its criterion back): the bootstrap,
-    # the cross-check and the comparisons; the fits themselves never restore.
-    "engine/fit_record.py": FROM_COMPARISONS | {"crosscheck"},
+    # the cross-check, the comparisons and the inference; the fits themselves never restore.
+    "engine/fit_record.py": FROM_COMPARISONS | {"crosscheck", "model_inference"},
     "engine/simulate.py": {"bootstrap_chunk", "bootstrap_gather", "scorecard", "report"},
     "model_fits.py": FROM_FITS,
     "school_statistics.py": FROM_FITS,
     "comparisons.py": FROM_COMPARISONS,
+    "model_inference.py": {"model_inference", "report"},
     "variance_explained.py": {"variance_explained", "scorecard", "report"},
     "bootstrap.py": {"bootstrap_chunk", "bootstrap_gather", "scorecard", "report"},
     "bootstrap_summary.py": {"bootstrap_gather", "scorecard", "report"},

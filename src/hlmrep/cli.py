@@ -142,6 +142,15 @@ def _fit_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_inference(args: argparse.Namespace) -> int:
+    from hlmrep.model_inference import inference_job
+
+    record = inference_job(args.data, args.fit, args.name, args.out)
+    print("Computing profile confidence intervals ...")
+    print(record["confint_profile_printed"])
+    return 0
+
+
 def _compare(args: argparse.Namespace) -> int:
     from hlmrep.comparisons import compare_job
 
@@ -425,6 +434,16 @@ def build_parser() -> argparse.ArgumentParser:
     job.add_argument("--out-hlm", type=Path, required=True)
     job.add_argument("--out-observations", type=Path)
     job.set_defaults(run=_fit_model)
+
+    inference = sub.add_parser(
+        "model-inference",
+        help="workflow job: profile and Wald intervals, robust SEs, Satterthwaite df",
+    )
+    inference.add_argument("--data", type=Path, required=True)
+    inference.add_argument("--fit", type=Path, required=True, help="the model's fit JSON")
+    inference.add_argument("--name", required=True)
+    inference.add_argument("--out", type=Path, required=True)
+    inference.set_defaults(run=_model_inference)
 
     cmp = sub.add_parser("compare", help="workflow job: likelihood-ratio comparison")
     cmp.add_argument("--name", required=True)

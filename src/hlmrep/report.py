@@ -129,7 +129,8 @@ def context(
 
     Keys as :class:`hlmrep.textbook.Results` names them (``fits/model3``, ``hlm/model3``,
     ``comparisons/…``, ``bootstrap/…``, ``variance_explained``, ``data/summary``), plus
-    ``scorecard``, ``crosscheck``, ``figure/{name}`` and ``caption/{name}``.
+    ``scorecard``, ``crosscheck``, ``inference/{name}``, ``figure/{name}`` and
+    ``caption/{name}``.
     """
     files = {key: Path(path) for key, path in inputs.items()}
     fitted = _named(files, "fits")
@@ -138,6 +139,7 @@ def context(
     hlm = _named(files, "hlm")
     comparisons = _named(files, "comparisons")
     bootstrap = _named(files, "bootstrap")
+    inference = _named(files, "inference")
     crosscheck = _json(files.get("crosscheck")) or {"ran": False, "models": {}, "status": {}}
     crosscheck["models"] = {
         name: crosscheck["models"][name] for name in order if name in crosscheck["models"]
@@ -150,6 +152,7 @@ def context(
         "comparisons": comparisons,
         "explained": _json(files.get("variance_explained")) or {},
         "bootstrap": bootstrap,
+        "inference": inference,
         "scorecard": _json(files.get("scorecard")),
         "crosscheck": crosscheck,
         "crosscheck_card": _crosscheck_card(crosscheck),

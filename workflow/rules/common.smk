@@ -36,6 +36,10 @@ def fit_file(model):
     return f"{RESULTS}/fits/{model}.json"
 
 
+def inference_file(model):
+    return f"{RESULTS}/inference/{model}.json"
+
+
 def schools_file(model):
     return f"{RESULTS}/fits/{model}_schools.csv"
 
@@ -295,6 +299,8 @@ def report_inputs():
     inputs = results_inputs()
     inputs["scorecard"] = scorecard_file("json")
     inputs["crosscheck"] = crosscheck_file()
+    for name in config["models"]:
+        inputs[f"inference/{name}"] = inference_file(name)
     for name in FIGURES:
         inputs[f"figure/{name}"] = figure_file(name, "png")
         inputs[f"caption/{name}"] = figure_file(name, "json")

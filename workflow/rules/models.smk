@@ -53,6 +53,28 @@ rule fit_model:
         " --out-observations {output.observations:q} 2>&1 | tee {log:q}"
 
 
+rule model_inference:
+    """Profile and Wald intervals (lme4's confint), HLM's robust SEs, lmerTest's df."""
+    input:
+        table=data_table(),
+        fit=fit_file("{model}"),
+        kernels=kernels_file(),
+        code=package_code("hlmrep.model_inference"),
+    output:
+        inference_file("{model}"),
+    params:
+        hlmrep=HLMREP,
+    log:
+        log_file("model_inference/{model}"),
+    benchmark:
+        benchmark_file("model_inference/{model}")
+    conda:
+        "../../envs/hlmrep.yaml"
+    shell:
+        "{params.hlmrep} model-inference --data {input.table:q} --fit {input.fit:q}"
+        " --name {wildcards.model} --out {output:q} 2>&1 | tee {log:q}"
+
+
 rule compare_models:
     """Likelihood-ratio comparison of two models, as R's anova()."""
     input:

@@ -37,7 +37,6 @@ import numpy as np
 
 from hlmrep.engine import kernel
 from hlmrep.engine.deviance import CrossProducts, cross_products, theta_layout
-from hlmrep.errors import ModelSpecificationError
 
 if TYPE_CHECKING:
     from hlmrep.engine.model import LmmResult
@@ -218,9 +217,8 @@ class _Profiler:
                 corr[r, c] = corr[c, r] = values[k]
         if np.any(sd < 0) or np.any(np.abs(corr) > 1):
             return None
-        try:
-            factor = np.linalg.cholesky(corr)
-        except np.linalg.LinAlgError:
+        factor = _semidefinite_cholesky(corr)
+        if factor is None:
             return None
         T = (sd / sigma)[:, None] * factor
         return T[self.rows, self.cols]
@@ -319,11 +317,30 @@ class _Profiler:
                 x[index] = value
                 return self.deviance(x)
 
-            u, best = self._minimize_others(objective, state["u"], lower_u, upper_u)
+            start = self._feasible(objective, state["u"], others)
+            if start is None:
+                return math.inf
+            u, best = self._minimize_others(objective, start, lower_u, upper_u)
             state["u"] = u
             return self._signed_root(value - x0[index], best)
 
         return zeta
+
+    def _feasible(self, objective, u: np.ndarray, others: np.ndarray) -> np.ndarray | None:
+        """``u``, or ``u`` with the other correlations shrunk toward 0 until the criterion is
+        finite there (holding one correlation of three or more random effects fixed can
+        leave the rest not positive definite); None if none is."""
+        if math.isfinite(objective(u)):
+            return u
+        x0, se = self.estimate, self.se
+        correlation = ~self.is_sd[others]
+        for shrink in (0.9, 0.7, 0.5, 0.25, 0.0):
+            x = x0[others] + u * se[others]
+            x[correlation] *= shrink
+            candidate = (x - x0[others]) / se[others]
+            if math.isfinite(objective(candidate)):
+                return candidate
+        return None
 
     def _signed_root(self, offset: float, deviance: float) -> float:
         gap = deviance - self.base
@@ -345,18 +362,32 @@ class _Profiler:
             for target in (-self.z, self.z):
                 zeta = self._variance_zeta(index)
                 limits.append(
-                    _crossing(
-                        zeta,
-                        self.estimate[index],
-                        self.se[index],
+                    self._limit(
+                        name,
                         target,
-                        low,
-                        high,
-                        self.ROOT_XTOL,
+                        lambda z=zeta, t=target, lo=low, hi=high, i=index: _crossing(
+                            z, self.estimate[i], self.se[i], t, lo, hi, self.ROOT_XTOL
+                        ),
                     )
                 )
             rows.append(Interval(name, meaning, float(self.estimate[index]), *limits))
         return rows
+
+    def _limit(self, name: str, target: float, search) -> float | None:
+        """One limit, or None (NA) with a note where the profile cannot reach it."""
+        side = "lower" if target < 0 else "upper"
+        try:
+            value = search()
+        except (ArithmeticError, ValueError, np.linalg.LinAlgError) as error:
+            value = None
+            self.notes.append(f"{name}: {side} limit not computed ({error})")
+        else:
+            if value is None:
+                self.notes.append(
+                    f"{name}: the profile ends before its {side} limit (the parameter space "
+                    "ends there, e.g. a correlation matrix no longer positive definite): NA"
+                )
+        return value
 
     # ----- a fixed effect held fixed -------------------------------------------------------------
     def fixed_rows(self) -> list[Interval]:
@@ -375,7 +406,13 @@ class _Profiler:
             for target in (-self.z, self.z):
                 zeta = self._fixed_zeta(scaled, j, beta, theta_hat, lower)
                 limits.append(
-                    _crossing(zeta, beta, se, target, -math.inf, math.inf, self.ROOT_XTOL)
+                    self._limit(
+                        name,
+                        target,
+                        lambda z=zeta, b=beta, e=se, t=target: _crossing(
+                            z, b, e, t, -math.inf, math.inf, self.ROOT_XTOL
+                        ),
+                    )
                 )
             rows.append(Interval(name, name, beta, *limits))
         return rows
@@ -416,28 +453,59 @@ class _Profiler:
         return zeta
 
 
+def _semidefinite_cholesky(matrix: np.ndarray, tol: float = 1e-12) -> np.ndarray | None:
+    """Lower L with LL' = matrix for a positive semi-definite matrix (None if it is not):
+    a correlation of ±1 is a legal end of its profile, as in lme4, where LAPACK's Cholesky
+    would refuse the singular matrix."""
+    n = len(matrix)
+    L = np.zeros((n, n))
+    for j in range(n):
+        pivot = matrix[j, j] - L[j, :j] @ L[j, :j]
+        if pivot < -tol:
+            return None
+        L[j, j] = math.sqrt(max(pivot, 0.0))
+        for i in range(j + 1, n):
+            rest = matrix[i, j] - L[i, :j] @ L[j, :j]
+            if L[j, j] > tol:
+                L[i, j] = rest / L[j, j]
+            elif abs(rest) > 1e-9:
+                return None
+    return L
+
+
 def _crossing(
     zeta, estimate: float, step: float, target: float, low: float, high: float, xtol: float
-) -> float:
-    """Where the increasing profile ζ reaches ``target`` (< 0: below the estimate), or the
-    bound if it does not within [low, high]."""
+) -> float | None:
+    """Where the increasing profile ζ reaches ``target`` (< 0: below the estimate), the
+    bound if it does not within [low, high], or None where the profile cannot be followed
+    that far (the parameter space ends first, as for a correlation whose matrix stops
+    being positive definite; lme4 reports NA there)."""
     direction = 1.0 if target > 0 else -1.0
     bound = high if direction > 0 else low
     tolerance = xtol * max(step, 1e-300)
     a, za = estimate, 0.0
     x = estimate + direction * abs(target) * step
+    stalled = 0
     for _ in range(100):
         if (x - bound) * direction >= 0:
             x = bound
         zx = zeta(x)
-        if math.isfinite(zx) and (zx - target) * direction >= 0:
+        retreats = 0
+        while not math.isfinite(zx) and retreats < 30:  # beyond the parameter space
+            x = a + (x - a) / 2
+            zx = zeta(x)
+            retreats += 1
+        if not math.isfinite(zx):
+            return None
+        if (zx - target) * direction >= 0:
             return _bracketed_root(
                 lambda v: zeta(v) - target, a, za - target, x, zx - target, tolerance
             )
         if x == bound:
             return float(bound)
-        if not math.isfinite(zx):
-            raise ModelSpecificationError(f"the profile is not finite at {x!r}")
+        stalled = stalled + 1 if retreats else 0
+        if stalled >= 5 or x == a:
+            return None
         slope = (zx - za) / (x - a)
         distance = x - a
         if slope * direction > 0:
@@ -446,7 +514,7 @@ def _crossing(
         else:
             new = x + 2 * distance
         a, za, x = x, zx, new
-    raise ModelSpecificationError("the profile did not reach its limit in 100 steps")
+    return None
 
 
 def _bracketed_root(
@@ -462,6 +530,9 @@ def _bracketed_root(
         fc = f(c)
         if fc == 0:
             return float(c)
+        if not math.isfinite(fc):  # outside the parameter space: shrink from the far side
+            b = c
+            continue
         if (fc > 0) == (fb > 0):
             b, fb = c, fc
             if side == -1:

@@ -374,14 +374,19 @@ def scaled_gradient_measure(
 
 
 def newton_decrease(
-    gradient: np.ndarray, at_bound: np.ndarray, hessian_free: np.ndarray | None
+    gradient: np.ndarray,
+    at_bound: np.ndarray,
+    hessian_free: np.ndarray | None,
+    control: Control = DEFAULT_CONTROL,
 ) -> float:
     """How much a Newton step over the free θ would still lower the criterion: ½ g'H⁻¹g.
 
     Unlike a gradient, this is the same number in any coordinates of θ (g → Dg, H → DHD
     leave g'H⁻¹g unchanged), so it says how far the criterion is from its minimum whatever
-    the units of the covariates: in criterion units, to second order.  +inf where H is not
-    positive definite; 0 with no free θ.
+    the units of the covariates: in criterion units, to second order.  Along a direction
+    where the criterion is flat (an eigenvalue below ``check_conv_hess`` times the largest:
+    a variance the data do not identify) there is nothing to gain if the slope there is
+    nil, and no bound on the gain if it is not.  0 with no free θ.
     """
     free = ~np.asarray(at_bound, dtype=bool)
     if not free.any():
@@ -389,18 +394,20 @@ def newton_decrease(
     if hessian_free is None:
         return math.inf
     g = np.asarray(gradient, dtype=float)[free]
-    try:
-        factor = np.linalg.cholesky(hessian_free)
-    except np.linalg.LinAlgError:
+    eigenvalues, vectors = np.linalg.eigh(hessian_free)
+    slopes = vectors.T @ g
+    flat = eigenvalues <= control.check_conv_hess * max(float(eigenvalues.max()), 1.0)
+    if np.any(np.abs(slopes[flat]) > control.check_conv_grad):
         return math.inf
-    half = np.linalg.solve(factor, g)
-    return float(0.5 * half @ half)
+    curved = ~flat
+    return float(0.5 * np.sum(slopes[curved] ** 2 / eigenvalues[curved]))
 
 
 def _degenerate(eigenvalues: np.ndarray, control: Control) -> bool:
     """A Hessian whose smallest eigenvalue is negligible beside its largest: a flat ridge."""
-    largest = float(np.max(np.abs(eigenvalues)))
-    return bool(largest > 0 and float(eigenvalues.min()) < control.check_conv_hess * largest)
+    return bool(
+        float(eigenvalues.min()) <= control.check_conv_hess * max(float(eigenvalues.max()), 1.0)
+    )
 
 
 def find_optimum(
@@ -476,7 +483,12 @@ def find_optimum(
         """BOBYQA on lme4's own θ from T = I, as lme4 runs it; the end point in φ."""
         on_theta = CountedObjective(lambda theta: f(theta * scale), None)
         theta, status = bobyqa(
-            on_theta, start.copy(), lower / scale, control.ftol_abs, None, control.maxeval,
+            on_theta,
+            start.copy(),
+            lower / scale,
+            control.ftol_abs,
+            None,
+            control.maxeval,
             control.xtol_abs,
         )
         return theta * scale, status, status.value
@@ -487,9 +499,7 @@ def find_optimum(
     record(LME4_OPTIMIZER, DEFAULT_START, start * scale, run_lme4_default)
     start = np.where(diagonal, 1.0, 0.0)
     second = _second_start(start, diagonal)
-    record(
-        "bobyqa", "small variances", second, lambda: run_bobyqa(second, control.check_run_tol)
-    )
+    record("bobyqa", "small variances", second, lambda: run_bobyqa(second, control.check_run_tol))
     record("lbfgsb", DEFAULT_START, start, lambda: _lbfgsb(f, start.copy(), lower, control))
 
     best = min(runs, key=lambda run: run.criterion)
@@ -548,12 +558,8 @@ def find_optimum(
     curvature_ok = eigenvalues is None or hess_min > -control.hessian_negative_tol * max(
         1.0, float(eigenvalues.max())
     )
-    scaled = (
-        scaled_gradient_measure(gradient, at_bound, hessian) if curvature_ok else math.inf
-    )
-    decrease = (
-        newton_decrease(gradient, at_bound, hessian) if curvature_ok else math.inf
-    )
+    scaled = scaled_gradient_measure(gradient, at_bound, hessian) if curvature_ok else math.inf
+    decrease = newton_decrease(gradient, at_bound, hessian, control) if curvature_ok else math.inf
     verified = (
         scaled <= control.check_conv_grad
         and decrease <= control.check_conv_decrease
