@@ -4,6 +4,8 @@ Its public face, in the order a fit goes:
 
 - :func:`parse_formula`, :func:`build_design`: an lme4 formula, read as data, and the
   design matrices it defines (:mod:`~hlmrep.engine.formula`);
+- :func:`specify`, :class:`ModelSpecification`: the model said once (formula, ``|`` or
+  ``||``, REML or ML, factor codings; :mod:`~hlmrep.engine.specification`);
 - :func:`profiled_deviance`: lme4's criterion on per-group cross-products
   (:mod:`~hlmrep.engine.deviance`, compiled in :mod:`~hlmrep.engine.kernel`);
 - :func:`find_optimum`: several optimizers and a verified optimum
@@ -12,7 +14,10 @@ Its public face, in the order a fit goes:
   record (``to_dict()``) (:mod:`~hlmrep.engine.model`);
 - :func:`restore`: a fit back from its record, checked (:mod:`~hlmrep.engine.fit_record`);
 - :class:`Refittable`: simulate and refit, for the parametric bootstrap
-  (:mod:`~hlmrep.engine.simulate`).
+  (:mod:`~hlmrep.engine.simulate`);
+- ``LmmResult.confint()``, ``robust_standard_errors()``, ``satterthwaite()``: lme4's
+  intervals, HLM's robust SEs, lmerTest's df (:mod:`~hlmrep.engine.intervals`,
+  :mod:`~hlmrep.engine.sandwich`, :mod:`~hlmrep.engine.satterthwaite`).
 
 The engine knows nothing of the workflow: no file paths, no config, no results folder.
 """
@@ -30,6 +35,7 @@ if TYPE_CHECKING:
     from hlmrep.engine.model import LmmResult, fit, fit_design
     from hlmrep.engine.optimize import OptimumReport, RunStatus, find_optimum
     from hlmrep.engine.simulate import Refittable
+    from hlmrep.engine.specification import ModelSpecification, specify
 
 #: Where each public name lives.  Imported on first use, so that reading a formula (at the
 #: workflow's parse time) does not load the compiled kernel.
@@ -50,6 +56,8 @@ _HOME = {
     "criterion_of": "fit_record",
     "restore": "fit_record",
     "Refittable": "simulate",
+    "ModelSpecification": "specification",
+    "specify": "specification",
 }
 
 __all__ = [
@@ -58,6 +66,7 @@ __all__ = [
     "DesignMatrices",
     "LmmResult",
     "MixedFormula",
+    "ModelSpecification",
     "OptimumReport",
     "Refittable",
     "RunStatus",
@@ -69,6 +78,7 @@ __all__ = [
     "parse_formula",
     "profiled_deviance",
     "restore",
+    "specify",
 ]
 
 
