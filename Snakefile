@@ -6,7 +6,6 @@ from pathlib import Path
 from hlmrep.config import read_config_file, validate_config
 from snakemake.utils import update_config
 
-
 # config.yaml is read as plain YAML data by hlmrep (Snakemake's `configfile:` would run YTE
 # templates and merge repeated keys); --config and --configfile still take precedence.
 if Path("config.yaml").exists() or not workflow.overwrite_configfiles:
@@ -41,6 +40,6 @@ include: "workflow/rules/grading.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_outputs(),
-    default_target: True

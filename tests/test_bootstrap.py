@@ -230,9 +230,7 @@ def test_pb_p_values_ours_and_pbkrtests(tmp_path):
         }
     ).to_csv(chunk, index=False)
     comparison = tmp_path / "c.json"
-    comparison.write_text(
-        json.dumps({"chisq": 2.0, "df": 1, "p_value": 0.157, "estimation": "ML"})
-    )
+    comparison.write_text(json.dumps({"chisq": 2.0, "df": 1, "p_value": 0.157, "estimation": "ML"}))
     spec = {"kind": "lrt", "comparison": "c", "nsim": 10}
     _, summary = gather([chunk], spec, "pb", comparison)
     assert summary["extremes"] == 3  # 2.0, 2.0, 3.5

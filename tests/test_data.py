@@ -248,6 +248,7 @@ def test_expected_layout_is_documented():
 
 # ----- issue 13: ids, non-finite values, malformed files ------------------------------------
 
+
 def _malformed(path, kind):
     """Rewrite ``path`` as a file a user might hand in by mistake."""
     text = path.read_text()

@@ -170,8 +170,14 @@ def test_eb_equals_lme4_at_lme4s_theta_for_every_model(hsb, tmp_path):
     (tmp_path / "models.json").write_text(json.dumps(models))
     (tmp_path / "eb.R").write_text(R_EB)
     done = subprocess.run(
-        ["Rscript", "--vanilla", str(tmp_path / "eb.R"), str(data),
-         str(tmp_path / "models.json"), str(tmp_path / "out.json")],
+        [
+            "Rscript",
+            "--vanilla",
+            str(tmp_path / "eb.R"),
+            str(data),
+            str(tmp_path / "models.json"),
+            str(tmp_path / "out.json"),
+        ],
         capture_output=True,
         text=True,
     )

@@ -256,7 +256,10 @@ def test_fit_command_prints_and_records_every_inference(tmp_path, hsb):
     assert "with robust standard errors" in done.stdout
     record = json.loads(out.read_text())
     assert [row["parameter"] for row in record["confint"]["rows"]][:4] == [
-        ".sig01", ".sig02", ".sig03", ".sigma"
+        ".sig01",
+        ".sig02",
+        ".sig03",
+        ".sigma",
     ]
     assert set(record["robust_std_errors"]) == {"(Intercept)", "cses"}
     assert len(record["satterthwaite"]) == 2

@@ -490,3 +490,25 @@ def test_the_workflow_grades_each_submission_and_only_a_new_one(tmp_path):
     assert plan.returncode == 0, plan.stderr[-2000:]
     jobs = job_counts(plan.stdout + plan.stderr)
     assert jobs == {"grade_submission": 1, "grade_index": 1}
+
+
+def test_a_misspelt_key_in_the_catalogue_files_is_an_error_naming_it():
+    import copy
+
+    import yaml
+
+    from hlmrep.errors import HlmrepError
+    from hlmrep.grading import references
+
+    folder = ROOT / "src" / "hlmrep" / "grading"
+    mistakes = yaml.safe_load((folder / "mistakes.yaml").read_text())
+    bad = copy.deepcopy(mistakes)
+    bad["mistakes"][0]["derive"] = {"rmel": False}  # reml, misspelt
+    with pytest.raises(HlmrepError, match=r"mistakes\.0\.derive: Additional properties"):
+        references.check_against_schema("mistakes", bad)
+    grading = yaml.safe_load((folder / "grading.yaml").read_text())
+    bad = copy.deepcopy(grading)
+    bad["lrts"]["fixed_minority"]["tests"] = "fixd"
+    with pytest.raises(HlmrepError, match=r"lrts\.fixed_minority\.tests"):
+        references.check_against_schema("grading", bad)
+    assert references.check_against_schema("mistakes", mistakes) is mistakes

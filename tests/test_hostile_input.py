@@ -182,15 +182,18 @@ def test_an_expansion_within_the_limits_is_r_s():
     """(a+…+h)^10 is every interaction of up to 8 of its 8 terms: 255, built at once."""
     formula = parse_formula("y ~ (a+b+c+d+e+f+g+h)^10 + (1 | s)")
     assert len(formula.fixed.terms) == 255
-    assert parse_formula("y ~ (a+b+c)^2 + (1 | s)").canonical().startswith(
-        "y ~ 1 + a + b + c + a:b + a:c + b:c"
+    assert (
+        parse_formula("y ~ (a+b+c)^2 + (1 | s)")
+        .canonical()
+        .startswith("y ~ 1 + a + b + c + a:b + a:c + b:c")
     )
 
 
 def test_a_formula_bomb_in_the_config_or_the_command_line_is_refused(tmp_path, hsb):
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    config["models"]["model3"]["formula"] = "mathach ~ (" + "+".join("abcdefgh") + ")^10 * cses" \
-        " * ses * meanses + (1 | school)"
+    config["models"]["model3"]["formula"] = (
+        "mathach ~ (" + "+".join("abcdefgh") + ")^10 * cses * ses * meanses + (1 | school)"
+    )
     with pytest.raises(ConfigError, match=r"models\.model3\.formula: .*more than the 256"):
         validate_config(config, SCHEMA)
     data = tmp_path / "hsb.csv"
@@ -325,7 +328,9 @@ def test_answer_sheet_cells_of_200_kb_and_1e400_are_named(grading_catalogue, tmp
     grade = grade_file(big, grading_catalogue)
     assert grade["status"] == "error" and "big.csv, line 2: not read as CSV" in grade["error"]
     inf = tmp_path / "inf.csv"
-    inf.write_text("id,value\nmodel3.fixed.(Intercept).estimate,1e400\nmodel3.fixed.cses.estimate,2.193\n")
+    inf.write_text(
+        "id,value\nmodel3.fixed.(Intercept).estimate,1e400\nmodel3.fixed.cses.estimate,2.193\n"
+    )
     grade = grade_file(inf, grading_catalogue)
     numbers = {n["id"]: n["verdict"] for m in grade["models"] for n in m["numbers"]}
     assert numbers == {"fixed.(Intercept).estimate": "major", "fixed.cses.estimate": "exact"}
@@ -383,7 +388,10 @@ def test_outputs_never_replace_a_device_a_fifo_or_a_link(tmp_path):
     assert Path("/dev/full").is_char_device() and fifo.is_fifo() and link.is_symlink()
     assert target.read_text() == "keep me"
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "fit.json", "folder.json", "link.json", "precious.txt"
+        "fit.json",
+        "folder.json",
+        "link.json",
+        "precious.txt",
     ]  # fmt: skip  (no temporary file left)
 
 
@@ -473,7 +481,7 @@ def test_a_catalogue_of_the_wrong_shape_is_one_line(tmp_path, content):
 
 
 @pytest.mark.parametrize(
-    "content", ['[1, 2]', '{"models": {"model3": 1}}', '{"models": {"m": {"verdict": "agree"}}}']
+    "content", ["[1, 2]", '{"models": {"model3": 1}}', '{"models": {"m": {"verdict": "agree"}}}']
 )
 def test_a_cross_check_record_of_the_wrong_shape_is_one_line(tmp_path, pipeline, content):
     crosscheck = tmp_path / "crosscheck.json"
@@ -558,8 +566,9 @@ def _hostile_class(folder: Path, secret: Path) -> dict[bytes, str]:
             "graded",
         ),
         b"anova.txt": (
-            "\n".join([*lrt[:6], *[lrt[6].replace("int_null", f"m{i}") for i in range(60000)]])
-            .encode(),
+            "\n".join(
+                [*lrt[:6], *[lrt[6].replace("int_null", f"m{i}") for i in range(60000)]]
+            ).encode(),
             "error",
         ),
         b"nan.txt": (
@@ -613,7 +622,7 @@ def test_a_hostile_class_is_graded_beside_a_correct_submission(tmp_path):
     assert "not a regular file (a FIFO)" in rows["pipe.txt"]["error"]
     assert "60000 rows" in rows["anova.txt"]["error"]
     raw_csv = (work / targets[1]).read_text(encoding="utf-8")
-    assert '"\'=HYPERLINK(' in raw_csv  # neutralised, quoted
+    assert "\"'=HYPERLINK(" in raw_csv  # neutralised, quoted
     index = (work / targets[0]).read_text(encoding="utf-8")
     for name in expected:  # every submission has its line and its page
         record = next(

@@ -118,7 +118,7 @@ writeLines(toJSON(list(m3 = exact(m3), m4 = exact(m4), chisq = a$Chisq[2]), digi
 
 
 def _rounds_to(printed, exact: float) -> bool:
-    return abs(printed.value - exact) <= 0.5 * 10.0 ** -printed.decimals + 1e-12
+    return abs(printed.value - exact) <= 0.5 * 10.0**-printed.decimals + 1e-12
 
 
 @pytest.mark.lme4

@@ -107,9 +107,7 @@ def test_per_school_ols_equal_statsmodels_to_the_bit(fit_hsb, formula):
             own = OLS(d.y[rows], Zj).fit()
             assert np.array_equal(regressions.ols[j], own.params)
             assert np.array_equal(regressions.ols_cov_unscaled[j], own.normalized_cov_params)
-            assert np.array_equal(
-                regressions.residual_ols[j], OLS(residual[rows], Zj).fit().params
-            )
+            assert np.array_equal(regressions.residual_ols[j], OLS(residual[rows], Zj).fit().params)
     assert usable >= 136
 
 

@@ -151,9 +151,7 @@ def test_the_r_rule_receives_the_rebuilt_formula(tmp_path):
         "+ (1 + `cses` | `school`)"
     )
     assert rebuilt in done.stdout
-    assert parse_formula(
-        "mathach ~ cses*meanses + cses*sector + (cses | school)"
-    ).to_r() == rebuilt
+    assert parse_formula("mathach ~ cses*meanses + cses*sector + (cses | school)").to_r() == rebuilt
 
 
 @pytest.mark.slow

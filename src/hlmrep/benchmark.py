@@ -7,6 +7,7 @@ reading this output, never by timed tests (machines differ).
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import statistics
@@ -15,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,7 +57,7 @@ def run(repeats: int = 21, with_lme4: bool = False) -> dict[str, object]:
     formula = specification.formula
     design = build_design(formula, hsb)
     fit_design(design, specification)  # warm caches and imports
-    result: dict[str, object] = {"model": MODEL3, "repeats": repeats}
+    result: dict[str, Any] = {"model": MODEL3, "repeats": repeats}
     result["fit_model3_verified_ms"] = 1e3 * _median_seconds(
         lambda: fit_design(design, specification), repeats
     )
@@ -70,10 +72,11 @@ def run(repeats: int = 21, with_lme4: bool = False) -> dict[str, object]:
         d = build_design(formula, data)
         cp = cross_products(d.X, d.Z, d.y, d.group_index, len(d.group_levels))
         result[f"deviance_eval_us_n{len(d.y)}"] = 1e6 * _median_seconds(
-            lambda cp=cp: profiled_deviance(theta, cp, True), 2000
+            functools.partial(profiled_deviance, theta, cp, True), 2000
         )
         result[f"cross_products_ms_n{len(d.y)}"] = 1e3 * _median_seconds(
-            lambda d=d: cross_products(d.X, d.Z, d.y, d.group_index, len(d.group_levels)), 21
+            functools.partial(cross_products, d.X, d.Z, d.y, d.group_index, len(d.group_levels)),
+            21,
         )
     result.update(_time_bootstrap(hsb))
     result["profile_model3"] = _time_profile(hsb, with_lme4)
@@ -135,7 +138,7 @@ def _time_profile(hsb: pd.DataFrame, with_lme4: bool) -> dict[str, object]:
     profile_intervals(model3)  # warm: kernels loaded
     seconds = _median_seconds(lambda: profile_intervals(model3), 5)
     intervals = profile_intervals(model3)
-    out: dict[str, object] = {
+    out: dict[str, Any] = {
         "profiling_s": seconds,
         "ours": {row.parameter: [row.lower, row.upper] for row in intervals.rows},
     }
@@ -162,7 +165,7 @@ def _time_profile(hsb: pd.DataFrame, with_lme4: bool) -> dict[str, object]:
             return out
         confint_s, names, limits = done.stdout.split()
         values = [float(v) for v in limits.split(",")]
-        lme4: dict[str, object] = {
+        lme4: dict[str, Any] = {
             "confint_s": float(confint_s),
             "limits": {name: values[2 * i : 2 * i + 2] for i, name in enumerate(names.split(","))},
             "fit_confint_process_s": _process_seconds(["Rscript", str(script), str(path)]),

@@ -93,6 +93,8 @@ def gather(
                 "sd": float(np.nanstd(values, ddof=1)),
             }
     else:
+        if comparison_path is None:
+            raise ValueError(f"bootstrap {name}: a likelihood-ratio target needs its comparison")
         comparison = read_json(comparison_path)
         observed = comparison["chisq"]
         lrt = table["lrt"].to_numpy(dtype=float)

@@ -62,7 +62,7 @@ def _prepare_data(args: argparse.Namespace) -> int:
         schools_csv=args.schools,
         meanses=args.meanses,
     )
-    stats = summary["table_4_1"]
+    stats: Any = summary["table_4_1"]
     log.info(
         "prepared %s students in %s schools from %s (meanses: %s)",
         stats["n_students"],
@@ -409,9 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["profile", "wald"],
         help="confidence intervals as lme4's confint(): profile likelihood or Wald",
     )
-    fit.add_argument(
-        "--level", type=_level, default=0.95, help="confidence level (default 0.95)"
-    )
+    fit.add_argument("--level", type=_level, default=0.95, help="confidence level (default 0.95)")
     fit.add_argument(
         "--robust",
         action="store_true",

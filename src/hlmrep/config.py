@@ -113,9 +113,7 @@ def _mapping_without_repeats(loader: _PlainYaml, node: yaml.MappingNode) -> dict
     return yaml.SafeLoader.construct_mapping(loader, node, deep=True)
 
 
-_PlainYaml.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_repeats
-)
+_PlainYaml.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_repeats)
 
 #: Largest config file read (the default one is 5 kB).
 MAX_CONFIG_BYTES = 1 << 20

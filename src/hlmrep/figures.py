@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -89,7 +90,7 @@ def _school_lines(
     schools: pd.DataFrame,
     students: pd.DataFrame,
     colors: list[str] | str,
-    **style: object,
+    **style: Any,
 ) -> None:
     """Each school's OLS line over the range of its own cses."""
     span = students.groupby("school")["cses"].agg(["min", "max"])

@@ -62,9 +62,7 @@ def read_bounded(path: Path, what: str, limit: int, expected: str = "a file") ->
     """A regular file's bytes, refused when larger than ``limit``."""
     info = check_regular(path, what, expected)
     if info.st_size > limit:
-        raise InputDataError(
-            f"{what} {path} has {info.st_size} bytes, more than the {limit} read"
-        )
+        raise InputDataError(f"{what} {path} has {info.st_size} bytes, more than the {limit} read")
     try:
         with open(path, "rb") as handle:
             raw = handle.read(limit + 1)

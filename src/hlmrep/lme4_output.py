@@ -141,16 +141,16 @@ def parse(text: str) -> Parsed:
     while index < len(lines):
         line = lines[index]
         if line.startswith("Linear mixed model fit by"):
-            block, index, trouble = _summary(lines, index)
-            blocks.append(block)
+            summary, index, trouble = _summary(lines, index)
+            blocks.append(summary)
             problems += trouble
             continue
         if line.strip() == "Models:":
             refit = any(
                 "refitting model(s) with ML" in lines[i] for i in range(max(0, index - 3), index)
             )
-            block, index, trouble = _anova(lines, index, refit)
-            blocks.append(block)
+            anova, index, trouble = _anova(lines, index, refit)
+            blocks.append(anova)
             problems += trouble
             continue
         index += 1

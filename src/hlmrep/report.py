@@ -69,7 +69,7 @@ def _git_commit(root: Path) -> str:
 
 def _job_benchmarks(folder: Path | None) -> list[dict[str, Any]]:
     """Wall time and peak memory of every job, from Snakemake's ``benchmark:`` files."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     if folder is None:
         return rows
     for path in sorted(Path(folder).rglob("*.tsv")):

@@ -197,7 +197,7 @@ def plausible_value_range(result: LmmResult, level: float = 0.95) -> list[float]
 def hlm_statistics(result: LmmResult) -> tuple[dict[str, object], pd.DataFrame]:
     """Every textbook statistic of one model, and the per-school table behind them."""
     regressions = school_regressions(result)
-    statistics = {
+    statistics: dict[str, object] = {
         "model_formula": result.formula,
         "chisq_homogeneity": homogeneity_chisq(result, regressions),
         "reliability": reliabilities(result, regressions),

@@ -8,23 +8,21 @@ rule bootstrap_chunk:
         code=package_code("hlmrep.bootstrap"),
     output:
         chunk_file("{target}", "{chunk}"),
-    params:
-        hlmrep=HLMREP,
-        target=lambda wildcards: bootstrap_target_arguments(wildcards.target),
-        seed=config["bootstrap"]["seed"],
-        chunk_size=lambda wildcards: bootstrap_chunk_size(wildcards.target),
-        fits=lambda wildcards, input: " ".join(
-            shlex.quote(f"--fit={path}") for path in input.fits
-        ),
-        comparison=lambda wildcards, input: " ".join(
-            shlex.quote(f"--comparison={path}") for path in input.comparison
-        ),
     log:
         log_file("bootstrap/{target}/chunk_{chunk}"),
     benchmark:
         benchmark_file("bootstrap/{target}/chunk_{chunk}")
     conda:
         "../../envs/hlmrep.yaml"
+    params:
+        hlmrep=HLMREP,
+        target=lambda wildcards: bootstrap_target_arguments(wildcards.target),
+        seed=config["bootstrap"]["seed"],
+        chunk_size=lambda wildcards: bootstrap_chunk_size(wildcards.target),
+        fits=lambda wildcards, input: " ".join(shlex.quote(f"--fit={path}") for path in input.fits),
+        comparison=lambda wildcards, input: " ".join(
+            shlex.quote(f"--comparison={path}") for path in input.comparison
+        ),
     shell:
         "{params.hlmrep} bootstrap-chunk --name {wildcards.target} {params.target}"
         " --seed {params.seed} --chunk {wildcards.chunk} --chunk-size {params.chunk_size}"
@@ -41,6 +39,12 @@ rule bootstrap_gather:
     output:
         table=replicates_file("{target}"),
         summary=bootstrap_summary("{target}"),
+    log:
+        log_file("bootstrap/{target}/gather"),
+    benchmark:
+        benchmark_file("bootstrap/{target}/gather")
+    conda:
+        "../../envs/hlmrep.yaml"
     params:
         hlmrep=HLMREP,
         target=lambda wildcards: bootstrap_target_arguments(wildcards.target, summary=True),
@@ -50,12 +54,6 @@ rule bootstrap_gather:
         comparison=lambda wildcards, input: " ".join(
             shlex.quote(f"--comparison={path}") for path in input.comparison
         ),
-    log:
-        log_file("bootstrap/{target}/gather"),
-    benchmark:
-        benchmark_file("bootstrap/{target}/gather")
-    conda:
-        "../../envs/hlmrep.yaml"
     shell:
         "{params.hlmrep} bootstrap-gather --name {wildcards.target} {params.target}"
         " {params.chunks} {params.comparison} --out-table {output.table:q}"

@@ -14,7 +14,6 @@ from hlmrep.engine.formula import parse_formula
 from hlmrep.grading.inventory import entries as submission_entries
 from snakemake.settings.types import DeploymentMethod
 
-
 # ----- paths: the only place where the workflow's file names are written --------------------
 RESULTS = "results"
 REPORTS = "reports"
@@ -130,7 +129,8 @@ BENCHMARKS = f"{RESULTS}/benchmarks"
 # ----- the code each rule runs ------------------------------------------------------------
 def package_code(module):
     """The package files a job running ``module`` depends on, computed from its imports
-    (hlmrep.dependencies): an edit to one of them reruns exactly the jobs that run it."""
+    (hlmrep.dependencies): an edit to one of them reruns exactly the jobs that run it.
+    """
     return code_files(module)
 
 
@@ -254,8 +254,11 @@ def lme4_crosscheck_plan():
     lme4_fit jobs need R wherever they run.
     """
     if not workflow.is_main_process:
-        return {"mode": str(config["crosscheck"]["lme4"]).lower(), "run": True,
-                "reason": "decided by the main Snakemake process"}
+        return {
+            "mode": str(config["crosscheck"]["lme4"]).lower(),
+            "run": True,
+            "reason": "decided by the main Snakemake process",
+        }
     # (Positional: a line starting with "conda=" would read as Snakemake's directive.)
     return crosscheck_plan(
         config["crosscheck"]["lme4"], config["crosscheck"]["rscript"], USES_CONDA

@@ -12,16 +12,16 @@ rule lme4_fit:
         script=f"{workflow.basedir}/workflow/scripts/lme4_fit.R",
     output:
         lme4_file("{model}"),
-    params:
-        rscript=shlex.quote(config["crosscheck"]["rscript"]),
-        formula=lambda wildcards: shlex.quote(r_formula(wildcards.model)),
-        reml=lambda wildcards: "TRUE" if config["models"][wildcards.model]["reml"] else "FALSE",
     log:
         log_file("lme4_fit/{model}"),
     benchmark:
         benchmark_file("lme4_fit/{model}")
     conda:
         "../../envs/lme4.yaml"
+    params:
+        rscript=shlex.quote(config["crosscheck"]["rscript"]),
+        formula=lambda wildcards: shlex.quote(r_formula(wildcards.model)),
+        reml=lambda wildcards: ("TRUE" if config["models"][wildcards.model]["reml"] else "FALSE"),
     shell:
         "{params.rscript} --vanilla {input.script:q} --data {input.table:q}"
         " --summary {input.summary:q} --name {wildcards.model} --formula {params.formula}"
@@ -38,6 +38,12 @@ rule crosscheck:
         code=package_code("hlmrep.crosscheck"),
     output:
         crosscheck_file(),
+    log:
+        log_file("crosscheck"),
+    benchmark:
+        benchmark_file("crosscheck")
+    conda:
+        "../../envs/hlmrep.yaml"
     params:
         hlmrep=HLMREP,
         # The plan (whether R with lme4 was found, and why not) is a parameter, so that
@@ -46,12 +52,6 @@ rule crosscheck:
         status=shlex.quote(json.dumps(CROSSCHECK, sort_keys=True)),
         fits=named("fit", {name: fit_file(name) for name in config["models"]}),
         lme4=named("lme4", crosscheck_lme4_files()),
-    log:
-        log_file("crosscheck"),
-    benchmark:
-        benchmark_file("crosscheck")
-    conda:
-        "../../envs/hlmrep.yaml"
     shell:
         "{params.hlmrep} crosscheck --status {params.status}"
         " --data {input.table:q} {params.fits} {params.lme4} --out {output:q} 2>&1 | tee {log:q}"

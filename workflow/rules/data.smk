@@ -6,17 +6,17 @@ rule prepare_data:
     output:
         table=data_table(),
         summary=data_summary(),
-    params:
-        hlmrep=HLMREP,
-        source=config["data"]["source"],
-        meanses=config["data"]["meanses"],
-        csv=csv_arguments,
     log:
         log_file("prepare_data"),
     benchmark:
         benchmark_file("prepare_data")
     conda:
         "../../envs/hlmrep.yaml"
+    params:
+        hlmrep=HLMREP,
+        source=config["data"]["source"],
+        meanses=config["data"]["meanses"],
+        csv=csv_arguments,
     shell:
         "{params.hlmrep} prepare-data --source {params.source} {params.csv}"
         " --meanses {params.meanses}"

@@ -45,18 +45,18 @@ rule figure:
         svg=figure_file("{figure}", "svg"),
         data=figure_file("{figure}", "csv"),
         caption=figure_file("{figure}", "json"),
-    params:
-        hlmrep=HLMREP,
-        inputs=lambda wildcards: keyed(figure_inputs(wildcards.figure)),
-        seed=config["figures"]["seed"],
-        sample_schools=config["figures"]["sample_schools"],
-        prefix=lambda wildcards: shlex.quote(f"{RESULTS}/figures/{wildcards.figure}"),
     log:
         log_file("figure/{figure}"),
     benchmark:
         benchmark_file("figure/{figure}")
     conda:
         "../../envs/hlmrep.yaml"
+    params:
+        hlmrep=HLMREP,
+        inputs=lambda wildcards: keyed(figure_inputs(wildcards.figure)),
+        seed=config["figures"]["seed"],
+        sample_schools=config["figures"]["sample_schools"],
+        prefix=lambda wildcards: shlex.quote(f"{RESULTS}/figures/{wildcards.figure}"),
     shell:
         "{params.hlmrep} figure --name {wildcards.figure} {params.inputs}"
         " --seed {params.seed} --sample-schools {params.sample_schools}"

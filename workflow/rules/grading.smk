@@ -16,14 +16,14 @@ rule grading_catalogue:
         code=package_code("hlmrep.grading.catalogue"),
     output:
         grading_catalogue_file(),
-    params:
-        hlmrep=HLMREP,
     log:
         log_file("grading_catalogue"),
     benchmark:
         benchmark_file("grading_catalogue")
     conda:
         "../../envs/hlmrep.yaml"
+    params:
+        hlmrep=HLMREP,
     shell:
         "{params.hlmrep} grading-catalogue --data {input.table:q} --out {output:q}"
         " 2>&1 | tee {log:q}"
@@ -40,19 +40,19 @@ rule grade_submission:
     output:
         json=grade_record("{submission}"),
         html=grade_page("{submission}"),
+    log:
+        log_file("grade/{submission}"),
+    benchmark:
+        benchmark_file("grade/{submission}")
     wildcard_constraints:
         submission="(?!index$)[A-Za-z0-9][A-Za-z0-9._+-]*",
+    conda:
+        "../../envs/hlmrep.yaml"
     params:
         hlmrep=HLMREP,
         reference=GRADING["reference"],
         folder=submissions_folder(),
         signature=submission_signature,
-    log:
-        log_file("grade/{submission}"),
-    benchmark:
-        benchmark_file("grade/{submission}")
-    conda:
-        "../../envs/hlmrep.yaml"
     shell:
         "{params.hlmrep} grade-submission --folder {params.folder:q} --key {wildcards.submission:q}"
         " --catalogue {input.catalogue:q} --reference {params.reference}"
@@ -67,12 +67,12 @@ rule grade_index:
     output:
         html=grades_index(),
         csv=grades_summary(),
-    params:
-        hlmrep=HLMREP,
     log:
         log_file("grade_index"),
     conda:
         "../../envs/hlmrep.yaml"
+    params:
+        hlmrep=HLMREP,
     shell:
         "{params.hlmrep} grade-index {input.grades:q} --out-html {output.html:q}"
         " --out-csv {output.csv:q} 2>&1 | tee {log:q}"

@@ -13,14 +13,14 @@ rule compile_kernels:
         code=kernel_code(),
     output:
         kernels_file(),
-    params:
-        hlmrep=HLMREP,
     log:
         log_file("compile_kernels"),
     benchmark:
         benchmark_file("compile_kernels")
     conda:
         "../../envs/hlmrep.yaml"
+    params:
+        hlmrep=HLMREP,
     shell:
         "{params.hlmrep} compile-kernels --out {output:q} 2>&1 | tee {log:q}"
 
@@ -36,16 +36,16 @@ rule fit_model:
         schools=schools_file("{model}"),
         hlm=hlm_file("{model}"),
         observations=observations_file("{model}"),
-    params:
-        hlmrep=HLMREP,
-        formula=lambda wildcards: shlex.quote(config["models"][wildcards.model]["formula"]),
-        estimation=lambda wildcards: "" if config["models"][wildcards.model]["reml"] else "--ml",
     log:
         log_file("fit_model/{model}"),
     benchmark:
         benchmark_file("fit_model/{model}")
     conda:
         "../../envs/hlmrep.yaml"
+    params:
+        hlmrep=HLMREP,
+        formula=lambda wildcards: shlex.quote(config["models"][wildcards.model]["formula"]),
+        estimation=lambda wildcards: ("" if config["models"][wildcards.model]["reml"] else "--ml"),
     shell:
         "{params.hlmrep} fit-model --data {input.table:q} --name {wildcards.model}"
         " --formula {params.formula} {params.estimation} --out-fit {output.fit:q}"
@@ -62,14 +62,14 @@ rule model_inference:
         code=package_code("hlmrep.model_inference"),
     output:
         inference_file("{model}"),
-    params:
-        hlmrep=HLMREP,
     log:
         log_file("model_inference/{model}"),
     benchmark:
         benchmark_file("model_inference/{model}")
     conda:
         "../../envs/hlmrep.yaml"
+    params:
+        hlmrep=HLMREP,
     shell:
         "{params.hlmrep} model-inference --data {input.table:q} --fit {input.fit:q}"
         " --name {wildcards.model} --out {output:q} 2>&1 | tee {log:q}"
@@ -86,15 +86,15 @@ rule compare_models:
     output:
         table=comparison_table("{comparison}"),
         details=comparison_file("{comparison}"),
-    params:
-        hlmrep=HLMREP,
-        test=lambda wildcards: config["comparisons"][wildcards.comparison]["test"],
     log:
         log_file("compare_models/{comparison}"),
     benchmark:
         benchmark_file("compare_models/{comparison}")
     conda:
         "../../envs/hlmrep.yaml"
+    params:
+        hlmrep=HLMREP,
+        test=lambda wildcards: config["comparisons"][wildcards.comparison]["test"],
     shell:
         "{params.hlmrep} compare --name {wildcards.comparison} --reduced {input.reduced:q}"
         " --full {input.full:q} --test {params.test} --data {input.table:q}"
@@ -108,6 +108,12 @@ rule variance_explained:
         code=package_code("hlmrep.variance_explained"),
     output:
         explained_file(),
+    log:
+        log_file("variance_explained"),
+    benchmark:
+        benchmark_file("variance_explained")
+    conda:
+        "../../envs/hlmrep.yaml"
     params:
         hlmrep=HLMREP,
         pairs=" ".join(
@@ -115,12 +121,6 @@ rule variance_explained:
             for name, pair in config["variance_explained"].items()
         ),
         fits=named("fit", {name: fit_file(name) for name in explained_models()}),
-    log:
-        log_file("variance_explained"),
-    benchmark:
-        benchmark_file("variance_explained")
-    conda:
-        "../../envs/hlmrep.yaml"
     shell:
         "{params.hlmrep} variance-explained {params.pairs} {params.fits}"
         " --out {output:q} 2>&1 | tee {log:q}"

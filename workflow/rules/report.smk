@@ -10,15 +10,15 @@ rule scorecard:
             caption="../report/scorecard.rst",
             category="Scorecard",
         ),
-    params:
-        hlmrep=HLMREP,
-        inputs=keyed(results_inputs()),
     log:
         log_file("scorecard"),
     benchmark:
         benchmark_file("scorecard")
     conda:
         "../../envs/hlmrep.yaml"
+    params:
+        hlmrep=HLMREP,
+        inputs=keyed(results_inputs()),
     shell:
         "{params.hlmrep} scorecard {params.inputs} --out-json {output.json:q}"
         " --out-csv {output.csv:q} 2>&1 | tee {log:q}"
@@ -31,18 +31,18 @@ rule report:
         code=package_code("hlmrep.report"),
     output:
         report(report_file(), caption="../report/report.rst", category="Report"),
-    params:
-        hlmrep=HLMREP,
-        inputs=keyed(report_inputs()),
-        benchmarks=shlex.quote(BENCHMARKS),
-        bootstrap_seed=config["bootstrap"]["seed"],
-        figures_seed=config["figures"]["seed"],
     log:
         log_file("report"),
     benchmark:
         benchmark_file("report")
     conda:
         "../../envs/hlmrep.yaml"
+    params:
+        hlmrep=HLMREP,
+        inputs=keyed(report_inputs()),
+        benchmarks=shlex.quote(BENCHMARKS),
+        bootstrap_seed=config["bootstrap"]["seed"],
+        figures_seed=config["figures"]["seed"],
     shell:
         "{params.hlmrep} report {params.inputs} --benchmarks {params.benchmarks}"
         " --bootstrap-seed {params.bootstrap_seed} --figures-seed {params.figures_seed}"

@@ -133,9 +133,7 @@ class _Parser:
         """One level deeper (a parenthesis, a call, a sign): refuse past MAX_NESTING."""
         self.nesting += 1
         if self.nesting > MAX_NESTING:
-            raise _refuse(
-                self.text, position, f"nested more than {MAX_NESTING} levels deep"
-            )
+            raise _refuse(self.text, position, f"nested more than {MAX_NESTING} levels deep")
 
     @property
     def token(self) -> Token:
@@ -603,9 +601,7 @@ def parse_formula(text: str) -> MixedFormula:
     random_node, group_node = inner.children
     group_node = _unwrap(group_node)
     if group_node.kind != "name":
-        raise _refuse(
-            text, group_node.position, "the grouping factor must be a single column name"
-        )
+        raise _refuse(text, group_node.position, "the grouping factor must be a single column name")
     expander = _Expander(text)
     fixed_parts = [(n, p) for n, p in summands if n is not bar]
     fixed = expander.term_set(_rebuild(fixed_parts))
@@ -716,8 +712,11 @@ def _evaluate(node: Node, data: pd.DataFrame, text: str) -> np.ndarray:
     if kind == "name":
         values = data[node.value]
         if _factor_levels(values) is not None:
-            raise _refuse(text, node.position, f"{node.value!r} is not numeric; I() and "
-                          "the transformations take numeric columns")
+            raise _refuse(
+                text,
+                node.position,
+                f"{node.value!r} is not numeric; I() and the transformations take numeric columns",
+            )
         return values.to_numpy(dtype=float)
     if kind == "number":
         return np.full(len(data), float(node.value))
@@ -743,8 +742,10 @@ def _variable_columns(
         levels = _factor_levels(values)
         if levels is None:
             return values.to_numpy(dtype=float), None
-        as_text = values.astype(str).str.upper() if pd.api.types.is_bool_dtype(values) else (
-            values.astype(str)
+        as_text = (
+            values.astype(str).str.upper()
+            if pd.api.types.is_bool_dtype(values)
+            else (values.astype(str))
         )
         codes = pd.Categorical(as_text, categories=levels).codes
         return codes.astype(np.intp), levels
@@ -788,8 +789,11 @@ def _model_matrix(
             kept = levels[1:] if contrasts else levels
             pieces.append(
                 [
-                    ((data == levels.index(level)).astype(float), f"{variable.label}{level}",
-                     (variable.label, level))
+                    (
+                        (data == levels.index(level)).astype(float),
+                        f"{variable.label}{level}",
+                        (variable.label, level),
+                    )
                     for level in kept
                 ]
             )
@@ -858,8 +862,7 @@ def build_design(
             if infinite.any():
                 rows = ", ".join(str(r) for r in data.index[infinite][:5])
                 raise ModelSpecificationError(
-                    f"column {name!r} has infinite values in row(s) {rows}; expected finite "
-                    "numbers"
+                    f"column {name!r} has infinite values in row(s) {rows}; expected finite numbers"
                 )
 
     n = len(data)
@@ -949,9 +952,10 @@ def _level2_models(
         """The factor's value in each group, or None if it varies within a group."""
         if factor not in cache:
             data, levels = values[by_label[factor[0]]]
-            column = data.astype(float) if levels is None else (
-                (data == levels.index(factor[1])).astype(float)
-            )
+            if levels is None or factor[1] is None:
+                column = np.asarray(data, dtype=float)
+            else:
+                column = np.asarray(data == levels.index(factor[1]), dtype=float)
             low = np.full(n_groups, np.inf)
             high = np.full(n_groups, -np.inf)
             np.minimum.at(low, group_index, column)

@@ -27,6 +27,7 @@ REML fit); lme4 gives no Wald interval for the variance parameters (``NA``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -365,8 +366,15 @@ class _Profiler:
                     self._limit(
                         name,
                         target,
-                        lambda z=zeta, t=target, lo=low, hi=high, i=index: _crossing(
-                            z, self.estimate[i], self.se[i], t, lo, hi, self.ROOT_XTOL
+                        functools.partial(
+                            _crossing,
+                            zeta,
+                            float(self.estimate[index]),
+                            float(self.se[index]),
+                            target,
+                            low,
+                            high,
+                            self.ROOT_XTOL,
                         ),
                     )
                 )
@@ -409,8 +417,8 @@ class _Profiler:
                     self._limit(
                         name,
                         target,
-                        lambda z=zeta, b=beta, e=se, t=target: _crossing(
-                            z, b, e, t, -math.inf, math.inf, self.ROOT_XTOL
+                        functools.partial(
+                            _crossing, zeta, beta, se, target, -math.inf, math.inf, self.ROOT_XTOL
                         ),
                     )
                 )

@@ -20,6 +20,7 @@ Every tolerance comes from :class:`hlmrep.engine.control.Control`.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -190,12 +191,13 @@ def bobyqa(
     the same)."""
     opt = nlopt.opt(nlopt.LN_BOBYQA, len(start))
     opt.set_lower_bounds(lower)
-    best: dict[str, object] = {"value": np.inf, "x": np.maximum(start, lower)}
+    best_value, best_x = math.inf, np.maximum(start, lower)
 
     def objective(x: np.ndarray, grad: np.ndarray) -> float:
+        nonlocal best_value, best_x
         value = f(x)
-        if value < best["value"]:
-            best["value"], best["x"] = value, np.array(x)
+        if value < best_value:
+            best_value, best_x = value, np.array(x)
         return value
 
     opt.set_min_objective(objective)
@@ -209,7 +211,7 @@ def bobyqa(
         x = opt.optimize(np.maximum(start, lower))
     except nlopt.RoundoffLimited:
         # Stopped by rounding near a flat optimum: the best point evaluated is the answer.
-        return np.asarray(best["x"]), RunStatus.ROUNDOFF
+        return np.asarray(best_x), RunStatus.ROUNDOFF
     return np.asarray(x), _NLOPT_STATUS.get(opt.last_optimize_result(), RunStatus.FAILED)
 
 
@@ -515,7 +517,7 @@ def find_optimum(
             "bobyqa",
             "boundary probe",
             candidate,
-            lambda c=candidate: run_bobyqa(c, control.check_run_tol),
+            functools.partial(run_bobyqa, candidate, control.check_run_tol),
         )
         if value_new < value:
             theta, value = theta_new, value_new
@@ -526,7 +528,7 @@ def find_optimum(
         "bobyqa",
         "best point (polish)",
         theta,
-        lambda t=theta: run_bobyqa(t, control.check_run_tol, control.polish_initial_step),
+        functools.partial(run_bobyqa, theta, control.check_run_tol, control.polish_initial_step),
     )
     if value_polished < value:
         theta, value = theta_polished, value_polished
@@ -555,9 +557,9 @@ def find_optimum(
     max_grad = float(np.max(np.abs(gradient))) if len(gradient) else 0.0
     # Finite-difference noise allows tiny negative eigenvalues along flat directions; a
     # saddle shows a clearly negative one.
-    curvature_ok = eigenvalues is None or hess_min > -control.hessian_negative_tol * max(
-        1.0, float(eigenvalues.max())
-    )
+    curvature_ok = eigenvalues is None or float(
+        eigenvalues.min()
+    ) > -control.hessian_negative_tol * max(1.0, float(eigenvalues.max()))
     scaled = scaled_gradient_measure(gradient, at_bound, hessian) if curvature_ok else math.inf
     decrease = newton_decrease(gradient, at_bound, hessian, control) if curvature_ok else math.inf
     verified = (

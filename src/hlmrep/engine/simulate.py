@@ -156,12 +156,14 @@ class Refittable:
             return kernel.deviance(embed(phi), rows, cols, ZtZ, ZtXy, XytXy, n, reml)
 
         f = CountedObjective(single, lambda ps: profiled_deviance_batch(embed(ps), cp, reml))
-        best_phi, best_value, best_status, best_gradient = None, math.inf, RunStatus.FAILED, None
+        best_phi: np.ndarray | None = None
+        best_gradient: np.ndarray | None = None
+        best_value, best_status = math.inf, RunStatus.FAILED
         for start in starts:
             phi_start = (np.asarray(start, dtype=float) * self.scale)[free]
             ok = False
             if full:
-                phi, value, gradient, _, ok = kernel.newton_minimize(
+                phi, value, newton_gradient, _, ok = kernel.newton_minimize(
                     phi_start.copy(),
                     self.diagonal,
                     rows,
@@ -180,6 +182,7 @@ class Refittable:
                     control.newton_step,
                 )
                 status = RunStatus.NEWTON
+                gradient: np.ndarray | None = newton_gradient
             if not ok:
                 phi, status = bobyqa(
                     f,
@@ -189,7 +192,8 @@ class Refittable:
                     control.refit_initial_step,
                     control.maxeval,
                 )
-                value, gradient = f(phi), None
+                value = f(phi)
+                gradient = None  # the check below computes it
             if value < best_value:
                 best_phi, best_value, best_status, best_gradient = phi, value, status, gradient
         assert best_phi is not None
@@ -233,5 +237,3 @@ def embed_theta(reduced: LmmResult, full: LmmResult) -> np.ndarray:
             T[i, i] = 1e-4
     rows, cols = theta_layout(q_full)
     return T[rows, cols]
-
-

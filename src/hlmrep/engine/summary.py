@@ -46,9 +46,7 @@ def format_summary(result: LmmResult) -> str:
             f" {group:<{width}}{name:<{name_width}}{variances[i]:10.4f} "
             f"{np.sqrt(variances[i]):9.4f}  {corr_text}".rstrip()
         )
-    lines.append(
-        f" {'Residual':<{width + name_width}}{result.sigma2:10.4f} {result.sigma:9.4f}"
-    )
+    lines.append(f" {'Residual':<{width + name_width}}{result.sigma2:10.4f} {result.sigma:9.4f}")
     lines.append(
         f"Number of obs: {result.n_obs}, groups:  {result.design.group}, {result.n_groups}"
     )

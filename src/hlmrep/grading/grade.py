@@ -49,8 +49,7 @@ def check_catalogue(catalogue: Any, path: Path) -> dict[str, Any]:
     for key in ("models", "lrts", "mistakes"):
         if not isinstance(catalogue.get(key), dict) or not catalogue[key]:
             raise InputDataError(
-                f"grading catalogue {path}: key {key!r} is missing or not a table of "
-                f"entries; {fix}"
+                f"grading catalogue {path}: key {key!r} is missing or not a table of entries; {fix}"
             )
     for name, entry in {**catalogue["models"], **catalogue["lrts"]}.items():
         candidates = entry.get("candidates") if isinstance(entry, dict) else None

@@ -188,6 +188,7 @@ def align_summary(
     _align_random(summary, structure, values, variables, numbers, differences)
     if summary.residual_variance is not None:
         numbers["residual.variance"] = summary.residual_variance
+    if summary.residual_sd is not None:
         numbers["residual.sd"] = summary.residual_sd
     if summary.estimation == "REML" and summary.reml_criterion is not None:
         numbers["criterion"] = summary.reml_criterion
@@ -230,7 +231,7 @@ def _align_random(
     terms = list(summary.random)
     for k, term in enumerate(terms):
         name = "(Intercept)" if term.name == "(Intercept)" else variables.get(term.name)
-        if name in free:
+        if name is not None and name in free:
             mapped[k] = name
             free.remove(name)
     for k, term in enumerate(terms):  # not named by a fixed effect: by its variance

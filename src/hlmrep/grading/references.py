@@ -192,7 +192,10 @@ def _vignette_model(block: dict[str, Any], names: dict[str, str]) -> dict[str, P
             a, b = key[len("corr_") :].split("_")
             out[f"random.corr.{term(a)}.{term(b)}"] = _printed_value(entry)
         else:
-            name, what = re.fullmatch(r"school_(.+)_(var|sd)", key).groups()
+            match = re.fullmatch(r"school_(.+)_(var|sd)", key)
+            if match is None:
+                raise ValueError(f"reference number {key!r}: not a known kind of quantity")
+            name, what = match.groups()
             kind = "variance" if what == "var" else "sd"
             out[f"random.{term(name)}.{kind}"] = _printed_value(entry)
     for name, entry in block["fixed"].items():
@@ -256,7 +259,28 @@ class References:
 
 
 def _data(name: str) -> dict[str, Any]:
-    return yaml.safe_load((resources.files(__package__) / f"{name}.yaml").read_text())
+    """``{name}.yaml`` beside this module, checked against its schema."""
+    data = yaml.safe_load((resources.files(__package__) / f"{name}.yaml").read_text())
+    return check_against_schema(name, data)
+
+
+def check_against_schema(name: str, data: Any) -> dict[str, Any]:
+    """``data`` if it matches ``{name}.schema.yaml``; else an error naming every place
+    that does not, so a misspelt key is never an entry silently skipped."""
+    import jsonschema
+
+    schema = yaml.safe_load((resources.files(__package__) / f"{name}.schema.yaml").read_text())
+    errors = sorted(
+        jsonschema.Draft202012Validator(schema).iter_errors(data),
+        key=lambda e: [str(p) for p in e.absolute_path],
+    )
+    if errors:
+        lines = [
+            f"  {'.'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}"
+            for e in errors[:10]
+        ]
+        raise HlmrepError(f"{name}.yaml does not match {name}.schema.yaml:\n" + "\n".join(lines))
+    return data
 
 
 @functools.cache
