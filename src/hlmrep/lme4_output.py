@@ -1,6 +1,6 @@
 """R's printed lme4 output read back as data: ``summary()`` of ``lmer`` fits and ``anova()``.
 
-A building block for grading others' replications (issue 16): a student's pasted output is
+A building block for grading others' replications: a student's pasted output is
 untrusted text, so it is read by line patterns into numbers and names, nothing else, and
 never evaluated.  Each number keeps the text it was printed as (:class:`Printed`), since a
 grade compares it with the reference at the digits it was printed with.

@@ -1,4 +1,4 @@
-"""The model stage's jobs: fit one configured model; compute variance explained.
+"""The model stage's job: fit one configured model (its record, school table, HLM statistics).
 
 Each job reads the prepared table and writes tidy files under ``results/``; the report
 reads those files and never refits.  Files are written only when the whole job succeeded.

@@ -21,7 +21,7 @@ untimed), and times in each, one after the other on the same machine:
   ``snakemake --cores 2``, after the cold run: the catalogue, thirty grading jobs and the
   index; ``grade_new_submission``: then one more submission.
 
-Targets (issue 15): cold ≤ 25 s, no-op ≤ 2 s, formula change ≤ 8 s, bootstrap job ≤ 1.0 s
+Targets: cold ≤ 25 s, no-op ≤ 2 s, formula change ≤ 8 s, bootstrap job ≤ 1.0 s
 with its replicates ≤ 0.4 s, scale fit job ≤ 10 s and ≤ 1 GB. Issue 16: one submission
 with its diagnosis fits ≤ 2 s on one core, thirty through Snakemake on 2 cores ≤ 60 s.
 """
@@ -197,7 +197,7 @@ def _scale_fit_job(clone: Path, table: Path) -> dict[str, float]:
 def _grading(clone: Path) -> dict[str, float]:
     """Grading submissions: one alone, one job, thirty through Snakemake (see the module)."""
     fixtures = sorted((clone / SUBMISSIONS).glob("*.txt"))
-    if not fixtures:  # a revision before grading (issue 16)
+    if not fixtures:  # a revision from before grading existed
         return {}
     env = {**os.environ, "PYTHONPATH": str(clone / "src")}
     one = fixtures[[f.name for f in fixtures].index("missing_interaction.txt")]

@@ -73,7 +73,7 @@ class Control:
     #: this of the best one.
     lme4_stop_tol: float = 1e-4
 
-    # ----- a fit restored from its record (restore.py) -------------------------------------
+    # ----- a fit restored from its record (fit_record.py) ----------------------------------
     #: The criterion evaluated at the stored θ must equal the stored one within this
     #: (relative): the same data and formula, or the record is refused.
     restore_rtol: float = 1e-10

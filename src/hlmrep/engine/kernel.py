@@ -1,10 +1,11 @@
 """The profiled deviance compiled with numba: the optimizer's hot loop.
 
-Same algebra as :func:`hlmrep.deviance.decompose` and :func:`hlmrep.deviance.criterion_from`
-(the readable reference, which the tests hold this kernel equal to), written as plain loops
-over groups so that numba compiles it: one evaluation for HSB's model3 costs a few
-microseconds instead of ~100 µs of NumPy call overhead.  Only the criterion is computed
-here; estimates at the optimum come from the reference implementation.
+Same algebra as :func:`hlmrep.engine.deviance.decompose` and
+:func:`hlmrep.engine.deviance.criterion_from` (the readable reference, which the tests
+hold this kernel equal to), written as plain loops over groups so that numba compiles
+it: one evaluation for HSB's model3 costs a few microseconds instead of ~100 µs of NumPy
+call overhead.  Only the criterion is computed here; estimates at the optimum come from
+the reference implementation.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def _factor(
     """Cholesky factor of the Schur complement of [X y] and log|L|² at θ (ok = False: failed).
 
     ZtZ (q, q, J), ZtXy (q, J, p + 1), XytXy (p + 1, p + 1): the layout of
-    :class:`hlmrep.deviance.CrossProducts`.  Every inner loop runs over the J groups, which
+    :class:`hlmrep.engine.deviance.CrossProducts`.  Every inner loop runs over the J groups, which
     are independent, so the compiler vectorizes and pipelines them instead of waiting on
     one group's chain of divisions and square roots after another.
     """
