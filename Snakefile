@@ -3,7 +3,7 @@
 
 from pathlib import Path
 
-from hlmrep.config import read_config_file, validate_config
+from hlmrep.workflow.config import read_config_file, validate_config
 from snakemake.utils import update_config
 
 # config.yaml is read as plain YAML data by hlmrep (Snakemake's `configfile:` would run YTE

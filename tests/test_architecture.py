@@ -3,7 +3,7 @@ code dependencies computed from imports, and the smoke configuration.
 
 The code-dependency test edits every package file in a copy of the project, one at a time,
 and asks Snakemake (dry run) which jobs would rerun; the expected rules are written out
-below from what each stage's module does, independently of hlmrep.dependencies.
+below from what each stage's module does, independently of hlmrep.workflow.dependencies.
 """
 
 from __future__ import annotations
@@ -88,13 +88,20 @@ def test_restore_refuses_a_record_of_other_data(hsb, fit_hsb):
 
 #: Modules that are neither the engine nor a job's stage: they may name default paths
 #: (the `check` command's defaults for a user at the repository's root).
-NOT_STAGES = {"cli.py", "benchmark.py", "pipeline_benchmark.py", "dependencies.py", "config.py"}
+NOT_STAGES = {"cli.py"}
+#: Subpackages that are not stages: the engine (no paths at all), the grading (its own
+#: tests), developer tools and the workflow's parse-time helpers.
+NOT_STAGE_PACKAGES = {"engine", "grading", "dev", "workflow"}
 
 
 @pytest.mark.parametrize(
     "path",
-    sorted(p for p in SRC.glob("*.py") if p.name not in NOT_STAGES),
-    ids=lambda p: p.name,
+    sorted(
+        p
+        for p in SRC.rglob("*.py")
+        if p.name not in NOT_STAGES and p.relative_to(SRC).parts[0] not in NOT_STAGE_PACKAGES
+    ),
+    ids=lambda p: str(p.relative_to(SRC)),
 )
 def test_stage_modules_write_no_results_paths(path):
     """A stage that rebuilt a path would spell a results folder or a results file's name
@@ -155,9 +162,9 @@ def test_the_scorecards_needs_are_what_it_reads(pipeline):
     """config.SCORECARD_NEEDS (what the parse-time warning names) against the files the
     scorecard actually reads on the default run."""
     from conftest import results_keys
-    from hlmrep.config import SCORECARD_NEEDS
-    from hlmrep.scorecard import explanations, textbook_rows, vignette_rows
-    from hlmrep.textbook import Results
+    from hlmrep.replication.scorecard import explanations, textbook_rows, vignette_rows
+    from hlmrep.replication.textbook import Results
+    from hlmrep.workflow.config import SCORECARD_NEEDS
 
     results = Results(results_keys(pipeline / "results"))
     textbook_rows(results, explanations())
@@ -263,9 +270,9 @@ EXPECTED = {
     # The numerical code paths every process pins (the CLI calls it first).
     "code_paths.py": ALL | COMPILE,
     # Time and memory bounds of the grading jobs.
-    "limits.py": GRADES,
+    "grading/limits.py": GRADES,
     "files.py": ALL,
-    "data.py": ALL,
+    "data/__init__.py": ALL,
     # The compiled kernels (and the warm-up that calls them): recompiled, and every job
     # that runs the engine reruns.
     "engine/__init__.py": ENGINE | COMPILE,
@@ -276,28 +283,33 @@ EXPECTED = {
     # the cross-check, the comparisons and the inference; the fits themselves never restore.
     "engine/fit_record.py": FROM_COMPARISONS | {"crosscheck", "model_inference"},
     "engine/simulate.py": {"bootstrap_chunk", "bootstrap_gather", "scorecard", "report"},
-    "model_fits.py": FROM_FITS,
-    "school_statistics.py": FROM_FITS,
-    "comparisons.py": FROM_COMPARISONS,
-    "model_inference.py": {"model_inference", "report"},
-    "variance_explained.py": {"variance_explained", "scorecard", "report"},
-    "bootstrap.py": {"bootstrap_chunk", "bootstrap_gather", "scorecard", "report"},
-    "bootstrap_summary.py": {"bootstrap_gather", "scorecard", "report"},
-    "figures.py": {"figure", "report"},
-    "crosscheck.py": {"crosscheck", "report"},
-    "scorecard.py": SCORECARD,
-    "textbook.py": SCORECARD,
+    "models/__init__.py": FROM_FITS,
+    "models/fits.py": FROM_FITS,
+    "models/school_statistics.py": FROM_FITS,
+    "models/comparisons.py": FROM_COMPARISONS,
+    "models/inference.py": {"model_inference", "report"},
+    "models/variance_explained.py": {"variance_explained", "scorecard", "report"},
+    "bootstrap/__init__.py": {"bootstrap_chunk", "bootstrap_gather", "scorecard", "report"},
+    "bootstrap/chunks.py": {"bootstrap_chunk", "bootstrap_gather", "scorecard", "report"},
+    "bootstrap/summary.py": {"bootstrap_gather", "scorecard", "report"},
+    "report/figures.py": {"figure", "report"},
+    "replication/crosscheck.py": {"crosscheck", "report"},
+    "replication/scorecard.py": SCORECARD,
+    "replication/textbook.py": SCORECARD,
     # The printed reference numbers: the scorecard's, and the grading's (the catalogue
     # holds the printed numbers as a candidate).
-    "reference/*": SCORECARD | GRADING,
-    "report.py": {"report"},
-    "templates/*": {"report"} | GRADES,
-    "config.py": set(),
-    "dependencies.py": set(),
-    "benchmark.py": set(),
-    "pipeline_benchmark.py": set(),
+    "replication/reference/*": SCORECARD | GRADING,
+    # The replication package: the scorecard, the cross-check, and the grading (whose
+    # references read the reference numbers).
+    "replication/__init__.py": SCORECARD | {"crosscheck"} | GRADING,
+    "report/html.py": {"report"},
+    # The report package holds the templates the grade pages use too.
+    "report/__init__.py": {"figure", "report"} | GRADES,
+    "report/templates/*": {"report"} | GRADES,
+    "workflow/*": set(),
+    "dev/*": set(),
     # Printed lme4 output read back: the grading of submissions.
-    "lme4_output.py": GRADES,
+    "grading/lme4_output.py": GRADES,
     # Fitting the references and the mistakes of the catalogue (its YAML files are data of
     # the grading package, which every grading job imports).
     "grading/*": GRADING,
@@ -311,16 +323,22 @@ EXPECTED = {
     "grading/answer_sheet.py": GRADES,
     # `python -m hlmrep grade FILE` only.
     "grading/console.py": set(),
-    "reference/README.md": set(),
+    "replication/reference/README.md": set(),
 }
 
 
 def _expected(relative: str) -> set[str]:
+    """The file's own entry, else that of its nearest folder (``replication/reference/*``
+    before ``replication/*``)."""
     if relative in EXPECTED:
         return EXPECTED[relative]
-    folder = relative.split("/")[0] + "/*"
-    assert folder in EXPECTED, f"no expectation for {relative}: add it to EXPECTED"
-    return EXPECTED[folder]
+    parts = relative.split("/")[:-1]
+    while parts:
+        folder = "/".join(parts) + "/*"
+        if folder in EXPECTED:
+            return EXPECTED[folder]
+        parts.pop()
+    raise AssertionError(f"no expectation for {relative}: add it to EXPECTED")
 
 
 def _edit_and_dry_run(work: Path, relatives: list[str]) -> dict[str, set[str]]:

@@ -19,9 +19,9 @@ import yaml
 from scipy import stats
 
 from conftest import job_counts, marked_incomplete, run_snakemake
-from hlmrep.bootstrap import confint_chunk, lrt_chunk
-from hlmrep.bootstrap_summary import percentile_interval, quantile_mc_se
-from hlmrep.reference import load
+from hlmrep.bootstrap.chunks import confint_chunk, lrt_chunk
+from hlmrep.bootstrap.summary import percentile_interval, quantile_mc_se
+from hlmrep.replication.reference import load
 
 pytestmark = pytest.mark.slow
 SEED = load("seed_lme4")
@@ -215,7 +215,7 @@ def test_pb_p_values_ours_and_pbkrtests(tmp_path):
     LRT* > 0}) / (1 + #{LRT* > 0}) (pbkrtest 0.5.2, .finalizePB)."""
     import json
 
-    from hlmrep.bootstrap_summary import gather
+    from hlmrep.bootstrap.summary import gather
 
     lrt = [0.0, 0.0, 0.0, 0.5, 1.2, 2.0, 2.0, 3.5, 0.1, 0.0]  # 4 at 0 (boundary fits)
     chunk = tmp_path / "0.csv"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hlmrep.config import load_config, validate_config
 from hlmrep.errors import ConfigError
+from hlmrep.workflow.config import load_config, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"

@@ -18,14 +18,14 @@ import pytest
 import yaml
 
 from conftest import have_rscript_with, job_counts, run_snakemake
-from hlmrep.crosscheck import (
+from hlmrep.errors import HlmrepError
+from hlmrep.replication.crosscheck import (
     CrosscheckUnavailableError,
     compare_model,
     detect_lme4,
     failures,
     plan,
 )
-from hlmrep.errors import HlmrepError
 
 MISSING_RSCRIPT = "/nonexistent/bin/Rscript"
 

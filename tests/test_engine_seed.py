@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from hlmrep.reference import load, matches
+from hlmrep.replication.reference import load, matches
 
 SEED = load("seed_lme4")
 RANDOM_TERMS = {"intercept": "(Intercept)", "cses": "cses", "minorityYes": "minorityYes"}

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from hlmrep.figures import FIGURES, figure_job, r_cut, r_cut_breaks
+from hlmrep.report.figures import FIGURES, figure_job, r_cut, r_cut_breaks
 
 pytestmark = pytest.mark.slow
 

@@ -26,7 +26,7 @@ from hlmrep.grading.grade import grade_file
 from hlmrep.grading.pages import render_grade, render_index, summary_csv
 from hlmrep.grading.submission import MAX_BYTES
 from hlmrep.grading.verdicts import Number
-from hlmrep.reference import load as load_reference
+from hlmrep.replication.reference import load as load_reference
 
 FIXTURES = ROOT / "tests" / "fixtures" / "grading"
 LME4_OUTPUT = FIXTURES / "lme4"
@@ -207,7 +207,7 @@ def test_fresh_lme4_output_of_every_mistake_is_diagnosed(grading_catalogue, hsb,
 def test_uncorrelated_random_effects_fit_as_lme4s_double_bar(hsb):
     """The engine's covariance="diagonal" against lme4's printed (ses_c || id) fit."""
     from hlmrep.engine import fit
-    from hlmrep.lme4_output import parse
+    from hlmrep.grading.lme4_output import parse
 
     (printed,) = parse((LME4_OUTPUT / "missing_slope_covariance.txt").read_text()).blocks
     ours = fit("mathach ~ cses + (cses | school)", hsb, covariance="diagonal")

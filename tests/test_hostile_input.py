@@ -27,13 +27,13 @@ import yaml
 
 from conftest import ROOT, copy_workflow, job_counts
 from hlmrep import cli
-from hlmrep.config import read_config_file, validate_config
 from hlmrep.engine.formula import parse_formula
 from hlmrep.errors import ConfigError, HlmrepError, InputDataError, ModelSpecificationError
 from hlmrep.files import write_atomically
 from hlmrep.grading.grade import grade_file
 from hlmrep.grading.inventory import entries, key_for
 from hlmrep.grading.pages import grade_job, summary_csv
+from hlmrep.workflow.config import read_config_file, validate_config
 
 LME4_OUTPUT = ROOT / "tests" / "fixtures" / "grading" / "lme4"
 CORRECT = LME4_OUTPUT / "correct_model3.txt"
@@ -355,7 +355,7 @@ def test_a_grader_failure_is_that_file_s_error(catalogue_file, tmp_path, monkeyp
 
 
 def test_time_and_memory_bounds_turn_into_that_file_s_error(tmp_path):
-    from hlmrep import limits
+    from hlmrep.grading import limits
 
     with (
         pytest.raises(limits.LimitExceededError, match=r"took longer than 0\.2 s"),

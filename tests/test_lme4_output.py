@@ -1,7 +1,7 @@
 """Printed lme4 output read back as data (a building block for grading, issue 16).
 
 Two independent references: the reference's own transcription of the vignette's printed
-output (src/hlmrep/reference/seed_lme4.yaml), read from the vignette's text as a student
+output (src/hlmrep/replication/reference/seed_lme4.yaml), read from the vignette's text as a student
 would paste it (knitr's ``## ``, spaces collapsed); and lme4 itself, run here with renamed
 variables, whose exact estimates every printed number must round to.
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, have_rscript_with
-from hlmrep.lme4_output import Anova, Summary, parse
-from hlmrep.reference import load
+from hlmrep.grading.lme4_output import Anova, Summary, parse
+from hlmrep.replication.reference import load
 
 VIGNETTE = ROOT.parent / "shared" / "seed" / "hlm_part2_vignette.txt"
 SEED = load("seed_lme4")

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from conftest import results_keys
-from hlmrep.reference import rounding_tolerance
-from hlmrep.scorecard import DIFFERS, DISPUTED, EXPLAINED, MISSING, REPLICATED, judge
+from hlmrep.replication.reference import rounding_tolerance
+from hlmrep.replication.scorecard import DIFFERS, DISPUTED, EXPLAINED, MISSING, REPLICATED, judge
 
 NOTES = {"seed.models.model3a.*": "not the optimum (test_x)"}
 
@@ -47,7 +47,7 @@ def test_lists_compare_elementwise():
 def test_pipeline_scorecard_has_every_reference_number(pipeline):
     payload = json.loads((pipeline / "reports/scorecard.json").read_text())
     rows = {row["id"]: row for row in payload["rows"]}
-    from hlmrep.reference import load
+    from hlmrep.replication.reference import load
 
     for table, spec in load("textbook_ch4")["tables"].items():
         for key in spec["values"]:

@@ -126,7 +126,7 @@ def _fit_inference(result: Any, args: argparse.Namespace) -> dict[str, object]:
 
 
 def _fit_model(args: argparse.Namespace) -> int:
-    from hlmrep.model_fits import fit_model_job
+    from hlmrep.models.fits import fit_model_job
 
     result = fit_model_job(
         args.data,
@@ -143,7 +143,7 @@ def _fit_model(args: argparse.Namespace) -> int:
 
 
 def _model_inference(args: argparse.Namespace) -> int:
-    from hlmrep.model_inference import inference_job
+    from hlmrep.models.inference import inference_job
 
     record = inference_job(args.data, args.fit, args.name, args.out)
     print("Computing profile confidence intervals ...")
@@ -152,7 +152,7 @@ def _model_inference(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from hlmrep.comparisons import compare_job
+    from hlmrep.models.comparisons import compare_job
 
     result = compare_job(
         args.name, args.reduced, args.full, args.test, args.data, args.out_table, args.out_json
@@ -168,7 +168,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _variance_explained(args: argparse.Namespace) -> int:
-    from hlmrep.variance_explained import variance_explained_job
+    from hlmrep.models.variance_explained import variance_explained_job
 
     pairs = {}
     for name, pair in _pairs(args.pair, "--pair").items():
@@ -181,7 +181,7 @@ def _variance_explained(args: argparse.Namespace) -> int:
 
 
 def _crosscheck(args: argparse.Namespace) -> int:
-    from hlmrep.crosscheck import crosscheck_job
+    from hlmrep.replication.crosscheck import crosscheck_job
 
     record = crosscheck_job(
         json.loads(args.status),
@@ -198,7 +198,7 @@ def _crosscheck(args: argparse.Namespace) -> int:
 
 
 def _bootstrap_chunk(args: argparse.Namespace) -> int:
-    from hlmrep.bootstrap import chunk_job
+    from hlmrep.bootstrap.chunks import chunk_job
 
     chunk_job(
         args.kind,
@@ -216,7 +216,7 @@ def _bootstrap_chunk(args: argparse.Namespace) -> int:
 
 
 def _bootstrap_gather(args: argparse.Namespace) -> int:
-    from hlmrep.bootstrap_summary import gather_job
+    from hlmrep.bootstrap.summary import gather_job
 
     spec: dict[str, object] = {"kind": args.kind, "nsim": args.nsim}
     if args.kind == "confint":
@@ -234,7 +234,7 @@ def _figure(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.rcParams["svg.hashsalt"] = "hlmrep"  # stable SVG ids: identical reruns
-    from hlmrep.figures import figure_job
+    from hlmrep.report.figures import figure_job
 
     settings = {"seed": args.seed, "sample_schools": args.sample_schools}
     figure_job(args.name, _paths(args.inputs), settings, args.out_prefix)
@@ -242,7 +242,7 @@ def _figure(args: argparse.Namespace) -> int:
 
 
 def _scorecard(args: argparse.Namespace) -> int:
-    from hlmrep.scorecard import build, write
+    from hlmrep.replication.scorecard import build, write
 
     rows, inputs = build(_paths(args.inputs))
     summary = write(rows, args.out_json, args.out_csv, inputs)
@@ -251,9 +251,9 @@ def _scorecard(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from hlmrep.crosscheck import failures as crosscheck_failures
     from hlmrep.files import read_json
-    from hlmrep.scorecard import check
+    from hlmrep.replication.crosscheck import failures as crosscheck_failures
+    from hlmrep.replication.scorecard import check
 
     failing = check(args.scorecard)
     if failing:
@@ -277,7 +277,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from hlmrep.report import report_job
+    from hlmrep.report.html import report_job
 
     seeds = {"bootstrap": args.bootstrap_seed, "figures": args.figures_seed}
     report_job(_paths(args.inputs), args.benchmarks, seeds, args.out)
@@ -360,10 +360,10 @@ def _grade(args: argparse.Namespace) -> int:
 
 def _benchmark(args: argparse.Namespace) -> int:
     if args.pipeline:
-        from hlmrep.pipeline_benchmark import main as pipeline_main
+        from hlmrep.dev.pipeline_benchmark import main as pipeline_main
 
         return pipeline_main(args.against, args.json)
-    from hlmrep.benchmark import main as benchmark_main
+    from hlmrep.dev.benchmark import main as benchmark_main
 
     return benchmark_main(args.repeats, args.lme4, args.json)
 

@@ -5,7 +5,7 @@ rule bootstrap_chunk:
         kernels=kernels_file(),
         fits=lambda wildcards: bootstrap_fit_files(wildcards.target),
         comparison=lambda wildcards: bootstrap_comparison_files(wildcards.target),
-        code=package_code("hlmrep.bootstrap"),
+        code=package_code("hlmrep.bootstrap.chunks"),
     output:
         chunk_file("{target}", "{chunk}"),
     log:
@@ -35,7 +35,7 @@ rule bootstrap_gather:
     input:
         chunks=lambda wildcards: bootstrap_chunk_files(wildcards.target),
         comparison=lambda wildcards: bootstrap_comparison_files(wildcards.target),
-        code=package_code("hlmrep.bootstrap_summary"),
+        code=package_code("hlmrep.bootstrap.summary"),
     output:
         table=replicates_file("{target}"),
         summary=bootstrap_summary("{target}"),

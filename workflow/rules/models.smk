@@ -30,7 +30,7 @@ rule fit_model:
     input:
         table=data_table(),
         kernels=kernels_file(),
-        code=package_code("hlmrep.model_fits"),
+        code=package_code("hlmrep.models.fits"),
     output:
         fit=fit_file("{model}"),
         schools=schools_file("{model}"),
@@ -59,7 +59,7 @@ rule model_inference:
         table=data_table(),
         fit=fit_file("{model}"),
         kernels=kernels_file(),
-        code=package_code("hlmrep.model_inference"),
+        code=package_code("hlmrep.models.inference"),
     output:
         inference_file("{model}"),
     log:
@@ -82,7 +82,7 @@ rule compare_models:
         full=lambda wildcards: fit_file(config["comparisons"][wildcards.comparison]["full"]),
         table=data_table(),
         kernels=kernels_file(),
-        code=package_code("hlmrep.comparisons"),
+        code=package_code("hlmrep.models.comparisons"),
     output:
         table=comparison_table("{comparison}"),
         details=comparison_file("{comparison}"),
@@ -105,7 +105,7 @@ rule variance_explained:
     """Proportion of variance explained between configured pairs of models."""
     input:
         fits=[fit_file(name) for name in explained_models()],
-        code=package_code("hlmrep.variance_explained"),
+        code=package_code("hlmrep.models.variance_explained"),
     output:
         explained_file(),
     log:

@@ -2,7 +2,7 @@ rule scorecard:
     """Every reference number beside ours, with tolerance and verdict."""
     input:
         unpack(lambda wildcards: results_inputs()),
-        code=package_code("hlmrep.scorecard"),
+        code=package_code("hlmrep.replication.scorecard"),
     output:
         json=scorecard_file("json"),
         csv=report(
@@ -28,7 +28,7 @@ rule report:
     """The HTML report: scorecard, models, tests, bootstrap, figures, provenance."""
     input:
         unpack(lambda wildcards: report_inputs()),
-        code=package_code("hlmrep.report"),
+        code=package_code("hlmrep.report.html"),
     output:
         report(report_file(), caption="../report/report.rst", category="Report"),
     log:

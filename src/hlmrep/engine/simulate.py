@@ -6,7 +6,7 @@ cross-products of the original y.  A replicate simulates y* as lme4's ``simulate
 y-parts of the cross-products (O(n), y* never stored), and refits from θ̂ as lme4's
 ``refit`` does: Newton's method first, compiled, BOBYQA where Newton declines; then
 lme4's ``check.conv.grad`` at the refit.  Where the random numbers come from (the seed of
-each replicate) is the caller's business: see :mod:`hlmrep.bootstrap`.
+each replicate) is the caller's business: see :mod:`hlmrep.bootstrap.chunks`.
 """
 
 from __future__ import annotations

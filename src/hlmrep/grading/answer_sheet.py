@@ -14,8 +14,8 @@ import io
 from dataclasses import dataclass, field
 
 from hlmrep.errors import HlmrepError
+from hlmrep.grading.lme4_output import Printed, is_number
 from hlmrep.grading.references import References, describe_quantity, load
-from hlmrep.lme4_output import Printed, is_number
 
 COLUMNS = ("id", "quantity", "model", "where", "value")
 

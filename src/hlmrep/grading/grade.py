@@ -22,11 +22,11 @@ from typing import Any
 
 from hlmrep.errors import InputDataError
 from hlmrep.grading import matching, verdicts
+from hlmrep.grading.lme4_output import Anova, Printed, Summary
 from hlmrep.grading.matching import Alignment, Score
 from hlmrep.grading.references import describe_quantity, load
 from hlmrep.grading.submission import Submission, SubmissionError, read_bytes, recognise
 from hlmrep.grading.verdicts import Number, unit_of_digits
-from hlmrep.lme4_output import Anova, Printed, Summary
 
 #: Quantities a printed lme4 summary never shows, so their absence is not "missing".
 NOT_IN_SUMMARIES = ("random.cov.",)
@@ -295,10 +295,10 @@ def refusal(name: str, prefer: str, reason: str) -> dict[str, Any]:
 def grade_bounded(
     path: Path, catalogue: dict[str, Any], prefer: str = "vignette", name: str | None = None
 ) -> dict[str, Any]:
-    """:func:`grade_file` within the grading bounds (:mod:`hlmrep.limits`): running out of
+    """:func:`grade_file` within the grading bounds (:mod:`hlmrep.grading.limits`): running out of
     time or memory, or a failure of the grader itself, is that file's error, so that one
     file never stops the grading of the others."""
-    from hlmrep import limits
+    from hlmrep.grading import limits
 
     label = name or path.name
     try:

@@ -20,8 +20,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from hlmrep.grading.lme4_output import Anova, Printed, Summary
 from hlmrep.grading.verdicts import Number, unit_of, unit_of_digits
-from hlmrep.lme4_output import Anova, Printed, Summary
 
 #: Relative slack when deciding whether a submitted number *is* a candidate's (on top of
 #: 2 units of the last printed digit): lme4's optimizer stops where variance components

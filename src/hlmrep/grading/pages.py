@@ -16,9 +16,9 @@ from typing import Any
 
 import jinja2
 
-from hlmrep import templates
 from hlmrep.files import write_atomically
 from hlmrep.grading.verdicts import ORDER
+from hlmrep.report import templates
 
 SUMMARY_COLUMNS = (
     "submission",

@@ -1,6 +1,6 @@
 """What a replication attempt is graded against: reference models, their printed numbers,
 and the catalogue of known mistakes, read from ``grading.yaml`` and ``mistakes.yaml`` beside
-this module (the printed numbers themselves from :mod:`hlmrep.reference`).
+this module (the printed numbers themselves from :mod:`hlmrep.replication.reference`).
 
 A reference model is data (:class:`ModelSpec`): response, fixed and random terms, the
 source of ``meanses``, REML or ML, and the covariance structure.  A mistake is a
@@ -24,8 +24,8 @@ from typing import Any
 
 import yaml
 
-from hlmrep import reference
 from hlmrep.errors import HlmrepError
+from hlmrep.replication import reference
 
 #: Baseline levels, as R's factor() sorts them in Hsb82.
 REFERENCE_LEVELS = {"sector": "Public", "minority": "No"}

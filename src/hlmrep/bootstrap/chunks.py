@@ -7,7 +7,7 @@
 result is the same whatever the chunk size, the number of cores or the executor, and two
 targets draw independent streams.  Each replicate simulates from the fitted model and refits
 it with the engine (:class:`hlmrep.engine.Refittable`); the summaries are
-:mod:`hlmrep.bootstrap_summary`'s.
+:mod:`hlmrep.bootstrap.summary`'s.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Parametric bootstrap summaries: percentile intervals and bootstrap p-values.
 
-The replicates come from :mod:`hlmrep.bootstrap`'s chunks; this module gathers them in
+The replicates come from :mod:`hlmrep.bootstrap.chunks`'s chunks; this module gathers them in
 replicate order and summarizes, as boot's ``boot.ci(type = "perc")`` (lme4's ``confint``)
 and pbkrtest's ``PBmodcomp`` do, with Monte-Carlo errors.
 """

@@ -1,10 +1,10 @@
 """Which package files a workflow job runs: computed from the imports, never listed by hand.
 
-A rule names the stage module its job runs (``hlmrep.model_fits``); the files it depends on
+A rule names the stage module its job runs (``hlmrep.models.fits``); the files it depends on
 are that module, everything it imports from ``hlmrep`` (at any depth, inside functions
 too; a name a package re-exports lazily counts as its own module), the packages above each
-of them, and the data files of every imported package (the
-reference YAML files of ``hlmrep.reference``, the template of ``hlmrep.templates``).  Every
+of them, and the data files of every imported package (the reference YAML files of
+``hlmrep.replication.reference``, the templates of ``hlmrep.report.templates``).  Every
 job also runs ``python -m hlmrep``, so ``hlmrep.__main__`` and ``hlmrep.cli`` count too; of
 those dispatchers, and of ``hlmrep`` itself, only module-level imports count: the imports
 inside their functions are the other stages, each loaded only by its own subcommand.
@@ -20,7 +20,7 @@ import functools
 from pathlib import Path
 
 ROOT_PACKAGE = "hlmrep"
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # src/hlmrep
 #: Modules whose function-level imports are dispatch, not dependencies (see above).
 DISPATCHERS = frozenset({"hlmrep", "hlmrep.cli", "hlmrep.__main__"})
 #: What every job runs before its stage's module.

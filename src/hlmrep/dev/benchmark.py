@@ -98,7 +98,7 @@ def _time_bootstrap(hsb: pd.DataFrame, nsim: int = 1000) -> dict[str, float]:
     """1000 model3 replicates (simulate + refit + check) and a 1000-sample PB test, in one
     process, as one chunk would run them (imports and the original fit excluded); the
     median of three runs of each."""
-    from hlmrep.bootstrap import confint_chunk, lrt_chunk
+    from hlmrep.bootstrap.chunks import confint_chunk, lrt_chunk
     from hlmrep.engine.model import fit
 
     model3 = fit(MODEL3, hsb)

@@ -1,7 +1,7 @@
 """The replication scorecard: every reference number beside ours, with a verdict.
 
 Rows come from the reference files (``hlmrep/reference``) and our values from the results
-files (through :mod:`hlmrep.textbook`); nothing is recomputed here.  Verdicts:
+files (through :mod:`hlmrep.replication.textbook`); nothing is recomputed here.  Verdicts:
 
 - ``replicated``: within tolerance (the rounding rule from the printed digits, an explicit
   ``tol``, or a Monte-Carlo tolerance for bootstrap quantities);
@@ -27,8 +27,8 @@ from scipy import special
 
 from hlmrep.errors import HlmrepError, InputDataError
 from hlmrep.files import read_json, sha256, write_atomically
-from hlmrep.reference import load, rounding_tolerance
-from hlmrep.textbook import Results, textbook_values
+from hlmrep.replication.reference import load, rounding_tolerance
+from hlmrep.replication.textbook import Results, textbook_values
 
 REPLICATED = "replicated"
 EXPLAINED = "differs (explained)"

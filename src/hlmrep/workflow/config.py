@@ -165,8 +165,9 @@ def load_config(config_path: str | Path, schema_path: str | Path) -> dict[str, A
     return validate_config(read_config_file(config_path), schema_path)
 
 
-#: What the scorecard reads beyond the models (hlmrep.scorecard, hlmrep.textbook): with one
-#: of them not configured, its rows are "missing" and `check` fails.
+#: What the scorecard reads beyond the models (hlmrep.replication.scorecard and
+#: hlmrep.replication.textbook): with one of them not configured, its rows are "missing"
+#: and `check` fails.
 SCORECARD_NEEDS: dict[str, list[str]] = {
     "models": [
         "table_4_2",

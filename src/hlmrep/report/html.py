@@ -18,9 +18,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from hlmrep import code_paths, templates
+from hlmrep import code_paths
 from hlmrep.files import read_json, write_atomically
-from hlmrep.textbook import TEXTBOOK_ORDER
+from hlmrep.replication.textbook import TEXTBOOK_ORDER
+from hlmrep.report import templates
 
 PACKAGES = [
     "hlmrep",
@@ -127,8 +128,9 @@ def context(
 ) -> dict[str, Any]:
     """Everything the template shows, read from the files given by key.
 
-    Keys as :class:`hlmrep.textbook.Results` names them (``fits/model3``, ``hlm/model3``,
-    ``comparisons/…``, ``bootstrap/…``, ``variance_explained``, ``data/summary``), plus
+    Keys as :class:`hlmrep.replication.textbook.Results` names them (``fits/model3``,
+    ``hlm/model3``, ``comparisons/…``, ``bootstrap/…``, ``variance_explained``,
+    ``data/summary``), plus
     ``scorecard``, ``crosscheck``, ``inference/{name}``, ``figure/{name}`` and
     ``caption/{name}``.
     """

@@ -136,7 +136,7 @@ def _bootstrap_job(clone: Path) -> dict[str, float]:
             "from hlmrep.data import read_prepared\n"
             "try:\n    from hlmrep.engine import fit\nexcept ImportError:\n"
             "    from hlmrep.lmm import fit\n"
-            "from hlmrep.bootstrap import confint_chunk\n"
+            "from hlmrep.bootstrap.chunks import confint_chunk\n"
             "r = fit('mathach ~ cses + (cses | school)', read_prepared('results/data/hsb.csv'))\n"
             "confint_chunk(r, 'w', 1, range(2))\n"
             "best = min(\n"
@@ -255,7 +255,7 @@ def measure(clone: Path, table: Path | None) -> dict[str, float]:
 
 def run(against: str | None = None, repository: Path | None = None) -> dict[str, Any]:
     """Measure HEAD (and ``against``) in fresh clones; the targets beside them."""
-    repository = Path(repository or Path(__file__).resolve().parents[2])
+    repository = Path(repository or Path(__file__).resolve().parents[3])
     if shutil.which("uv") is None or shutil.which("git") is None:
         raise RuntimeError("the pipeline benchmark needs git and uv on PATH")
     revisions = {"HEAD": "HEAD"}

@@ -17,7 +17,7 @@ from hlmrep.data import read_prepared
 from hlmrep.engine import LmmResult, fit, parse_formula
 from hlmrep.engine.model import rows_fingerprint
 from hlmrep.files import sha256, write_atomically
-from hlmrep.school_statistics import hlm_statistics
+from hlmrep.models.school_statistics import hlm_statistics
 
 
 def fit_record(result: LmmResult, name: str, data_path: Path) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""The parametric bootstrap stage: replicates in chunks, then their summaries."""

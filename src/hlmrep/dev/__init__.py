@@ -1,0 +1,1 @@
+"""Developer tools, not run by the workflow: the engine's and the pipeline's benchmarks."""

@@ -1,0 +1,1 @@
+"""The models stage: fit each configured model, its inference, comparisons, variance explained."""

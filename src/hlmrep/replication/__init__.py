@@ -1,0 +1,1 @@
+"""The replication stage: the reference numbers, the scorecard, the lme4 cross-check."""

@@ -1,0 +1,1 @@
+"""The report stage: figures from results files, the HTML report and its templates."""

@@ -1,0 +1,1 @@
+"""Parse-time helpers of the Snakemake workflow: the config check, computed code dependencies."""
