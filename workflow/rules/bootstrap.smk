@@ -3,8 +3,8 @@ rule bootstrap_chunk:
     input:
         table=data_table(),
         kernels=kernels_file(),
-        fits=lambda wildcards: bootstrap_fit_files(wildcards.target),
-        comparison=lambda wildcards: bootstrap_comparison_files(wildcards.target),
+        fits=bootstrap_fits,
+        comparison=bootstrap_comparisons,
         code=package_code("hlmrep.bootstrap.chunks"),
     output:
         chunk_file("{target}", "{chunk}"),
@@ -16,13 +16,11 @@ rule bootstrap_chunk:
         "../../envs/hlmrep.yaml"
     params:
         hlmrep=HLMREP,
-        target=lambda wildcards: bootstrap_target_arguments(wildcards.target),
+        target=bootstrap_chunk_arguments,
         seed=config["bootstrap"]["seed"],
-        chunk_size=lambda wildcards: bootstrap_chunk_size(wildcards.target),
-        fits=lambda wildcards, input: " ".join(shlex.quote(f"--fit={path}") for path in input.fits),
-        comparison=lambda wildcards, input: " ".join(
-            shlex.quote(f"--comparison={path}") for path in input.comparison
-        ),
+        chunk_size=bootstrap_chunk_size_of,
+        fits=repeated_option("fit", "fits"),
+        comparison=repeated_option("comparison", "comparison"),
     shell:
         "{params.hlmrep} bootstrap-chunk --name {wildcards.target} {params.target}"
         " --seed {params.seed} --chunk {wildcards.chunk} --chunk-size {params.chunk_size}"
@@ -33,8 +31,8 @@ rule bootstrap_chunk:
 rule bootstrap_gather:
     """All chunks of a target in replicate order; intervals or the bootstrap p-value."""
     input:
-        chunks=lambda wildcards: bootstrap_chunk_files(wildcards.target),
-        comparison=lambda wildcards: bootstrap_comparison_files(wildcards.target),
+        chunks=bootstrap_chunks,
+        comparison=bootstrap_comparisons,
         code=package_code("hlmrep.bootstrap.summary"),
     output:
         table=replicates_file("{target}"),
@@ -47,13 +45,9 @@ rule bootstrap_gather:
         "../../envs/hlmrep.yaml"
     params:
         hlmrep=HLMREP,
-        target=lambda wildcards: bootstrap_target_arguments(wildcards.target, summary=True),
-        chunks=lambda wildcards, input: " ".join(
-            shlex.quote(f"--chunk={path}") for path in input.chunks
-        ),
-        comparison=lambda wildcards, input: " ".join(
-            shlex.quote(f"--comparison={path}") for path in input.comparison
-        ),
+        target=bootstrap_gather_arguments,
+        chunks=repeated_option("chunk", "chunks"),
+        comparison=repeated_option("comparison", "comparison"),
     shell:
         "{params.hlmrep} bootstrap-gather --name {wildcards.target} {params.target}"
         " {params.chunks} {params.comparison} --out-table {output.table:q}"

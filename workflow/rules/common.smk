@@ -349,3 +349,99 @@ def final_outputs():
     outputs += [report_file(), scorecard_file("csv")]
     outputs += grading_outputs()
     return list(dict.fromkeys(outputs))
+
+
+# ----- the rules' input functions and parameters, one per use -----------------------------------
+# A rule names one of these (never an inline lambda): what a job receives is written here,
+# once, beside the paths.
+def model_formula_argument(wildcards):
+    """The configured formula, shell-quoted (the job parses it again as data)."""
+    return shlex.quote(config["models"][wildcards.model]["formula"])
+
+
+def model_estimation_flag(wildcards):
+    return "" if config["models"][wildcards.model]["reml"] else "--ml"
+
+
+def comparison_fit(role):
+    """The fit file of a comparison's ``reduced`` or ``full`` model."""
+
+    def fit_of(wildcards):
+        return fit_file(config["comparisons"][wildcards.comparison][role])
+
+    return fit_of
+
+
+def comparison_test(wildcards):
+    return config["comparisons"][wildcards.comparison]["test"]
+
+
+def r_formula_argument(wildcards):
+    """The formula rebuilt by hlmrep's parser for R, shell-quoted."""
+    return shlex.quote(r_formula(wildcards.model))
+
+
+def r_reml_argument(wildcards):
+    return "TRUE" if config["models"][wildcards.model]["reml"] else "FALSE"
+
+
+def bootstrap_fits(wildcards):
+    return bootstrap_fit_files(wildcards.target)
+
+
+def bootstrap_comparisons(wildcards):
+    return bootstrap_comparison_files(wildcards.target)
+
+
+def bootstrap_chunks(wildcards):
+    return bootstrap_chunk_files(wildcards.target)
+
+
+def bootstrap_chunk_arguments(wildcards):
+    return bootstrap_target_arguments(wildcards.target)
+
+
+def bootstrap_gather_arguments(wildcards):
+    return bootstrap_target_arguments(wildcards.target, summary=True)
+
+
+def bootstrap_chunk_size_of(wildcards):
+    return bootstrap_chunk_size(wildcards.target)
+
+
+def repeated_option(option, key):
+    """``--option=path`` for every path of the rule's input ``key``, each shell-quoted."""
+
+    def arguments(wildcards, input):
+        return " ".join(shlex.quote(f"--{option}={path}") for path in input[key])
+
+    return arguments
+
+
+def table_of_model(model):
+    """The prepared table, whatever the model (a figure role's file kind)."""
+    return data_table()
+
+
+def figure_inputs_of(wildcards):
+    return figure_inputs(wildcards.figure)
+
+
+def figure_input_arguments(wildcards):
+    return keyed(figure_inputs(wildcards.figure))
+
+
+def figure_prefix(wildcards):
+    return shlex.quote(f"{RESULTS}/figures/{wildcards.figure}")
+
+
+def grade_records(wildcards):
+    return [grade_record(name) for name in submissions()]
+
+
+def scorecard_inputs(wildcards):
+    return results_inputs()
+
+
+def report_inputs_of(wildcards):
+    return report_inputs()

@@ -20,8 +20,8 @@ rule lme4_fit:
         "../../envs/lme4.yaml"
     params:
         rscript=shlex.quote(config["crosscheck"]["rscript"]),
-        formula=lambda wildcards: shlex.quote(r_formula(wildcards.model)),
-        reml=lambda wildcards: ("TRUE" if config["models"][wildcards.model]["reml"] else "FALSE"),
+        formula=r_formula_argument,
+        reml=r_reml_argument,
     shell:
         "{params.rscript} --vanilla {input.script:q} --data {input.table:q}"
         " --summary {input.summary:q} --name {wildcards.model} --formula {params.formula}"

@@ -13,7 +13,7 @@ FIGURES = {
     "figure_4_2": {"schools": ("schools", "model3")},
 }
 FIGURE_PATHS = {
-    "table": lambda model: data_table(),
+    "table": table_of_model,
     "schools": schools_file,
     "fit": fit_file,
     "observations": observations_file,
@@ -33,7 +33,7 @@ check_models_needed(
 rule figure:
     """Draw one figure from the results files: PNG, SVG, its data and its caption."""
     input:
-        unpack(lambda wildcards: figure_inputs(wildcards.figure)),
+        unpack(figure_inputs_of),
         code=package_code("hlmrep.report.figures"),
     output:
         png=report(
@@ -53,10 +53,10 @@ rule figure:
         "../../envs/hlmrep.yaml"
     params:
         hlmrep=HLMREP,
-        inputs=lambda wildcards: keyed(figure_inputs(wildcards.figure)),
+        inputs=figure_input_arguments,
         seed=config["figures"]["seed"],
         sample_schools=config["figures"]["sample_schools"],
-        prefix=lambda wildcards: shlex.quote(f"{RESULTS}/figures/{wildcards.figure}"),
+        prefix=figure_prefix,
     shell:
         "{params.hlmrep} figure --name {wildcards.figure} {params.inputs}"
         " --seed {params.seed} --sample-schools {params.sample_schools}"

@@ -62,7 +62,7 @@ rule grade_submission:
 rule grade_index:
     """The index of all grades and summary.csv, one row per submission."""
     input:
-        grades=lambda wildcards: [grade_record(name) for name in submissions()],
+        grades=grade_records,
         code=package_code("hlmrep.grading.pages"),
     output:
         html=grades_index(),

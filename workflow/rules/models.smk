@@ -44,8 +44,8 @@ rule fit_model:
         "../../envs/hlmrep.yaml"
     params:
         hlmrep=HLMREP,
-        formula=lambda wildcards: shlex.quote(config["models"][wildcards.model]["formula"]),
-        estimation=lambda wildcards: ("" if config["models"][wildcards.model]["reml"] else "--ml"),
+        formula=model_formula_argument,
+        estimation=model_estimation_flag,
     shell:
         "{params.hlmrep} fit-model --data {input.table:q} --name {wildcards.model}"
         " --formula {params.formula} {params.estimation} --out-fit {output.fit:q}"
@@ -78,8 +78,8 @@ rule model_inference:
 rule compare_models:
     """Likelihood-ratio comparison of two models, as R's anova()."""
     input:
-        reduced=lambda wildcards: fit_file(config["comparisons"][wildcards.comparison]["reduced"]),
-        full=lambda wildcards: fit_file(config["comparisons"][wildcards.comparison]["full"]),
+        reduced=comparison_fit("reduced"),
+        full=comparison_fit("full"),
         table=data_table(),
         kernels=kernels_file(),
         code=package_code("hlmrep.models.comparisons"),
@@ -94,7 +94,7 @@ rule compare_models:
         "../../envs/hlmrep.yaml"
     params:
         hlmrep=HLMREP,
-        test=lambda wildcards: config["comparisons"][wildcards.comparison]["test"],
+        test=comparison_test,
     shell:
         "{params.hlmrep} compare --name {wildcards.comparison} --reduced {input.reduced:q}"
         " --full {input.full:q} --test {params.test} --data {input.table:q}"

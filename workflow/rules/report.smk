@@ -1,7 +1,7 @@
 rule scorecard:
     """Every reference number beside ours, with tolerance and verdict."""
     input:
-        unpack(lambda wildcards: results_inputs()),
+        unpack(scorecard_inputs),
         code=package_code("hlmrep.replication.scorecard"),
     output:
         json=scorecard_file("json"),
@@ -27,7 +27,7 @@ rule scorecard:
 rule report:
     """The HTML report: scorecard, models, tests, bootstrap, figures, provenance."""
     input:
-        unpack(lambda wildcards: report_inputs()),
+        unpack(report_inputs_of),
         code=package_code("hlmrep.report.html"),
     output:
         report(report_file(), caption="../report/report.rst", category="Report"),
