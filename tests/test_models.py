@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from conftest import copy_workflow, job_counts, results_keys, run_snakemake
-from hlmrep.models.comparisons import ComparisonError, compare, mixture_p_value
+from hlmrep.engine.likelihood import mixture_p_value
+from hlmrep.models.comparisons import ComparisonError, compare
 from hlmrep.models.fits import fit_record
 from hlmrep.replication.reference import load, matches
 from hlmrep.replication.textbook import Results, textbook_values

@@ -29,6 +29,7 @@ from hlmrep.engine.deviance import (
     theta_start,
 )
 from hlmrep.engine.formula import DesignMatrices
+from hlmrep.engine.likelihood import information_criteria
 from hlmrep.engine.optimize import (
     DEFAULT_START,
     LME4_OPTIMIZER,
@@ -153,11 +154,11 @@ class LmmResult:
 
     @property
     def aic(self) -> float:
-        return self.criterion + 2 * self.npar
+        return information_criteria(self.criterion, self.npar, self.n_obs)["AIC"]
 
     @property
     def bic(self) -> float:
-        return self.criterion + math.log(self.n_obs) * self.npar
+        return information_criteria(self.criterion, self.npar, self.n_obs)["BIC"]
 
     @property
     def singular(self) -> bool:

@@ -115,20 +115,18 @@ def _printed_candidate(printed: dict, kind: str, entry: str | None) -> dict[str,
 
 def _lrt_values(reduced: dict, full: dict, n_obs: int) -> dict[str, float]:
     """What ``anova(reduced, full)`` prints from the two fits' criteria (R's anova.merMod)."""
-    from scipy.special import chdtrc  # chi2.sf, without importing scipy.stats
+    from hlmrep.engine.likelihood import information_criteria, likelihood_ratio_test
 
     out: dict[str, float] = {}
     for role, fitted in (("reduced", reduced), ("full", full)):
         deviance, npar = fitted["values"]["criterion"], fitted["npar"]
         out[f"{role}.npar"] = npar
-        out[f"{role}.AIC"] = deviance + 2 * npar
-        out[f"{role}.BIC"] = deviance + math.log(n_obs) * npar
-        out[f"{role}.logLik"] = -deviance / 2
-        out[f"{role}.deviance"] = deviance
-    chisq = max(out["reduced.deviance"] - out["full.deviance"], 0.0)  # R floors it at 0
-    df = full["npar"] - reduced["npar"]
-    out["chisq"], out["df"] = chisq, df
-    out["p_value"] = float(chdtrc(df, chisq)) if df > 0 else float("nan")
+        for key, value in information_criteria(deviance, npar, n_obs).items():
+            out[f"{role}.{key}"] = value
+    lrt = likelihood_ratio_test(
+        out["reduced.deviance"], out["full.deviance"], full["npar"] - reduced["npar"]
+    )
+    out["chisq"], out["df"], out["p_value"] = lrt.chisq, lrt.df, lrt.p_value
     return out
 
 

@@ -18,15 +18,14 @@ or a random comparison of models with different fixed parts are refused.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from scipy import special
 
 from hlmrep.data import read_prepared
 from hlmrep.engine import criterion_of, fit
+from hlmrep.engine.likelihood import information_criteria, likelihood_ratio_test
 from hlmrep.engine.model import rows_fingerprint
 from hlmrep.engine.specification import from_record
 from hlmrep.errors import ModelSpecificationError
@@ -78,22 +77,11 @@ def check_comparable(name: str, reduced: dict[str, Any], full: dict[str, Any], t
         raise ComparisonError(f"{who}: the full model must have more parameters than the reduced")
 
 
-def mixture_p_value(chisq: float, df: int) -> float:
-    """p under ½χ²_{df−1} + ½χ²_{df} (χ²_0 is a point mass at 0)."""
-    lower = 0.0 if df - 1 == 0 else special.chdtrc(df - 1, chisq)
-    if df - 1 == 0 and chisq <= 0:
-        lower = 1.0
-    return float(0.5 * lower + 0.5 * special.chdtrc(df, chisq))
-
-
 def _row(name: str, record: dict[str, Any], criterion: float) -> dict[str, Any]:
     return {
         "model": name,
         "npar": record["npar"],
-        "AIC": criterion + 2 * record["npar"],
-        "BIC": criterion + math.log(record["n_obs"]) * record["npar"],
-        "logLik": -criterion / 2,
-        "deviance": criterion,
+        **information_criteria(criterion, record["npar"], record["n_obs"]),
     }
 
 
@@ -125,17 +113,16 @@ def compare(
         estimation = reduced["estimation"]
         notes.append(f"{estimation} criteria compared (refit = FALSE)")
         refits = {}
-    difference = criteria["reduced"] - criteria["full"]
+    df = full["npar"] - reduced["npar"]
     # As R's anova(): Chisq = 2 * pmax(0, diff(logLik)); a fuller model a hair worse (only by
     # the optimizers' tolerances) gives 0, not a negative statistic.
-    chisq = max(0.0, difference)
+    lrt = likelihood_ratio_test(criteria["reduced"], criteria["full"], df)
+    chisq, difference, p_naive = lrt.chisq, lrt.criterion_difference, lrt.p_value
     if difference < 0:
         notes.append(
             f"the fuller model's criterion is {-difference:.3g} above the reduced one's; "
             "Chisq set to 0, as R's anova() does"
         )
-    df = full["npar"] - reduced["npar"]
-    p_naive = float(special.chdtrc(df, chisq))
     rows = [
         _row(reduced["name"], reduced, criteria["reduced"]),
         _row(full["name"], full, criteria["full"]),
@@ -160,7 +147,7 @@ def compare(
     if test == "random":
         added = len(full["random_effects"]["terms"]) - len(reduced["random_effects"]["terms"])
         if added == 1:
-            out["p_value_boundary_mixture"] = mixture_p_value(chisq, df)
+            out["p_value_boundary_mixture"] = lrt.p_value_boundary_mixture
             notes.append(
                 f"boundary-corrected p: 50:50 mixture of chi-square({df - 1}) and "
                 f"chi-square({df}) (Self & Liang 1987; Stram & Lee 1994)"
