@@ -352,8 +352,8 @@ def final_outputs():
 
 
 # ----- the rules' input functions and parameters, one per use -----------------------------------
-# A rule names one of these (never an inline lambda): what a job receives is written here,
-# once, beside the paths.
+# Rules name these, never an inline lambda; what a job receives is written here, once,
+# beside the paths.
 def model_formula_argument(wildcards):
     """The configured formula, shell-quoted (the job parses it again as data)."""
     return shlex.quote(config["models"][wildcards.model]["formula"])
