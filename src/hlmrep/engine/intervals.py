@@ -38,6 +38,7 @@ import numpy as np
 
 from hlmrep.engine import kernel
 from hlmrep.engine.deviance import CrossProducts, cross_products, theta_layout
+from hlmrep.engine.optimize import central_hessian
 
 if TYPE_CHECKING:
     from hlmrep.engine.model import LmmResult
@@ -238,27 +239,8 @@ class _Profiler:
         """Each profile parameter's SE from the deviance's curvature (2H⁻¹): the unit of
         the inner searches and the first step of each crossing search."""
         x0 = self.estimate
-        m = len(x0)
         h = 1e-3 * np.maximum(np.abs(x0), 0.1)
-        H = np.empty((m, m))
-        f0 = self.deviance(x0)
-        for a in range(m):
-            for b in range(a, m):
-                if a == b:
-                    up, down = x0.copy(), x0.copy()
-                    up[a] += h[a]
-                    down[a] -= h[a]
-                    H[a, a] = (self.deviance(up) - 2 * f0 + self.deviance(down)) / h[a] ** 2
-                else:
-                    values = []
-                    for sa, sb in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
-                        x = x0.copy()
-                        x[a] += sa * h[a]
-                        x[b] += sb * h[b]
-                        values.append(self.deviance(x))
-                    H[a, b] = H[b, a] = (values[0] - values[1] - values[2] + values[3]) / (
-                        4 * h[a] * h[b]
-                    )
+        H = central_hessian(self.deviance, x0, h)
         fallback = 0.1 * np.maximum(np.abs(x0), 1e-3)
         if not np.all(np.isfinite(H)):
             return fallback
@@ -400,11 +382,9 @@ class _Profiler:
     # ----- a fixed effect held fixed -------------------------------------------------------------
     def fixed_rows(self) -> list[Interval]:
         ml = self.ml
-        from hlmrep.engine.model import column_scales
+        from hlmrep.engine.model import scaled_cross_products
 
-        d = ml.design
-        scales = column_scales(d.Z)
-        scaled = cross_products(d.X, d.Z / scales, d.y, d.group_index, len(d.group_levels))
+        scaled, scales = scaled_cross_products(ml.design)
         theta_hat = (ml.theta * scales[self.rows])[self.free]
         lower = np.where(self.rows == self.cols, 0.0, -1e10)[self.free]
         rows = []

@@ -333,11 +333,8 @@ def fit_design(
     # The search runs on the random-effect columns divided by their scale (a power of two,
     # so the criterion at corresponding points is the same to the last bit): lme4's θ for
     # a covariate in millionths is a million times larger, and no tolerance fits both.
-    scales = column_scales(design.Z)
+    cp, scales = scaled_cross_products(design)
     n_groups = len(design.group_levels)
-    cp: CrossProducts = cross_products(
-        design.X, design.Z / scales, design.y, design.group_index, n_groups
-    )
     q, reml = cp.q, specification.reml
     rows, cols = theta_layout(q)
     free = specification.free_theta(q)
@@ -372,6 +369,16 @@ def fit_design(
         optimum=report,
         control=control,
     )
+
+
+def scaled_cross_products(design: DesignMatrices) -> tuple[CrossProducts, np.ndarray]:
+    """The cross-products on the random-effect columns divided by :func:`column_scales`,
+    and those scales: where the fit, the refits, the profile and Satterthwaite's df work."""
+    scales = column_scales(design.Z)
+    cp = cross_products(
+        design.X, design.Z / scales, design.y, design.group_index, len(design.group_levels)
+    )
+    return cp, scales
 
 
 def column_scales(Z: np.ndarray) -> np.ndarray:

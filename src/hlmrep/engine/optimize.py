@@ -348,6 +348,32 @@ def free_hessian(
     return H
 
 
+def central_hessian(f: Objective, x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """The Hessian of ``f`` at ``x`` by central differences with steps ``h``, one point at a
+    time (for small parameter vectors: the profile's SEs, Satterthwaite's covariance)."""
+    m = len(x)
+    H = np.empty((m, m))
+    f0 = f(x)
+    for a in range(m):
+        for b in range(a, m):
+            if a == b:
+                up, down = x.copy(), x.copy()
+                up[a] += h[a]
+                down[a] -= h[a]
+                H[a, a] = (f(up) - 2 * f0 + f(down)) / h[a] ** 2
+            else:
+                values = []
+                for sa, sb in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+                    point = x.copy()
+                    point[a] += sa * h[a]
+                    point[b] += sb * h[b]
+                    values.append(f(point))
+                H[a, b] = H[b, a] = (values[0] - values[1] - values[2] + values[3]) / (
+                    4 * h[a] * h[b]
+                )
+    return H
+
+
 def scaled_gradient_measure(
     gradient: np.ndarray, at_bound: np.ndarray, hessian_free: np.ndarray | None
 ) -> float:

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hlmrep.engine import kernel
-from hlmrep.engine.deviance import cross_products, solve_at, theta_layout
+from hlmrep.engine.deviance import solve_at, theta_layout
+from hlmrep.engine.optimize import central_hessian
 
 if TYPE_CHECKING:
     from hlmrep.engine.model import LmmResult
@@ -55,14 +56,13 @@ def satterthwaite(result: LmmResult) -> list[SatterthwaiteRow]:
     """Each fixed effect's Satterthwaite df, t value and p-value (lmerTest)."""
     from scipy.stats import t as student_t
 
-    from hlmrep.engine.model import column_scales
+    from hlmrep.engine.model import scaled_cross_products
 
     d = result.design
     # On the random-effect columns divided by their scale (as the fit): ν does not depend
     # on the coordinates of φ, and the finite-difference steps then mean the same on
     # every scale of the covariates.
-    scales = column_scales(d.Z)
-    cp = cross_products(d.X, d.Z / scales, d.y, d.group_index, len(d.group_levels))
+    cp, scales = scaled_cross_products(d)
     q = len(result.random_names)
     rows, cols = theta_layout(q)
     free = result.specification.free_theta(q)
@@ -86,25 +86,7 @@ def satterthwaite(result: LmmResult) -> list[SatterthwaiteRow]:
 
     m = len(point)
     h = STEP * np.maximum(np.abs(point), STEP_FLOOR)
-    H = np.empty((m, m))
-    f0 = criterion(point)
-    for a in range(m):
-        for b in range(a, m):
-            if a == b:
-                up, down = point.copy(), point.copy()
-                up[a] += h[a]
-                down[a] -= h[a]
-                H[a, a] = (criterion(up) - 2 * f0 + criterion(down)) / h[a] ** 2
-            else:
-                values = []
-                for sa, sb in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
-                    x = point.copy()
-                    x[a] += sa * h[a]
-                    x[b] += sb * h[b]
-                    values.append(criterion(x))
-                H[a, b] = H[b, a] = (values[0] - values[1] - values[2] + values[3]) / (
-                    4 * h[a] * h[b]
-                )
+    H = central_hessian(criterion, point, h)
     A = 2.0 * np.linalg.pinv(H)
     V = vcov(point)
     jacobian = np.empty((m, *V.shape))

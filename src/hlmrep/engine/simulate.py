@@ -21,14 +21,13 @@ from hlmrep.engine import kernel
 from hlmrep.engine.control import DEFAULT_CONTROL, Control
 from hlmrep.engine.deviance import (
     CrossProducts,
-    cross_products,
     profiled_deviance_batch,
     relative_covariance_factor,
     theta_layout,
     theta_lower_bounds,
 )
 from hlmrep.engine.formula import DesignMatrices
-from hlmrep.engine.model import LmmResult, column_scales
+from hlmrep.engine.model import LmmResult, scaled_cross_products
 from hlmrep.engine.optimize import (
     CountedObjective,
     RunStatus,
@@ -75,12 +74,12 @@ class Refittable:
         self.reml = self.specification.reml
         self.rows, self.cols = theta_layout(self.q)
         self.free = self.specification.free_theta(self.q)
-        self.scale = column_scales(d.Z)[self.rows]  # φ = θ·scale
-        self.fixed_mean = d.X @ self.beta
-        self.design_Z = np.ascontiguousarray(d.Z / column_scales(d.Z))
-        self.design_X = np.ascontiguousarray(d.X)
         # The cross-products of the original y (the X and Z parts are reused).
-        self.base = cross_products(d.X, self.design_Z, d.y, d.group_index, len(d.group_levels))
+        self.base, scales = scaled_cross_products(d)
+        self.scale = scales[self.rows]  # φ = θ·scale
+        self.fixed_mean = d.X @ self.beta
+        self.design_Z = np.ascontiguousarray(d.Z / scales)
+        self.design_X = np.ascontiguousarray(d.X)
         # b* = T̂u* on the scaled columns is T̂_φ u*: Z_φ b_φ = Z b to the last bit.
         self.T = relative_covariance_factor(self.theta * self.scale, self.q)
         self.lower = theta_lower_bounds(self.q)[self.free]
