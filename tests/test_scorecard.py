@@ -64,7 +64,7 @@ def test_pipeline_scorecard_has_every_reference_number(pipeline):
 
 
 def _keyed(results: Path) -> list[str]:
-    return [f"--in={key}={path}" for key, path in results_keys(results).items()]
+    return [f"--input={key}={path}" for key, path in results_keys(results).items()]
 
 
 def _hlmrep(*args: str) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from conftest import copy_workflow, run_snakemake
-from hlmrep.data import load_rdatasets
+from hlmrep.data.inputs import load_rdatasets
 
 pytestmark = pytest.mark.slow
 

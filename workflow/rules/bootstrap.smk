@@ -5,7 +5,7 @@ rule bootstrap_chunk:
         kernels=kernels_file(),
         fits=bootstrap_fits,
         comparison=bootstrap_comparisons,
-        code=package_code("hlmrep.bootstrap.chunks"),
+        code=job_code("bootstrap-chunk"),
     output:
         chunk_file("{target}", "{chunk}"),
     log:
@@ -33,7 +33,7 @@ rule bootstrap_gather:
     input:
         chunks=bootstrap_chunks,
         comparison=bootstrap_comparisons,
-        code=package_code("hlmrep.bootstrap.summary"),
+        code=job_code("bootstrap-gather"),
     output:
         table=replicates_file("{target}"),
         summary=bootstrap_summary("{target}"),

@@ -1,5 +1,5 @@
-# Helpers shared by the rules: every path of the workflow, input functions, and the code
-# each job runs. No analysis logic here; that lives in the hlmrep package (src/hlmrep).
+# Helpers shared by the rules: input functions, parameters, and the code each job runs;
+# every path of the workflow comes from hlmrep.workflow.paths. No analysis logic here; that lives in the hlmrep package (src/hlmrep).
 
 import json
 import shlex
@@ -8,130 +8,50 @@ from pathlib import Path
 
 from hlmrep.workflow.config import check_models_needed, chunk_size
 from hlmrep.replication.crosscheck import plan as crosscheck_plan
-from hlmrep.data import rdatasets_input_files
+from hlmrep.data.inputs import rdatasets_input_files
 from hlmrep.workflow.dependencies import code_files, module_file
 from hlmrep.engine.formula import parse_formula
 from hlmrep.grading.inventory import entries as submission_entries
+from hlmrep.cli import JOBS
+from hlmrep.workflow.paths import (
+    BENCHMARKS,
+    RESULTS,
+    benchmark_file,
+    bootstrap_summary,
+    chunk_file,
+    comparison_file,
+    comparison_table,
+    crosscheck_file,
+    data_summary,
+    data_table,
+    explained_file,
+    figure_file,
+    fit_file,
+    grade_page,
+    grade_record,
+    grades_index,
+    grades_summary,
+    grading_catalogue_file,
+    hlm_file,
+    inference_file,
+    kernels_file,
+    lme4_file,
+    log_file,
+    observations_file,
+    replicates_file,
+    report_file,
+    schools_file,
+    scorecard_file,
+)
 from snakemake.settings.types import DeploymentMethod
 
-# ----- paths: the only place where the workflow's file names are written --------------------
-RESULTS = "results"
-REPORTS = "reports"
-
-
-def kernels_file():
-    return f"{RESULTS}/kernels.json"
-
-
-def data_table():
-    return f"{RESULTS}/data/hsb.csv"
-
-
-def data_summary():
-    return f"{RESULTS}/data/summary.json"
-
-
-def fit_file(model):
-    return f"{RESULTS}/fits/{model}.json"
-
-
-def inference_file(model):
-    return f"{RESULTS}/inference/{model}.json"
-
-
-def schools_file(model):
-    return f"{RESULTS}/fits/{model}_schools.csv"
-
-
-def observations_file(model):
-    return f"{RESULTS}/fits/{model}_observations.csv"
-
-
-def hlm_file(model):
-    return f"{RESULTS}/hlm/{model}.json"
-
-
-def comparison_table(name):
-    return f"{RESULTS}/comparisons/{name}.csv"
-
-
-def comparison_file(name):
-    return f"{RESULTS}/comparisons/{name}.json"
-
-
-def explained_file():
-    return f"{RESULTS}/variance_explained.json"
-
-
-def chunk_file(target, chunk):
-    return f"{RESULTS}/bootstrap/{target}/chunks/{chunk}.csv"
-
-
-def replicates_file(target):
-    return f"{RESULTS}/bootstrap/{target}/replicates.csv"
-
-
-def bootstrap_summary(target):
-    return f"{RESULTS}/bootstrap/{target}/summary.json"
-
-
-def figure_file(name, suffix):
-    return f"{RESULTS}/figures/{name}.{suffix}"
-
-
-def lme4_file(model):
-    return f"{RESULTS}/lme4/{model}.json"
-
-
-def grading_catalogue_file():
-    return f"{RESULTS}/grading/catalogue.json"
-
-
-def grade_record(submission):
-    return f"{RESULTS}/grades/{submission}.json"
-
-
-def grade_page(submission):
-    return f"{REPORTS}/grades/{submission}.html"
-
-
-def grades_index():
-    return f"{REPORTS}/grades/index.html"
-
-
-def grades_summary():
-    return f"{REPORTS}/grades/summary.csv"
-
-
-def crosscheck_file():
-    return f"{RESULTS}/crosscheck.json"
-
-
-def scorecard_file(suffix):
-    return f"{REPORTS}/scorecard.{suffix}"
-
-
-def report_file():
-    return f"{REPORTS}/report.html"
-
-
-def log_file(name):
-    return f"{RESULTS}/logs/{name}.log"
-
-
-def benchmark_file(name):
-    return f"{RESULTS}/benchmarks/{name}.tsv"
-
-
-BENCHMARKS = f"{RESULTS}/benchmarks"
-
-
 # ----- the code each rule runs ------------------------------------------------------------
-def package_code(module):
-    """The package files a job running ``module`` depends on, computed from its imports
-    (hlmrep.workflow.dependencies): an edit to one of them reruns exactly the jobs that run it.
+def job_code(command):
+    """The package files the job ``command`` runs (its function's module, hlmrep.cli.JOBS)
+    depends on, computed from its imports (hlmrep.workflow.dependencies): an edit to one of
+    them reruns exactly the jobs that run it.
     """
-    return code_files(module)
+    return code_files(JOBS[command].partition(":")[0])
 
 
 def kernel_code():
@@ -152,8 +72,8 @@ HLMREP = f"PYTHONPATH={SRC}${{PYTHONPATH:+:$PYTHONPATH}} {PYTHON} -m hlmrep"
 
 
 def keyed(inputs):
-    """``--in KEY=PATH`` for each named input, each one quoted shell word."""
-    return " ".join(shlex.quote(f"--in={key}={path}") for key, path in inputs.items())
+    """``--input KEY=PATH`` for each named input, each one quoted shell word."""
+    return " ".join(shlex.quote(f"--input={key}={path}") for key, path in inputs.items())
 
 
 def named(flag, paths):

@@ -35,7 +35,7 @@ rule crosscheck:
         lme4=list(crosscheck_lme4_files().values()),
         table=data_table(),
         kernels=kernels_file(),
-        code=package_code("hlmrep.replication.crosscheck"),
+        code=job_code("crosscheck"),
     output:
         crosscheck_file(),
     log:

@@ -2,7 +2,7 @@ rule prepare_data:
     """Read and check the HSB files; derive meanses, cses and codings; Table 4.1."""
     input:
         unpack(data_inputs),
-        code=package_code("hlmrep.data"),
+        code=job_code("prepare-data"),
     output:
         table=data_table(),
         summary=data_summary(),

@@ -34,7 +34,7 @@ rule figure:
     """Draw one figure from the results files: PNG, SVG, its data and its caption."""
     input:
         unpack(figure_inputs_of),
-        code=package_code("hlmrep.report.figures"),
+        code=job_code("figure"),
     output:
         png=report(
             figure_file("{figure}", "png"),

@@ -13,7 +13,7 @@ rule grading_catalogue:
     input:
         table=data_table(),
         kernels=kernels_file(),
-        code=package_code("hlmrep.grading.catalogue"),
+        code=job_code("grading-catalogue"),
     output:
         grading_catalogue_file(),
     log:
@@ -36,7 +36,7 @@ rule grade_submission:
     input (its name may be anything), its signature is a parameter instead."""
     input:
         catalogue=grading_catalogue_file(),
-        code=package_code("hlmrep.grading.pages"),
+        code=job_code("grade-submission"),
     output:
         json=grade_record("{submission}"),
         html=grade_page("{submission}"),
@@ -55,7 +55,7 @@ rule grade_submission:
         signature=submission_signature,
     shell:
         "{params.hlmrep} grade-submission --folder {params.folder:q} --key {wildcards.submission:q}"
-        " --catalogue {input.catalogue:q} --reference {params.reference}"
+        " --catalogue {input.catalogue:q} --reference-source {params.reference}"
         " --out-json {output.json:q} --out-html {output.html:q} 2>&1 | tee {log:q}"
 
 
@@ -63,7 +63,7 @@ rule grade_index:
     """The index of all grades and summary.csv, one row per submission."""
     input:
         grades=grade_records,
-        code=package_code("hlmrep.grading.pages"),
+        code=job_code("grade-index"),
     output:
         html=grades_index(),
         csv=grades_summary(),
@@ -73,6 +73,7 @@ rule grade_index:
         "../../envs/hlmrep.yaml"
     params:
         hlmrep=HLMREP,
+        grades=repeated_option("grade", "grades"),
     shell:
-        "{params.hlmrep} grade-index {input.grades:q} --out-html {output.html:q}"
+        "{params.hlmrep} grade-index {params.grades} --out-html {output.html:q}"
         " --out-csv {output.csv:q} 2>&1 | tee {log:q}"

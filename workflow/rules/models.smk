@@ -30,7 +30,7 @@ rule fit_model:
     input:
         table=data_table(),
         kernels=kernels_file(),
-        code=package_code("hlmrep.models.fits"),
+        code=job_code("fit-model"),
     output:
         fit=fit_file("{model}"),
         schools=schools_file("{model}"),
@@ -59,7 +59,7 @@ rule model_inference:
         table=data_table(),
         fit=fit_file("{model}"),
         kernels=kernels_file(),
-        code=package_code("hlmrep.models.inference"),
+        code=job_code("model-inference"),
     output:
         inference_file("{model}"),
     log:
@@ -82,7 +82,7 @@ rule compare_models:
         full=comparison_fit("full"),
         table=data_table(),
         kernels=kernels_file(),
-        code=package_code("hlmrep.models.comparisons"),
+        code=job_code("compare"),
     output:
         table=comparison_table("{comparison}"),
         details=comparison_file("{comparison}"),
@@ -105,7 +105,7 @@ rule variance_explained:
     """Proportion of variance explained between configured pairs of models."""
     input:
         fits=[fit_file(name) for name in explained_models()],
-        code=package_code("hlmrep.models.variance_explained"),
+        code=job_code("variance-explained"),
     output:
         explained_file(),
     log:

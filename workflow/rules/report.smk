@@ -2,7 +2,7 @@ rule scorecard:
     """Every reference number beside ours, with tolerance and verdict."""
     input:
         unpack(scorecard_inputs),
-        code=package_code("hlmrep.replication.scorecard"),
+        code=job_code("scorecard"),
     output:
         json=scorecard_file("json"),
         csv=report(
@@ -28,7 +28,7 @@ rule report:
     """The HTML report: scorecard, models, tests, bootstrap, figures, provenance."""
     input:
         unpack(report_inputs_of),
-        code=package_code("hlmrep.report.html"),
+        code=job_code("report"),
     output:
         report(report_file(), caption="../report/report.rst", category="Report"),
     log:

@@ -15,16 +15,19 @@ from __future__ import annotations
 import hashlib
 import math
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from hlmrep.data import read_prepared
+from hlmrep.data.tables import read_prepared
 from hlmrep.engine import LmmResult, Refittable, fit, restore
 from hlmrep.engine.simulate import embed_theta
 from hlmrep.engine.specification import ModelSpecification, from_record
-from hlmrep.files import read_json, write_atomically
+from hlmrep.errors import HlmrepError
+from hlmrep.files import write_atomically
+from hlmrep.records.comparison import COMPARISON
+from hlmrep.records.fit import FIT, FitRecord
 
 
 def target_key(name: str) -> int:
@@ -116,7 +119,7 @@ def n_chunks(nsim: int, chunk_size: int) -> int:
     return math.ceil(nsim / chunk_size)
 
 
-def _model(record: dict[str, Any], data: pd.DataFrame, reml: bool) -> LmmResult:
+def _model(record: FitRecord, data: pd.DataFrame, reml: bool) -> LmmResult:
     """The model a replicate simulates from or refits: the fit file's own fit, restored at
     its θ̂ and checked (no optimizer), or, where the test needs the other estimation (a
     fixed-effect test by ML of REML fits), fitted afresh, as R's anova() refits."""
@@ -126,31 +129,35 @@ def _model(record: dict[str, Any], data: pd.DataFrame, reml: bool) -> LmmResult:
 
 
 def chunk_job(
-    kind: str,
-    nsim: int,
+    *,
     name: str,
+    kind: Literal["confint", "lrt"],
+    nsim: int,
     seed: int,
     chunk: int,
     chunk_size: int,
-    data_path: Path,
-    fit_paths: list[Path],
-    comparison_path: Path | None,
+    data: Path,
+    fit: list[Path],
+    comparison: Path | None = None,
     out: Path,
 ) -> pd.DataFrame:
-    """One chunk of one target: restore the model(s), run the replicates, write CSV."""
-    data = read_prepared(data_path)
-    records = [read_json(p) for p in fit_paths]
+    """One chunk of parametric-bootstrap replicates of one target, as a CSV table.
+
+    The model(s) are restored from their fit records (``fit``: one for an interval, the
+    reduced and the full model for a test, with its ``comparison`` record); each
+    replicate's seed is derived from ``seed``, the target's name and its replicate number."""
+    students = read_prepared(data)
+    records = [FIT.read(p) for p in fit]
     replicates = chunk_range(chunk, chunk_size, nsim)
     if kind == "confint":
         (record,) = records
-        result = _model(record, data, record["estimation"] == "REML")
+        result = _model(record, students, record["estimation"] == "REML")
         table = confint_chunk(result, name, seed, replicates)
     else:
-        if comparison_path is None:
-            raise ValueError(f"bootstrap {name}: a likelihood-ratio target needs its comparison")
-        comparison = read_json(comparison_path)
-        reml = comparison["estimation"] == "REML"
-        reduced, full = (_model(r, data, reml) for r in records)
+        if comparison is None:
+            raise HlmrepError(f"bootstrap {name}: a likelihood-ratio target needs its comparison")
+        reml = COMPARISON.read(comparison)["estimation"] == "REML"
+        reduced, full = (_model(r, students, reml) for r in records)
         table = lrt_chunk(reduced, full, name, seed, replicates)
     write_atomically(Path(out), lambda p: table.to_csv(p, index=False, float_format="%.17g"))
     return table

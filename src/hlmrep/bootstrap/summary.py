@@ -7,16 +7,20 @@ and pbkrtest's ``PBmodcomp`` do, with Monte-Carlo errors.
 
 from __future__ import annotations
 
-import json
+import logging
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
 from scipy import special
 
-from hlmrep.files import read_json, write_atomically
+from hlmrep.files import write_atomically
+from hlmrep.records.bootstrap import BOOTSTRAP_SUMMARY, BootstrapSummary
+from hlmrep.records.comparison import COMPARISON
+
+log = logging.getLogger("hlmrep")
 
 
 def percentile_interval(values: np.ndarray, level: float) -> tuple[float, float]:
@@ -54,7 +58,7 @@ def quantile_mc_se(values: np.ndarray, alpha: float) -> float:
 
 def gather(
     chunks: list[Path], spec: dict[str, Any], name: str, comparison_path: Path | None
-) -> tuple[pd.DataFrame, dict[str, Any]]:
+) -> tuple[pd.DataFrame, BootstrapSummary]:
     """Concatenate chunks in replicate order, check completeness, summarize.
 
     ``spec`` is the target as config.yaml declares it: kind, nsim, and model and level (an
@@ -95,7 +99,7 @@ def gather(
     else:
         if comparison_path is None:
             raise ValueError(f"bootstrap {name}: a likelihood-ratio target needs its comparison")
-        comparison = read_json(comparison_path)
+        comparison = COMPARISON.read(comparison_path)
         observed = comparison["chisq"]
         lrt = table["lrt"].to_numpy(dtype=float)
         # p = (1 + #{LRT* ≥ LRT}) / (1 + nsim): Davison & Hinkley (1997, eq. 4.11), a valid
@@ -122,18 +126,33 @@ def gather(
                 "singular_full": int(table["singular_full"].sum()),
             }
         )
-    return table, summary
+    return table, cast(BootstrapSummary, summary)
 
 
 def gather_job(
-    chunks: list[Path],
-    spec: dict[str, Any],
+    *,
     name: str,
-    comparison_path: Path | None,
+    kind: Literal["confint", "lrt"],
+    nsim: int,
+    model: str | None = None,
+    level: float = 0.95,
+    comparison_name: str | None = None,
+    chunk: list[Path],
+    comparison: Path | None = None,
     out_table: Path,
     out_summary: Path,
-) -> dict[str, Any]:
-    table, summary = gather(chunks, spec, name, comparison_path)
+) -> BootstrapSummary:
+    """All chunks of a target in replicate order: percentile intervals or the p-value.
+
+    An interval target (``confint``) names its ``model`` and ``level``; a test target
+    (``lrt``) its ``comparison_name`` and the ``comparison`` record."""
+    spec: dict[str, Any] = {"kind": kind, "nsim": nsim}
+    if kind == "confint":
+        spec.update(model=model, level=level)
+    else:
+        spec["comparison"] = comparison_name
+    table, summary = gather(chunk, spec, name, comparison)
     write_atomically(Path(out_table), lambda p: table.to_csv(p, index=False, float_format="%.17g"))
-    write_atomically(Path(out_summary), lambda p: p.write_text(json.dumps(summary, indent=1)))
+    BOOTSTRAP_SUMMARY.write(out_summary, summary)
+    log.info("%s: %d of %d replicates converged", name, summary["converged"], summary["nsim"])
     return summary

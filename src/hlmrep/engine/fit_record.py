@@ -13,6 +13,7 @@ conditional modes and everything else follow from θ̂, as they did in the origi
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -26,13 +27,13 @@ from hlmrep.engine.specification import from_record
 from hlmrep.errors import ModelSpecificationError
 
 
-def criterion_of(record: dict[str, Any]) -> float:
+def criterion_of(record: Mapping[str, Any]) -> float:
     """The criterion a fit record holds: REML criterion (REML) or deviance (ML), as lme4."""
     return float(record["reml_criterion"] if record["estimation"] == "REML" else record["deviance"])
 
 
 def restore(
-    record: dict[str, Any], data: pd.DataFrame, control: Control = DEFAULT_CONTROL
+    record: Mapping[str, Any], data: pd.DataFrame, control: Control = DEFAULT_CONTROL
 ) -> LmmResult:
     """The fit a record describes, on ``data``, with its optimizer report; checked."""
     optimum = OptimumReport.from_dict(record["optimizer"])

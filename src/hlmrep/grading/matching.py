@@ -17,6 +17,7 @@ best candidate names the reference attempted and, when it is a mistake, the diag
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,7 +54,7 @@ class Alignment:
 @dataclass
 class Score:
     target: str
-    candidate: dict[str, Any]
+    candidate: Mapping[str, Any]
     alignment: Alignment
     agree: int
     compared: int
@@ -103,7 +104,7 @@ def agreement(qid: str, submitted: Printed, value: float, digits: int | None) ->
     return distance <= 1.0, min(distance, 10.0)
 
 
-def score(target: str, candidate: dict[str, Any], alignment: Alignment) -> Score:
+def score(target: str, candidate: Mapping[str, Any], alignment: Alignment) -> Score:
     agree = compared = 0
     total = 0.0
     digits = candidate.get("digits", {})
@@ -125,7 +126,7 @@ def score(target: str, candidate: dict[str, Any], alignment: Alignment) -> Score
 
 
 # ----- lining up a printed summary() with a candidate ---------------------------------------
-def _structure(candidate: dict[str, Any], optimum: dict[str, Any]) -> dict[str, Any]:
+def _structure(candidate: Mapping[str, Any], optimum: Mapping[str, Any]) -> Mapping[str, Any]:
     """A candidate's terms; the printed numbers take their model's optimum structure."""
     return candidate if "fixed_terms" in candidate else optimum
 
@@ -135,7 +136,7 @@ def _order(name: str) -> int:
 
 
 def align_summary(
-    summary: Summary, candidate: dict[str, Any], optimum: dict[str, Any]
+    summary: Summary, candidate: Mapping[str, Any], optimum: Mapping[str, Any]
 ) -> Alignment:
     """Name a printed summary's numbers in the candidate's vocabulary (see the module)."""
     from scipy.optimize import linear_sum_assignment
@@ -211,7 +212,7 @@ def align_summary(
 
 def _align_random(
     summary: Summary,
-    structure: dict[str, Any],
+    structure: Mapping[str, Any],
     values: dict[str, float],
     variables: dict[str, str],
     numbers: dict[str, Printed],

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-from collections.abc import Iterable
+import logging
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import jinja2
 
 from hlmrep.files import write_atomically
 from hlmrep.grading.verdicts import ORDER
+from hlmrep.records.catalogue import CATALOGUE
+from hlmrep.records.grade import GRADE, GradeRecord
 from hlmrep.report import templates
+
+log = logging.getLogger("hlmrep")
 
 SUMMARY_COLUMNS = (
     "submission",
@@ -54,11 +58,11 @@ def render_grade(grade: dict[str, Any], mistakes: dict[str, Any]) -> str:
     )
 
 
-def render_index(grades: list[dict[str, Any]]) -> str:
+def render_index(grades: Iterable[Mapping[str, Any]]) -> str:
     return _environment().get_template("grades_index.html.j2").render(grades=grades, verdicts=ORDER)
 
 
-def summary_row(grade: dict[str, Any]) -> dict[str, Any]:
+def summary_row(grade: Mapping[str, Any]) -> dict[str, Any]:
     """One submission's line of summary.csv."""
     row: dict[str, Any] = {
         "submission": grade["submission"],
@@ -92,7 +96,7 @@ def spreadsheet_safe(value: Any) -> Any:
     return value
 
 
-def summary_csv(grades: Iterable[dict[str, Any]]) -> str:
+def summary_csv(grades: Iterable[Mapping[str, Any]]) -> str:
     """summary.csv: every field quoted, every text cell neutralised (spreadsheet_safe)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(
@@ -105,36 +109,63 @@ def summary_csv(grades: Iterable[dict[str, Any]]) -> str:
 
 
 def grade_job(
-    folder: Path, key: str, catalogue_path: Path, prefer: str, out_json: Path, out_html: Path
-) -> dict[str, Any]:
-    """Workflow job: grade the submission ``key`` of ``folder``, write its record and page.
+    *,
+    folder: Path,
+    key: str,
+    catalogue: Path,
+    reference_source: Literal["vignette", "textbook"],
+    out_json: Path,
+    out_html: Path,
+) -> GradeRecord:
+    """Grade one submission number by number: its grade record and its page.
 
-    Whatever the file holds, the job ends with a record: a file that cannot be graded, or
-    that breaks the grader, or that exceeds the time and memory bounds, is recorded as an
-    error of that file, so that the index and summary.csv list it and the other files."""
-    from hlmrep.files import read_json
-    from hlmrep.grading.grade import check_catalogue, grade_bounded, refusal
+    ``key`` names the entry of the submissions ``folder`` (:mod:`hlmrep.grading.inventory`);
+    ``reference_source`` says which source wins where the vignette and the book print the
+    same model.  Whatever the file holds, the job ends with a record: a file that cannot be
+    graded, or that breaks the grader, or that exceeds the time and memory bounds, is
+    recorded as an error of that file, so that the index and summary.csv list it and the
+    other files."""
+    from hlmrep.grading.grade import grade_bounded, refusal
     from hlmrep.grading.inventory import find
 
-    catalogue = check_catalogue(read_json(catalogue_path, "grading catalogue"), catalogue_path)
+    fitted = CATALOGUE.read(catalogue)
     entry = find(folder, key)
     if entry.refusal is not None:
-        grade = refusal(entry.name, prefer, f"{entry.name}: {entry.refusal}")
+        grade = refusal(entry.name, reference_source, f"{entry.name}: {entry.refusal}")
     else:
-        grade = grade_bounded(entry.path, catalogue, prefer, name=entry.name)
+        grade = grade_bounded(entry.path, fitted, reference_source, name=entry.name)
     grade["key"] = key
-    text = json.dumps(grade, indent=1, ensure_ascii=False) + "\n"
-    html = render_grade(grade, catalogue["mistakes"])
+    try:
+        text = GRADE.text(cast(GradeRecord, grade))
+    except ValueError as defect:  # a grader bug must not stop the class: say so
+        grade = refusal(
+            entry.name,
+            reference_source,
+            f"{entry.name}: hlmrep could not grade this file ({str(defect)[:200]}); please "
+            "report it with the file",
+        )
+        grade["key"] = key
+        text = GRADE.text(cast(GradeRecord, grade))
+    record = cast(GradeRecord, grade)
+    html = render_grade(grade, fitted["mistakes"])
     write_atomically(out_json, lambda p: p.write_text(text, encoding="utf-8"))
     write_atomically(out_html, lambda p: p.write_text(html, encoding="utf-8"))
-    return grade
+    if grade["status"] == "error":
+        log.warning("%s", grade["error"])
+    else:
+        log.info(
+            "%s: %d of %d numbers replicate; diagnoses: %s",
+            grade["submission"],
+            grade["replicated"],
+            grade["graded"],
+            ", ".join(grade["diagnoses"]) or "none",
+        )
+    return record
 
 
-def index_job(grade_files: list[Path], out_html: Path, out_csv: Path) -> None:
-    """Workflow job: the index page and summary.csv from every submission's grade."""
-    from hlmrep.files import read_json
-
-    grades = sorted((read_json(p) for p in grade_files), key=lambda g: g["submission"])
+def index_job(*, grade: list[Path], out_html: Path, out_csv: Path) -> None:
+    """The index page of all grades and summary.csv, one row per submission's record."""
+    grades = sorted((GRADE.read(path) for path in grade), key=lambda g: g["submission"])
     html = render_index(grades)
     table = summary_csv(grades)
     write_atomically(out_csv, lambda p: p.write_text(table, encoding="utf-8"))

@@ -17,19 +17,23 @@ or a random comparison of models with different fixed parts are refused.
 
 from __future__ import annotations
 
-import json
+import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import pandas as pd
 
-from hlmrep.data import read_prepared
+from hlmrep.data.tables import read_prepared
 from hlmrep.engine import criterion_of, fit
 from hlmrep.engine.likelihood import information_criteria, likelihood_ratio_test
 from hlmrep.engine.model import rows_fingerprint
 from hlmrep.engine.specification import from_record
 from hlmrep.errors import ModelSpecificationError
-from hlmrep.files import read_json, write_atomically
+from hlmrep.files import write_atomically
+from hlmrep.records.comparison import COMPARISON, ComparisonRecord
+from hlmrep.records.fit import FIT, FitRecord
+
+log = logging.getLogger("hlmrep")
 
 ANOVA_COLUMNS = ["model", "npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>Chisq)"]
 
@@ -38,11 +42,11 @@ class ComparisonError(ModelSpecificationError):
     """Two models that a likelihood-ratio test cannot compare."""
 
 
-def _random_part(record: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
+def _random_part(record: FitRecord) -> tuple[str, tuple[str, ...]]:
     return record["random_effects"]["group"], tuple(record["random_effects"]["terms"])
 
 
-def check_comparable(name: str, reduced: dict[str, Any], full: dict[str, Any], test: str) -> None:
+def check_comparable(name: str, reduced: FitRecord, full: FitRecord, test: str) -> None:
     """Refuse comparisons that a likelihood-ratio test does not support, saying why."""
     who = f"comparison {name!r} ({reduced['name']} vs {full['name']})"
     if reduced["rows_sha256"] != full["rows_sha256"] or reduced["n_obs"] != full["n_obs"]:
@@ -77,7 +81,7 @@ def check_comparable(name: str, reduced: dict[str, Any], full: dict[str, Any], t
         raise ComparisonError(f"{who}: the full model must have more parameters than the reduced")
 
 
-def _row(name: str, record: dict[str, Any], criterion: float) -> dict[str, Any]:
+def _row(name: str, record: FitRecord, criterion: float) -> dict[str, Any]:
     return {
         "model": name,
         "npar": record["npar"],
@@ -87,11 +91,11 @@ def _row(name: str, record: dict[str, Any], criterion: float) -> dict[str, Any]:
 
 def compare(
     name: str,
-    reduced: dict[str, Any],
-    full: dict[str, Any],
+    reduced: FitRecord,
+    full: FitRecord,
     test: str,
     data_path: Path | None = None,
-) -> dict[str, Any]:
+) -> ComparisonRecord:
     """The anova() table and tests for one comparison (refits by ML for ``fixed``)."""
     check_comparable(name, reduced, full, test)
     notes = []
@@ -155,23 +159,32 @@ def compare(
         else:
             out["p_value_boundary_mixture"] = None
             notes.append("boundary mixture not given: the full model adds more than one term")
-    return out
+    return cast(ComparisonRecord, out)
 
 
 def compare_job(
+    *,
     name: str,
-    reduced_path: Path,
-    full_path: Path,
-    test: str,
-    data_path: Path,
+    reduced: Path,
+    full: Path,
+    test: Literal["fixed", "random"],
+    data: Path,
     out_table: Path,
     out_json: Path,
-) -> dict[str, Any]:
-    """Read two fit files, compare, write the anova() table (CSV) and the details (JSON)."""
-    reduced = read_json(reduced_path)
-    full = read_json(full_path)
-    result = compare(name, reduced, full, test, data_path)
+) -> ComparisonRecord:
+    """Likelihood-ratio test of two fits, as R's anova(): the table (CSV) and the record.
+
+    ``reduced`` and ``full`` are the two models' fit records; a ``fixed`` test refits both
+    by ML on the prepared table (``data``), as anova() does."""
+    result = compare(name, FIT.read(reduced), FIT.read(full), test, data)
     table = pd.DataFrame(result["table"]).reindex(columns=ANOVA_COLUMNS)
     write_atomically(Path(out_table), lambda p: table.to_csv(p, index=False))
-    write_atomically(Path(out_json), lambda p: p.write_text(json.dumps(result, indent=1)))
+    COMPARISON.write(out_json, result)
+    log.info(
+        "%s: Chisq = %.4f on %d df, p = %.4g",
+        name,
+        result["chisq"],
+        result["df"],
+        result["p_value"],
+    )
     return result

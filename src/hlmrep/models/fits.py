@@ -8,21 +8,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 import numpy as np
 import pandas as pd
 
-from hlmrep.data import read_prepared
+from hlmrep.data.tables import read_prepared
 from hlmrep.engine import LmmResult, fit, parse_formula
 from hlmrep.engine.model import rows_fingerprint
 from hlmrep.files import sha256, write_atomically
 from hlmrep.models.school_statistics import hlm_statistics
+from hlmrep.records.fit import FIT, FitRecord
 
 
-def fit_record(result: LmmResult, name: str, data_path: Path) -> dict[str, Any]:
+def fit_record(result: LmmResult, name: str, data_path: Path) -> FitRecord:
     """Everything the engine reports, plus what the comparisons and report need to know."""
-    record = result.to_dict()
+    record = cast(FitRecord, result.to_dict())
     lme4_stop = result.lme4_default_run()
     record.update(
         {
@@ -46,20 +47,24 @@ def fit_record(result: LmmResult, name: str, data_path: Path) -> dict[str, Any]:
 
 
 def fit_model_job(
-    data_path: Path,
+    *,
+    data: Path,
     name: str,
     formula: str,
-    reml: bool,
+    ml: bool = False,
     out_fit: Path,
     out_schools: Path,
     out_hlm: Path,
     out_observations: Path | None = None,
 ) -> LmmResult:
-    """Fit one model; write its fit JSON, per-school table, HLM statistics, and the fitted
-    values and residuals of every row used (for the diagnostic figures)."""
+    """Fit one configured model: its fit record, per-school table and HLM statistics.
+
+    Also the fitted values and residuals of every row used (``out_observations``, for the
+    diagnostic figures).  REML unless ``ml``; the summary is printed as lme4 prints it."""
+    data_path = data
     # Only the columns the formula reads (a tenth of the parsing at 140 times HSB).
-    data = read_prepared(data_path, parse_formula(formula).columns)
-    result = fit(formula, data, reml=reml)
+    table = read_prepared(data_path, parse_formula(formula).columns)
+    result = fit(formula, table, reml=not ml)
     record = fit_record(result, name, data_path)
     statistics, schools = hlm_statistics(result)
     statistics["name"] = name
@@ -80,5 +85,6 @@ def fit_model_job(
             Path(out_observations),
             lambda p: observations.to_csv(p, index=False, float_format="%.10g"),
         )
-    write_atomically(Path(out_fit), lambda p: p.write_text(json.dumps(record, indent=1)))
+    FIT.write(out_fit, record)
+    print(result.summary())
     return result

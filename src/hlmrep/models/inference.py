@@ -13,10 +13,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hlmrep.data import read_prepared
+from hlmrep.data.tables import read_prepared
 from hlmrep.engine import LmmResult, parse_formula, restore
 from hlmrep.engine.summary import hlm_degrees_of_freedom
-from hlmrep.files import read_json, write_atomically
+from hlmrep.files import write_atomically
+from hlmrep.records.fit import FIT
 
 
 def inference_record(result: LmmResult, name: str) -> dict[str, Any]:
@@ -49,12 +50,17 @@ def inference_record(result: LmmResult, name: str) -> dict[str, Any]:
     }
 
 
-def inference_job(data_path: Path, fit_path: Path, name: str, out: Path) -> dict[str, Any]:
-    """Restore the fit from its record on the prepared data; write its inference record."""
-    record = read_json(Path(fit_path))
-    data = read_prepared(Path(data_path), parse_formula(record["formula"]).columns)
-    result = restore(record, data)
+def inference_job(*, data: Path, fit: Path, name: str, out: Path) -> dict[str, Any]:
+    """Profile and Wald intervals, robust SEs and Satterthwaite df of one configured model.
+
+    The fit is restored from its record (``fit``) on the prepared table (``data``); the
+    profile intervals are printed as lme4's ``confint`` prints them."""
+    record = FIT.read(fit)
+    table = read_prepared(Path(data), parse_formula(record["formula"]).columns)
+    result = restore(record, table)
     inference = inference_record(result, name)
     text = json.dumps(inference, indent=1) + "\n"
     write_atomically(Path(out), lambda p: p.write_text(text))
+    print("Computing profile confidence intervals ...")
+    print(inference["confint_profile_printed"])
     return inference

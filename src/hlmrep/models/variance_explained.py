@@ -6,13 +6,16 @@ Reads the two models' fit files; nothing is refitted.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hlmrep.files import read_json, write_atomically
+from hlmrep.errors import HlmrepError
+from hlmrep.files import write_atomically
+from hlmrep.records.fit import FIT
 
 
-def variance_explained(base: dict, model: dict) -> dict[str, float]:
+def variance_explained(base: Mapping[str, Any], model: Mapping[str, Any]) -> dict[str, float]:
     """Proportion of variance explained from a base to a fuller model (pp. 74, 85).
 
         (τ_qq(base) − τ_qq(model)) / τ_qq(base) for each random term in both,
@@ -37,10 +40,24 @@ def variance_explained(base: dict, model: dict) -> dict[str, float]:
 
 
 def variance_explained_job(
-    pairs: dict[str, tuple[str, str]], fits: dict[str, Path], out: Path
+    *, pair: dict[str, str], fit: dict[str, Path], out: Path
 ) -> dict[str, Any]:
-    """Proportion of variance explained for each configured (base, model) pair."""
-    loaded = {name: read_json(path) for name, path in fits.items()}
+    """Proportion of variance explained between configured pairs of models (pp. 74, 85).
+
+    ``pair``: ``NAME=BASE:MODEL`` for each pair; ``fit``: ``MODEL=PATH`` of every fit record
+    the pairs name."""
+    pairs: dict[str, tuple[str, str]] = {}
+    for name, text in pair.items():
+        base, _, model = text.partition(":")
+        if not base or not model:
+            raise HlmrepError(f"--pair {name}={text}: expected NAME=BASE:MODEL")
+        for role, model_name in (("base", base), ("model", model)):
+            if model_name not in fit:
+                raise HlmrepError(
+                    f"--pair {name}={text}: no --fit {model_name}=PATH for its {role} model"
+                )
+        pairs[name] = (base, model)
+    loaded = {name: FIT.read(path) for name, path in fit.items()}
     table = {}
     for name, (base, model) in sorted(pairs.items()):  # name order, whatever the config's
         table[name] = {

@@ -18,15 +18,17 @@ import json
 import math
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hlmrep.data import read_prepared
+from hlmrep.data.tables import read_prepared
 from hlmrep.errors import HlmrepError, InputDataError
 from hlmrep.files import read_json, write_atomically
+from hlmrep.records.fit import FIT
 
 #: The values of ``crosscheck.lme4`` in config.yaml.
 MODES = ("auto", "true", "false")
@@ -121,7 +123,7 @@ def _digits(relative: float) -> float | None:
     return None if relative == 0 else -math.log10(relative)
 
 
-def parameters(ours: dict[str, Any], lme4: dict[str, Any]) -> list[dict[str, Any]]:
+def parameters(ours: Mapping[str, Any], lme4: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every estimate both engines report, paired by name, with its difference."""
     rows: list[dict[str, Any]] = []
 
@@ -190,7 +192,7 @@ def _difference(a: float, b: float, measure: str) -> float:
 
 
 def compare_model(
-    ours: dict[str, Any], lme4: dict[str, Any], ours_at_lme4_theta: dict[str, Any]
+    ours: Mapping[str, Any], lme4: Mapping[str, Any], ours_at_lme4_theta: Mapping[str, Any]
 ) -> dict[str, Any]:
     """One model's agreement line: differences, criterion gap and a verdict.
 
@@ -265,35 +267,39 @@ def compare_model(
     }
 
 
-def _criterion(fit: dict[str, Any]) -> float:
+def _criterion(fit: Mapping[str, Any]) -> float:
     from hlmrep.engine import criterion_of
 
     return criterion_of(fit)
 
 
 def crosscheck_job(
-    status: dict[str, Any],
-    data_path: Path | None,
-    fits: dict[str, Path],
-    lme4_fits: dict[str, Path],
+    *,
+    status: str,
+    data: Path | None = None,
+    fit: dict[str, Path],
+    lme4: dict[str, Path],
     out: Path,
 ) -> dict[str, Any]:
-    """Write the cross-check record: the plan's status and, if it ran, every model's line.
+    """Our fits beside lme4's: the record of per-model agreement, or why it did not run.
 
-    Our fit is restored from its fit file (no refit) and evaluated at lme4's θ too.
+    ``status`` is the parse-time plan as JSON (was R with lme4 found, and why not).  Our
+    fit is restored from its fit record (no refit) and evaluated at lme4's θ too.
     """
+    plan: dict[str, Any] = json.loads(status)
+    data_path, fits, lme4_fits = data, fit, lme4
     from hlmrep.engine import restore  # here, not at the top: the plan is read at parse time
 
-    record: dict[str, Any] = {"status": status, "ran": bool(status.get("run")), "models": {}}
+    record: dict[str, Any] = {"status": plan, "ran": bool(plan.get("run")), "models": {}}
     if record["ran"]:
         missing = sorted(set(fits) - set(lme4_fits))
         if missing or data_path is None:
             raise HlmrepError(f"the cross-check ran but has no lme4 fit for {missing}")
-        data = read_prepared(Path(data_path))
+        table = read_prepared(Path(data_path))
         for name, path in fits.items():
-            ours = read_json(path)
-            theirs = read_json(lme4_fits[name])
-            restored = restore(ours, data)
+            ours = FIT.read(path)
+            theirs = read_json(lme4_fits[name], "lme4 fit")
+            restored = restore(ours, table)
             # lme4's θ holds only the covariance parameters ((x || g): T's diagonal).
             theta = np.asarray(theirs["theta"], dtype=float)
             if len(theta) != len(restored.theta):
@@ -309,6 +315,10 @@ def crosscheck_job(
         record["r_version"] = first["lme4"]["r_version"] if first else None
         record["lme4_version"] = first["lme4"]["lme4_version"] if first else None
     write_atomically(Path(out), lambda p: p.write_text(json.dumps(record, indent=1)))
+    if not record["ran"]:
+        print(f"lme4 cross-check not run: {plan.get('reason')}")
+    for name, line in record["models"].items():
+        print(f"{name}: {line['verdict']}: {line['explanation']}")
     return record
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import logging
 import math
 import os
 from collections.abc import Mapping
@@ -29,6 +30,8 @@ from hlmrep.errors import HlmrepError, InputDataError
 from hlmrep.files import read_json, sha256, write_atomically
 from hlmrep.replication.reference import load, rounding_tolerance
 from hlmrep.replication.textbook import Results, textbook_values
+
+log = logging.getLogger("hlmrep")
 
 REPLICATED = "replicated"
 EXPLAINED = "differs (explained)"
@@ -432,6 +435,17 @@ def write(
     )
     frame = pd.DataFrame([asdict(row) for row in rows])
     write_atomically(Path(out_csv), lambda p: frame.to_csv(p, index=False))
+    return summary
+
+
+def scorecard_job(*, input: dict[str, Path], out_json: Path, out_csv: Path) -> dict[str, Any]:
+    """Every reference number (textbook, vignette) beside ours, with tolerance and verdict.
+
+    ``input`` gives each results file by key (``fits/model3``, ``comparisons/NAME``, …:
+    :class:`~hlmrep.replication.textbook.Results`)."""
+    rows, files = build(input)
+    summary = write(rows, out_json, out_csv, files)
+    log.info("scorecard: %s", summary["counts"])
     return summary
 
 

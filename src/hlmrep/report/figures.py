@@ -22,9 +22,10 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from hlmrep.data import read_prepared, read_school_table
+from hlmrep.data.tables import read_prepared, read_school_table
 from hlmrep.errors import HlmrepError
-from hlmrep.files import read_json, write_atomically
+from hlmrep.files import write_atomically
+from hlmrep.records.fit import FIT, FitRecord
 
 #: The vignette's colour-blind palette (its first three colours), by mean-SES category.
 PALETTE = ["#000000", "#E69F00", "#56B4E9"]
@@ -69,11 +70,11 @@ def _schools(inputs: Inputs) -> pd.DataFrame:
     return read_school_table(inputs["schools"])
 
 
-def _fit(inputs: Inputs) -> dict:
-    return read_json(inputs["fit"])
+def _fit(inputs: Inputs) -> FitRecord:
+    return FIT.read(inputs["fit"])
 
 
-def _fixed(fit: dict) -> dict[str, float]:
+def _fixed(fit: FitRecord) -> dict[str, float]:
     return {row["term"]: row["estimate"] for row in fit["fixed_effects"]}
 
 
@@ -388,12 +389,18 @@ FIGURES: dict[str, Callable[[Inputs, dict], Figure]] = {
 }
 
 
-def figure_job(name: str, inputs: Inputs, config: dict, out_prefix: Path) -> Figure:
-    """Draw one figure; write PNG (report), SVG (print), its data (CSV), its caption (JSON).
+def figure_job(
+    *, name: str, input: dict[str, Path], seed: int, sample_schools: int, out_prefix: Path
+) -> Figure:
+    """Draw one figure from results files: PNG (report), SVG (print), its data, its caption.
 
-    ``inputs`` maps each role the figure reads (students, schools, fit, observations) to
-    the file the rule gives; ``config`` holds the figures' settings (seed, sample_schools).
+    ``input`` maps each role the figure reads (students, schools, fit, observations) to
+    the file the rule gives; ``seed`` and ``sample_schools`` are config's ``figures``.
+    The SVG's ids are salted with a constant, so a rerun writes identical bytes.
     """
+    inputs = input
+    config = {"seed": seed, "sample_schools": sample_schools}
+    matplotlib.rcParams["svg.hashsalt"] = "hlmrep"
     if name not in FIGURES:
         raise HlmrepError(f"no figure {name!r}; the figures are {sorted(FIGURES)}")
     try:

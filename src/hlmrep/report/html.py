@@ -247,10 +247,18 @@ def _scientific(value: Any) -> str:
 
 
 def report_job(
-    inputs: Mapping[str, str | Path],
-    benchmarks: Path | None,
-    seeds: dict[str, int],
+    *,
+    input: dict[str, Path],
+    benchmarks: Path | None = None,
+    bootstrap_seed: int,
+    figures_seed: int,
     out: Path,
 ) -> None:
-    html = render(context(inputs, benchmarks, seeds))
+    """The HTML report: scorecard, models, tests, bootstrap, figures, provenance.
+
+    ``input`` gives every results file by key (as the scorecard's, plus ``scorecard``,
+    ``crosscheck``, ``inference/MODEL``, ``figure/NAME`` and ``caption/NAME``);
+    ``benchmarks`` is Snakemake's benchmark folder; the seeds are config's."""
+    seeds = {"bootstrap": bootstrap_seed, "figures": figures_seed}
+    html = render(context(input, benchmarks, seeds))
     write_atomically(Path(out), lambda p: p.write_text(html))
