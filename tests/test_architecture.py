@@ -8,13 +8,16 @@ below from what each stage's module does, independently of hlmrep.workflow.depen
 
 from __future__ import annotations
 
+import argparse
 import ast
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Literal
 
 import pytest
 import yaml
@@ -133,6 +136,75 @@ def test_no_job_gets_a_config_section_as_json(tmp_path):
     assert sum(" -m hlmrep " in command for command in commands) > 30
     for command in commands:
         assert '{"' not in command.replace("--status '{\"", ""), command
+
+
+def _job_commands(work: Path) -> list[list[str]]:
+    """Every job's ``python -m hlmrep JOB ...`` words in a dry run of the default workflow."""
+    import shlex
+
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "-p", "--forceall"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    commands = []
+    for line in done.stdout.splitlines():
+        if line.startswith("Shell command:") and " -m hlmrep " in line:
+            words = shlex.split(line.split(" -m hlmrep ", 1)[1])
+            commands.append(words[: words.index("2>&1")])
+    return commands
+
+
+def test_every_rule_command_parses_by_its_job_functions_signature(tmp_path):
+    """The rule's flags are the job function's parameters: a flag the function does not
+    take, or a required parameter the rule leaves out, fails here, not on a cluster node."""
+    from hlmrep.cli import JOBS, job_function, job_parser
+
+    work = copy_workflow(tmp_path)
+    shutil.copytree(ROOT / ".test" / "submissions", work / "submissions")  # the grading jobs
+    commands = _job_commands(work)
+    used = {words[0] for words in commands}
+    assert used == set(JOBS), set(JOBS) ^ used  # every job has a rule, every rule a job
+    for words in commands:
+        parser = job_parser(words[0], job_function(words[0]))
+        parser.exit_on_error = False
+        try:
+            parser.parse_args(words[1:])
+        except (argparse.ArgumentError, SystemExit) as error:
+            raise AssertionError(f"{shlex.join(words)}: {error}") from error
+
+
+def test_a_job_parser_is_its_functions_signature():
+    """Types become flags: a path, a switch, a choice, a repeated path, KEY=PATH pairs."""
+    from hlmrep.cli import job_parser
+
+    def job(
+        *,
+        data: Path,
+        ml: bool = False,
+        kind: Literal["confint", "lrt"],
+        fit: list[Path],
+        input: dict[str, Path],
+        comparison: Path | None = None,
+    ) -> None:
+        """A job."""
+
+    parsed = job_parser("example", job).parse_args(
+        ["--data", "d.csv", "--kind", "lrt", "--fit", "a", "--fit", "b", "--input", "k=v"]
+    )
+    assert parsed.data == Path("d.csv") and parsed.ml is False and parsed.kind == "lrt"
+    assert parsed.fit == [Path("a"), Path("b")] and parsed.input == ["k=v"]
+    assert parsed.comparison is None
+    with pytest.raises(SystemExit):  # --kind is required; a choice outside Literal refused
+        job_parser("example", job).parse_args(["--data", "d", "--fit", "a", "--kind", "x"])
+
+    def positional(data: Path) -> None:
+        """Not keyword-only: refused when the parser is built."""
+
+    with pytest.raises(TypeError, match="keyword-only"):
+        job_parser("example", positional)
 
 
 # ----- the config check names what needs a missing model --------------------------------------
@@ -272,7 +344,16 @@ EXPECTED = {
     # Time and memory bounds of the grading jobs.
     "grading/limits.py": GRADES,
     "files.py": ALL,
-    "data/__init__.py": ALL,
+    # The data stage: every later job reads the prepared table it writes.
+    "data/*": ALL,
+    # The typed records: the mechanism, read or written by nearly every job; each kind,
+    # by the jobs that write or read it.
+    "records/__init__.py": FROM_FITS | GRADING,
+    "records/fit.py": FROM_FITS,
+    "records/comparison.py": FROM_COMPARISONS,
+    "records/bootstrap.py": {"bootstrap_gather", "scorecard", "report"},
+    "records/catalogue.py": GRADING,
+    "records/grade.py": GRADES,
     # The compiled kernels (and the warm-up that calls them): recompiled, and every job
     # that runs the engine reruns.
     "engine/__init__.py": ENGINE | COMPILE,
@@ -321,8 +402,10 @@ EXPECTED = {
     "grading/submission.py": GRADES,
     "grading/inventory.py": GRADES,
     "grading/answer_sheet.py": GRADES,
-    # `python -m hlmrep grade FILE` only.
+    # User commands only: `grade FILE`, `fit DATA FORMULA`, `check`.
     "grading/console.py": set(),
+    "models/console.py": set(),
+    "replication/check.py": set(),
     "replication/reference/README.md": set(),
 }
 
@@ -379,3 +462,54 @@ def test_editing_each_package_file_reruns_exactly_the_jobs_that_run_it(smoke):
     }
     assert not wrong, wrong
     assert "Nothing to be done" in snakemake("-n").stdout  # every file restored
+
+
+#: The worked example of docs/architecture.md: a new job parameter is one parameter of the
+#: job function and one flag in its rule. (Last in this file: it leaves the smoke copy's
+#: variance-explained results rebuilt with the edit.)
+NEW_PARAMETER = {
+    "src/hlmrep/models/variance_explained.py": [
+        (
+            "    *, pair: dict[str, str], fit: dict[str, Path], out: Path\n",
+            "    *, pair: dict[str, str], fit: dict[str, Path], out: Path, digits: int = 17\n",
+        ),
+        (
+            "            **variance_explained(loaded[base], loaded[model]),\n",
+            "            **{key: round(value, digits) for key, value in"
+            " variance_explained(loaded[base], loaded[model]).items()},\n",
+        ),
+    ],
+    "workflow/rules/models.smk": [
+        (
+            "variance-explained {params.pairs} {params.fits}",
+            "variance-explained {params.pairs} {params.fits} --digits 3",
+        )
+    ],
+}
+
+
+@pytest.mark.slow
+def test_a_new_job_parameter_is_its_function_and_its_rule(smoke):
+    work, snakemake = smoke
+    target = work / ".test/results/variance_explained.json"
+    import json
+
+    before = json.loads(target.read_text())
+    assert any(
+        round(v, 3) != v for pair in before.values() for v in pair.values() if isinstance(v, float)
+    )
+    for relative, edits in NEW_PARAMETER.items():  # only these two files change
+        path = work / relative
+        text = path.read_text()
+        for old, new in edits:
+            assert old in text, (relative, old)
+            text = text.replace(old, new)
+        path.write_text(text)
+    done = snakemake("--cores", "1", "results/variance_explained.json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    after = json.loads(target.read_text())
+    assert after.keys() == before.keys()
+    for name, pair in after.items():
+        for key, value in pair.items():
+            if isinstance(value, float):
+                assert value == round(before[name][key], 3), (name, key)

@@ -13,6 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from hlmrep.files import read_json
+from hlmrep.records import RecordKind
+from hlmrep.records.bootstrap import BOOTSTRAP_SUMMARY
+from hlmrep.records.comparison import COMPARISON
+from hlmrep.records.fit import FIT
+
+#: The results files read by key whose kind is a typed record, checked when read.
+RECORD_KINDS: dict[str, RecordKind[Any]] = {
+    "fits": FIT,
+    "comparisons": COMPARISON,
+    "bootstrap": BOOTSTRAP_SUMMARY,
+}
 
 #: Models of the default config that answer each textbook table.
 TEXTBOOK_MODELS = {
@@ -49,7 +60,8 @@ class Results:
         if path is None or not path.exists():  # not configured: its rows are missing
             raise FileNotFoundError(f"no results file for {key!r}: not configured or not run")
         self.files[str(path)] = path
-        return read_json(path)
+        kind = RECORD_KINDS.get(key.split("/", 1)[0])
+        return dict(kind.read(path)) if kind is not None else read_json(path)
 
     def fit(self, model: str) -> dict[str, Any]:
         return self.json(f"fits/{model}")
