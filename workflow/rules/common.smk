@@ -1,5 +1,6 @@
 # Helpers shared by the rules: input functions, parameters, and the code each job runs;
-# every path of the workflow comes from hlmrep.workflow.paths. No analysis logic here; that lives in the hlmrep package (src/hlmrep).
+# every path of the workflow comes from hlmrep.workflow.paths. No analysis logic here;
+# that lives in the hlmrep package (src/hlmrep).
 
 import json
 import shlex
@@ -44,6 +45,7 @@ from hlmrep.workflow.paths import (
     scorecard_file,
 )
 from snakemake.settings.types import DeploymentMethod
+
 
 # ----- the code each rule runs ------------------------------------------------------------
 def job_code(command):
@@ -119,6 +121,14 @@ def explained_models():
             if name not in names:
                 names.append(name)
     return names
+
+
+def explained_pair_arguments():
+    """``--pair NAME=BASE:MODEL`` for each variance-explained pair, each one shell word."""
+    return " ".join(
+        shlex.quote(f"--pair={name}={pair['base']}:{pair['model']}")
+        for name, pair in config["variance_explained"].items()
+    )
 
 
 # ----- the bootstrap -------------------------------------------------------------------------

@@ -116,10 +116,7 @@ rule variance_explained:
         "../../envs/hlmrep.yaml"
     params:
         hlmrep=HLMREP,
-        pairs=" ".join(
-            shlex.quote(f"--pair={name}={pair['base']}:{pair['model']}")
-            for name, pair in config["variance_explained"].items()
-        ),
+        pairs=explained_pair_arguments(),
         fits=named("fit", {name: fit_file(name) for name in explained_models()}),
     shell:
         "{params.hlmrep} variance-explained {params.pairs} {params.fits}"

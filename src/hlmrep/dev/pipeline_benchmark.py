@@ -225,9 +225,14 @@ def _grading(clone: Path) -> dict[str, float]:
     grades = [_python(clone), "-m", "snakemake", "reports/grades/index.html",
               "reports/grades/summary.csv", "--cores", "2", "--quiet", "all"]  # fmt: skip
     result["grade_thirty_s"] = _run(grades, clone)
+    job_help = subprocess.run(
+        [*pinned, "grade-submission", "--help"], cwd=clone, capture_output=True, text=True,
+        env=env,
+    ).stdout  # fmt: skip
+    source = "--reference-source" if "--reference-source" in job_help else "--reference"
     job = [
-        *pinned, "grade-submission", "--submission", str(one),
-        "--catalogue", "results/grading/catalogue.json", "--reference", "vignette",
+        *pinned, "grade-submission", "--folder", str(one.parent), "--key", one.name,
+        "--catalogue", "results/grading/catalogue.json", source, "vignette",
         "--out-json", str(clone / "bench_grade.json"),
         "--out-html", str(clone / "bench_grade.html"),
     ]  # fmt: skip
