@@ -138,12 +138,10 @@ def test_no_job_gets_a_config_section_as_json(tmp_path):
         assert '{"' not in command.replace("--status '{\"", ""), command
 
 
-def _job_commands(work: Path) -> list[list[str]]:
-    """Every job's ``python -m hlmrep JOB ...`` words in a dry run of the default workflow."""
-    import shlex
-
+def _job_commands(work: Path, *options: str) -> list[list[str]]:
+    """Every job's ``python -m hlmrep JOB ...`` words in a dry run of the workflow."""
     done = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "-p", "--forceall"],
+        [sys.executable, "-m", "snakemake", "-n", "-p", "--forceall", *options],
         cwd=work,
         capture_output=True,
         text=True,
@@ -164,7 +162,9 @@ def test_every_rule_command_parses_by_its_job_functions_signature(tmp_path):
 
     work = copy_workflow(tmp_path)
     shutil.copytree(ROOT / ".test" / "submissions", work / "submissions")  # the grading jobs
-    commands = _job_commands(work)
+    shutil.copytree(ROOT / ".test", work / ".test", ignore=shutil.ignore_patterns("results"))
+    # The default configuration, and the smoke one (no lme4 cross-check, one chunk each).
+    commands = _job_commands(work) + _job_commands(work, "--directory", ".test")
     used = {words[0] for words in commands}
     assert used == set(JOBS), set(JOBS) ^ used  # every job has a rule, every rule a job
     for words in commands:

@@ -278,16 +278,17 @@ def crosscheck_job(
     status: str,
     data: Path | None = None,
     fit: dict[str, Path],
-    lme4: dict[str, Path],
+    lme4: dict[str, Path] | None = None,
     out: Path,
 ) -> dict[str, Any]:
     """Our fits beside lme4's: the record of per-model agreement, or why it did not run.
 
-    ``status`` is the parse-time plan as JSON (was R with lme4 found, and why not).  Our
-    fit is restored from its fit record (no refit) and evaluated at lme4's θ too.
+    ``status`` is the parse-time plan as JSON (was R with lme4 found, and why not); ``lme4``
+    holds lme4's fits when it ran (none otherwise).  Our fit is restored from its fit
+    record (no refit) and evaluated at lme4's θ too.
     """
     plan: dict[str, Any] = json.loads(status)
-    data_path, fits, lme4_fits = data, fit, lme4
+    data_path, fits, lme4_fits = data, fit, lme4 or {}
     from hlmrep.engine import restore  # here, not at the top: the plan is read at parse time
 
     record: dict[str, Any] = {"status": plan, "ran": bool(plan.get("run")), "models": {}}
