@@ -188,6 +188,8 @@ def test_a_job_parser_is_its_functions_signature():
         fit: list[Path],
         input: dict[str, Path],
         comparison: Path | None = None,
+        meanses: Literal["sample", "school_file"] = "sample",
+        level: float = 0.95,
     ) -> None:
         """A job."""
 
@@ -197,6 +199,7 @@ def test_a_job_parser_is_its_functions_signature():
     assert parsed.data == Path("d.csv") and parsed.ml is False and parsed.kind == "lrt"
     assert parsed.fit == [Path("a"), Path("b")] and parsed.input == ["k=v"]
     assert parsed.comparison is None
+    assert parsed.meanses == "sample" and parsed.level == 0.95  # the function's defaults
     with pytest.raises(SystemExit):  # --kind is required; a choice outside Literal refused
         job_parser("example", job).parse_args(["--data", "d", "--fit", "a", "--kind", "x"])
 

@@ -230,7 +230,11 @@ def test_pb_p_values_ours_and_pbkrtests(tmp_path):
         }
     ).to_csv(chunk, index=False)
     comparison = tmp_path / "c.json"
-    comparison.write_text(json.dumps({"chisq": 2.0, "df": 1, "p_value": 0.157, "estimation": "ML"}))
+    record = {"name": "c", "test": "fixed", "estimation": "ML", "reduced": "a", "full": "b",
+              "reduced_formula": "y ~ 1 + (1 | g)", "full_formula": "y ~ x + (1 | g)",
+              "chisq": 2.0, "criterion_difference": 2.0, "df": 1, "p_value": 0.157,
+              "table": [], "notes": [], "refits": {}}  # fmt: skip
+    comparison.write_text(json.dumps(record))
     spec = {"kind": "lrt", "comparison": "c", "nsim": 10}
     _, summary = gather([chunk], spec, "pb", comparison)
     assert summary["extremes"] == 3  # 2.0, 2.0, 3.5

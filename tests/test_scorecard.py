@@ -134,7 +134,7 @@ def test_check_refuses_a_stale_scorecard_and_jobs_name_a_truncated_file(pipeline
         str(tmp_path / "card.csv"),
     )
     assert rebuilt.returncode == 1
-    assert f"results file {fit_path} is not valid JSON (line" in rebuilt.stderr
+    assert f"fit record {fit_path} is not valid JSON (line" in rebuilt.stderr
     assert "delete it and rerun the workflow" in rebuilt.stderr
     assert "Traceback" not in rebuilt.stderr
     assert not (tmp_path / "card.json").exists()

@@ -95,13 +95,14 @@ def _argument(name: str, parameter: inspect.Parameter, hint: Any) -> dict[str, A
     ``--name KEY=T`` repeated.  No default → required."""
     hint, optional = _optional(hint)
     required = parameter.default is inspect.Parameter.empty
+    default = None if required else parameter.default
     where = f"job parameter {name}: {hint!r}"
     if hint is bool:
         if parameter.default is not False:
             raise TypeError(f"{where}: a switch must default to False")
         return {"action": "store_true"}
     origin = get_origin(hint)
-    keywords: dict[str, Any] = {"required": required and not optional}
+    keywords: dict[str, Any] = {"required": required and not optional, "default": default}
     if origin is Literal:
         choices = get_args(hint)
         return keywords | {"choices": choices, "type": type(choices[0])}
@@ -112,6 +113,7 @@ def _argument(name: str, parameter: inspect.Parameter, hint: Any) -> dict[str, A
         metavar = ("KEY=" if origin is dict else "") + getattr(item, "__name__", "VALUE").upper()
         converter = str if origin is dict else SCALARS[item]
         return keywords | {
+            "default": None,  # appended to: the function's default is put in after parsing
             "action": "append",
             "type": converter,
             "metavar": metavar,
