@@ -393,7 +393,7 @@ EXPECTED = {
     "workflow/*": set(),
     "dev/*": set(),
     # Printed lme4 output read back: the grading of submissions.
-    "grading/lme4_output.py": GRADES,
+    "grading/r_output.py": GRADES,
     # Fitting the references and the mistakes of the catalogue (its YAML files are data of
     # the grading package, which every grading job imports).
     "grading/*": GRADING,

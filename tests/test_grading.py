@@ -207,7 +207,7 @@ def test_fresh_lme4_output_of_every_mistake_is_diagnosed(grading_catalogue, hsb,
 def test_uncorrelated_random_effects_fit_as_lme4s_double_bar(hsb):
     """The engine's covariance="diagonal" against lme4's printed (ses_c || id) fit."""
     from hlmrep.engine import fit
-    from hlmrep.grading.lme4_output import parse
+    from hlmrep.grading.r_output import parse
 
     (printed,) = parse((LME4_OUTPUT / "missing_slope_covariance.txt").read_text()).blocks
     ours = fit("mathach ~ cses + (cses | school)", hsb, covariance="diagonal")
@@ -337,7 +337,7 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         ),
         "essay.txt": (
             b"I could not get lmer to run, so here are my thoughts.\n",
-            "no lme4 output found",
+            "no R mixed-model output found",
         ),
         "latin1.csv": (b"id,value\nmodel3.criterion,\xff\xfe\x00", "binary file"),
     }

@@ -52,6 +52,8 @@ def format_grade(grade: dict[str, Any], mistakes: dict[str, Any]) -> str:
             f"{block['label']}: graded against {block['target_title']} ({block['target_where']}),"
             f" match confidence {block['confidence']}"
         )
+        for note in block.get("reading_notes", []):
+            lines.append(f"  note: {note}")
         if block["diagnosis"]:
             word = "known alternative" if block["diagnosis"]["kind"] == "accepted" else "diagnosis"
             lines.append(f"  {word}: {block['diagnosis']['title']}")
@@ -82,6 +84,8 @@ def format_grade(grade: dict[str, Any], mistakes: dict[str, Any]) -> str:
     )
     for problem in grade["problems"]:
         lines.append(f"not read: {problem}")
+    for item in grade.get("not_graded", []):
+        lines.append(f"not graded: {item}")
     return "\n".join(lines)
 
 

@@ -16,13 +16,14 @@ The result is JSON-ready data; :mod:`hlmrep.grading.pages` renders it.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 from pathlib import Path
 from typing import Any
 
 from hlmrep.grading import matching, verdicts
-from hlmrep.grading.lme4_output import Anova, Printed, Summary
 from hlmrep.grading.matching import Alignment, Score
+from hlmrep.grading.r_output import NOT_PRINTED, Anova, Printed, Summary
 from hlmrep.grading.references import describe_quantity, load
 from hlmrep.grading.submission import Submission, SubmissionError, read_bytes, recognise
 from hlmrep.grading.verdicts import Number, unit_of_digits
@@ -110,8 +111,12 @@ def grade_match(
     ties: list[Score],
     catalogue: Catalogue,
     check_missing: bool = True,
+    not_printed: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """The grade of one submitted model or test, given its best match."""
+    """The grade of one submitted model or test, given its best match.
+
+    ``not_printed``: patterns of the quantities the submission's printout never shows
+    (nlme's variances, ranova()'s BIC), which are then not counted as missing."""
     entry = _entry(catalogue, best.target)
     stars = bool(entry.get("stars"))
     candidate = best.candidate
@@ -134,7 +139,9 @@ def grade_match(
         missing = [
             qid
             for qid in entry["printed"]
-            if qid not in present and not qid.startswith(NOT_IN_SUMMARIES)
+            if qid not in present
+            and not qid.startswith(NOT_IN_SUMMARIES)
+            and not any(fnmatch.fnmatchcase(qid, pattern) for pattern in not_printed)
         ]
     mistake = candidate.get("mistake")
     diagnosis = None
@@ -182,19 +189,29 @@ def _blocks(submission: Submission, catalogue: Catalogue, prefer: str) -> list[d
             f"{len(blocks)} summary() and anova() blocks: only the first {MAX_BLOCKS} graded"
         )
     for block in blocks[:MAX_BLOCKS]:
+        if block.unread:  # graded whole or not at all: parse() has said why
+            continue
         if isinstance(block, Summary) and block.fixed:
             best, ties = match_summary(block, catalogue, prefer)
-            grade = grade_match(f"summary() at line {block.line}", "summary", best, ties, catalogue)
+            what = "summary() of lme" if block.program == "nlme" else "summary()"
+            label = f"{what} at line {block.line}"
+            grade = grade_match(
+                label, "summary", best, ties, catalogue, not_printed=NOT_PRINTED[block.program]
+            )
             grade["submitted_formula"] = _formula(block.formula)
             grade["estimation"] = block.estimation
+            grade["program"] = block.program
+            grade["reading_notes"] = block.notes
             out.append(grade)
         elif isinstance(block, Anova):
             for pair, numbers in matching.anova_pairs(block):
                 if len(out) >= MAX_BLOCKS:
                     break
                 best, ties = match_numbers(numbers, catalogue["lrts"])
-                label = f"anova() at line {block.line}: {pair}"
-                grade = grade_match(label, "anova", best, ties, catalogue)
+                label = f"{block.kind}() at line {block.line}: {pair}"
+                grade = grade_match(
+                    label, "anova", best, ties, catalogue, not_printed=NOT_PRINTED[block.kind]
+                )
                 grade["refitted_by_ml"] = block.refitted_by_ml
                 grade["submitted_formulas"] = {
                     name: _formula(text) for name, text in block.formulas.items()
@@ -232,6 +249,7 @@ def grade_file(
         blocks = _blocks(submission, catalogue, prefer)
         source = submission.parsed or submission.sheet
         problems = source.problems if source is not None else []
+        not_graded = submission.parsed.not_graded if submission.parsed is not None else []
         if not blocks:
             raise SubmissionError(
                 f"{label}: nothing gradeable: "
@@ -245,6 +263,7 @@ def grade_file(
         format=submission.format,
         encoding=submission.encoding,
         problems=problems,
+        not_graded=not_graded,
         models=blocks,
     )
     record.update(_totals(blocks))

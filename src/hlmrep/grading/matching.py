@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hlmrep.grading.lme4_output import Anova, Printed, Summary
+from hlmrep.grading.r_output import Anova, Printed, Summary
 from hlmrep.grading.verdicts import Number, unit_of, unit_of_digits
 
 #: Relative slack when deciding whether a submitted number *is* a candidate's (on top of
@@ -238,10 +238,8 @@ def _align_random(
     for k, term in enumerate(terms):  # not named by a fixed effect: by its variance
         if k in mapped or not free:
             continue
-        best = min(
-            free,
-            key=lambda t: abs(values.get(f"random.{t}.variance", _BIG) - term.variance.value),
-        )
+        printed = term.sd.value**2 if term.variance is None else term.variance.value
+        best = min(free, key=lambda t: abs(values.get(f"random.{t}.variance", _BIG) - printed))
         if best != "(Intercept)":
             mapped[k] = best
             free.remove(best)
@@ -251,7 +249,8 @@ def _align_random(
         if name is None:
             differences.append(f"random term {term.name!r} has no counterpart")
             continue
-        numbers[f"random.{name}.variance"] = term.variance
+        if term.variance is not None:  # nlme prints standard deviations only
+            numbers[f"random.{name}.variance"] = term.variance
         numbers[f"random.{name}.sd"] = term.sd
         siblings = [j for j, other in enumerate(terms) if other.group == term.group]
         for position, correlation in zip(siblings, term.correlations, strict=False):

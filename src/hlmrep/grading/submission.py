@@ -1,7 +1,7 @@
 """A submitted file read as untrusted data: checked, decoded, and recognised.
 
 A submission is either printed R output (lme4's ``summary()`` and ``anova()``, read by
-:mod:`hlmrep.grading.lme4_output`) or a filled answer sheet (:mod:`hlmrep.grading.answer_sheet`).
+:mod:`hlmrep.grading.r_output`) or a filled answer sheet (:mod:`hlmrep.grading.answer_sheet`).
 Nothing in it is ever evaluated.  A file that cannot be graded (missing, empty, binary,
 larger than :data:`MAX_BYTES`, not text, neither format) raises :class:`SubmissionError`
 with the reason in words, which the grade page and the summary show for that file alone.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from hlmrep.errors import HlmrepError
 from hlmrep.grading import answer_sheet
-from hlmrep.grading.lme4_output import Parsed, parse
+from hlmrep.grading.r_output import Parsed, parse
 
 #: Submissions larger than this are refused unread (R output of a whole chapter is < 100 kB).
 MAX_BYTES = 5 * 1024 * 1024
@@ -114,8 +114,10 @@ def recognise(raw: bytes, label: str) -> Submission:
     parsed = parse(text)
     if not parsed.blocks:
         raise SubmissionError(
-            f"{label}: no lme4 output found (no line 'Linear mixed model fit by ...' of "
-            "summary(), no 'Models:' of anova()), and not an answer sheet (its first line "
+            f"{label}: no R mixed-model output found (no line 'Linear mixed model fit by "
+            "...' of lme4's summary(), 'Linear mixed-effects model fit by ...' of nlme's, "
+            "'Models:' of anova() or 'ANOVA-like table' of ranova()), and not an answer "
+            "sheet (its first line "
             f"would be {','.join(answer_sheet.COLUMNS)}); "
             "`python -m hlmrep grade-template` writes the answer sheet"
         )

@@ -1,0 +1,703 @@
+"""R's printed mixed-model output read back as data: lme4's and lmerTest's ``summary()``,
+``anova()`` and ``ranova()``, and nlme's ``summary(lme)``.
+
+A building block for grading others' replications: a student's pasted output is
+untrusted text, so it is read by line patterns into numbers and names, nothing else, and
+never evaluated.  Each number keeps the text it was printed as (:class:`Printed`), since a
+grade compares it with the reference at the digits it was printed with.
+
+What it reads, as R 4.x, lme4 1.1, lmerTest 3.1 and nlme 3.1 print it, with or without
+knitr's ``## ``, reprex's ``#> `` or the console's ``> `` prefixes, with the columns aligned
+or the spaces collapsed (as when copied from a web page), several blocks in one text, in
+any order, whatever the variable and data names:
+
+- ``summary(lmer(...))``, REML or ML, lme4's or lmerTest's: the formula, the REML
+  criterion or AIC, BIC, logLik, deviance and df.resid, the scaled residuals, the random
+  effects (groups, names, variances, SDs, correlations), the residual variance, the numbers
+  of observations and groups, the fixed effects (estimate, standard error, t value;
+  lmerTest's df and p, in every form R prints a p-value: ``<2e-16``, ``< 2e-16``,
+  ``9.74e-05``, ``0.000652``, with stars or without);
+- ``anova(m1, m2, ...)``: the models and their formulas, each row's npar, AIC, BIC,
+  logLik, deviance (or ``-2*log(L)``), Chisq, Df, p, and whether R said it refitted by ML;
+- lmerTest's ``ranova(m)``: each random term's deletion, read as the likelihood-ratio test
+  of the model without it against the model (``<none>``), on the REML criterion;
+- nlme's ``summary(lme(...))``: standard deviations (not variances) and correlations of
+  the random effects, the fixed effects with their DF and p, AIC, BIC, logLik, the
+  standardized residuals, the numbers of observations and groups.
+
+A block ends where R's printout of it ends (a blank line or a decoration after its last
+table, the next block's header), so prose, code and R's decorations (``---``, ``Signif.
+codes``, code fences) around and between blocks are neither read nor reported.  A row
+inside a table that cannot be read makes its whole block unread (:attr:`Summary.unread`):
+a block is graded whole or not at all.  Printouts that are recognised but that no
+reference prints (lmerTest's ``anova()`` of one model, ``drop1``, ``confint``,
+``VarCorr``, ``fixef``) are listed as read and not graded (:attr:`Parsed.not_graded`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+_NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
+#: What R prints for values that are not finite numbers; read as such and graded wrong.
+NON_FINITE = {"NaN": math.nan, "NA": math.nan, "Inf": math.inf, "-Inf": -math.inf}
+#: Longest token read as a number: R prints at most 22 significant digits and an exponent;
+#: longer digit strings are noise (and Python refuses int() of over 4300 digits).
+MAX_NUMBER_LENGTH = 40
+#: Rows read per table: lme4's summary of a model of 50 terms has 50 fixed-effect rows, an
+#: anova() of a lab compares a handful of models. A larger table is refused whole.
+MAX_TABLE_ROWS = {"fixed effects": 200, "random effects": 100, "anova": 20}
+#: Quantities (patterns of their ids) that a kind of printout never shows, by program or
+#: table: their absence is not a number left out.
+NOT_PRINTED: dict[str, tuple[str, ...]] = {
+    "lme4": (),
+    "nlme": ("random.*.variance", "residual.variance"),
+    "anova": (),
+    "ranova": ("*.BIC", "*.deviance"),
+}
+_PREFIX = re.compile(r"^\s*(?:##\s?|#>\s?|>\s?)?")
+_STARS = {"*", "**", "***", ".", "‘***’", "‘**’", "‘*’", "‘.’"}
+#: Lines after a summary's fixed effects that still belong to its printout.
+_SUMMARY_TRAILERS = (
+    "---",
+    "Signif. codes",
+    "optimizer",
+    "boundary (singular)",
+    "fit warnings",
+    "convergence code",
+    "Model failed to converge",
+    "Model is nearly unidentifiable",
+    "Some predictor variables",
+    "Rescale variables",
+    "Warning",
+    "unable to evaluate scaled gradient",
+    "Hessian is numerically singular",
+)
+
+
+@dataclass(frozen=True)
+class Printed:
+    """A number as R printed it: its value and its text (``"46714.2"``, ``"2.2e-16"``)."""
+
+    value: float
+    text: str
+    #: "<" for R's "< 2.2e-16": the value is an upper bound.
+    bound: str = ""
+
+    @property
+    def decimals(self) -> int | None:
+        """Digits after the decimal point (None in scientific notation)."""
+        if "e" in self.text.lower():
+            return None
+        return len(self.text.split(".")[1]) if "." in self.text else 0
+
+
+def _printed(token: str, bound: str = "") -> Printed:
+    value = NON_FINITE.get(token)
+    return Printed(float(token) if value is None else value, token, bound)
+
+
+def is_number(token: str) -> bool:
+    """A number as R prints it (no bound, no stars): ``-3.09680``, ``2.2e-16``, and R's
+    ``NaN``, ``NA``, ``Inf``, ``-Inf``, which are read (and graded as wrong), never skipped."""
+    if token in NON_FINITE:
+        return True
+    return len(token) <= MAX_NUMBER_LENGTH and bool(_NUMBER.match(token))
+
+
+@dataclass
+class RandomTerm:
+    group: str
+    name: str
+    #: None where the printout gives standard deviations only (nlme).
+    variance: Printed | None
+    sd: Printed
+    correlations: list[Printed] = field(default_factory=list)
+
+
+@dataclass
+class FixedTerm:
+    term: str
+    estimate: Printed
+    std_error: Printed
+    t_value: Printed
+    df: Printed | None = None
+    p_value: Printed | None = None
+
+
+@dataclass
+class Summary:
+    """One printed ``summary()`` of a fit; ``line`` is where it starts (1-based)."""
+
+    line: int
+    estimation: str  # "REML" or "ML"
+    #: "lme4" (lme4's or lmerTest's summary of an lmer fit) or "nlme" (summary of an lme fit).
+    program: str = "lme4"
+    formula: str = ""
+    reml_criterion: Printed | None = None
+    fit_statistics: dict[str, Printed] = field(default_factory=dict)  # AIC, BIC, logLik, …
+    scaled_residuals: list[Printed] = field(default_factory=list)
+    random: list[RandomTerm] = field(default_factory=list)
+    residual_variance: Printed | None = None
+    residual_sd: Printed | None = None
+    n_obs: int | None = None
+    groups: dict[str, int] = field(default_factory=dict)
+    fixed: list[FixedTerm] = field(default_factory=list)
+    #: Rows of its tables that could not be read: the block is then not graded at all.
+    unread: list[str] = field(default_factory=list)
+    #: What the grade should say about how a number was obtained (nlme's REML criterion).
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AnovaRow:
+    model: str
+    values: dict[str, Printed]  # npar, AIC, BIC, logLik, deviance, Chisq, Df, Pr(>Chisq)
+
+
+@dataclass
+class Anova:
+    """One printed ``anova()`` table of two or more fits, or one test of ``ranova()``."""
+
+    line: int
+    refitted_by_ml: bool
+    formulas: dict[str, str] = field(default_factory=dict)
+    rows: list[AnovaRow] = field(default_factory=list)
+    #: "anova" (two or more fits) or "ranova" (lmerTest: a random term deleted, on REML).
+    kind: str = "anova"
+    unread: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Parsed:
+    """Every block found, in the order of the text, what could not be read, by line, and
+    what was recognised but is not graded."""
+
+    blocks: list[Summary | Anova]
+    problems: list[str]
+    not_graded: list[str] = field(default_factory=list)
+
+
+def _lines(text: str) -> list[str]:
+    """The text's lines without knitr's ``## ``, reprex's ``#> `` or a console's ``> ``."""
+    return [_PREFIX.sub("", line).rstrip() for line in text.splitlines()]
+
+
+def _is_summary_start(line: str) -> bool:
+    return line.startswith("Linear mixed model fit by")
+
+
+def _is_nlme_start(line: str) -> bool:
+    return line.startswith("Linear mixed-effects model fit by")
+
+
+def _block_starts(line: str) -> bool:
+    """A line that begins a printout of its own: where the block before it ends."""
+    text = line.strip()
+    return (
+        _is_summary_start(line)
+        or _is_nlme_start(line)
+        or text == "Models:"
+        or text.startswith("ANOVA-like table for random-effects")
+        or text.startswith(tuple(start for start, _ in _NOT_GRADED))
+    )
+
+
+#: Printouts recognised by their first line that no reference prints: (start, what).
+_NOT_GRADED = (
+    ("Type III Analysis of Variance Table", "anova() of one model (F tests)"),
+    ("Type II Analysis of Variance Table", "anova() of one model (F tests)"),
+    ("Type I Analysis of Variance Table", "anova() of one model (F tests)"),
+    ("Analysis of Variance Table", "anova() of one model (F tests)"),
+    ("Single term deletions", "drop1()"),
+)
+
+
+def _recognised(text: str) -> str | None:
+    """What an ungraded printout is, from its first line, outside the graded blocks (a
+    summary's random-effects header is VarCorr's too: only a block's end lets it start)."""
+    for start, what in _NOT_GRADED:
+        if text.startswith(start):
+            return what
+    tokens = text.split()
+    if re.fullmatch(r"[\d.]+ %\s+[\d.]+ %", text):
+        return "confint()"
+    if tokens[:3] == ["Groups", "Name", "Std.Dev."] or tokens[:3] == ["Groups", "Name", "Variance"]:
+        return "VarCorr()"
+    return None
+
+
+def parse(text: str) -> Parsed:
+    """Find and read every printed block (see the module) of R's mixed-model output."""
+    lines = _lines(text)
+    parsed = Parsed([], [])
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        text_ = line.strip()
+        if _is_summary_start(line):
+            summary, index = _summary(lines, index)
+            _add(parsed, summary, "summary()")
+            continue
+        if _is_nlme_start(line):
+            summary, index = _nlme_summary(lines, index)
+            _add(parsed, summary, "summary() of lme")
+            continue
+        if text_ == "Models:":
+            refit = any(
+                "refitting model(s) with ML" in lines[i] for i in range(max(0, index - 3), index)
+            )
+            anova, index = _anova(lines, index, refit)
+            _add(parsed, anova, "anova()")
+            continue
+        if text_.startswith("ANOVA-like table for random-effects"):
+            tests, index, unread = _ranova(lines, index)
+            parsed.problems += unread
+            for test in tests:
+                _add(parsed, test, "ranova()")
+            continue
+        what = _recognised(text_)
+        if what is not None:
+            parsed.not_graded.append(
+                f"line {index + 1}: {what}: read, not graded (no reference prints it)"
+            )
+            index = _skip_table(lines, index + 1)
+            continue
+        index += 1
+    return parsed
+
+
+def _add(parsed: Parsed, block: Summary | Anova, what: str) -> None:
+    """A block read whole is graded; one with unread rows is named and not graded."""
+    parsed.problems += block.unread
+    if block.unread:
+        parsed.problems.append(
+            f"line {block.line}: {what} not read whole ({len(block.unread)} row(s) not "
+            "read): not graded"
+        )
+    parsed.blocks.append(block)
+
+
+def _skip_table(lines: list[str], index: int) -> int:
+    """The line after a recognised table: its first blank line, or the next block."""
+    while index < len(lines) and lines[index].strip() and not _block_starts(lines[index]):
+        index += 1
+    return index
+
+
+def _split_bound(tokens: list[str]) -> tuple[list[str], str]:
+    """Stars dropped, and R's "< 2e-16" or "<2e-16" at the end as the bound "<"."""
+    while tokens and tokens[-1] in _STARS:
+        tokens = tokens[:-1]
+    if len(tokens) >= 2 and tokens[-2] == "<":
+        return [*tokens[:-2], tokens[-1]], "<"
+    if tokens and tokens[-1].startswith("<") and len(tokens[-1]) > 1:
+        return [*tokens[:-1], tokens[-1][1:]], "<"
+    return tokens, ""
+
+
+def _summary(lines: list[str], start: int) -> tuple[Summary, int]:
+    first = lines[start]
+    summary = Summary(line=start + 1, estimation="REML" if "by REML" in first else "ML")
+    index = start + 1
+    section = ""
+    header: list[str] = []
+    while index < len(lines):
+        line = lines[index]
+        text = line.strip()
+        tokens = text.split()
+        if _block_starts(line):
+            break
+        if section == "fixed done":
+            if text.startswith("Correlation of Fixed Effects"):
+                section = "correlation"
+            elif text and not text.startswith(_SUMMARY_TRAILERS):
+                break  # the printout has ended: prose, code, a fence, another command
+            index += 1
+            continue
+        if section == "correlation":
+            section = "fixed done" if not text else section
+            index += 1
+            continue
+        index += 1
+        if not text:
+            if section == "fixed" and summary.fixed:
+                section = "fixed done"
+            continue
+        if text.startswith("Formula:"):
+            summary.formula = text.split(":", 1)[1].strip()
+        elif text.startswith("REML criterion at convergence:"):
+            value = text.split(":", 1)[1].strip()
+            if is_number(value):
+                summary.reml_criterion = _printed(value)
+        elif tokens[:2] == ["AIC", "BIC"] and index < len(lines):
+            values = lines[index].split()
+            index += 1
+            if len(values) == len(tokens) and all(is_number(v) for v in values):
+                summary.fit_statistics = {
+                    name: _printed(value) for name, value in zip(tokens, values, strict=True)
+                }
+            else:
+                summary.unread.append(
+                    f"line {index}: ML fit statistics not read: {lines[index - 1]!r}"
+                )
+        elif text.startswith("Scaled residuals:") and index + 1 < len(lines):
+            values = lines[index + 1].split()
+            index += 2
+            if len(values) == 5 and all(is_number(v) for v in values):
+                summary.scaled_residuals = [_printed(v) for v in values]
+        elif text.startswith("Random effects:"):
+            section = "random"
+        elif section == "random" and tokens[0] == "Groups":
+            header = tokens
+        elif text.startswith("Number of obs:"):
+            trouble = _observations(summary, text)
+            if trouble:
+                summary.unread.append(
+                    f"line {index}: 'Number of obs' not read ({trouble}): {text[:80]!r}"
+                )
+            section = "" if section == "random" else section
+        elif section == "random":
+            trouble = _random_row(summary, tokens)
+            if trouble:
+                summary.unread.append(f"line {index}: random effect not read ({trouble}): {text!r}")
+        elif text.startswith("Fixed effects:"):
+            section = "fixed"
+            header = []
+        elif section == "fixed" and text.startswith("Estimate"):
+            header = _fixed_header(text)
+        elif section == "fixed" and header and (text == "---" or text.startswith("Signif.")):
+            section = "fixed done"
+        elif section == "fixed" and header:
+            trouble = _fixed_row(summary, tokens, header)
+            if trouble:
+                summary.unread.append(f"line {index}: fixed effect not read ({trouble}): {text!r}")
+        elif text.startswith("Correlation of Fixed Effects"):
+            section = "correlation"
+    _check_whole(summary, start)
+    return summary, index
+
+
+def _check_whole(summary: Summary, start: int) -> None:
+    for table, rows in (("fixed effects", summary.fixed), ("random effects", summary.random)):
+        if len(rows) > MAX_TABLE_ROWS[table]:
+            summary.unread.append(
+                f"line {start + 1}: a {table} table of {len(rows)} rows, more than the "
+                f"{MAX_TABLE_ROWS[table]} read"
+            )
+            summary.fixed, summary.random = [], []
+    if summary.reml_criterion is None and not summary.fit_statistics:
+        summary.unread.append(f"line {start + 1}: summary without a criterion (truncated?)")
+    if not summary.fixed:
+        summary.unread.append(f"line {start + 1}: summary without fixed effects (truncated?)")
+
+
+def _observations(summary: Summary, text: str) -> str:
+    """Read ``Number of obs: 7185, groups:  id, 160``; what is wrong with it, or ""."""
+    match = re.match(r"Number of obs:\s*(\d{1,15}),\s*groups:\s*(.*)$", text)
+    if not match:
+        return "expected 'Number of obs: N, groups: name, J' with counts of up to 15 digits"
+    summary.n_obs = int(match.group(1))
+    groups = re.findall(r"([^,;\s]+),\s*(\d+)", match.group(2))
+    if not groups or any(len(count) > 15 for _, count in groups):
+        return "expected each group's name and a count of up to 15 digits"
+    for name, count in groups:
+        summary.groups[name] = int(count)
+    return ""
+
+
+def _random_row(summary: Summary, tokens: list[str]) -> str:
+    """One row of the random-effects table; with collapsed spaces the group column of a
+    continuation row is absent, so the row is read by how many names precede numbers."""
+    names = []
+    while tokens and not is_number(tokens[0]):
+        names.append(tokens.pop(0))
+    if not tokens or len(tokens) < 2 or not all(is_number(t) for t in tokens):
+        return "expected a name, a variance and an SD"
+    variance, sd, *correlations = (_printed(t) for t in tokens)
+    if names == ["Residual"]:
+        summary.residual_variance, summary.residual_sd = variance, sd
+        return ""
+    if len(names) == 2:
+        group, name = names
+    elif len(names) == 1 and summary.random:
+        group, name = summary.random[-1].group, names[0]
+    else:
+        return "expected a group and a term name"
+    summary.random.append(RandomTerm(group, name, variance, sd, correlations))
+    return ""
+
+
+def _fixed_header(text: str) -> list[str]:
+    """The fixed-effects columns: Estimate, Std. Error, [df,] t value[, Pr(>|t|)]."""
+    columns = ["estimate", "std_error"]
+    if re.search(r"\bdf\b", text):
+        columns.append("df")
+    columns.append("t_value")
+    if "Pr(>|t|)" in text:
+        columns.append("p_value")
+    return columns
+
+
+def _fixed_row(summary: Summary, tokens: list[str], header: list[str]) -> str:
+    tokens, bound = _split_bound(tokens)
+    if bound and "p_value" not in header:
+        return "a bound '<' where no p-value is printed"
+    count = len(header)
+    if len(tokens) <= count or not all(is_number(t) for t in tokens[-count:]):
+        return f"expected a term and {count} numbers"
+    values = dict(zip(header, (_printed(t) for t in tokens[-count:]), strict=True))
+    if bound:
+        values["p_value"] = _printed(tokens[-1], bound)
+    summary.fixed.append(FixedTerm(" ".join(tokens[:-count]), **values))
+    return ""
+
+
+# ----- nlme -------------------------------------------------------------------------------------
+def _nlme_summary(lines: list[str], start: int) -> tuple[Summary, int]:
+    """nlme's ``summary(lme(...))``: standard deviations, ``Value Std.Error DF t-value
+    p-value``, AIC/BIC/logLik (the REML criterion is −2·logLik, with logLik's decimals)."""
+    summary = Summary(
+        line=start + 1,
+        estimation="REML" if "by REML" in lines[start] else "ML",
+        program="nlme",
+    )
+    index = start + 1
+    section = ""
+    random_formula = fixed_formula = ""
+    names: list[str] = []
+    while index < len(lines):
+        line = lines[index]
+        text = line.strip()
+        tokens = text.split()
+        if _block_starts(line):
+            break
+        if section == "done" and text:
+            break  # after "Number of Groups": the printout has ended
+        index += 1
+        if not text:
+            continue
+        if tokens[:3] == ["AIC", "BIC", "logLik"] and index < len(lines):
+            values = lines[index].split()
+            index += 1
+            if len(values) == 3 and all(is_number(v) for v in values):
+                summary.fit_statistics = {
+                    name: _printed(v) for name, v in zip(tokens, values, strict=True)
+                }
+            else:
+                summary.unread.append(f"line {index}: AIC, BIC, logLik not read")
+        elif text.startswith("Random effects:"):
+            section = "random"
+        elif text.startswith("Fixed effects:"):
+            fixed_formula = text.split(":", 1)[1].strip()
+            section = "fixed"
+        elif text.startswith("Correlation"):
+            section = "correlation"  # of the fixed effects: not graded
+        elif text.startswith("Standardized Within-Group Residuals") and index + 1 < len(lines):
+            values = lines[index + 1].split()
+            index += 2
+            if len(values) == 5 and all(is_number(v) for v in values):
+                summary.scaled_residuals = [_printed(v) for v in values]
+            section = ""
+        elif text.startswith("Number of Observations:"):
+            count = text.split(":", 1)[1].strip()
+            if count.isdigit() and len(count) <= 15:
+                summary.n_obs = int(count)
+        elif text.startswith("Number of Groups:"):
+            count = text.split(":", 1)[1].strip()
+            group = random_formula.split("|")[-1].strip() or "group"
+            if count.isdigit() and len(count) <= 15:
+                summary.groups[group] = int(count)
+            section = "done"
+        elif section == "random" and text.startswith("Formula:"):
+            random_formula = text.split(":", 1)[1].strip()
+        elif section == "random" and (text.startswith("Structure:") or tokens[0] == "StdDev"):
+            continue
+        elif section == "random":
+            trouble = _nlme_random_row(summary, tokens, names, random_formula)
+            if trouble:
+                summary.unread.append(f"line {index}: random effect not read ({trouble}): {text!r}")
+        elif section == "fixed" and tokens[0] == "Value":
+            continue
+        elif section == "fixed":
+            trouble = _nlme_fixed_row(summary, tokens)
+            if trouble:
+                summary.unread.append(f"line {index}: fixed effect not read ({trouble}): {text!r}")
+    if fixed_formula and random_formula:
+        summary.formula = f"{fixed_formula} + ({random_formula.lstrip('~').strip()})"
+    log_lik = summary.fit_statistics.get("logLik")
+    if summary.estimation == "REML" and log_lik is not None and math.isfinite(log_lik.value):
+        decimals = log_lik.decimals or 0
+        summary.reml_criterion = Printed(-2 * log_lik.value, f"{-2 * log_lik.value:.{decimals}f}")
+        summary.notes.append(
+            f"REML criterion {summary.reml_criterion.text} is −2 × the printed logLik "
+            f"{log_lik.text} (nlme prints no criterion)"
+        )
+    _check_whole(summary, start)
+    return summary, index
+
+
+def _nlme_random_row(summary: Summary, tokens: list[str], names: list[str], formula: str) -> str:
+    """``(Intercept) 2.9463489 (Intr)``, ``ses_c 0.8330601 0.019``, ``Residual 6.0580690``:
+    a name, its SD, and its correlations with the terms above it."""
+    if len(tokens) < 2 or not is_number(tokens[1]):
+        return "expected a name and a standard deviation"
+    name, sd = tokens[0], _printed(tokens[1])
+    rest = [t for t in tokens[2:] if t != "(Intr)" and not t.startswith("(")]
+    if not all(is_number(t) for t in rest):
+        # the header of the correlation column names the terms: (Intr), or abbreviations
+        if not names:
+            rest = []
+        else:
+            return "expected correlations"
+    if name == "Residual":
+        summary.residual_sd = sd
+        return ""
+    group = formula.split("|")[-1].strip() or "group"
+    names.append(name)
+    summary.random.append(RandomTerm(group, name, None, sd, [_printed(t) for t in rest]))
+    return ""
+
+
+def _nlme_fixed_row(summary: Summary, tokens: list[str]) -> str:
+    """``(Intercept) 12.636193 0.2445038 7024 51.68096 0``: Value, Std.Error, DF, t, p."""
+    tokens, bound = _split_bound(tokens)
+    if len(tokens) < 6 or not all(is_number(t) for t in tokens[-5:]):
+        return "expected a term and 5 numbers"
+    estimate, std_error, df, t_value, p_value = (_printed(t) for t in tokens[-5:])
+    if bound:
+        p_value = _printed(tokens[-1], bound)
+    summary.fixed.append(
+        FixedTerm(" ".join(tokens[:-5]), estimate, std_error, t_value, df, p_value)
+    )
+    return ""
+
+
+# ----- anova() and ranova() ----------------------------------------------------------------------
+_ANOVA_COLUMNS = {"-2*log(L)": "deviance"}
+
+
+def _anova(lines: list[str], start: int, refit: bool) -> tuple[Anova, int]:
+    anova = Anova(line=start + 1, refitted_by_ml=refit)
+    index = start + 1
+    header: list[str] = []
+    while index < len(lines):
+        text = lines[index].strip()
+        tokens = text.split()
+        if _block_starts(lines[index]):
+            break
+        if header and anova.rows and (not text or text == "---" or text.startswith("Signif.")):
+            break  # the table has ended
+        if header and not _is_row(tokens):
+            break  # a line after the table that is no row of it (prose, code, a fence)
+        index += 1
+        if not text:
+            continue
+        if not header and tokens[0] == "npar":
+            header = [_ANOVA_COLUMNS.get(t, t) for t in tokens]
+        elif not header and ":" in text:
+            name, formula = text.split(":", 1)
+            anova.formulas[name.strip()] = formula.strip()
+        elif header:
+            trouble = _anova_row(anova, tokens, header)
+            if trouble:
+                anova.unread.append(f"line {index}: anova row not read ({trouble}): {text!r}")
+    if len(anova.rows) > MAX_TABLE_ROWS["anova"]:
+        anova.unread.append(
+            f"line {start + 1}: an anova() table of {len(anova.rows)} rows, more than the "
+            f"{MAX_TABLE_ROWS['anova']} read"
+        )
+        anova.rows = []
+    elif not anova.rows:
+        anova.unread.append(f"line {start + 1}: anova table without rows (truncated?)")
+    return anova, index
+
+
+def _is_row(tokens: list[str]) -> bool:
+    """A table row: a name and then numbers (a bound or stars at the end)."""
+    values, _ = _split_bound(tokens[1:])
+    return bool(values) and any(is_number(v) for v in values)
+
+
+def _anova_row(anova: Anova, tokens: list[str], header: list[str]) -> str:
+    name = tokens[0]
+    values, bound = _split_bound(tokens[1:])
+    if not values or len(values) > len(header) or not all(is_number(v) for v in values):
+        return f"expected a model name and up to {len(header)} numbers"
+    row = {column: _printed(value) for column, value in zip(header, values, strict=False)}
+    if bound:
+        row[header[len(values) - 1]] = _printed(values[-1], bound)
+    anova.rows.append(AnovaRow(name, row))
+    return ""
+
+
+def _is_value(token: str) -> bool:
+    """A number, a bound ("<", "<2e-16") or significance stars: a table cell."""
+    return (
+        is_number(token)
+        or token in _STARS
+        or token == "<"
+        or (token.startswith("<") and is_number(token[1:]))
+    )
+
+
+def _values_start(tokens: list[str]) -> int:
+    """Where a row's cells begin: its name may have spaces ("x in (x | g)")."""
+    split = len(tokens)
+    while split > 1 and _is_value(tokens[split - 1]):
+        split -= 1
+    return split
+
+
+def _ranova(lines: list[str], start: int) -> tuple[list[Anova], int, list[str]]:
+    """lmerTest's ``ranova()``: ``<none>`` (the model) and one row per deleted random term
+    (``npar logLik AIC LRT Df Pr(>Chisq)``).  Each deletion is a likelihood-ratio test on
+    the REML criterion, as ``anova(reduced, full, refit = FALSE)``: read as a two-row
+    table, the reduced model first, the test's columns on the full model's row."""
+    index = start + 1
+    formula = ""
+    header: list[str] = []
+    rows: list[tuple[str, dict[str, Printed]]] = []
+    unread: list[str] = []
+    while index < len(lines):
+        text = lines[index].strip()
+        tokens = text.split()
+        if _block_starts(lines[index]):
+            break
+        if header and rows and (not text or text == "---" or text.startswith("Signif.")):
+            break
+        index += 1
+        if not text or text == "Model:":
+            continue
+        if not header and "~" in text:
+            formula = text
+        elif not header and tokens[0] == "npar":
+            header = tokens
+        elif header:
+            split = _values_start(tokens)
+            values, bound = _split_bound(tokens[split:])
+            name = " ".join(tokens[:split])
+            if not name or not values or not all(is_number(v) for v in values):
+                unread.append(f"line {index}: ranova row not read: {text!r}")
+                continue
+            row = {c: _printed(v) for c, v in zip(header, values, strict=False)}
+            if bound:
+                row[header[len(values) - 1]] = _printed(values[-1], bound)
+            rows.append((name, row))
+    full = next((cells for name, cells in rows if name == "<none>"), None)
+    tests = []
+    for name, cells in rows:
+        if name == "<none>" or full is None:
+            continue
+        test = Anova(line=start + 1, refitted_by_ml=False, kind="ranova")
+        test.formulas = {"<none>": formula}
+        reduced = {k: v for k, v in cells.items() if k in ("npar", "logLik", "AIC")}
+        columns = {"LRT": "Chisq", "Df": "Df", "Pr(>Chisq)": "Pr(>Chisq)"}
+        model = dict(full) | {columns[k]: v for k, v in cells.items() if k in columns}
+        test.rows = [AnovaRow(name, reduced), AnovaRow("<none>", model)]
+        tests.append(test)
+    if not tests:
+        unread.append(f"line {start + 1}: ranova() table without a deleted term (truncated?)")
+    return tests, index, unread
