@@ -32,6 +32,7 @@ ATTEMPTS = {
     "dev_patel_reprex.txt": [("summary()", "model3")],
     "emma_schmidt_nlme.txt": [("summary() of lme", "model3"), ("summary() of lme", "model4")],
     "farah_khan_hw4.md": [("summary()", "model3"), ("anova()", "random_cses_slope")],
+    "gita_rao_digits3.txt": [("summary()", "model3")],
 }
 
 
@@ -41,7 +42,13 @@ def _targets(grade: dict) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize(
     "name",
-    ["amara_okafor_lab4.txt", "ben_liu_hw3.txt", "dev_patel_reprex.txt", "farah_khan_hw4.md"],
+    [
+        "amara_okafor_lab4.txt",
+        "ben_liu_hw3.txt",
+        "dev_patel_reprex.txt",
+        "farah_khan_hw4.md",
+        "gita_rao_digits3.txt",  # options(digits = 3): fewer digits, still enough to tell
+    ],
 )
 def test_a_correct_replication_as_students_print_it_replicates(grading_catalogue, name):
     """Every number read and replicated, nothing left out, no line reported unread: the
@@ -158,7 +165,7 @@ def test_fresh_output_of_the_class_script_grades_the_same(grading_catalogue, hsb
     assert done.returncode == 0, done.stderr[-2000:]
     assert sorted(p.name for p in out.iterdir()) == sorted(ATTEMPTS)
     for name in ("amara_okafor_lab4.txt", "ben_liu_hw3.txt", "dev_patel_reprex.txt",
-                 "farah_khan_hw4.md"):  # fmt: skip
+                 "farah_khan_hw4.md", "gita_rao_digits3.txt"):  # fmt: skip
         _replicates_whole(grade_file(out / name, grading_catalogue), name)
     for name in ("carmen_diaz_model4.txt", "emma_schmidt_nlme.txt"):
         assert _targets(grade_file(out / name, grading_catalogue)) == ATTEMPTS[name]

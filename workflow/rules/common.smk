@@ -241,7 +241,11 @@ def report_inputs():
 
 
 # ----- grading submissions ---------------------------------------------------------------------
-GRADING = {"submissions": "submissions", "reference": "vignette"} | config.get("grading", {})
+GRADING = {
+    "submissions": "submissions",
+    "reference": "vignette",
+    "min_significant_digits": 3,
+} | config.get("grading", {})
 
 
 def submissions_folder():

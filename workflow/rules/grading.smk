@@ -51,11 +51,13 @@ rule grade_submission:
     params:
         hlmrep=HLMREP,
         reference=GRADING["reference"],
+        digits=GRADING["min_significant_digits"],
         folder=submissions_folder(),
         signature=submission_signature,
     shell:
         "{params.hlmrep} grade-submission --folder {params.folder:q} --key {wildcards.submission:q}"
         " --catalogue {input.catalogue:q} --reference-source {params.reference}"
+        " --min-significant-digits {params.digits}"
         " --out-json {output.json:q} --out-html {output.html:q} 2>&1 | tee {log:q}"
 
 

@@ -90,12 +90,21 @@ def format_grade(grade: dict[str, Any], mistakes: dict[str, Any]) -> str:
 
 
 def grade_command(
-    path: Path, catalogue_path: Path, data: Path, reference: str, json_out: Path | None
+    path: Path,
+    catalogue_path: Path,
+    data: Path,
+    reference: str,
+    json_out: Path | None,
+    significant_digits: int = 3,
 ) -> int:
     from hlmrep.grading.grade import grade_bounded
 
+    if significant_digits < 1:
+        from hlmrep.errors import HlmrepError
+
+        raise HlmrepError(f"--min-significant-digits {significant_digits}: expected 1 or more")
     catalogue = load_catalogue(catalogue_path, data)
-    grade = grade_bounded(path, catalogue, reference)
+    grade = grade_bounded(path, catalogue, reference, significant_digits=significant_digits)
     print(format_grade(grade, catalogue["mistakes"]))
     if json_out is not None:
         from hlmrep.files import write_atomically

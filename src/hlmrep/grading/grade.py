@@ -23,7 +23,7 @@ from typing import Any
 
 from hlmrep.grading import matching, verdicts
 from hlmrep.grading.matching import Alignment, Score
-from hlmrep.grading.r_output import NOT_PRINTED, Anova, Printed, Summary
+from hlmrep.grading.r_output import NOT_PRINTED, PRINTED_UNITS, Anova, Printed, Summary
 from hlmrep.grading.references import describe_quantity, load
 from hlmrep.grading.submission import Submission, SubmissionError, read_bytes, recognise
 from hlmrep.grading.verdicts import Number, unit_of_digits
@@ -69,8 +69,16 @@ def match_numbers(
     return matching.best_match(scores)
 
 
-def _grade_number(qid: str, submitted: Printed, entry: Entry, stars: bool) -> dict[str, Any] | None:
-    """One number against the printed reference and the verified optimum."""
+def _grade_number(
+    qid: str,
+    submitted: Printed,
+    entry: Entry,
+    stars: bool,
+    significant_digits: int,
+    printed_units: dict[str, float],
+) -> dict[str, Any] | None:
+    """One number against the printed reference and the verified optimum; too coarse when
+    it replicates only at fewer digits than the assignment needs (verdicts.required_unit)."""
     printed = entry["printed"].get(qid)
     optimum = _optimum(entry)["values"].get(qid)
     if printed is None and optimum is None:
@@ -85,6 +93,19 @@ def _grade_number(qid: str, submitted: Printed, entry: Entry, stars: bool) -> di
         results.append((verdicts.verdict(mine, Number(optimum, 0.0), **kind), "optimum"))
     verdict = verdicts.best([v for v, _ in results])
     against = next(a for v, a in results if v == verdict)
+    if not (kind["count"] or kind["p_value"]):
+        value, unit = (
+            (printed["value"], unit_of_digits(printed["digits"]))
+            if printed is not None
+            else (optimum, 0.0)
+        )
+        if value is not None:
+            floor = max(
+                (u for pattern, u in printed_units.items() if fnmatch.fnmatchcase(qid, pattern)),
+                default=0.0,
+            )
+            allowed = max(floor, verdicts.required_unit(value, unit, significant_digits))
+            verdict = verdicts.coarsened(verdict, mine, allowed)
     return {
         "id": qid,
         "quantity": describe_quantity(qid),
@@ -112,18 +133,24 @@ def grade_match(
     catalogue: Catalogue,
     check_missing: bool = True,
     not_printed: tuple[str, ...] = (),
+    significant_digits: int = verdicts.MIN_SIGNIFICANT_DIGITS,
+    printed_units: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """The grade of one submitted model or test, given its best match.
 
     ``not_printed``: patterns of the quantities the submission's printout never shows
-    (nlme's variances, ranova()'s BIC), which are then not counted as missing."""
+    (nlme's variances, ranova()'s BIC), which are then not counted as missing;
+    ``printed_units``: the last digit its program always prints a quantity at, below which
+    no number is asked for (lme4's correlations: 0.01)."""
     entry = _entry(catalogue, best.target)
     stars = bool(entry.get("stars"))
     candidate = best.candidate
     numbers = []
     ungraded = []
     for qid, submitted in best.alignment.numbers.items():
-        graded = _grade_number(qid, submitted, entry, stars)
+        graded = _grade_number(
+            qid, submitted, entry, stars, significant_digits, printed_units or {}
+        )
         if graded is None:
             ungraded.append({"id": qid, "submitted": submitted.text})
             continue
@@ -174,13 +201,24 @@ def grade_match(
     }
 
 
-def _blocks(submission: Submission, catalogue: Catalogue, prefer: str) -> list[dict[str, Any]]:
+def _blocks(
+    submission: Submission, catalogue: Catalogue, prefer: str, significant_digits: int
+) -> list[dict[str, Any]]:
     out = []
     if submission.sheet is not None:
         for target, numbers in submission.sheet.values.items():
             best, ties = match_numbers(numbers, {target: _entry(catalogue, target)})
             label = f"answer sheet: {target}"
-            out.append(grade_match(label, "answer sheet", best, ties, catalogue))
+            out.append(
+                grade_match(
+                    label,
+                    "answer sheet",
+                    best,
+                    ties,
+                    catalogue,
+                    significant_digits=significant_digits,
+                )
+            )
         return out
     assert submission.parsed is not None
     blocks = submission.parsed.blocks
@@ -195,8 +233,16 @@ def _blocks(submission: Submission, catalogue: Catalogue, prefer: str) -> list[d
             best, ties = match_summary(block, catalogue, prefer)
             what = "summary() of lme" if block.program == "nlme" else "summary()"
             label = f"{what} at line {block.line}"
+            not_printed = NOT_PRINTED[block.program]
             grade = grade_match(
-                label, "summary", best, ties, catalogue, not_printed=NOT_PRINTED[block.program]
+                label,
+                "summary",
+                best,
+                ties,
+                catalogue,
+                not_printed=not_printed,
+                significant_digits=significant_digits,
+                printed_units=PRINTED_UNITS[block.program],
             )
             grade["submitted_formula"] = _formula(block.formula)
             grade["estimation"] = block.estimation
@@ -209,8 +255,15 @@ def _blocks(submission: Submission, catalogue: Catalogue, prefer: str) -> list[d
                     break
                 best, ties = match_numbers(numbers, catalogue["lrts"])
                 label = f"{block.kind}() at line {block.line}: {pair}"
+                not_printed = NOT_PRINTED[block.kind]
                 grade = grade_match(
-                    label, "anova", best, ties, catalogue, not_printed=NOT_PRINTED[block.kind]
+                    label,
+                    "anova",
+                    best,
+                    ties,
+                    catalogue,
+                    not_printed=not_printed,
+                    significant_digits=significant_digits,
                 )
                 grade["refitted_by_ml"] = block.refitted_by_ml
                 grade["submitted_formulas"] = {
@@ -234,19 +287,25 @@ def _formula(text: str) -> dict[str, str | None]:
 
 
 def grade_file(
-    path: Path, catalogue: Catalogue, prefer: str = "vignette", name: str | None = None
+    path: Path,
+    catalogue: Catalogue,
+    prefer: str = "vignette",
+    name: str | None = None,
+    significant_digits: int = verdicts.MIN_SIGNIFICANT_DIGITS,
 ) -> dict[str, Any]:
     """The grade of one submitted file; a file that cannot be graded gets ``status: error``.
 
     ``name`` is the file name as the pages show it (default: the path's). The bytes graded
-    and hashed are the ones read once, by :func:`.submission.read_bytes`."""
+    and hashed are the ones read once, by :func:`.submission.read_bytes`.
+    ``significant_digits``: the fewest a number may be printed with and still replicate
+    (config ``grading.min_significant_digits``; :func:`.verdicts.required_unit`)."""
     label = name or path.name
     record: dict[str, Any] = {"submission": label, "reference": prefer, "sha256": None}
     try:
         raw = read_bytes(path, label)
         record["sha256"] = hashlib.sha256(raw).hexdigest()
         submission = recognise(raw, label)
-        blocks = _blocks(submission, catalogue, prefer)
+        blocks = _blocks(submission, catalogue, prefer, significant_digits)
         source = submission.parsed or submission.sheet
         problems = source.problems if source is not None else []
         not_graded = submission.parsed.not_graded if submission.parsed is not None else []
@@ -260,6 +319,7 @@ def grade_file(
     record.update(
         status="graded",
         error=None,
+        min_significant_digits=significant_digits,
         format=submission.format,
         encoding=submission.encoding,
         problems=problems,
@@ -283,7 +343,11 @@ def refusal(name: str, prefer: str, reason: str) -> dict[str, Any]:
 
 
 def grade_bounded(
-    path: Path, catalogue: Catalogue, prefer: str = "vignette", name: str | None = None
+    path: Path,
+    catalogue: Catalogue,
+    prefer: str = "vignette",
+    name: str | None = None,
+    significant_digits: int = verdicts.MIN_SIGNIFICANT_DIGITS,
 ) -> dict[str, Any]:
     """:func:`grade_file` within the grading bounds (:mod:`hlmrep.grading.limits`): running out of
     time or memory, or a failure of the grader itself, is that file's error, so that one
@@ -293,7 +357,9 @@ def grade_bounded(
     label = name or path.name
     try:
         with limits.bounded(limits.GRADING_SECONDS, limits.GRADING_MEMORY, label):
-            return grade_file(path, catalogue, prefer, name=label)
+            return grade_file(
+                path, catalogue, prefer, name=label, significant_digits=significant_digits
+            )
     except limits.LimitExceededError as error:
         return refusal(label, prefer, str(error))
     except Exception as error:  # a grader bug must not stop the class: say so

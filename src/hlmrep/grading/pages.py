@@ -17,7 +17,7 @@ from typing import Any, Literal, cast
 import jinja2
 
 from hlmrep.files import write_atomically
-from hlmrep.grading.verdicts import ORDER
+from hlmrep.grading.verdicts import MIN_SIGNIFICANT_DIGITS, ORDER
 from hlmrep.records.catalogue import CATALOGUE
 from hlmrep.records.grade import GRADE, GradeRecord
 from hlmrep.report import templates
@@ -114,6 +114,7 @@ def grade_job(
     key: str,
     catalogue: Path,
     reference_source: Literal["vignette", "textbook"],
+    min_significant_digits: int = MIN_SIGNIFICANT_DIGITS,
     out_json: Path,
     out_html: Path,
 ) -> GradeRecord:
@@ -121,7 +122,8 @@ def grade_job(
 
     ``key`` names the entry of the submissions ``folder`` (:mod:`hlmrep.grading.inventory`);
     ``reference_source`` says which source wins where the vignette and the book print the
-    same model.  Whatever the file holds, the job ends with a record: a file that cannot be
+    same model; ``min_significant_digits`` the fewest digits a number may be printed with
+    and still replicate.  Whatever the file holds, the job ends with a record: a file that cannot be
     graded, or that breaks the grader, or that exceeds the time and memory bounds, is
     recorded as an error of that file, so that the index and summary.csv list it and the
     other files."""
@@ -133,7 +135,13 @@ def grade_job(
     if entry.refusal is not None:
         grade = refusal(entry.name, reference_source, f"{entry.name}: {entry.refusal}")
     else:
-        grade = grade_bounded(entry.path, fitted, reference_source, name=entry.name)
+        grade = grade_bounded(
+            entry.path,
+            fitted,
+            reference_source,
+            name=entry.name,
+            significant_digits=min_significant_digits,
+        )
     grade["key"] = key
     try:
         text = GRADE.text(cast(GradeRecord, grade))

@@ -57,6 +57,14 @@ NOT_PRINTED: dict[str, tuple[str, ...]] = {
     "anova": (),
     "ranova": ("*.BIC", "*.deviance"),
 }
+#: The last digit a program always prints a quantity at, whatever the value: a number is
+#: never "too coarse" for printing what its program prints (lme4's correlations: 0.01).
+PRINTED_UNITS: dict[str, dict[str, float]] = {
+    "lme4": {"random.corr.*": 0.01},
+    "nlme": {"random.corr.*": 0.001},
+    "anova": {},
+    "ranova": {},
+}
 _PREFIX = re.compile(r"^\s*(?:##\s?|#>\s?|>\s?)?")
 _STARS = {"*", "**", "***", ".", "‘***’", "‘**’", "‘*’", "‘.’"}
 #: Lines after a summary's fixed effects that still belong to its printout.

@@ -11,9 +11,14 @@ R. Soc. Open Sci.; statcheck's decision errors, Nuijten et al. 2016):
 - ``minor``: relative error below 10 %;
 - ``major``: relative error of 10 % or more (or a count that differs at all);
 - ``decision error``: a p-value on the other side of .05 from the reference's, or of .01
-  or .001 where the source marks significance with stars.  It outranks the others.
+  or .001 where the source marks significance with stars.  It outranks the others;
+- ``too coarse``: equal only because it was printed with too few digits to tell, fewer
+  than the assignment needs (:func:`required_unit`): an SE printed as ``0`` for 0.2445,
+  an intercept as ``13`` for 12.636.  Never ``exact``; not replicated.  A number that is
+  wrong even at its coarse digits keeps its verdict (minor, major).
 
-Counts (npar, df, numbers of observations) replicate exactly or not at all.
+Counts (npar, df, numbers of observations) replicate exactly or not at all; p-values are
+judged by the decision rule at whatever digits they are printed with (as statcheck does).
 """
 
 from __future__ import annotations
@@ -21,15 +26,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-EXACT, ROUNDING, MINOR, MAJOR, DECISION = (
+EXACT, ROUNDING, TOO_COARSE, MINOR, MAJOR, DECISION = (
     "exact",
     "rounding",
+    "too coarse",
     "minor",
     "major",
     "decision error",
 )
 #: Best first: when a number is graded against two references, the better verdict wins.
-ORDER = (EXACT, ROUNDING, MINOR, MAJOR, DECISION)
+ORDER = (EXACT, ROUNDING, TOO_COARSE, MINOR, MAJOR, DECISION)
+#: Significant digits a number must be printed with unless the assignment says otherwise
+#: (config ``grading.min_significant_digits``).
+MIN_SIGNIFICANT_DIGITS = 3
 REPLICATED = frozenset({EXACT, ROUNDING})
 #: Relative error at and above which a difference is major.
 MAJOR_RELATIVE_ERROR = 0.10
@@ -109,6 +118,32 @@ def _magnitude(submitted: Number, reference: Number, count: bool) -> str:
     if r != 0 and difference / abs(r) < MAJOR_RELATIVE_ERROR:
         return MINOR
     return MAJOR
+
+
+def required_unit(value: float, printed_unit: float, significant_digits: int) -> float:
+    """The coarsest last digit a submitted number may have and still replicate.
+
+    ``significant_digits`` significant digits of the reference ``value`` (3 of 0.2445:
+    0.001), never coarser than the reference's last printed digit but one (46714.2: 1, not
+    the 100 of three significant digits; 12.6362: 0.001), and never finer than the
+    reference's own last digit (a correlation R prints as 0.02 asks for no more).
+    ``printed_unit`` is 0 where the reference is our full-precision optimum: then the
+    significant digits alone."""
+    if value == 0 or not math.isfinite(value):
+        return math.inf
+    magnitude = math.floor(math.log10(abs(value)))
+    unit = 10.0 ** (magnitude - (significant_digits - 1))
+    if printed_unit <= 0:
+        return unit
+    return max(printed_unit, min(unit, 10 * printed_unit))
+
+
+def coarsened(verdict: str, submitted: Number, allowed_unit: float) -> str:
+    """``too coarse`` for a number that replicates only at digits coarser than allowed."""
+    slack = 1e-9 * allowed_unit  # 0.001 printed is 10**-3, not 0.0010000000000000002
+    if verdict in REPLICATED and not submitted.bound and submitted.unit > allowed_unit + slack:
+        return TOO_COARSE
+    return verdict
 
 
 def best(verdicts: list[str]) -> str:
