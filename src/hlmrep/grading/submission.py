@@ -31,7 +31,7 @@ class SubmissionError(HlmrepError):
 @dataclass
 class Submission:
     name: str
-    format: str  # "lme4 output" or "answer sheet"
+    format: str  # "R output" (lme4, lmerTest, nlme) or "answer sheet"
     text: str
     encoding: str
     parsed: Parsed | None = None
@@ -121,7 +121,7 @@ def recognise(raw: bytes, label: str) -> Submission:
             f"would be {','.join(answer_sheet.COLUMNS)}); "
             "`python -m hlmrep grade-template` writes the answer sheet"
         )
-    return Submission(label, "lme4 output", text, encoding, parsed=parsed)
+    return Submission(label, "R output", text, encoding, parsed=parsed)
 
 
 def read(path: Path, label: str | None = None) -> Submission:
