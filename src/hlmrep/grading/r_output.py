@@ -341,21 +341,9 @@ def _summary(lines: list[str], start: int) -> tuple[Summary, int]:
             if is_number(value):
                 summary.reml_criterion = _printed(value)
         elif tokens[:2] == ["AIC", "BIC"] and index < len(lines):
-            values = lines[index].split()
-            index += 1
-            if len(values) == len(tokens) and all(is_number(v) for v in values):
-                summary.fit_statistics = {
-                    name: _printed(value) for name, value in zip(tokens, values, strict=True)
-                }
-            else:
-                summary.unread.append(
-                    f"line {index}: ML fit statistics not read: {lines[index - 1]!r}"
-                )
+            index = _fit_statistics(summary, tokens, lines, index)
         elif text.startswith("Scaled residuals:") and index + 1 < len(lines):
-            values = lines[index + 1].split()
-            index += 2
-            if len(values) == 5 and all(is_number(v) for v in values):
-                summary.scaled_residuals = [_printed(v) for v in values]
+            index = _residual_quantiles(summary, lines, index)
         elif text.startswith("Random effects:"):
             section = "random"
         elif section == "random" and tokens[0] == "Groups":
@@ -386,6 +374,27 @@ def _summary(lines: list[str], start: int) -> tuple[Summary, int]:
             section = "correlation"
     _check_whole(summary, start)
     return summary, index
+
+
+def _fit_statistics(summary: Summary, names: list[str], lines: list[str], index: int) -> int:
+    """``AIC BIC logLik …`` and, on the next line (``index``), their values; the line after."""
+    values = lines[index].split()
+    if len(values) == len(names) and all(is_number(v) for v in values):
+        summary.fit_statistics = {
+            name: _printed(value) for name, value in zip(names, values, strict=True)
+        }
+    else:
+        summary.unread.append(f"line {index + 1}: fit statistics not read: {lines[index]!r}")
+    return index + 1
+
+
+def _residual_quantiles(summary: Summary, lines: list[str], index: int) -> int:
+    """The five quantiles of the scaled (lme4) or standardized (nlme) residuals, two lines
+    below their heading (the names' line between); the line after them."""
+    values = lines[index + 1].split()
+    if len(values) == 5 and all(is_number(v) for v in values):
+        summary.scaled_residuals = [_printed(v) for v in values]
+    return index + 2
 
 
 def _check_whole(summary: Summary, start: int) -> None:
@@ -488,14 +497,7 @@ def _nlme_summary(lines: list[str], start: int) -> tuple[Summary, int]:
         if not text:
             continue
         if tokens[:3] == ["AIC", "BIC", "logLik"] and index < len(lines):
-            values = lines[index].split()
-            index += 1
-            if len(values) == 3 and all(is_number(v) for v in values):
-                summary.fit_statistics = {
-                    name: _printed(v) for name, v in zip(tokens, values, strict=True)
-                }
-            else:
-                summary.unread.append(f"line {index}: AIC, BIC, logLik not read")
+            index = _fit_statistics(summary, tokens, lines, index)
         elif text.startswith("Random effects:"):
             section = "random"
         elif text.startswith("Fixed effects:"):
@@ -504,10 +506,7 @@ def _nlme_summary(lines: list[str], start: int) -> tuple[Summary, int]:
         elif text.startswith("Correlation"):
             section = "correlation"  # of the fixed effects: not graded
         elif text.startswith("Standardized Within-Group Residuals") and index + 1 < len(lines):
-            values = lines[index + 1].split()
-            index += 2
-            if len(values) == 5 and all(is_number(v) for v in values):
-                summary.scaled_residuals = [_printed(v) for v in values]
+            index = _residual_quantiles(summary, lines, index)
             section = ""
         elif text.startswith("Number of Observations:"):
             count = text.split(":", 1)[1].strip()
