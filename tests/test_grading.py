@@ -86,7 +86,7 @@ def test_a_correct_model3_and_its_slope_test_replicate(grading_catalogue):
     assert [m["target"] for m in grade["models"]] == ["model3", "random_cses_slope"]
     assert all(m["confidence"] == "high" and m["diagnosis"] is None for m in grade["models"])
     # model3's 19 printed numbers and the LRT's 13, none missing, all replicated
-    assert grade["graded"] == 32 and grade["missing"] == 0
+    assert grade["graded"] == 34 and grade["missing"] == 0  # 32 printed numbers, n and J
     assert grade["all_replicated"] and grade["score"] == 1.0
     # the student's names were lined up by numbers, not by name
     assert grade["models"][0]["names"] == {"(Intercept)": "(Intercept)", "ses_c": "cses"}
@@ -173,7 +173,7 @@ def test_a_console_paste_in_knitr_style_with_collapsed_spaces_is_read(grading_ca
     path = tmp_path / "pasted.txt"
     path.write_text(pasted)
     grade = grade_file(path, grading_catalogue)
-    assert grade["all_replicated"] and grade["graded"] == 32
+    assert grade["all_replicated"] and grade["graded"] == 34  # n and J graded too
 
 
 @pytest.mark.lme4
@@ -420,7 +420,7 @@ def test_grade_exits_0_when_everything_replicates(catalogue_file):
         "grade", str(LME4_OUTPUT / "correct_model3.txt"), "--catalogue", str(catalogue_file)
     )
     assert done.returncode == 0, done.stderr
-    assert "32 of 32 reference numbers replicate" in done.stdout
+    assert "34 of 34 reference numbers replicate" in done.stdout  # n and J graded too
 
 
 def test_grade_exits_1_and_names_the_mistake(catalogue_file):

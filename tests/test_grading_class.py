@@ -33,6 +33,8 @@ ATTEMPTS = {
     "emma_schmidt_nlme.txt": [("summary() of lme", "model3"), ("summary() of lme", "model4")],
     "farah_khan_hw4.md": [("summary()", "model3"), ("anova()", "random_cses_slope")],
     "gita_rao_digits3.txt": [("summary()", "model3")],
+    "ivan_petrov_catholic.txt": [("summary()", "model3")],
+    "jun_park_outlier_dropped.txt": [("summary()", "model3")],
 }
 
 
@@ -169,3 +171,36 @@ def test_fresh_output_of_the_class_script_grades_the_same(grading_catalogue, hsb
         _replicates_whole(grade_file(out / name, grading_catalogue), name)
     for name in ("carmen_diaz_model4.txt", "emma_schmidt_nlme.txt"):
         assert _targets(grade_file(out / name, grading_catalogue)) == ATTEMPTS[name]
+
+
+@pytest.mark.parametrize(
+    ("name", "sample"),
+    [
+        (
+            "ivan_petrov_catholic.txt",
+            "n = 3543 students in J = 70 schools, not HSB's 7185 in 160: the counts of "
+            "sector = Catholic schools only; fit the whole sample",
+        ),
+        (
+            "jun_park_outlier_dropped.txt",
+            "n = 7171 students in J = 159 schools, not HSB's 7185 in 160: the counts of "
+            "school 8367 left out; fit the whole sample",
+        ),
+    ],
+)
+def test_a_model_of_another_sample_is_named_by_its_counts(grading_catalogue, name, sample):
+    """n and J are graded; when they are not HSB's, the sample that has them is named."""
+    grade = grade_file(CLASS / name, grading_catalogue)
+    (model,) = grade["models"]
+    assert model["sample"] == sample
+    numbers = {n["id"]: n["verdict"] for n in model["numbers"]}
+    assert numbers["n_obs"] == "major" and numbers["n_groups"] == "major"
+    assert not grade["all_replicated"]
+
+
+def test_hsb_s_own_counts_are_graded_and_say_nothing(grading_catalogue):
+    grade = grade_file(CLASS / "dev_patel_reprex.txt", grading_catalogue)
+    (model,) = grade["models"]
+    assert model["sample"] is None
+    numbers = {n["id"]: n["verdict"] for n in model["numbers"]}
+    assert numbers["n_obs"] == "exact" and numbers["n_groups"] == "exact"

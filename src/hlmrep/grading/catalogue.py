@@ -76,6 +76,7 @@ def fit_numbers(spec: ModelSpec, table: pd.DataFrame) -> dict[str, Any]:
                 )
     values["residual.variance"] = result.sigma2
     values["residual.sd"] = result.sigma
+    values["n_obs"], values["n_groups"] = result.n_obs, result.n_groups
     for key, value in result.scaled_residual_quantiles.items():
         values[f"scaled_residuals.{key}"] = value
     if not spec.reml:
@@ -93,6 +94,40 @@ def fit_numbers(spec: ModelSpec, table: pd.DataFrame) -> dict[str, Any]:
         "verified": bool(result.optimum.verified),
         "values": values,
     }
+
+
+#: The student-level codings whose levels a submission may have fitted alone.
+SUBSET_COLUMNS = {
+    "sector": "sector = {level} schools only",
+    "minority": "minority = {level} students only",
+    "female": "female = {level} students only",
+}
+
+
+def subsets(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """The samples a submission may have used instead of the whole of HSB, with their
+    numbers of students and schools: each school left out, each level of sector, minority
+    and female alone.  A summary whose n and J are one of these names it."""
+    out: list[dict[str, Any]] = []
+    n_obs, n_groups = len(table), int(table["school"].nunique())
+    for school, size in table.groupby("school", observed=True).size().items():
+        out.append(
+            {
+                "description": f"school {school} left out",
+                "n_obs": n_obs - int(size),
+                "n_groups": n_groups - 1,
+            }
+        )
+    for column, words in SUBSET_COLUMNS.items():
+        for level, rows in table.groupby(column, observed=True):
+            out.append(
+                {
+                    "description": words.format(level=level),
+                    "n_obs": len(rows),
+                    "n_groups": int(rows["school"].nunique()),
+                }
+            )
+    return out
 
 
 class _Fits:
@@ -234,6 +269,7 @@ def build(prepared: pd.DataFrame, references: References | None = None) -> Catal
             "n_obs": n_obs,
             "n_groups": int(table["school"].nunique()),
             "mean_ses": float(np.mean(table["ses"])),
+            "subsets": subsets(table),
         },
         "models": models,
         "lrts": lrts,

@@ -54,6 +54,8 @@ def format_grade(grade: dict[str, Any], mistakes: dict[str, Any]) -> str:
         )
         for note in block.get("reading_notes", []):
             lines.append(f"  note: {note}")
+        if block.get("sample"):
+            lines.append(f"  sample: {block['sample']}")
         if block["diagnosis"]:
             word = "known alternative" if block["diagnosis"]["kind"] == "accepted" else "diagnosis"
             lines.append(f"  {word}: {block['diagnosis']['title']}")

@@ -170,6 +170,7 @@ def grade_match(
             and not qid.startswith(NOT_IN_SUMMARIES)
             and not any(fnmatch.fnmatchcase(qid, pattern) for pattern in not_printed)
         ]
+    sample = _sample(best.alignment.numbers, catalogue)
     mistake = candidate.get("mistake")
     diagnosis = None
     if mistake:
@@ -195,10 +196,34 @@ def grade_match(
         "diagnosis": diagnosis,
         "also_consistent_with": [t.candidate["mistake"] for t in ties],
         "names": best.alignment.names,
+        "sample": sample,
         "numbers": numbers,
         "ungraded": ungraded,
         "missing": missing,
     }
+
+
+def _sample(numbers: dict[str, Printed], catalogue: Catalogue) -> str | None:
+    """When a summary's numbers of students and schools are not HSB's: which sample has
+    them (a school left out, one sector alone), in words; None when they are HSB's."""
+    data = catalogue["data"]
+    n_obs, n_groups = numbers.get("n_obs"), numbers.get("n_groups")
+    if n_obs is None or n_groups is None:
+        return None
+    counts = (n_obs.value, n_groups.value)
+    if counts == (data["n_obs"], data["n_groups"]):
+        return None
+    found = [
+        s["description"] for s in data.get("subsets", []) if (s["n_obs"], s["n_groups"]) == counts
+    ]
+    said = f"n = {n_obs.text} students in J = {n_groups.text} schools, not HSB's "
+    said += f"{data['n_obs']} in {data['n_groups']}: "
+    if found:
+        return said + "the counts of " + " or ".join(found) + "; fit the whole sample"
+    return said + (
+        "no subset we know has these counts (each school left out; each level of sector, "
+        "minority, female alone)"
+    )
 
 
 def _blocks(

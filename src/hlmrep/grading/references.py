@@ -370,4 +370,6 @@ def describe_quantity(qid: str) -> str:
         "chisq": "likelihood-ratio chi-square",
         "df": "chi-square df",
         "p_value": "p-value",
+        "n_obs": "number of students (n)",
+        "n_groups": "number of schools (J)",
     }.get(qid, qid)

@@ -48,10 +48,19 @@ class Mistake(TypedDict):
     kind: str
 
 
+class Subset(TypedDict):
+    """A sample other than the whole of HSB (a school left out, one sector alone)."""
+
+    description: str
+    n_obs: int
+    n_groups: int
+
+
 class SampleSize(TypedDict):
     n_obs: int
     n_groups: int
     mean_ses: float
+    subsets: NotRequired[list[Subset]]
 
 
 class Catalogue(TypedDict):
