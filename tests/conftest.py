@@ -127,6 +127,35 @@ def have_rscript_with(*packages: str) -> bool:
     return done.returncode == 0
 
 
+def rerun_fixture_script(script: Path, hsb, folder: Path, *packages: str) -> Path:
+    """Run an R script that writes grading fixtures (``Rscript SCRIPT HSB_CSV OUT_DIR``) on
+    the prepared HSB table with the installed R packages; the folder it wrote.
+
+    Without R and ``packages`` the test is skipped, and fails under CI (.ci/run installs
+    them)."""
+    import os
+    import subprocess
+
+    import pytest
+
+    if not have_rscript_with(*packages):
+        wanted = f"Rscript with {', '.join(packages)} not found"
+        if os.environ.get("CI"):
+            pytest.fail(f"{wanted}; .ci/run installs them")
+        pytest.skip(wanted)
+    table = folder / "hsb.csv"
+    hsb.to_csv(table, index=False)
+    out = folder / script.stem
+    done = subprocess.run(
+        ["Rscript", "--vanilla", str(script), str(table), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out
+
+
 def results_keys(results: Path) -> dict[str, Path]:
     """The results files of a run, keyed as the rules key them for the scorecard and the
     report (``fits/model3``, ``bootstrap/ci_model3``, …). Tests know the folder layout; the

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, copy_workflow, job_counts, run_snakemake
+from conftest import ROOT, copy_workflow, job_counts, rerun_fixture_script, run_snakemake
 from hlmrep.grading import answer_sheet, catalogue, verdicts
 from hlmrep.grading.grade import grade_file
 from hlmrep.grading.pages import render_grade, render_index, summary_csv
@@ -179,21 +178,7 @@ def test_a_console_paste_in_knitr_style_with_collapsed_spaces_is_read(grading_ca
 @pytest.mark.lme4
 def test_fresh_lme4_output_of_every_mistake_is_diagnosed(grading_catalogue, hsb, tmp_path):
     """Rerun the fixture script with the installed lme4 and grade what it prints now."""
-    rscript = shutil.which("Rscript")
-    if rscript is None:
-        if os.environ.get("CI"):
-            pytest.fail("Rscript not found; .ci/run installs R with lme4")
-        pytest.skip("Rscript not found")
-    table = tmp_path / "hsb.csv"
-    hsb.to_csv(table, index=False)
-    out = tmp_path / "lme4"
-    done = subprocess.run(
-        [rscript, "--vanilla", str(MAKE_SUBMISSIONS), str(table), str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    out = rerun_fixture_script(MAKE_SUBMISSIONS, hsb, tmp_path, "lme4")
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in LME4_OUTPUT.iterdir())
     assert not grade_file(out / "unknown_model.txt", grading_catalogue)["models"][0][
         "matches_known"

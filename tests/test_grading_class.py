@@ -12,13 +12,11 @@ shaped to the reader.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, have_rscript_with
+from conftest import ROOT, rerun_fixture_script
 from hlmrep.grading.grade import grade_file
 from hlmrep.grading.r_output import Anova, Summary, parse
 
@@ -151,20 +149,7 @@ def test_a_block_with_an_unreadable_row_is_not_graded_on_the_rows_that_were_read
 @pytest.mark.lme4
 def test_fresh_output_of_the_class_script_grades_the_same(grading_catalogue, hsb, tmp_path):
     """Rerun make_class.R with the installed R packages and grade what they print now."""
-    if not have_rscript_with("lmerTest", "nlme", "knitr"):
-        if os.environ.get("CI"):
-            pytest.fail("Rscript with lmerTest, nlme and knitr not found; .ci/run installs them")
-        pytest.skip("Rscript with lmerTest, nlme and knitr not found")
-    table = tmp_path / "hsb.csv"
-    hsb.to_csv(table, index=False)
-    out = tmp_path / "class"
-    done = subprocess.run(
-        ["Rscript", "--vanilla", str(MAKE_CLASS), str(table), str(out)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    out = rerun_fixture_script(MAKE_CLASS, hsb, tmp_path, "lmerTest", "nlme", "knitr")
     assert sorted(p.name for p in out.iterdir()) == sorted(ATTEMPTS)
     for name in ("amara_okafor_lab4.txt", "ben_liu_hw3.txt", "dev_patel_reprex.txt",
                  "farah_khan_hw4.md", "gita_rao_digits3.txt"):  # fmt: skip
