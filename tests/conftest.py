@@ -64,6 +64,22 @@ def grading_catalogue(hsb) -> dict:
 
 
 @pytest.fixture(scope="session")
+def hsb_table(hsb) -> pd.DataFrame:
+    """The table a grader fits a submission's own formulas to (the catalogue's)."""
+    from hlmrep.grading.catalogue import analysis_table
+
+    return analysis_table(hsb)
+
+
+@pytest.fixture(scope="session")
+def prepared_file(hsb, tmp_path_factory) -> Path:
+    """The prepared table as the data job writes it (``--data`` of the grading jobs)."""
+    path = tmp_path_factory.mktemp("prepared") / "hsb.csv"
+    hsb.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
 def catalogue_file(grading_catalogue, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("catalogue") / "catalogue.json"
     path.write_text(json.dumps(grading_catalogue))

@@ -79,8 +79,8 @@ def test_verdicts_follow_the_audit_conventions(submitted, reference, kind, expec
 
 
 # ----- real lme4 output ----------------------------------------------------------------------
-def test_a_correct_model3_and_its_slope_test_replicate(grading_catalogue):
-    grade = grade_file(LME4_OUTPUT / "correct_model3.txt", grading_catalogue)
+def test_a_correct_model3_and_its_slope_test_replicate(grading_catalogue, hsb_table):
+    grade = grade_file(LME4_OUTPUT / "correct_model3.txt", grading_catalogue, table=hsb_table)
     assert grade["status"] == "graded"
     assert [m["target"] for m in grade["models"]] == ["model3", "random_cses_slope"]
     assert all(m["confidence"] == "high" and m["diagnosis"] is None for m in grade["models"])
@@ -91,8 +91,8 @@ def test_a_correct_model3_and_its_slope_test_replicate(grading_catalogue):
     assert grade["models"][0]["names"] == {"(Intercept)": "(Intercept)", "ses_c": "cses"}
 
 
-def test_a_correct_model4_replicates_the_vignette(grading_catalogue):
-    grade = grade_file(LME4_OUTPUT / "correct_model4.txt", grading_catalogue)
+def test_a_correct_model4_replicates_the_vignette(grading_catalogue, hsb_table):
+    grade = grade_file(LME4_OUTPUT / "correct_model4.txt", grading_catalogue, table=hsb_table)
     (model,) = grade["models"]
     assert model["target"] == "model4" and model["diagnosis"] is None
     assert model["names"]["MEANSES"] == "meanses"
@@ -101,9 +101,11 @@ def test_a_correct_model4_replicates_the_vignette(grading_catalogue):
 
 
 @pytest.mark.parametrize("name", sorted(MISTAKES))
-def test_each_mistake_fitted_in_lme4_is_diagnosed_as_that_mistake(grading_catalogue, name):
+def test_each_mistake_fitted_in_lme4_is_diagnosed_as_that_mistake(
+    grading_catalogue, name, hsb_table
+):
     target, mistake = MISTAKES[name]
-    grade = grade_file(LME4_OUTPUT / name, grading_catalogue)
+    grade = grade_file(LME4_OUTPUT / name, grading_catalogue, table=hsb_table)
     (model,) = grade["models"]
     assert model["target"] == target
     assert model["diagnosis"]["id"] == mistake
@@ -116,8 +118,10 @@ def test_each_mistake_fitted_in_lme4_is_diagnosed_as_that_mistake(grading_catalo
     assert grade["diagnoses"] == [mistake]
 
 
-def test_model3a_at_lme4s_default_stopping_point_replicates_the_vignette(grading_catalogue):
-    grade = grade_file(LME4_OUTPUT / "model3a_lme4_default.txt", grading_catalogue)
+def test_model3a_at_lme4s_default_stopping_point_replicates_the_vignette(
+    grading_catalogue, hsb_table
+):
+    grade = grade_file(LME4_OUTPUT / "model3a_lme4_default.txt", grading_catalogue, table=hsb_table)
     (model,) = grade["models"]
     assert model["target"] == "model3a"
     assert model["diagnosis"]["id"] == "lme4_default_optimizer_stop"
@@ -129,8 +133,8 @@ def test_model3a_at_lme4s_default_stopping_point_replicates_the_vignette(grading
     assert criterion["against"] == "printed" and criterion["submitted"] == "46503.4"
 
 
-def test_model3a_at_the_optimum_replicates_too_and_says_against_what(grading_catalogue):
-    grade = grade_file(LME4_OUTPUT / "model3a_optimum.txt", grading_catalogue)
+def test_model3a_at_the_optimum_replicates_too_and_says_against_what(grading_catalogue, hsb_table):
+    grade = grade_file(LME4_OUTPUT / "model3a_optimum.txt", grading_catalogue, table=hsb_table)
     (model,) = grade["models"]
     assert model["diagnosis"] is None and grade["all_replicated"]
     criterion = next(n for n in model["numbers"] if n["id"] == "criterion")
@@ -138,19 +142,41 @@ def test_model3a_at_the_optimum_replicates_too_and_says_against_what(grading_cat
     assert criterion["submitted"] == "46495.1" and criterion["against"] == "optimum"
 
 
-def test_a_model_nothing_known_explains_says_so(grading_catalogue):
-    """female in place of minority: the structure of mod3_int, none of its numbers."""
-    grade = grade_file(LME4_OUTPUT / "unknown_model.txt", grading_catalogue)
+def test_a_model_outside_the_assignment_is_shown_not_graded(grading_catalogue, hsb_table):
+    """female in place of minority: fitted as written, a correct fit of a model the
+    assignment does not ask for; its numbers neither raise nor lower the score."""
+    grade = grade_file(LME4_OUTPUT / "unknown_model.txt", grading_catalogue, table=hsb_table)
     (model,) = grade["models"]
+    assert model["their_model"]["roles"] == {"ses_c": "ses", "female": "female"}
+    assert model["their_model"]["computation"] == "correct"
+    assert not model["part_of_assignment"] and model["numbers"] == []
+    assert "not one of the models the assignment asks for" in model["their_model"]["in_words"]
+    assert model["diagnosis"] is None and grade["diagnoses"] == []
+    assert grade["graded"] == 0 and grade["score"] is None
+
+
+def test_numbers_no_fit_of_the_formula_gives_are_said_to_be_so(
+    grading_catalogue, hsb_table, tmp_path
+):
+    """A correct model3 printout with its slope's estimate typed over: the formula is
+    fitted under every data variant and none gives that number."""
+    text = (LME4_OUTPUT / "correct_model3.txt").read_text()
+    line = next(x for x in text.splitlines() if x.startswith("ses_c "))
+    path = tmp_path / "edited.txt"
+    path.write_text(text.replace(line, line.replace("2.1932", "2.9132")))
+    model = grade_file(path, grading_catalogue, table=hsb_table)["models"][0]
+    assert model["their_model"]["computation"] == "not this model"
+    assert "fixed.cses.estimate" in model["their_model"]["unreproduced"]
     assert model["confidence"] == "low" and not model["matches_known"]
-    assert model["diagnosis"] is None and grade["unmatched"] == 1
-    assert not grade["all_replicated"]
-    wrong = [n for n in model["numbers"] if n["verdict"] not in verdicts.REPLICATED]
-    assert wrong and all(n["diagnosis"] is None for n in wrong)
+    assert "not a fit of the model you wrote" in model["their_model"]["in_words"]
 
 
-def test_the_sample_mean_graded_against_the_book_is_the_reverse_mistake(grading_catalogue):
-    grade = grade_file(LME4_OUTPUT / "correct_model4.txt", grading_catalogue, "textbook")
+def test_the_sample_mean_graded_against_the_book_is_the_reverse_mistake(
+    grading_catalogue, hsb_table
+):
+    grade = grade_file(
+        LME4_OUTPUT / "correct_model4.txt", grading_catalogue, "textbook", table=hsb_table
+    )
     (model,) = grade["models"]
     assert model["target"] == "table_4_5"
     assert model["diagnosis"]["id"] == "meanses_sample_instead_of_school_file"
@@ -159,34 +185,41 @@ def test_the_sample_mean_graded_against_the_book_is_the_reverse_mistake(grading_
     assert gamma00["reference"] == "12.10" and gamma00["verdict"] == "minor"
 
 
-def test_the_school_files_meanses_graded_against_the_book_replicates(grading_catalogue):
-    grade = grade_file(LME4_OUTPUT / "meanses_school_file.txt", grading_catalogue, "textbook")
+def test_the_school_files_meanses_graded_against_the_book_replicates(grading_catalogue, hsb_table):
+    grade = grade_file(
+        LME4_OUTPUT / "meanses_school_file.txt", grading_catalogue, "textbook", table=hsb_table
+    )
     (model,) = grade["models"]
     assert model["target"] == "table_4_5" and model["diagnosis"] is None
     assert grade["all_replicated"]
 
 
-def test_a_console_paste_in_knitr_style_with_collapsed_spaces_is_read(grading_catalogue, tmp_path):
+def test_a_console_paste_in_knitr_style_with_collapsed_spaces_is_read(
+    grading_catalogue, tmp_path, hsb_table
+):
     text = (LME4_OUTPUT / "correct_model3.txt").read_text()
     pasted = "\n".join("## " + " ".join(line.split()) for line in text.splitlines())
     path = tmp_path / "pasted.txt"
     path.write_text(pasted)
-    grade = grade_file(path, grading_catalogue)
+    grade = grade_file(path, grading_catalogue, table=hsb_table)
     assert grade["all_replicated"] and grade["graded"] == 34  # n and J graded too
 
 
 @pytest.mark.lme4
-def test_fresh_lme4_output_of_every_mistake_is_diagnosed(grading_catalogue, hsb, tmp_path):
+def test_fresh_lme4_output_of_every_mistake_is_diagnosed(
+    grading_catalogue, hsb, tmp_path, hsb_table
+):
     """Rerun the fixture script with the installed lme4 and grade what it prints now."""
     out = rerun_fixture_script(MAKE_SUBMISSIONS, hsb, tmp_path, "lme4")
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in LME4_OUTPUT.iterdir())
-    assert not grade_file(out / "unknown_model.txt", grading_catalogue)["models"][0][
-        "matches_known"
-    ]
+    unknown = grade_file(out / "unknown_model.txt", grading_catalogue, table=hsb_table)
+    assert not unknown["models"][0]["part_of_assignment"]
     for name, (target, mistake) in MISTAKES.items():
-        (model,) = grade_file(out / name, grading_catalogue)["models"]
+        (model,) = grade_file(out / name, grading_catalogue, table=hsb_table)["models"]
         assert (model["target"], model["diagnosis"]["id"]) == (target, mistake), name
-    assert grade_file(out / "correct_model3.txt", grading_catalogue)["all_replicated"]
+    assert grade_file(out / "correct_model3.txt", grading_catalogue, table=hsb_table)[
+        "all_replicated"
+    ]
 
 
 def test_uncorrelated_random_effects_fit_as_lme4s_double_bar(hsb):
@@ -284,11 +317,11 @@ def test_the_template_lists_every_printed_reference_number():
 
 
 def test_an_answer_sheet_with_one_transposed_digit_has_one_major_number(
-    grading_catalogue, tmp_path
+    grading_catalogue, tmp_path, hsb_table
 ):
     path = tmp_path / "stata_user.csv"
     path.write_text(_sheet_from_vignette(transpose="model3.fixed.(Intercept).estimate"))
-    grade = grade_file(path, grading_catalogue)
+    grade = grade_file(path, grading_catalogue, table=hsb_table)
     assert grade["format"] == "answer sheet"
     numbers = {n["id"]: n for n in _numbers(grade)}
     assert numbers["fixed.(Intercept).estimate"]["submitted"] == "21.6362"
@@ -299,11 +332,11 @@ def test_an_answer_sheet_with_one_transposed_digit_has_one_major_number(
     assert grade["counts"]["major"] == 1 and grade["counts"]["exact"] == 7
 
 
-def test_an_answer_sheet_cell_that_is_not_a_number_is_named(grading_catalogue, tmp_path):
+def test_an_answer_sheet_cell_that_is_not_a_number_is_named(grading_catalogue, tmp_path, hsb_table):
     text = _sheet_from_vignette().replace(",36.700", ",thirty-six")
     path = tmp_path / "sheet.csv"
     path.write_text(text)
-    grade = grade_file(path, grading_catalogue)
+    grade = grade_file(path, grading_catalogue, table=hsb_table)
     assert grade["status"] == "graded" and grade["graded"] == 7
     (problem,) = grade["problems"]
     assert "sheet.csv, row" in problem and "column value: 'thirty-six' is not a number" in problem
@@ -338,10 +371,10 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     return out
 
 
-def test_each_bad_input_gets_its_own_clear_error(grading_catalogue, tmp_path):
+def test_each_bad_input_gets_its_own_clear_error(grading_catalogue, tmp_path, hsb_table):
     bad = _bad_inputs(tmp_path)
     for name, (path, message) in bad.items():
-        grade = grade_file(path, grading_catalogue)
+        grade = grade_file(path, grading_catalogue, table=hsb_table)
         assert grade["status"] == "error", name
         assert grade["error"].startswith(f"{name}: ") and message in grade["error"], (
             name,
@@ -349,19 +382,21 @@ def test_each_bad_input_gets_its_own_clear_error(grading_catalogue, tmp_path):
         )
         assert grade["models"] == [] and grade["score"] is None
     # the summary names each error on the file's own row; a good file beside them is graded
-    good = grade_file(LME4_OUTPUT / "correct_model3.txt", grading_catalogue)
-    grades = [grade_file(path, grading_catalogue) for path, _ in bad.values()] + [good]
+    good = grade_file(LME4_OUTPUT / "correct_model3.txt", grading_catalogue, table=hsb_table)
+    grades = [grade_file(path, grading_catalogue, table=hsb_table) for path, _ in bad.values()] + [
+        good
+    ]
     rows = list(csv.DictReader(io.StringIO(summary_csv(grades))))
     assert {r["submission"]: r["status"] for r in rows}["correct_model3.txt"] == "graded"
     assert sum(r["status"] == "error" and bool(r["error"]) for r in rows) == len(bad)
 
 
-def test_submitted_text_is_escaped_in_the_pages(grading_catalogue, tmp_path):
+def test_submitted_text_is_escaped_in_the_pages(grading_catalogue, tmp_path, hsb_table):
     payload = "<script>alert(1)</script>"
     text = (LME4_OUTPUT / "correct_model3.txt").read_text().replace("ses_c", payload)
     path = tmp_path / "<b onmouseover=alert(2)>mallory.txt"
     path.write_text(text)
-    grade = grade_file(path, grading_catalogue)
+    grade = grade_file(path, grading_catalogue, table=hsb_table)
     assert grade["all_replicated"]  # the name is data: lined up by its numbers
     assert grade["models"][0]["names"][payload] == "cses"
     pages = [render_grade(grade, grading_catalogue["mistakes"]), render_index([grade])]
@@ -371,7 +406,9 @@ def test_submitted_text_is_escaped_in_the_pages(grading_catalogue, tmp_path):
     assert "&lt;b onmouseover=alert(2)&gt;mallory.txt" in pages[1]
 
 
-def test_a_submitted_formula_is_read_by_our_parser_never_evaluated(grading_catalogue, tmp_path):
+def test_a_submitted_formula_is_read_by_our_parser_never_evaluated(
+    grading_catalogue, tmp_path, hsb_table
+):
     marker = tmp_path / "pwned"
     text = (
         (LME4_OUTPUT / "correct_model3.txt")
@@ -383,7 +420,7 @@ def test_a_submitted_formula_is_read_by_our_parser_never_evaluated(grading_catal
     )
     path = tmp_path / "payload.txt"
     path.write_text(text)
-    grade = grade_file(path, grading_catalogue)
+    grade = grade_file(path, grading_catalogue, table=hsb_table)
     formula = grade["models"][0]["submitted_formula"]
     assert formula["canonical"] is None and "system" in formula["not_read"]
     assert grade["all_replicated"] and not marker.exists()

@@ -50,10 +50,10 @@ def _targets(grade: dict) -> list[tuple[str, str]]:
         "gita_rao_digits3.txt",  # options(digits = 3): fewer digits, still enough to tell
     ],
 )
-def test_a_correct_replication_as_students_print_it_replicates(grading_catalogue, name):
+def test_a_correct_replication_as_students_print_it_replicates(grading_catalogue, name, hsb_table):
     """Every number read and replicated, nothing left out, no line reported unread: the
     prose, code, fences, prompts and R's decorations around the blocks are not output."""
-    _replicates_whole(grade_file(CLASS / name, grading_catalogue), name)
+    _replicates_whole(grade_file(CLASS / name, grading_catalogue, table=hsb_table), name)
 
 
 def _replicates_whole(grade: dict, name: str) -> None:
@@ -100,8 +100,8 @@ def test_ranova_after_anova_is_its_own_test_on_reml():
     assert parsed.problems == []
 
 
-def test_printouts_no_reference_prints_are_named_not_graded(grading_catalogue):
-    grade = grade_file(CLASS / "carmen_diaz_model4.txt", grading_catalogue)
+def test_printouts_no_reference_prints_are_named_not_graded(grading_catalogue, hsb_table):
+    grade = grade_file(CLASS / "carmen_diaz_model4.txt", grading_catalogue, table=hsb_table)
     assert _targets(grade) == ATTEMPTS["carmen_diaz_model4.txt"]
     assert grade["replicated"] == grade["graded"] and grade["problems"] == []
     assert [line.split(": ", 1)[1] for line in grade["not_graded"]] == [
@@ -111,10 +111,10 @@ def test_printouts_no_reference_prints_are_named_not_graded(grading_catalogue):
     ]
 
 
-def test_nlme_standard_deviations_are_graded_as_standard_deviations(grading_catalogue):
+def test_nlme_standard_deviations_are_graded_as_standard_deviations(grading_catalogue, hsb_table):
     """nlme prints SDs, not variances: the SDs are graded, the variances are not counted as
     left out, and the REML criterion is −2 × logLik, said so."""
-    grade = grade_file(CLASS / "emma_schmidt_nlme.txt", grading_catalogue)
+    grade = grade_file(CLASS / "emma_schmidt_nlme.txt", grading_catalogue, table=hsb_table)
     assert _targets(grade) == ATTEMPTS["emma_schmidt_nlme.txt"]
     model3 = grade["models"][0]
     graded = {n["id"]: n for n in model3["numbers"]}
@@ -128,7 +128,7 @@ def test_nlme_standard_deviations_are_graded_as_standard_deviations(grading_cata
 
 
 def test_a_block_with_an_unreadable_row_is_not_graded_on_the_rows_that_were_read(
-    grading_catalogue, tmp_path: Path
+    grading_catalogue, tmp_path: Path, hsb_table
 ):
     """One fixed-effect row mangled (a letter O for a zero): that summary is named as not
     read whole and not graded at all; the other summary in the file still is."""
@@ -139,7 +139,7 @@ def test_a_block_with_an_unreadable_row_is_not_graded_on_the_rows_that_were_read
     assert mangled != text
     path = tmp_path / "amara_okafor_lab4.txt"
     path.write_text(mangled)
-    grade = grade_file(path, grading_catalogue)
+    grade = grade_file(path, grading_catalogue, table=hsb_table)
     assert _targets(grade) == [("summary()", "model4")]
     assert any("summary() not read whole (1 row(s) not read): not graded" in p
                for p in grade["problems"])  # fmt: skip
@@ -147,15 +147,19 @@ def test_a_block_with_an_unreadable_row_is_not_graded_on_the_rows_that_were_read
 
 
 @pytest.mark.lme4
-def test_fresh_output_of_the_class_script_grades_the_same(grading_catalogue, hsb, tmp_path):
+def test_fresh_output_of_the_class_script_grades_the_same(
+    grading_catalogue, hsb, tmp_path, hsb_table
+):
     """Rerun make_class.R with the installed R packages and grade what they print now."""
     out = rerun_fixture_script(MAKE_CLASS, hsb, tmp_path, "lmerTest", "nlme", "knitr")
     assert sorted(p.name for p in out.iterdir()) == sorted(ATTEMPTS)
     for name in ("amara_okafor_lab4.txt", "ben_liu_hw3.txt", "dev_patel_reprex.txt",
                  "farah_khan_hw4.md", "gita_rao_digits3.txt"):  # fmt: skip
-        _replicates_whole(grade_file(out / name, grading_catalogue), name)
+        _replicates_whole(grade_file(out / name, grading_catalogue, table=hsb_table), name)
     for name in ("carmen_diaz_model4.txt", "emma_schmidt_nlme.txt"):
-        assert _targets(grade_file(out / name, grading_catalogue)) == ATTEMPTS[name]
+        assert (
+            _targets(grade_file(out / name, grading_catalogue, table=hsb_table)) == ATTEMPTS[name]
+        )
 
 
 @pytest.mark.parametrize(
@@ -173,9 +177,11 @@ def test_fresh_output_of_the_class_script_grades_the_same(grading_catalogue, hsb
         ),
     ],
 )
-def test_a_model_of_another_sample_is_named_by_its_counts(grading_catalogue, name, sample):
+def test_a_model_of_another_sample_is_named_by_its_counts(
+    grading_catalogue, name, sample, hsb_table
+):
     """n and J are graded; when they are not HSB's, the sample that has them is named."""
-    grade = grade_file(CLASS / name, grading_catalogue)
+    grade = grade_file(CLASS / name, grading_catalogue, table=hsb_table)
     (model,) = grade["models"]
     assert model["sample"] == sample
     numbers = {n["id"]: n["verdict"] for n in model["numbers"]}
@@ -183,8 +189,8 @@ def test_a_model_of_another_sample_is_named_by_its_counts(grading_catalogue, nam
     assert not grade["all_replicated"]
 
 
-def test_hsb_s_own_counts_are_graded_and_say_nothing(grading_catalogue):
-    grade = grade_file(CLASS / "dev_patel_reprex.txt", grading_catalogue)
+def test_hsb_s_own_counts_are_graded_and_say_nothing(grading_catalogue, hsb_table):
+    grade = grade_file(CLASS / "dev_patel_reprex.txt", grading_catalogue, table=hsb_table)
     (model,) = grade["models"]
     assert model["sample"] is None
     numbers = {n["id"]: n["verdict"] for n in model["numbers"]}

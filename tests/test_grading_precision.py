@@ -57,18 +57,20 @@ def _verdicts(grade: dict) -> dict[str, str]:
     return {n["id"]: n["verdict"] for m in grade["models"] for n in m["numbers"]}
 
 
-def test_an_answer_sheet_as_printed_replicates_whole(grading_catalogue, tmp_path):
+def test_an_answer_sheet_as_printed_replicates_whole(grading_catalogue, tmp_path, hsb_table):
     path = tmp_path / "as_printed.csv"
     path.write_text(_sheet(grading_catalogue, None))
-    grade = grade_file(path, grading_catalogue)
+    grade = grade_file(path, grading_catalogue, table=hsb_table)
     assert grade["all_replicated"] and grade["graded"] == 19
 
 
-def test_an_answer_sheet_of_whole_numbers_is_too_coarse_not_exact(grading_catalogue, tmp_path):
+def test_an_answer_sheet_of_whole_numbers_is_too_coarse_not_exact(
+    grading_catalogue, tmp_path, hsb_table
+):
     """Every SE "0" was exact before: 31/31 for a sheet that says nothing."""
     path = tmp_path / "whole_numbers.csv"
     path.write_text(_sheet(grading_catalogue, 0))
-    grade = grade_file(path, grading_catalogue)
+    grade = grade_file(path, grading_catalogue, table=hsb_table)
     verdicts = _verdicts(grade)
     assert verdicts["fixed.(Intercept).se"] == TOO_COARSE  # "0" for 0.2445
     assert verdicts["fixed.cses.estimate"] == TOO_COARSE  # "2" for 2.1932
@@ -79,30 +81,35 @@ def test_an_answer_sheet_of_whole_numbers_is_too_coarse_not_exact(grading_catalo
 
 
 def test_an_answer_sheet_of_one_decimal_is_too_coarse_where_it_cannot_tell(
-    grading_catalogue, tmp_path
+    grading_catalogue, tmp_path, hsb_table
 ):
     path = tmp_path / "one_decimal.csv"
     path.write_text(_sheet(grading_catalogue, 1))
-    verdicts = _verdicts(grade_file(path, grading_catalogue))
+    verdicts = _verdicts(grade_file(path, grading_catalogue, table=hsb_table))
     assert verdicts["fixed.(Intercept).estimate"] == TOO_COARSE  # 12.6 for 12.6362
     assert verdicts["random.corr.(Intercept).cses"] == TOO_COARSE  # 0.0 for 0.02
     assert verdicts["criterion"] == "exact"  # 46714.2 is as printed
 
 
-def test_a_wrong_number_stays_wrong_at_coarse_digits(grading_catalogue, tmp_path):
+def test_a_wrong_number_stays_wrong_at_coarse_digits(grading_catalogue, tmp_path, hsb_table):
     """Too coarse is for numbers that would otherwise pass: 13.1 for 12.6362 is minor."""
     text = _sheet(grading_catalogue, None).replace(",12.6362\n", ",13.1\n")
     path = tmp_path / "wrong.csv"
     path.write_text(text)
-    assert _verdicts(grade_file(path, grading_catalogue))["fixed.(Intercept).estimate"] == "minor"
+    assert (
+        _verdicts(grade_file(path, grading_catalogue, table=hsb_table))[
+            "fixed.(Intercept).estimate"
+        ]
+        == "minor"
+    )
 
 
-def test_the_digits_asked_for_are_a_setting(grading_catalogue, catalogue_file, tmp_path):
+def test_the_digits_asked_for_are_a_setting(grading_catalogue, catalogue_file, tmp_path, hsb_table):
     """The digits asked for are recorded with the grade; the command's flag refuses
     nonsense."""
     path = tmp_path / "sheet.csv"
     path.write_text(_sheet(grading_catalogue, 0))
-    strict = grade_file(path, grading_catalogue, significant_digits=3)
+    strict = grade_file(path, grading_catalogue, significant_digits=3, table=hsb_table)
     assert strict["min_significant_digits"] == 3
     done = subprocess.run(
         [sys.executable, "-m", "hlmrep", "grade", str(path), "--catalogue", str(catalogue_file),

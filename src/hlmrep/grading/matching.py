@@ -187,6 +187,13 @@ def align_summary(
 
     variables = {k: v for k, v in names.items() if _order(k) == 0}
     _align_random(summary, structure, values, variables, numbers, differences)
+    common_numbers(summary, numbers)
+    return Alignment(numbers, differences, names)
+
+
+def common_numbers(summary: Summary, numbers: dict[str, Printed]) -> None:
+    """Add the numbers every summary names alike: sigma, the criterion (REML) or the fit
+    statistics (ML), the scaled residuals' quantiles, n and J."""
     if summary.residual_variance is not None:
         numbers["residual.variance"] = summary.residual_variance
     if summary.residual_sd is not None:
@@ -207,7 +214,6 @@ def align_summary(
     if summary.groups:
         count = next(iter(summary.groups.values()))
         numbers["n_groups"] = Printed(float(count), str(count))
-    return Alignment(numbers, differences, names)
 
 
 def _align_random(

@@ -113,6 +113,7 @@ def grade_job(
     folder: Path,
     key: str,
     catalogue: Path,
+    data: Path,
     reference_source: Literal["vignette", "textbook"],
     min_significant_digits: int = MIN_SIGNIFICANT_DIGITS,
     out_json: Path,
@@ -121,16 +122,20 @@ def grade_job(
     """Grade one submission number by number: its grade record and its page.
 
     ``key`` names the entry of the submissions ``folder`` (:mod:`hlmrep.grading.inventory`);
+    ``data`` is the prepared table, to which the models the file writes are fitted;
     ``reference_source`` says which source wins where the vignette and the book print the
     same model; ``min_significant_digits`` the fewest digits a number may be printed with
     and still replicate.  Whatever the file holds, the job ends with a record: a file that cannot be
     graded, or that breaks the grader, or that exceeds the time and memory bounds, is
     recorded as an error of that file, so that the index and summary.csv list it and the
     other files."""
+    from hlmrep.data.tables import read_prepared
+    from hlmrep.grading.catalogue import analysis_table
     from hlmrep.grading.grade import grade_bounded, refusal
     from hlmrep.grading.inventory import find
 
     fitted = CATALOGUE.read(catalogue)
+    table = analysis_table(read_prepared(data))
     entry = find(folder, key)
     if entry.refusal is not None:
         grade = refusal(entry.name, reference_source, f"{entry.name}: {entry.refusal}")
@@ -141,6 +146,7 @@ def grade_job(
             reference_source,
             name=entry.name,
             significant_digits=min_significant_digits,
+            table=table,
         )
     grade["key"] = key
     try:

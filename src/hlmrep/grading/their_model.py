@@ -1,0 +1,757 @@
+"""The model a submission wrote, fitted: what the student computed, and how it differs.
+
+A printed lme4, lmerTest or nlme summary carries its formula, with the variables named as
+the student named them (``mAch ~ ses_c * MEANSES + ses_c * Sector + (ses_c | id)``).  Here:
+
+1. each variable gets its HSB role from its name (:data:`ROLE_WORDS`): the response and the
+   grouping factor by their place, SES, MEANSES, sector, minority, female and the school
+   file's variables by the words in their names;
+2. each factor's coding is read from the printed term names: ``SectorCatholic`` is a factor
+   with Public as baseline, ``sectorPublic`` one relevelled to Catholic, a bare ``catholic``
+   a 0/1 dummy;
+3. the formula, as written, is fitted by the engine to a table whose columns carry the
+   student's names, under each data variant a student may have used (:class:`Variant`):
+   SES uncentred, centred on the grand mean or on its school's mean, standardised or not;
+   MEANSES the sample mean or the school file's; the whole sample or the subset that has the
+   printed n and J.  The estimation is the printout's own.  The variant whose fit reproduces
+   the printed numbers is what the student computed (:attr:`TheirModel.computation`);
+4. the model, in the reference's vocabulary (:class:`~.references.ModelSpec`), is compared
+   with each reference model (:func:`differences`): every difference is named, as the
+   catalogued mistake when there is one (in ``mistakes.yaml``'s words, with its fix),
+   otherwise in words of its own.  A relevelled factor, a 0/1 dummy or standardised SES is
+   the same model in another parametrisation: a note, not a mistake, and the numbers are
+   compared with the reference fitted in the student's parametrisation.
+
+Nothing of the formula is evaluated: it is parsed by the engine's own grammar, and the
+table it is fitted to is built here from the prepared HSB table.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hlmrep.errors import HlmrepError
+from hlmrep.grading.r_output import Printed, Summary
+from hlmrep.grading.references import ModelSpec, References
+
+#: Roles a variable may have, found by words in its name (lower case, letters and digits
+#: only): the first role whose test passes.  The response and the grouping factor are
+#: known by their place in the formula.
+ROLE_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("sector", ("sector", "catholic", "cath", "public")),
+    ("minority", ("minority", "minor", "ethnic", "race", "white")),
+    ("female", ("female", "sex", "gender", "girl", "male")),
+    ("size", ("size", "enrol")),
+    ("pracad", ("pracad", "academic")),
+    ("disclim", ("disclim", "climate")),
+    ("himinty", ("himinty", "himin")),
+)
+#: Words that make an SES variable a school mean (``MEANSES``, ``ses_mean``, ``avg_ses``)
+#: unless it is centred (``ses_mean_centred``).
+MEAN_WORDS = ("mean", "avg", "ave", "bar", "school", "sch", "grp", "group", "agg", "cluster")
+CENTRED_WORDS = ("cent", "cwc", "dev", "diff", "within", "cgm", "gmc", "grand")
+SCHOOL_MEAN_NAMES = {"mses", "sesj", "msesj"}
+
+#: The levels of HSB's factors (our name: the words a student may print for it), and the
+#: level a 0/1 dummy named after the factor marks by default.
+LEVEL_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "sector": {
+        "Public": ("public", "pub", "0", "no", "p"),
+        "Catholic": ("catholic", "cath", "1", "yes", "c"),
+    },
+    "minority": {
+        "No": ("no", "0", "white", "nonminority", "majority", "n", "false"),
+        "Yes": ("yes", "1", "minority", "y", "true"),
+    },
+    "female": {
+        "Male": ("male", "0", "boy", "m", "no", "man"),
+        "Female": ("female", "1", "girl", "f", "yes", "woman"),
+    },
+}
+#: The level the reference codes as 1 (R's second level): sectorCatholic, minorityYes.
+MARKED = {"sector": "Catholic", "minority": "Yes", "female": "Female"}
+#: A dummy named with one of these words marks the other level (``public``: 1 = Public).
+DUMMY_MARKS_BASELINE = {"sector": ("public",), "minority": ("white", "major"), "female": ()}
+
+#: The SES columns a student's SES variable may be: name, words for the page, and whether
+#: it is centred on the school mean (the reference's cses) and standardised.
+SES_VARIANTS: dict[str, tuple[str, bool, bool]] = {
+    "school-centred": ("SES centred on its school's mean (cses)", True, False),
+    "uncentred": ("SES as in the data, not centred", False, False),
+    "grand-mean-centred": ("SES centred on the grand mean", False, False),
+    "school-centred, standardised": (
+        "SES centred on its school's mean and divided by its standard deviation",
+        True,
+        True,
+    ),
+    "standardised": ("SES standardised over all students (grand-mean centred)", False, True),
+}
+#: The mistake's column (:mod:`.catalogue`) each SES variant stands for in the reference's
+#: vocabulary; standardising is a parametrisation, not a mistake.
+SES_COLUMN = {
+    "school-centred": "cses",
+    "school-centred, standardised": "cses",
+    "uncentred": "ses",
+    "grand-mean-centred": "ses_grand",
+    "standardised": "ses_grand",
+}
+MEANSES_VARIANTS = {
+    "sample": "each school's mean SES over its sampled students",
+    "school_file": "the school file's MEANSES",
+}
+#: Relative agreement at which the printed numbers are still the optimum of the model
+#: written, stopped a little early (nlme's tolerance on a flat likelihood), not another model.
+NEAR_OPTIMUM = 0.01
+#: Fits tried for one printed model at most (SES variants x MEANSES variants x samples).
+MAX_VARIANTS = 24
+#: Differences beyond which a model is another model, not an attempt of the reference.
+MAX_DIFFERENCES = 3
+
+
+class NotFittedError(HlmrepError):
+    """The formula of a printout cannot be fitted here, and why (shown on the page)."""
+
+
+def _plain(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def role_of(name: str) -> str | None:
+    """A variable's HSB role by the words of its name, or None when it has none."""
+    plain = _plain(name)
+    if "ses" in plain:
+        is_mean = any(w in plain for w in MEAN_WORDS) or plain in SCHOOL_MEAN_NAMES
+        if is_mean and not any(w in plain for w in CENTRED_WORDS):
+            return "meanses"
+        return "ses"
+    for role, words in ROLE_WORDS:
+        if any(w in plain for w in words):
+            return role
+    return None
+
+
+def _ses_order(name: str) -> list[str]:
+    """The SES variants, the one the name suggests first (``ses_gm``: grand-mean centred)."""
+    plain = _plain(name)
+    first: list[str] = []
+    standard = any(w in plain for w in ("std", "scale", "stand", "z"))
+    if any(w in plain for w in ("gm", "grand", "overall")):
+        first = ["standardised" if standard else "grand-mean-centred"]
+    elif any(w in plain for w in ("cwc", "cent", "within", "dev", "wc")) or plain.endswith("c"):
+        first = ["school-centred, standardised" if standard else "school-centred"]
+    elif standard:
+        first = ["standardised", "school-centred, standardised"]
+    elif plain == "ses":
+        first = ["uncentred"]
+    return first + [v for v in SES_VARIANTS if v not in first]
+
+
+def _meanses_order(name: str) -> list[str]:
+    plain = _plain(name)
+    first = "school_file" if any(w in plain for w in ("file", "hlm", "sch")) else "sample"
+    return [first, *(v for v in MEANSES_VARIANTS if v != first)]
+
+
+@dataclass(frozen=True)
+class Coding:
+    """How a student coded one of HSB's factors: a factor with a baseline, or a dummy."""
+
+    role: str
+    #: the level coded 1 (our name: "Catholic"), and the student's label of it
+    marked: str
+    label: str | None  # None: a 0/1 dummy
+    baseline_label: str = ""
+
+    @property
+    def relevelled(self) -> bool:
+        return self.marked != MARKED[self.role]
+
+    @property
+    def token(self) -> str:
+        """The term's name in the reference's vocabulary (``sectorCatholic``, ``female``)."""
+        if self.role == "female":
+            return self.marked.lower()
+        return f"{self.role}{self.marked}"
+
+
+def _coding(role: str, name: str, printed_terms: list[str]) -> Coding:
+    """A factor's coding from the printed fixed-effect names (see the module)."""
+    tokens = {part for term in printed_terms for part in term.split(":")}
+    if name in tokens:  # a numeric 0/1 column
+        plain = _plain(name)
+        marks_baseline = any(w in plain for w in DUMMY_MARKS_BASELINE[role])
+        levels = list(LEVEL_WORDS[role])
+        return Coding(role, levels[0] if marks_baseline else levels[1], None)
+    suffixes = sorted({t[len(name) :] for t in tokens if t.startswith(name) and t != name})
+    if len(suffixes) != 1:
+        raise NotFittedError(
+            f"the levels of {name!r} cannot be read from the printed terms "
+            f"({', '.join(sorted(tokens)) or 'none'})"
+        )
+    suffix = suffixes[0]
+    for level, words in LEVEL_WORDS[role].items():
+        if suffix.lower() in words:
+            other = next(lv for lv in LEVEL_WORDS[role] if lv != level)
+            return Coding(role, level, suffix, baseline_label=other)
+    raise NotFittedError(f"the level {suffix!r} of {name!r} is not one of {role}'s")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way a student's table may have been made (see the module)."""
+
+    ses: str = "school-centred"
+    meanses: str = "sample"
+    #: None: all of HSB; else the subset's description ("school 8367 left out")
+    sample: str | None = None
+
+    def words(self, uses_ses: bool, uses_meanses: bool) -> list[str]:
+        out = []
+        if uses_ses:
+            out.append(SES_VARIANTS[self.ses][0])
+        if uses_meanses:
+            out.append("MEANSES: " + MEANSES_VARIANTS[self.meanses])
+        out.append("all of HSB" if self.sample is None else self.sample)
+        return out
+
+
+@dataclass
+class TheirModel:
+    """A printed model, fitted as written (see the module)."""
+
+    formula: str  # as fitted (lme4's printed ``||`` expansion folded back)
+    roles: dict[str, str]  # variable as written -> role
+    codings: dict[str, Coding]
+    spec: ModelSpec  # in the reference's vocabulary
+    #: printed term name -> the reference's name for it
+    names: dict[str, str]
+    variant: Variant
+    values: dict[str, float]
+    fixed_terms: list[str]
+    random_groups: list[list[str]]
+    uses_ses: bool
+    uses_meanses: bool
+    #: "correct", "lme4 stopping point", "near optimum" or "not this model"
+    computation: str = "correct"
+    #: quantity ids whose printed number this fit does not reproduce
+    unreproduced: list[str] = field(default_factory=list)
+    agree: int = 0
+    compared: int = 0
+    distance: float = 0.0
+    tried: int = 0
+    #: where the numbers were taken: "optimum", or "lme4 default" (where lme4's default
+    #: optimizer stopped short of it, with the optimum's criterion)
+    point: str = "optimum"
+    optimum_criterion: float | None = None
+    #: the same formula fitted under another variant and estimation: its numbers
+    refit: Callable[[Variant, bool], dict[str, float]] | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    def key(self) -> tuple[int, int, float]:
+        return (len(self.unreproduced), -self.agree, self.distance)
+
+    @property
+    def standardised(self) -> bool:
+        return self.uses_ses and SES_VARIANTS[self.variant.ses][2]
+
+    def reference_variant(self, reference: ModelSpec) -> Variant:
+        """The data the reference uses, in this model's parametrisation."""
+        ses = "school-centred, standardised" if self.standardised else "school-centred"
+        return Variant(ses=ses, meanses=reference.meanses)
+
+
+# ----- the formula and its variables ---------------------------------------------------------
+_BAR = re.compile(r"\(\s*([^()|]*?)\s*\|\s*([A-Za-z.][\w.]*)\s*\)")
+
+
+def fold_bars(text: str) -> str:
+    """lme4 prints ``(x || g)`` as ``((1 | g) + (0 + x | g))``: one ``||`` term again.
+
+    Several bar terms of one grouping factor, each an intercept or one slope without an
+    intercept, are uncorrelated random effects; any other combination is left as written
+    (and the engine then says it has one random-effects term only)."""
+    bars = list(_BAR.finditer(text))
+    if len(bars) < 2 or len({m.group(2) for m in bars}) != 1:
+        return text
+    intercept, slopes = False, []
+    for match in bars:
+        parts = [p.strip() for p in match.group(1).split("+")]
+        if parts == ["1"]:
+            intercept = True
+        elif len(parts) == 2 and parts[0] in ("0", "-1") and parts[1] not in ("0", "1"):
+            slopes.append(parts[1])
+        else:
+            return text
+    group = bars[0].group(2)
+    start, end = bars[0].start(), bars[-1].end()
+    while start > 0 and text[start - 1] == "(" and end < len(text) and text[end] == ")":
+        start, end = start - 1, end + 1  # lme4's outer parentheses
+    inner = " + ".join((["1"] if intercept else ["0"]) + slopes)
+    return f"{text[:start]}({inner} || {group}){text[end:]}"
+
+
+def _table(
+    base: pd.DataFrame,
+    formula: Any,
+    roles: Mapping[str, str],
+    codings: Mapping[str, Coding],
+    variant: Variant,
+    ses_columns: Mapping[str, pd.Series],
+) -> pd.DataFrame:
+    """HSB under ``variant``, with the student's column names (see the module)."""
+    columns: dict[str, Any] = {formula.response: base["mathach"], formula.group: base["school"]}
+    for name, role in roles.items():
+        if role == "ses":
+            columns[name] = ses_columns[variant.ses]
+        elif role == "meanses":
+            columns[name] = base[f"meanses_{variant.meanses}"]
+        elif role in codings:
+            coding = codings[role]
+            ours = base[role].map({0: "Male", 1: "Female"}) if role == "female" else base[role]
+            marked = ours.astype(str) == coding.marked
+            if coding.label is None:
+                columns[name] = marked.astype(float)
+            else:
+                labels = np.where(marked, coding.label, coding.baseline_label)
+                columns[name] = pd.Categorical(
+                    labels, categories=[coding.baseline_label, coding.label]
+                )
+        else:
+            columns[name] = base[role]
+    return pd.DataFrame(columns, index=base.index)
+
+
+def _subsets(table: pd.DataFrame, n_obs: int | None, n_groups: int | None) -> list[str | None]:
+    """The samples with the printed counts: all of HSB, or the subsets that have them."""
+    from hlmrep.grading.catalogue import SUBSET_COLUMNS
+
+    total, schools = len(table), int(table["school"].nunique())
+    if n_obs is None or n_groups is None or (n_obs, n_groups) == (total, schools):
+        return [None]
+    out: list[str | None] = []
+    if n_groups == schools - 1:
+        sizes = table.groupby("school", observed=True).size()
+        out += [f"school {s} left out" for s, size in sizes.items() if total - size == n_obs]
+    for column, words in SUBSET_COLUMNS.items():
+        for level, rows in table.groupby(column, observed=True):
+            if (len(rows), rows["school"].nunique()) == (n_obs, n_groups):
+                out.append(words.format(level=level))
+    return out or [None]
+
+
+def _rows(table: pd.DataFrame, sample: str | None) -> pd.DataFrame:
+    from hlmrep.grading.catalogue import SUBSET_COLUMNS
+
+    if sample is None:
+        return table
+    if sample.startswith("school ") and sample.endswith(" left out"):
+        school = sample.removeprefix("school ").removesuffix(" left out")
+        return table[table["school"].astype(str) != school]
+    for column, words in SUBSET_COLUMNS.items():
+        for level in table[column].unique():
+            if words.format(level=level) == sample:
+                return table[table[column] == level]
+    raise NotFittedError(f"unknown sample {sample!r}")
+
+
+def _ses_columns(table: pd.DataFrame) -> dict[str, pd.Series]:
+    ses, cses = table["ses"], table["cses"]
+    return {
+        "school-centred": cses,
+        "uncentred": ses,
+        "grand-mean-centred": ses - ses.mean(),
+        "school-centred, standardised": cses / cses.std(),
+        "standardised": (ses - ses.mean()) / ses.std(),
+    }
+
+
+# ----- fitting and comparing -----------------------------------------------------------------
+def fit_their_model(summary: Summary, table: pd.DataFrame) -> TheirModel:
+    """Fit a printed summary's own formula under each data variant; the variant whose fit
+    reproduces the printed numbers best is what was computed (see the module).
+
+    Raises :class:`NotFittedError` when the formula cannot be read or its variables have no
+    HSB role; the caller then grades by numbers alone and says why."""
+    from hlmrep.engine import fit, parse_formula
+    from hlmrep.grading import matching
+    from hlmrep.grading.catalogue import result_numbers
+
+    if not summary.formula:
+        raise NotFittedError("the printout has no formula")
+    text = fold_bars(summary.formula)
+    try:
+        formula = parse_formula(text)
+    except HlmrepError as error:
+        raise NotFittedError(str(error).splitlines()[0]) from None
+    roles: dict[str, str] = {}
+    for variable in formula.variables:
+        if not variable.is_column:
+            raise NotFittedError(f"{variable.label!r} is computed in the formula")
+        role = role_of(variable.label)
+        if role is None:
+            raise NotFittedError(f"{variable.label!r} is not a variable of HSB we recognise")
+        if role in roles.values():
+            raise NotFittedError(f"two variables have the role {role}")
+        roles[variable.label] = role
+    printed_terms = [t.term for t in summary.fixed]
+    codings = {
+        role: _coding(role, name, printed_terms)
+        for name, role in roles.items()
+        if role in LEVEL_WORDS
+    }
+    rename = _renamer(roles, codings)
+    spec_terms = _spec(formula, roles, summary.estimation)
+    names = {t: rename_term(t, rename) for t in printed_terms}
+    ses_name = next((n for n, r in roles.items() if r == "ses"), None)
+    meanses_name = next((n for n, r in roles.items() if r == "meanses"), None)
+    ses_order = _ses_order(ses_name) if ses_name else ["school-centred"]
+    meanses_order = _meanses_order(meanses_name) if meanses_name else ["sample"]
+    count = next(iter(summary.groups.values())) if summary.groups else None
+    samples = _subsets(table, summary.n_obs, count)
+    ses_columns = _ses_columns(table)
+    printed = _printed_numbers(summary, names)
+
+    def fit_variant(variant: Variant, reml: bool) -> Any:
+        rows = _rows(table, variant.sample)
+        return fit(text, _table(rows, formula, roles, codings, variant, ses_columns), reml=reml)
+
+    def refit(variant: Variant, reml: bool) -> dict[str, float]:
+        values: dict[str, float] = result_numbers(fit_variant(variant, reml), rename)["values"]
+        return values
+
+    def attempt(variant: Variant) -> TheirModel:
+        result = fit_variant(variant, summary.estimation == "REML")
+        model = compare(variant, result_numbers(result, rename), "optimum")
+        if model.unreproduced and summary.program == "lme4":
+            stopped = result.lme4_default_run()
+            if stopped.criterion > result.criterion + 1e-6:
+                other = compare(variant, result_numbers(stopped, rename), "lme4 default")
+                if len(other.unreproduced) < len(model.unreproduced):
+                    other.optimum_criterion = result.criterion
+                    return other
+        return model
+
+    def compare(variant: Variant, numbers: dict[str, Any], point: str) -> TheirModel:
+        candidate = {"values": numbers["values"], "kind": "correct"}
+        scored = matching.score("their model", candidate, matching.Alignment(dict(printed)))
+        unreproduced = [
+            qid
+            for qid, number in printed.items()
+            if qid in numbers["values"]
+            and not matching.agreement(qid, number, numbers["values"][qid], None)[0]
+        ]
+        spec = replace(
+            spec_terms,
+            meanses=variant.meanses,
+            replace=_centring(variant) if ses_name else (),
+        )
+        return TheirModel(
+            formula=text,
+            roles=roles,
+            codings=codings,
+            spec=spec,
+            names=names,
+            variant=variant,
+            values=numbers["values"],
+            fixed_terms=numbers["fixed_terms"],
+            random_groups=numbers["random_groups"],
+            uses_ses=ses_name is not None,
+            uses_meanses=meanses_name is not None,
+            unreproduced=unreproduced,
+            agree=scored.agree,
+            compared=scored.compared,
+            distance=scored.distance,
+            point=point,
+            refit=refit,
+        )
+
+    best: TheirModel | None = None
+    tried = 0
+    variants = [
+        Variant(ses, meanses, sample)
+        for sample in samples
+        for ses in ses_order
+        for meanses in meanses_order
+    ][:MAX_VARIANTS]
+    for variant in variants:
+        try:
+            candidate = attempt(variant)
+        except HlmrepError as error:
+            raise NotFittedError(str(error).splitlines()[0]) from None
+        tried += 1
+        if best is None or candidate.key() < best.key():
+            best = candidate
+        if not candidate.unreproduced:
+            break
+    assert best is not None
+    best.tried = tried
+    best.computation = _computation(best, printed)
+    return best
+
+
+def _centring(variant: Variant) -> tuple[tuple[str, str], ...]:
+    """The reference's ``replace`` for the SES variant: none for the school-centred."""
+    column = SES_COLUMN[variant.ses]
+    return () if column == "cses" else (("cses", column),)
+
+
+def _computation(model: TheirModel, printed: Mapping[str, Printed]) -> str:
+    if not model.unreproduced:
+        return "correct" if model.point == "optimum" else "lme4 stopping point"
+    near = all(
+        abs(printed[q].value - model.values[q]) <= NEAR_OPTIMUM * max(abs(model.values[q]), 1e-8)
+        for q in model.unreproduced
+        if math.isfinite(printed[q].value)
+    )
+    return "near optimum" if near else "not this model"
+
+
+def _renamer(roles: Mapping[str, str], codings: Mapping[str, Coding]) -> Any:
+    """A function from a part of a printed term's name to the reference's name for it."""
+    parts: dict[str, str] = {}
+    for name, role in roles.items():
+        if role == "ses":
+            parts[name] = "cses"
+        elif role in codings:
+            coding = codings[role]
+            parts[name + (coding.label or "")] = coding.token
+        else:
+            parts[name] = role
+    return lambda part: parts.get(part, part)
+
+
+def rename_term(term: str, rename: Any) -> str:
+    return ":".join(rename(part) for part in term.split(":"))
+
+
+def _spec(formula: Any, roles: Mapping[str, str], estimation: str) -> ModelSpec:
+    """The model written, in the reference's vocabulary (terms of roles, not of levels)."""
+
+    def role_term(term: tuple) -> str:
+        return ":".join("cses" if roles[v.label] == "ses" else roles[v.label] for v in term)
+
+    return ModelSpec(
+        fixed=tuple(role_term(t) for t in formula.fixed.terms),
+        random=tuple(role_term(t) for t in formula.random.terms),
+        reml=estimation == "REML",
+        covariance=formula.covariance,
+    )
+
+
+def _printed_numbers(summary: Summary, names: Mapping[str, str]) -> dict[str, Printed]:
+    """A printed summary's numbers under quantity ids, its terms named by ``names``."""
+    from hlmrep.grading.matching import common_numbers
+
+    numbers: dict[str, Printed] = {}
+    for term in summary.fixed:
+        name = names.get(term.term, term.term)
+        numbers[f"fixed.{name}.estimate"] = term.estimate
+        numbers[f"fixed.{name}.se"] = term.std_error
+        numbers[f"fixed.{name}.t"] = term.t_value
+    random_names = {"(Intercept)": "(Intercept)", **names}
+    groups: dict[str, list] = {}
+    for random_term in summary.random:
+        groups.setdefault(random_term.group, []).append(random_term)
+    for members in groups.values():
+        for term in members:
+            name = random_names.get(term.name, term.name)
+            if term.variance is not None:
+                numbers[f"random.{name}.variance"] = term.variance
+            numbers[f"random.{name}.sd"] = term.sd
+            for other, correlation in zip(members, term.correlations, strict=False):
+                first = random_names.get(other.name, other.name)
+                numbers[f"random.corr.{first}.{name}"] = correlation
+    common_numbers(summary, numbers)
+    return numbers
+
+
+# ----- the specification ---------------------------------------------------------------------
+def _same_term(a: str, b: str) -> bool:
+    return set(a.split(":")) == set(b.split(":"))
+
+
+def _term_in(term: str, terms: tuple[str, ...]) -> str | None:
+    return next((t for t in terms if _same_term(t, term)), None)
+
+
+def differences(
+    theirs: ModelSpec,
+    reference_name: str,
+    references: References,
+    sample: str | None = None,
+) -> list[dict[str, Any]]:
+    """Every way the model written differs from a reference model, each as the catalogued
+    mistake that is exactly that difference when there is one, else in words of its own.
+
+    Each is ``{"id", "title", "explanation", "fix", "kind"}``; an empty list: the same
+    model (perhaps in another parametrisation, which :func:`parametrisation_notes` says)."""
+    reference = references.models[reference_name].spec
+    found: list[tuple[ModelSpec, dict[str, Any]]] = []
+
+    def add(changed: ModelSpec, own: dict[str, Any]) -> None:
+        found.append((changed, own))
+
+    if theirs.reml != reference.reml:
+        estimation = "REML" if theirs.reml else "ML"
+        add(
+            replace(reference, reml=theirs.reml),
+            _own(
+                "estimation",
+                f"Fitted by {estimation}",
+                f"The model was fitted by {estimation}; the reference by "
+                f"{'REML' if reference.reml else 'ML'}.",
+                f"Fit by {'REML' if reference.reml else 'ML'}.",
+            ),
+        )
+    if reference.uses("cses") and theirs.uses("cses") and theirs.replace != reference.replace:
+        add(
+            replace(reference, replace=reference.replace + theirs.replace),
+            _own(
+                "centring",
+                "SES centred differently",
+                "SES is not centred on its school's mean as in the reference.",
+                "Centre SES on the school mean: cses = ses - meanses.",
+            ),
+        )
+    if reference.uses("meanses") and theirs.uses("meanses") and theirs.meanses != reference.meanses:
+        add(
+            replace(reference, meanses=theirs.meanses),
+            _own(
+                "meanses_source",
+                "Another MEANSES",
+                f"MEANSES is {MEANSES_VARIANTS[theirs.meanses]}; the reference uses "
+                f"{MEANSES_VARIANTS[reference.meanses]}.",
+                "Use the reference's MEANSES.",
+            ),
+        )
+    for term in reference.fixed:
+        if _term_in(term, theirs.fixed) is None:
+            add(
+                replace(reference, fixed=tuple(t for t in reference.fixed if t != term)),
+                _own(
+                    f"missing_fixed_{term}",
+                    f"Fixed effect {term} left out",
+                    f"The reference model has the fixed term {term}; this model does not.",
+                    f"Add {term} to the fixed part.",
+                ),
+            )
+    for term in theirs.fixed:
+        if _term_in(term, reference.fixed) is None:
+            add(
+                replace(reference, fixed=(*reference.fixed, term)),
+                _own(
+                    f"extra_fixed_{term}",
+                    f"Extra fixed effect {term}",
+                    f"This model has the fixed term {term}, which the reference model "
+                    "does not have.",
+                    f"Leave {term} out.",
+                ),
+            )
+    same_random = sorted(theirs.random) == sorted(reference.random)
+    if not same_random:
+        missing = [t for t in reference.random if _term_in(t, theirs.random) is None]
+        extra = [t for t in theirs.random if _term_in(t, reference.random) is None]
+        words = []
+        if missing:
+            words.append("without a random " + ", ".join(missing))
+        if extra:
+            words.append("with an extra random " + ", ".join(extra))
+        bar = "||" if reference.covariance == "diagonal" else "|"
+        wanted = " + ".join(["1", *reference.random])
+        add(
+            replace(reference, random=theirs.random),
+            _own(
+                "random_part",
+                "Another random part",
+                "The random effects differ from the reference's: " + "; ".join(words) + ".",
+                f"Use ({wanted} {bar} school).",
+            ),
+        )
+    if theirs.random and reference.random and theirs.covariance != reference.covariance:
+        add(
+            replace(reference, covariance=theirs.covariance),
+            _own(
+                "covariance",
+                "Another covariance of the random effects",
+                f"The random effects are {theirs.covariance}; the reference's are "
+                f"{reference.covariance}.",
+                "Use the reference's bar: | (correlated) or || (uncorrelated).",
+            ),
+        )
+    out = [
+        _catalogued(changed, reference_name, reference, references) or own for changed, own in found
+    ]
+    if sample is not None:
+        out.append(
+            _own(
+                "sample",
+                "Fitted to part of the sample",
+                f"The model was fitted to {sample}, not to all of HSB's students and schools.",
+                "Fit the whole sample: no subset() and no rows dropped.",
+            )
+        )
+    return out
+
+
+def _own(identifier: str, title: str, explanation: str, fix: str) -> dict[str, Any]:
+    return {
+        "id": identifier,
+        "title": title,
+        "explanation": explanation,
+        "fix": fix,
+        "kind": "mistake",
+    }
+
+
+def _catalogued(
+    changed: ModelSpec, reference_name: str, reference: ModelSpec, references: References
+) -> dict[str, Any] | None:
+    """The catalogued mistake whose model is exactly ``changed``, in its own words."""
+    for mistake in references.mistakes.values():
+        if mistake.applies(reference_name) and mistake.derive_model(reference) == changed:
+            return {
+                "id": mistake.id,
+                "title": mistake.title,
+                "explanation": mistake.explanation,
+                "fix": mistake.fix,
+                "kind": mistake.kind,
+            }
+    return None
+
+
+def parametrisation_notes(model: TheirModel) -> list[str]:
+    """How the student's parametrisation differs from the reference's, in words: the same
+    model, with numbers that are compared in the student's own parametrisation."""
+    notes = []
+    for coding in model.codings.values():
+        written = next(n for n, r in model.roles.items() if r == coding.role)
+        if coding.label is None and not coding.relevelled:
+            continue  # a 0/1 dummy of the reference's level: the same numbers
+        if coding.relevelled:
+            notes.append(
+                f"{written}: its baseline is {MARKED[coding.role]} (relevelled), so the "
+                f"intercept is a {MARKED[coding.role]} {_unit(coding.role)}'s and the "
+                f"{coding.role} effect has the opposite sign"
+            )
+    if model.standardised:
+        notes.append(
+            "SES is standardised: its coefficients and its random slope are per standard "
+            "deviation of SES, not per unit"
+        )
+    return notes
+
+
+def _unit(role: str) -> str:
+    return "school" if role == "sector" else "student"
+
+
+def is_reparametrised(model: TheirModel) -> bool:
+    return model.standardised or any(c.relevelled for c in model.codings.values())
