@@ -147,8 +147,14 @@ def grade_match(
     ``printed_units``: the last digit its program always prints a quantity at, below which
     no number is asked for (lme4's correlations: 0.01)."""
     entry = entry_override or _entry(catalogue, best.target)
-    stars = bool(entry.get("stars"))
     candidate = best.candidate
+    if candidate["kind"] == "accepted" and candidate["id"] not in ("printed", "optimum"):
+        # a known alternative with numbers of its own (an LRT of a variance on ML refits):
+        # graded against them, not against the source's other computation
+        entry = cast(
+            Entry, {**entry, "printed": {}, "candidates": [{**candidate, "id": "optimum"}]}
+        )
+    stars = bool(entry.get("stars"))
     numbers = []
     ungraded = []
     for qid, submitted in best.alignment.numbers.items():
@@ -230,8 +236,11 @@ def grade_their_model(
     for target in targets:
         found = their_model.differences(their.spec, target, refs, their.variant.sample)
         printed_rank = 0 if catalogue["models"][target]["printed"] else 1
-        scored.append((len(found), printed_rank, target, found))
-    count, _, target, found = min(scored, key=lambda s: s[:2])
+        shared = their_model.shared_terms(their.spec, refs.models[target].spec)
+        scored.append((len(found), -shared, printed_rank, target, found))
+    # fewest differences; of two as near, the one with more terms in common (both
+    # interactions left out of model4 is model4 without them, not model3 with extras)
+    count, _, _, target, found = min(scored, key=lambda s: s[:3])
     entry = _entry(catalogue, target)
     optimum = _optimum(entry)
     reference_terms = optimum["fixed_terms"]
@@ -258,7 +267,9 @@ def grade_their_model(
         "formula": their.formula,
         "values": values,
     }
-    alignment = Alignment(numbers, [], {k: v for k, v in their.names.items()})
+    by_parts = {frozenset(t.split(":")): t for t in reference_terms}
+    names = {k: by_parts.get(frozenset(v.split(":")), v) for k, v in their.names.items()}
+    alignment = Alignment(numbers, [], names)
     best = matching.score(target, candidate, alignment)
     # the catalogue's own candidate for this reference that the numbers are (an accepted
     # alternative such as lme4's stopping point is named as it was before the formula)
@@ -345,7 +356,8 @@ def _in_their_parametrisation(
         q
         for q, v in values.items()
         if (reference := optimum.get(q)) is not None
-        and abs(v - reference) <= 1e-6 * max(1.0, abs(reference))
+        and abs(v - reference)
+        <= matching.AGREEMENT_RELATIVE.get(q.split(".")[0], 1e-6) * max(1.0, abs(reference))
     }
     new_optimum = {**_optimum(entry), "values": values}
     return cast(

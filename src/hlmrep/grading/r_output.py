@@ -306,6 +306,17 @@ def _split_bound(tokens: list[str]) -> tuple[list[str], str]:
     return tokens, ""
 
 
+#: Lines that follow a summary's formula: never a continuation of it.
+_AFTER_FORMULA = ("Data:", "Control:", "Subset:", "Weights:", "REML criterion", "AIC")
+
+
+def _unfinished(formula: str) -> bool:
+    """A formula cut by R's line wrapping: a parenthesis still open or an operator last."""
+    return formula.count("(") > formula.count(")") or formula.rstrip().endswith(
+        ("~", "+", "-", "*", "/", ":", "|", "^")
+    )
+
+
 def _summary(lines: list[str], start: int) -> tuple[Summary, int]:
     first = lines[start]
     summary = Summary(line=start + 1, estimation="REML" if "by REML" in first else "ML")
@@ -336,6 +347,16 @@ def _summary(lines: list[str], start: int) -> tuple[Summary, int]:
             continue
         if text.startswith("Formula:"):
             summary.formula = text.split(":", 1)[1].strip()
+            # R wraps a long formula at the console's width: while it is unfinished (a
+            # parenthesis open, an operator last), the next line continues it
+            while (
+                index < len(lines)
+                and _unfinished(summary.formula)
+                and lines[index].strip()
+                and not lines[index].strip().startswith(_AFTER_FORMULA)
+            ):
+                summary.formula += " " + lines[index].strip()
+                index += 1
         elif text.startswith("REML criterion at convergence:"):
             value = text.split(":", 1)[1].strip()
             if is_number(value):

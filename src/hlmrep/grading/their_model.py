@@ -582,6 +582,12 @@ def _term_in(term: str, terms: tuple[str, ...]) -> str | None:
     return next((t for t in terms if _same_term(t, term)), None)
 
 
+def shared_terms(theirs: ModelSpec, reference: ModelSpec) -> int:
+    """How many fixed and random terms two models have in common."""
+    fixed = sum(1 for t in theirs.fixed if _term_in(t, reference.fixed) is not None)
+    return fixed + sum(1 for t in theirs.random if _term_in(t, reference.random) is not None)
+
+
 def differences(
     theirs: ModelSpec,
     reference_name: str,

@@ -1,0 +1,202 @@
+"""Grading by fitting what each student wrote (make_formulas.R): real lme4 output.
+
+tests/fixtures/grading/formulas holds one file per student, written by
+tests/fixtures/grading/make_formulas.R with R and lme4: two mistakes at once, both
+cross-level interactions left out, sector relevelled, a 0/1 dummy, standardised SES,
+terms in another order, a Table 4.5 attempt without its slope, a model the assignment
+does not ask for, and a random-slope test on anova()'s ML refits.  Each printed formula
+is fitted by the engine under the data variants; the expectations below are what a
+careful instructor would say of each file, not what the grader happens to print.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import ROOT, rerun_fixture_script
+from hlmrep.grading import their_model
+from hlmrep.grading.grade import grade_file
+from hlmrep.grading.verdicts import REPLICATED
+
+FORMULAS = ROOT / "tests" / "fixtures" / "grading" / "formulas"
+MAKE_FORMULAS = ROOT / "tests" / "fixtures" / "grading" / "make_formulas.R"
+
+
+def _grade(name: str, catalogue, table, reference: str = "vignette", folder=FORMULAS) -> dict:
+    grade = grade_file(folder / name, catalogue, reference, table=table)
+    assert grade["status"] == "graded", grade.get("error")
+    return grade
+
+
+def _numbers(model: dict) -> dict[str, dict]:
+    return {n["id"]: n for n in model["numbers"]}
+
+
+def test_two_mistakes_at_once_are_both_named(grading_catalogue, hsb_table):
+    """Raw SES fitted by ML: not 'ML at low confidence' but both, each with its fix."""
+    grade = _grade("kofi_mensah_model4.txt", grading_catalogue, hsb_table)
+    (model,) = grade["models"]
+    assert model["target"] == "model4" and model["confidence"] == "high"
+    assert [d["id"] for d in model["differences"]] == ["ml_instead_of_reml", "ses_uncentred"]
+    assert grade["diagnoses"] == ["ml_instead_of_reml", "ses_uncentred"]
+    their = model["their_model"]
+    assert their["computation"] == "correct" and their["estimation"] == "ML"
+    assert their["data"][0] == "SES as in the data, not centred"
+    # every number that does not replicate is what the model written gives
+    wrong = [n for n in model["numbers"] if n["verdict"] not in REPLICATED]
+    assert wrong and all(n["diagnosis"] == "their_model" for n in wrong)
+    assert all(n["their_fit"] is not None for n in wrong)
+
+
+def test_both_interactions_left_out_is_model4_without_both(grading_catalogue, hsb_table):
+    grade = _grade("lena_fischer_model4.txt", grading_catalogue, hsb_table)
+    (model,) = grade["models"]
+    assert model["target"] == "model4"
+    assert grade["diagnoses"] == [
+        "missing_interaction_cses_meanses",
+        "missing_interaction_cses_sector",
+    ]
+    # lined up by the formula, so no term is labelled as an interaction it is not
+    assert model["names"] == {
+        "(Intercept)": "(Intercept)",
+        "ses_cwc": "cses",
+        "meanses": "meanses",
+        "sectorCatholic": "sectorCatholic",
+    }
+    assert "fixed.cses:sectorCatholic.estimate" in model["missing"]
+    assert grade["score"] < 0.5
+
+
+@pytest.mark.parametrize(
+    ("name", "note"),
+    [
+        ("maria_santos_model4.txt", "its baseline is Catholic (relevelled)"),
+        ("olga_ivanova_model3.txt", "SES is standardised"),
+    ],
+)
+def test_an_equivalent_parametrisation_is_right_in_its_own_terms(
+    grading_catalogue, hsb_table, name, note
+):
+    grade = _grade(name, grading_catalogue, hsb_table)
+    (model,) = grade["models"]
+    assert model["differences"] == [] and grade["diagnoses"] == []
+    assert any(note in n for n in model["their_model"]["parametrisation"])
+    assert "in another parametrisation" in model["their_model"]["in_words"]
+    assert grade["all_replicated"] and grade["missing"] == 0
+
+
+def test_a_relevelled_sector_is_compared_with_the_reference_in_that_coding(
+    grading_catalogue, hsb_table
+):
+    (model,) = _grade("maria_santos_model4.txt", grading_catalogue, hsb_table)["models"]
+    numbers = _numbers(model)
+    public = numbers["fixed.sectorPublic.estimate"]
+    # the reference's sectorCatholic is 1.2266; in Maria's coding it is -1.2266
+    assert public["submitted"] == "-1.2266" and public["verdict"] == "exact"
+    assert public["optimum"] == pytest.approx(-1.2266, abs=5e-5)
+    assert public["reference"] is None  # the source printed the other coding
+    # the random part does not depend on sector's coding: still the printed reference's
+    assert numbers["random.cses.variance"]["reference"] == "0.101"
+
+
+def test_a_0_1_dummy_is_the_factor(grading_catalogue, hsb_table):
+    """'catholic' as 0/1, and a formula R wrapped over two lines: the same numbers."""
+    grade = _grade("noah_kim_model4.txt", grading_catalogue, hsb_table)
+    (model,) = grade["models"]
+    assert model["their_model"]["formula"].endswith("(ses_cwc | school)")
+    assert model["names"]["ses_cwc:catholic"] == "cses:sectorCatholic"
+    assert grade["all_replicated"] and grade["graded"] == 33
+
+
+def test_terms_in_another_order_are_lined_up_by_their_names(grading_catalogue, hsb_table):
+    grade = _grade("tara_singh_model4.txt", grading_catalogue, hsb_table)
+    (model,) = grade["models"]
+    assert model["names"]["sectorCatholic:ses_cwc"] == "cses:sectorCatholic"
+    assert model["names"]["ses_cwc:meanses"] == "cses:meanses"
+    assert grade["all_replicated"]
+
+
+def test_a_table_4_5_attempt_without_its_slope_says_the_slope_is_missing(
+    grading_catalogue, hsb_table
+):
+    """Without a deviance test in the file, the no-slope model is not what the student was
+    asked for: graded as Table 4.5 (the book) with the slope missing, and the slope's
+    numbers count as missing."""
+    grade = _grade("priya_nair_table45.txt", grading_catalogue, hsb_table, "textbook")
+    (model,) = grade["models"]
+    assert model["target"] == "table_4_5"
+    assert [d["id"] for d in model["differences"]] == ["missing_random_slope"]
+    assert "random.cses.variance" in model["missing"]
+    assert not grade["all_replicated"]
+    # graded against the vignette, the school file's MEANSES is a second difference
+    vignette = _grade("priya_nair_table45.txt", grading_catalogue, hsb_table)
+    assert vignette["diagnoses"] == [
+        "meanses_school_file_instead_of_sample",
+        "missing_random_slope",
+    ]
+
+
+def test_a_model_the_assignment_does_not_ask_for_does_not_change_the_score(
+    grading_catalogue, hsb_table
+):
+    grade = _grade("sam_okoro_lab.txt", grading_catalogue, hsb_table)
+    model3, extra = grade["models"]
+    assert model3["target"] == "model3" and model3["part_of_assignment"]
+    assert not extra["part_of_assignment"] and extra["numbers"] == []
+    assert extra["names"]["sexFemale"] == "female"  # not minorityYes
+    assert grade["all_replicated"] and grade["score"] == 1.0
+
+
+def test_a_variance_tested_on_ml_refits_is_valid_with_a_note(grading_catalogue, hsb_table):
+    """anova(m3_null, m3) refits by ML: a valid test of the slope variance, graded against
+    the ML refits' own numbers, with the χ̄² note; not 'fitted by ML'."""
+    grade = _grade("uma_reddy_slope_test.txt", grading_catalogue, hsb_table)
+    (test,) = grade["models"]
+    assert test["target"] == "random_cses_slope" and test["refitted_by_ml"]
+    assert test["diagnosis"]["id"] == "ml_refit_for_variance_test"
+    assert test["diagnosis"]["kind"] == "accepted"
+    assert "chi-bar-square" in test["diagnosis"]["explanation"]
+    assert grade["notes"] == ["ml_refit_for_variance_test"] and grade["diagnoses"] == []
+    assert grade["all_replicated"]
+
+
+def test_lme4_s_printed_expansion_of_double_bar_is_folded_back():
+    assert their_model.fold_bars("y ~ x + ((1 | g) + (0 + x | g))") == "y ~ x + (1 + x || g)"
+    assert their_model.fold_bars("y ~ x + (x | g)") == "y ~ x + (x | g)"
+
+
+@pytest.mark.parametrize(
+    ("name", "role"),
+    [
+        ("ses_cwc", "ses"),
+        ("SES", "ses"),
+        ("ses_mean_centred", "ses"),
+        ("MEANSES", "meanses"),
+        ("mean.ses", "meanses"),
+        ("avg_ses", "meanses"),
+        ("Sector", "sector"),
+        ("catholic", "sector"),
+        ("minority", "minority"),
+        ("sex", "female"),
+        ("female", "female"),
+        ("schoolsize", "size"),
+        ("id", None),
+    ],
+)
+def test_a_variable_s_role_is_read_from_its_name(name, role):
+    assert their_model.role_of(name) == role
+
+
+@pytest.mark.lme4
+def test_fresh_output_of_the_formulas_script_grades_the_same(
+    grading_catalogue, hsb, tmp_path, hsb_table
+):
+    """Rerun make_formulas.R with the installed lme4 and grade what it prints now."""
+    out = rerun_fixture_script(MAKE_FORMULAS, hsb, tmp_path, "lme4")
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in FORMULAS.iterdir())
+    for path in sorted(out.iterdir()):
+        fresh = _grade(path.name, grading_catalogue, hsb_table, folder=out)
+        kept = _grade(path.name, grading_catalogue, hsb_table)
+        assert [m["target"] for m in fresh["models"]] == [m["target"] for m in kept["models"]]
+        assert fresh["diagnoses"] == kept["diagnoses"] and fresh["notes"] == kept["notes"]
+        assert fresh["all_replicated"] == kept["all_replicated"]
