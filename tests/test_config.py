@@ -111,3 +111,21 @@ def test_snakemake_stops_at_parse_time_on_a_bad_config(tmp_path):
     output = done.stdout + done.stderr
     assert "data.meanses: 'median' is not one of" in output
     assert "Job stats" not in output  # nothing was scheduled
+
+
+def test_an_unknown_reference_in_the_assignment_stops_snakemake_at_parse_time(tmp_path):
+    """grading.assignment names references of grading.yaml; a misspelt one is refused
+    before any job, with the names that are known."""
+    bad = _broken(lambda c: c["grading"].__setitem__("assignment", ["model3", "modle4"]))
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "'modle4' not a reference model or test; known:" in output
+    assert "Job stats" not in output

@@ -200,3 +200,35 @@ def test_fresh_output_of_the_formulas_script_grades_the_same(
         assert [m["target"] for m in fresh["models"]] == [m["target"] for m in kept["models"]]
         assert fresh["diagnoses"] == kept["diagnoses"] and fresh["notes"] == kept["notes"]
         assert fresh["all_replicated"] == kept["all_replicated"]
+
+
+def test_the_assignment_decides_what_is_graded_and_what_is_missing(grading_catalogue, hsb_table):
+    """Asked for model3 and model4 only: Sam's model3 is graded, the model with sex is not
+    part of the assignment, and model4 is listed as missing; asked for model4 alone, his
+    model3 is not part of it either and nothing is graded."""
+    path = FORMULAS / "sam_okoro_lab.txt"
+    grade = grade_file(path, grading_catalogue, table=hsb_table, assignment=["model3", "model4"])
+    assert [m["part_of_assignment"] for m in grade["models"]] == [True, False]
+    assert grade["assignment"]["attempted"] == ["model3"]
+    assert grade["assignment"]["missing"] == ["model4"]
+    assert grade["score"] == 1.0  # what was asked for and handed in replicates
+    only4 = grade_file(path, grading_catalogue, table=hsb_table, assignment=["model4"])
+    assert [m["part_of_assignment"] for m in only4["models"]] == [False, False]
+    assert only4["graded"] == 0 and only4["assignment"]["missing"] == ["model4"]
+
+
+def test_the_default_assignment_counts_a_model_and_its_twin_once(grading_catalogue, hsb_table):
+    grade = grade_file(FORMULAS / "tara_singh_model4.txt", grading_catalogue, table=hsb_table)
+    missing = grade["assignment"]["missing"]
+    assert "model4" not in missing and "table_4_5" not in missing  # model4 is Table 4.5's twin
+    assert "model3" in missing and "table_4_4" in missing and "fixed_minority" in missing
+
+
+def test_an_unknown_reference_in_the_assignment_is_an_error_naming_the_known_ones():
+    from hlmrep.errors import HlmrepError
+    from hlmrep.grading.references import load
+
+    with pytest.raises(
+        HlmrepError, match=r"'model5' not a reference model or test; known: .*model4"
+    ):
+        load().required(["model3", "model5"])

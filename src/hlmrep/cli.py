@@ -222,6 +222,7 @@ def _grade(args: argparse.Namespace) -> int:
         args.reference_source,
         args.json,
         args.min_significant_digits,
+        args.assignment,
     )
 
 
@@ -334,6 +335,13 @@ def build_parser(with_jobs_listing: bool = False) -> argparse.ArgumentParser:
         metavar="N",
         help="the fewest significant digits a number may be printed with and still "
         "replicate (default 3; config grading.min_significant_digits in the workflow)",
+    )
+    grade.add_argument(
+        "--assignment",
+        action="append",
+        metavar="REFERENCE",
+        help="a reference the assignment asks for, repeated (default: the book's Tables "
+        "4.2-4.5 and the vignette's models and tests; config grading.assignment)",
     )
     grade.add_argument("--json", type=Path, help="also write the grade record here")
     grade.set_defaults(run=_grade)

@@ -245,7 +245,17 @@ GRADING = {
     "submissions": "submissions",
     "reference": "vignette",
     "min_significant_digits": 3,
+    "assignment": None,
 } | config.get("grading", {})
+
+
+def assignment_options():
+    """``--assignment NAME`` for each reference of grading.assignment, checked now, at
+    parse time (none: grading.yaml's default assignment)."""
+    from hlmrep.grading.references import load
+
+    names = load().required(GRADING["assignment"]) if GRADING["assignment"] else []
+    return " ".join(f"--assignment {shlex.quote(name)}" for name in names)
 
 
 def submissions_folder():

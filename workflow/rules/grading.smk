@@ -54,13 +54,14 @@ rule grade_submission:
         hlmrep=HLMREP,
         reference=GRADING["reference"],
         digits=GRADING["min_significant_digits"],
+        assignment=assignment_options(),
         folder=submissions_folder(),
         signature=submission_signature,
     shell:
         "{params.hlmrep} grade-submission --folder {params.folder:q} --key {wildcards.submission:q}"
         " --catalogue {input.catalogue:q} --data {input.table:q}"
         " --reference-source {params.reference}"
-        " --min-significant-digits {params.digits}"
+        " --min-significant-digits {params.digits} {params.assignment}"
         " --out-json {output.json:q} --out-html {output.html:q} 2>&1 | tee {log:q}"
 
 

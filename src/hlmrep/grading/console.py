@@ -54,10 +54,16 @@ def format_grade(grade: dict[str, Any], mistakes: dict[str, Any]) -> str:
         return "\n".join(lines)
     for block in grade["models"]:
         lines.append("")
-        lines.append(
-            f"{block['label']}: graded against {block['target_title']} ({block['target_where']}),"
-            f" match confidence {block['confidence']}"
-        )
+        if not block.get("part_of_assignment", True):
+            lines.append(
+                f"{block['label']}: not part of the assignment, not graded (nearest: "
+                f"{block['target_title']})"
+            )
+        else:
+            lines.append(
+                f"{block['label']}: graded against {block['target_title']} "
+                f"({block['target_where']}), match confidence {block['confidence']}"
+            )
         their = block.get("their_model") or {}
         if their.get("fitted"):
             lines.append(f"  {their['in_words']}")
@@ -104,6 +110,9 @@ def format_grade(grade: dict[str, Any], mistakes: dict[str, Any]) -> str:
         f"{grade['replicated']} of {expected} reference numbers replicate ({counts}, "
         f"{grade['missing']} not reported)"
     )
+    missing = grade.get("assignment", {}).get("missing", [])
+    if missing:
+        lines.append(f"asked for, not found: {', '.join(missing)}")
     for problem in grade["problems"]:
         lines.append(f"not read: {problem}")
     for item in grade.get("not_graded", []):
@@ -118,6 +127,7 @@ def grade_command(
     reference: str,
     json_out: Path | None,
     significant_digits: int = 3,
+    assignment: list[str] | None = None,
 ) -> int:
     from hlmrep.grading.grade import grade_bounded
 
@@ -125,12 +135,20 @@ def grade_command(
         from hlmrep.errors import HlmrepError
 
         raise HlmrepError(f"--min-significant-digits {significant_digits}: expected 1 or more")
+    from hlmrep.grading.references import load
+
+    load().required(assignment)  # an unknown reference is an error before any grading
     from hlmrep.grading.catalogue import analysis_table
 
     catalogue = load_catalogue(catalogue_path, data)
     table = analysis_table(load_table(data)[0])
     grade = grade_bounded(
-        path, catalogue, reference, significant_digits=significant_digits, table=table
+        path,
+        catalogue,
+        reference,
+        significant_digits=significant_digits,
+        table=table,
+        assignment=assignment,
     )
     print(format_grade(grade, catalogue["mistakes"]))
     if json_out is not None:

@@ -48,9 +48,11 @@ def _optimum(entry: Entry) -> Candidate:
     return next(c for c in entry["candidates"] if c["id"] == "optimum")
 
 
-def match_summary(summary: Summary, catalogue: Catalogue, prefer: str) -> tuple[Score, list[Score]]:
+def match_summary(
+    summary: Summary, catalogue: Catalogue, prefer: str, targets: list[str] | None = None
+) -> tuple[Score, list[Score]]:
     scores = []
-    for target in load().summary_targets(prefer):
+    for target in targets or load().summary_targets(prefer):
         entry = catalogue["models"][target]
         optimum = _optimum(entry)
         for candidate in entry["candidates"]:
@@ -434,12 +436,41 @@ def _sample(numbers: dict[str, Printed], catalogue: Catalogue) -> str | None:
     )
 
 
-def _summary_targets(prefer: str, has_tests: bool) -> list[str]:
-    """The references a summary may attempt: the models the sources print, and the models
-    seen only inside an LRT when the submission has a test (an attempt of Table 4.5 without
-    its slope, in a file without the deviance test, is graded as Table 4.5)."""
+def _summary_targets(prefer: str, has_tests: bool, required: list[str]) -> list[str]:
+    """The references a summary may attempt: the assignment's models, and the models of
+    its tests when the submission has a test (an attempt of Table 4.5 without its slope,
+    in a file without the deviance test, is graded as Table 4.5).  None of the
+    assignment's: every model, so that an extra model is still named."""
     refs = load()
-    return [name for name in refs.summary_targets(prefer) if has_tests or refs.models[name].printed]
+    targets = [
+        name
+        for name in refs.summary_targets(prefer)
+        if (has_tests or refs.models[name].printed) and refs.asks_for(name, required)
+    ]
+    return targets or refs.summary_targets(prefer)
+
+
+def _assignment(blocks: list[dict[str, Any]], required: list[str]) -> dict[str, Any]:
+    """What the assignment asks for, what the submission attempted, and what is missing
+    (a model and its twin are one requirement)."""
+    refs = load()
+    attempted = sorted({b["target"] for b in blocks if b.get("part_of_assignment", True)})
+    done = set(attempted) | {t for a in attempted if (t := refs.twin(a))}
+    return {
+        "required": required,
+        "attempted": attempted,
+        "missing": [r for r in required if r not in done],
+    }
+
+
+def _mark_assignment(grade: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    """A model or test the assignment does not ask for is shown, not graded: its numbers
+    neither raise nor lower the score."""
+    part = grade.get("part_of_assignment", True) and load().asks_for(grade["target"], required)
+    grade["part_of_assignment"] = part
+    if not part:
+        grade["numbers"], grade["missing"], grade["diagnosis"] = [], [], None
+    return grade
 
 
 def _blocks(
@@ -448,22 +479,18 @@ def _blocks(
     prefer: str,
     significant_digits: int,
     table: pd.DataFrame | None = None,
+    required: list[str] | None = None,
 ) -> list[dict[str, Any]]:
+    required = load().required(required)
     out = []
     if submission.sheet is not None:
         for target, numbers in submission.sheet.values.items():
             best, ties = match_numbers(numbers, {target: _entry(catalogue, target)})
             label = f"answer sheet: {target}"
-            out.append(
-                grade_match(
-                    label,
-                    "answer sheet",
-                    best,
-                    ties,
-                    catalogue,
-                    significant_digits=significant_digits,
-                )
+            grade = grade_match(
+                label, "answer sheet", best, ties, catalogue, significant_digits=significant_digits
             )
+            out.append(_mark_assignment(grade, required))
         return out
     assert submission.parsed is not None
     blocks = submission.parsed.blocks
@@ -485,7 +512,7 @@ def _blocks(
                 except their_model.NotFittedError as error:
                     why_not = str(error)
             if their is not None:
-                targets = _summary_targets(prefer, has_tests)
+                targets = _summary_targets(prefer, has_tests, required)
                 grade = grade_their_model(
                     label, block, their, catalogue, targets, significant_digits
                 )
@@ -493,9 +520,11 @@ def _blocks(
                 grade["estimation"] = block.estimation
                 grade["program"] = block.program
                 grade["reading_notes"] = block.notes
-                out.append(grade)
+                out.append(_mark_assignment(grade, required))
                 continue
-            best, ties = match_summary(block, catalogue, prefer)
+            best, ties = match_summary(
+                block, catalogue, prefer, _summary_targets(prefer, has_tests, required)
+            )
             not_printed = NOT_PRINTED[block.program]
             grade = grade_match(
                 label,
@@ -512,7 +541,7 @@ def _blocks(
             grade["program"] = block.program
             grade["reading_notes"] = block.notes
             grade["their_model"] = {"fitted": False, "reason": why_not}
-            out.append(grade)
+            out.append(_mark_assignment(grade, required))
         elif isinstance(block, Anova):
             for pair, numbers in matching.anova_pairs(block):
                 if len(out) >= MAX_BLOCKS:
@@ -533,7 +562,7 @@ def _blocks(
                 grade["submitted_formulas"] = {
                     name: _formula(text) for name, text in block.formulas.items()
                 }
-                out.append(grade)
+                out.append(_mark_assignment(grade, required))
     return out
 
 
@@ -557,20 +586,25 @@ def grade_file(
     name: str | None = None,
     significant_digits: int = verdicts.MIN_SIGNIFICANT_DIGITS,
     table: pd.DataFrame | None = None,
+    assignment: list[str] | None = None,
 ) -> dict[str, Any]:
     """The grade of one submitted file; a file that cannot be graded gets ``status: error``.
 
     ``name`` is the file name as the pages show it (default: the path's). The bytes graded
     and hashed are the ones read once, by :func:`.submission.read_bytes`.
     ``significant_digits``: the fewest a number may be printed with and still replicate
-    (config ``grading.min_significant_digits``; :func:`.verdicts.required_unit`)."""
+    (config ``grading.min_significant_digits``; :func:`.verdicts.required_unit`);
+    ``table``: the prepared table, to fit the formulas the file prints
+    (:mod:`.their_model`; None: numbers are matched by value alone); ``assignment``: the
+    references asked for (config ``grading.assignment``; None: grading.yaml's)."""
     label = name or path.name
     record: dict[str, Any] = {"submission": label, "reference": prefer, "sha256": None}
     try:
         raw = read_bytes(path, label)
         record["sha256"] = hashlib.sha256(raw).hexdigest()
         submission = recognise(raw, label)
-        blocks = _blocks(submission, catalogue, prefer, significant_digits, table)
+        required = load().required(assignment)
+        blocks = _blocks(submission, catalogue, prefer, significant_digits, table, required)
         source = submission.parsed or submission.sheet
         problems = source.problems if source is not None else []
         not_graded = submission.parsed.not_graded if submission.parsed is not None else []
@@ -590,6 +624,7 @@ def grade_file(
         problems=problems,
         not_graded=not_graded,
         models=blocks,
+        assignment=_assignment(blocks, required),
     )
     record.update(_totals(blocks))
     return record
@@ -614,6 +649,7 @@ def grade_bounded(
     name: str | None = None,
     significant_digits: int = verdicts.MIN_SIGNIFICANT_DIGITS,
     table: pd.DataFrame | None = None,
+    assignment: list[str] | None = None,
 ) -> dict[str, Any]:
     """:func:`grade_file` within the grading bounds (:mod:`hlmrep.grading.limits`): running out of
     time or memory, or a failure of the grader itself, is that file's error, so that one
@@ -630,6 +666,7 @@ def grade_bounded(
                 name=label,
                 significant_digits=significant_digits,
                 table=table,
+                assignment=assignment,
             )
     except limits.LimitExceededError as error:
         return refusal(label, prefer, str(error))

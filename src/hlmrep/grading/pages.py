@@ -37,6 +37,7 @@ SUMMARY_COLUMNS = (
     "diagnoses",
     "notes",
     "unmatched",
+    "missing_required",
     "error",
 )
 
@@ -76,6 +77,7 @@ def summary_row(grade: Mapping[str, Any]) -> dict[str, Any]:
         "diagnoses": "; ".join(grade["diagnoses"]),
         "notes": "; ".join(grade["notes"]),
         "unmatched": grade["unmatched"],
+        "missing_required": "; ".join(grade.get("assignment", {}).get("missing", [])),
         "error": grade.get("error") or "",
     }
     for verdict in ORDER:
@@ -116,6 +118,7 @@ def grade_job(
     data: Path,
     reference_source: Literal["vignette", "textbook"],
     min_significant_digits: int = MIN_SIGNIFICANT_DIGITS,
+    assignment: list[str] | None = None,
     out_json: Path,
     out_html: Path,
 ) -> GradeRecord:
@@ -125,7 +128,9 @@ def grade_job(
     ``data`` is the prepared table, to which the models the file writes are fitted;
     ``reference_source`` says which source wins where the vignette and the book print the
     same model; ``min_significant_digits`` the fewest digits a number may be printed with
-    and still replicate.  Whatever the file holds, the job ends with a record: a file that cannot be
+    and still replicate; ``assignment`` the references the assignment asks for (none
+    given: grading.yaml's default; an unknown one stops the job, as a config error).
+    Whatever the file holds, the job ends with a record: a file that cannot be
     graded, or that breaks the grader, or that exceeds the time and memory bounds, is
     recorded as an error of that file, so that the index and summary.csv list it and the
     other files."""
@@ -133,7 +138,9 @@ def grade_job(
     from hlmrep.grading.catalogue import analysis_table
     from hlmrep.grading.grade import grade_bounded, refusal
     from hlmrep.grading.inventory import find
+    from hlmrep.grading.references import load
 
+    required = load().required(assignment or None)
     fitted = CATALOGUE.read(catalogue)
     table = analysis_table(read_prepared(data))
     entry = find(folder, key)
@@ -147,6 +154,7 @@ def grade_job(
             name=entry.name,
             significant_digits=min_significant_digits,
             table=table,
+            assignment=required,
         )
     grade["key"] = key
     try:

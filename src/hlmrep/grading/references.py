@@ -241,6 +241,37 @@ class References:
     models: dict[str, ReferenceModel]
     lrts: dict[str, ReferenceLrt]
     mistakes: dict[str, Mistake]
+    #: the references an assignment asks for by default (grading.yaml's ``assignment``)
+    assignment: tuple[str, ...] = ()
+
+    def twin(self, name: str) -> str | None:
+        """The model of the same structure from the other source (model3 / Table 4.4)."""
+        model = self.models.get(name)
+        if model is None:
+            return None
+        return model.same_structure_as or next(
+            (n for n, m in self.models.items() if m.same_structure_as == name), None
+        )
+
+    def required(self, names: list[str] | tuple[str, ...] | None = None) -> list[str]:
+        """The references an assignment asks for (``names``, else the default), checked:
+        an unknown name is an error that lists the known ones."""
+        wanted = list(self.assignment if names is None else names)
+        known = [*self.models, *self.lrts]
+        unknown = [n for n in wanted if n not in known]
+        if unknown:
+            raise HlmrepError(
+                f"grading.assignment: {', '.join(map(repr, unknown))} not a reference model or "
+                f"test; known: {', '.join(known)}"
+            )
+        return wanted
+
+    def asks_for(self, name: str, required: list[str]) -> bool:
+        """Whether a reference is part of the assignment: itself, its twin, or a model of
+        one of its tests."""
+        if name in required or self.twin(name) in required:
+            return True
+        return any(name in (lrt.reduced, lrt.full) for n, lrt in self.lrts.items() if n in required)
 
     def summary_targets(self, prefer: str) -> list[str]:
         """Models a printed summary may be graded against, with ``prefer``'s source winning
@@ -345,7 +376,7 @@ def load() -> References:
             kind=entry.get("kind", "mistake"),
             derive=dict(entry["derive"]),
         )
-    return References(models, lrts, mistakes)
+    return References(models, lrts, mistakes, tuple(grading["assignment"]))
 
 
 def describe_quantity(qid: str) -> str:
