@@ -232,3 +232,60 @@ def test_an_unknown_reference_in_the_assignment_is_an_error_naming_the_known_one
         HlmrepError, match=r"'model5' not a reference model or test; known: .*model4"
     ):
         load().required(["model3", "model5"])
+
+
+def test_an_answer_sheet_of_two_mistakes_is_diagnosed_as_both(
+    grading_catalogue, hsb_table, tmp_path
+):
+    """No formula on an answer sheet: the numbers of Kofi's ML fit with raw SES, copied
+    into the sheet's model4 rows as a Stata user would, are explained by no single
+    mistake; combined two at a time, ML and uncentred SES are."""
+    from hlmrep.grading import answer_sheet
+
+    kofi = _grade("kofi_mensah_model4.txt", grading_catalogue, hsb_table)
+    printed = {n["id"]: n["submitted"] for n in kofi["models"][0]["numbers"]}
+    rows = [r for r in answer_sheet.rows() if r["id"].startswith("model4.")]
+    for row in rows:
+        row["value"] = printed.get(row["id"].removeprefix("model4."), "")
+    path = tmp_path / "kofi_sheet.csv"
+    with path.open("w", newline="") as stream:
+        import csv
+
+        writer = csv.DictWriter(stream, answer_sheet.COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    grade = grade_file(path, grading_catalogue, table=hsb_table)
+    (model,) = grade["models"]
+    assert model["target"] == "model4" and model["matched"]["candidate"] == "combined"
+    assert grade["diagnoses"] == ["ml_instead_of_reml", "ses_uncentred"]
+    assert model["confidence"] == "high"
+    # without the table (no fits at grading time) only one of the two can be named
+    alone = grade_file(path, grading_catalogue)
+    assert len(alone["diagnoses"]) <= 1
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(FORMULAS.iterdir()) + sorted((ROOT / "tests/fixtures/grading/class").iterdir()),
+    ids=lambda p: p.name,
+)
+def test_every_grade_page_starts_each_model_with_what_was_computed(
+    grading_catalogue, hsb_table, path
+):
+    """Each page renders, every difference (catalogued or not) under its own title, and
+    each model fitted from its formula opens with the sentence saying what was computed."""
+    import html
+
+    from hlmrep.grading.pages import render_grade
+
+    grade = grade_file(path, grading_catalogue, table=hsb_table)
+    page = html.unescape(render_grade(grade, grading_catalogue["mistakes"]))
+    for model in grade["models"]:
+        their = model.get("their_model") or {}
+        if their.get("fitted"):
+            assert their["in_words"] in page
+            after = page.index(their["in_words"])
+            for difference in model["differences"]:
+                assert page.index(difference["title"] + ".", after) > after
+    for diagnosis in grade["diagnoses"]:
+        assert grade["titles"][diagnosis] in page

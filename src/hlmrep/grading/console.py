@@ -80,6 +80,10 @@ def format_grade(grade: dict[str, Any], mistakes: dict[str, Any]) -> str:
                 lines.append(f"    fix: {difference['fix']}")
             if block["diagnosis"] and block["diagnosis"]["kind"] == "accepted":
                 lines.append(f"  known alternative: {block['diagnosis']['title']}")
+        elif block.get("differences"):
+            for difference in block["differences"]:
+                lines.append(f"  diagnosis: {difference['title']}")
+                lines.append(f"    fix: {difference['fix']}")
         elif block["diagnosis"]:
             word = "known alternative" if block["diagnosis"]["kind"] == "accepted" else "diagnosis"
             lines.append(f"  {word}: {block['diagnosis']['title']}")
@@ -93,6 +97,8 @@ def format_grade(grade: dict[str, Any], mistakes: dict[str, Any]) -> str:
             note = ""
             if n["diagnosis"] == "their_model":
                 note = "  <- as the model you wrote gives it"
+            elif n["diagnosis"] == "combined":
+                note = "  <- as the mistakes above, together, give it"
             elif n["diagnosis"]:
                 note = f"  <- {mistakes[n['diagnosis']]['title']}"
             elif n["verdict"] not in REPLICATED:

@@ -23,7 +23,7 @@ from typing import Any, cast
 
 import pandas as pd
 
-from hlmrep.grading import matching, their_model, verdicts
+from hlmrep.grading import combinations, matching, their_model, verdicts
 from hlmrep.grading.matching import Alignment, Score
 from hlmrep.grading.r_output import NOT_PRINTED, PRINTED_UNITS, Anova, Printed, Summary
 from hlmrep.grading.references import describe_quantity, load
@@ -188,8 +188,11 @@ def grade_match(
     sample = _sample(best.alignment.numbers, catalogue)
     mistake = candidate.get("mistake")
     diagnosis = None
+    differences = [{"id": m, **catalogue["mistakes"][m]} for m in candidate.get("mistakes", [])]
     if mistake in catalogue["mistakes"]:
         diagnosis = {"id": mistake, **catalogue["mistakes"][mistake]}
+    elif differences:
+        diagnosis = differences[0]
     confidence = best.confidence
     return {
         "label": label,
@@ -211,6 +214,7 @@ def grade_match(
         "diagnosis": diagnosis,
         "also_consistent_with": [t.candidate["mistake"] for t in ties],
         "names": best.alignment.names,
+        "differences": differences,
         "sample": sample,
         "numbers": numbers,
         "ungraded": ungraded,
@@ -450,6 +454,20 @@ def _summary_targets(prefer: str, has_tests: bool, required: list[str]) -> list[
     return targets or refs.summary_targets(prefer)
 
 
+def _combined(
+    best: Score, ties: list[Score], numbers: dict[str, Printed], table: pd.DataFrame | None
+) -> tuple[Score, list[Score]]:
+    """Numbers without a formula that no single candidate explains: up to three
+    catalogued mistakes combined (:mod:`.combinations`), when the table is at hand."""
+    if table is None or best.share >= matching.HIGH or best.target not in load().models:
+        return best, ties
+    found = combinations.search(best.target, numbers, table, load(), best)
+    if found is None:
+        return best, ties
+    found.alignment = best.alignment
+    return found, []
+
+
 def _assignment(blocks: list[dict[str, Any]], required: list[str]) -> dict[str, Any]:
     """What the assignment asks for, what the submission attempted, and what is missing
     (a model and its twin are one requirement)."""
@@ -486,6 +504,7 @@ def _blocks(
     if submission.sheet is not None:
         for target, numbers in submission.sheet.values.items():
             best, ties = match_numbers(numbers, {target: _entry(catalogue, target)})
+            best, ties = _combined(best, ties, numbers, table)
             label = f"answer sheet: {target}"
             grade = grade_match(
                 label, "answer sheet", best, ties, catalogue, significant_digits=significant_digits
@@ -525,6 +544,7 @@ def _blocks(
             best, ties = match_summary(
                 block, catalogue, prefer, _summary_targets(prefer, has_tests, required)
             )
+            best, ties = _combined(best, ties, best.alignment.numbers, table)
             not_printed = NOT_PRINTED[block.program]
             grade = grade_match(
                 label,
@@ -699,7 +719,7 @@ def _totals(blocks: list[dict[str, Any]]) -> dict[str, Any]:
         n["diagnosis"]
         for b in blocks
         for n in b["numbers"]
-        if n["diagnosis"] and n["diagnosis"] != THEIR_MODEL
+        if n["diagnosis"] and n["diagnosis"] not in (THEIR_MODEL, combinations.COMBINED)
     }
     diagnoses = sorted(d for d in found if named.get(d, {}).get("kind") != "accepted")
     notes = sorted(d for d in found if named.get(d, {}).get("kind") == "accepted")
