@@ -4,7 +4,8 @@ tests/fixtures/grading/formulas holds one file per student, written by
 tests/fixtures/grading/make_formulas.R with R and lme4: two mistakes at once, both
 cross-level interactions left out, sector relevelled, a 0/1 dummy, standardised SES,
 terms in another order, a Table 4.5 attempt without its slope, a model the assignment
-does not ask for, and a random-slope test on anova()'s ML refits.  Each printed formula
+does not ask for, a random-slope test on anova()'s ML refits, and one between models
+fitted to different data.  Each printed formula
 is fitted by the engine under the data variants; the expectations below are what a
 careful instructor would say of each file, not what the grader happens to print.
 """
@@ -289,3 +290,23 @@ def test_every_grade_page_starts_each_model_with_what_was_computed(
                 assert page.index(difference["title"] + ".", after) > after
     for diagnosis in grade["diagnoses"]:
         assert grade["titles"][diagnosis] in page
+
+
+def test_an_lrt_of_models_fitted_to_different_data_is_flagged(grading_catalogue, hsb_table):
+    """Victor centred SES in place between his two fits: each model's formula reproduces
+    its printed deviance only with its own data (raw SES for m0, centred for m1), so the
+    test (χ² = 0, p = 1) compares the data, not the models."""
+    grade = _grade("victor_lim_slope_test.txt", grading_catalogue, hsb_table)
+    (test,) = grade["models"]
+    assert test["target"] == "random_cses_slope"
+    assert test["tested_data"]["m1"] == ["SES centred on its school's mean (cses)"]
+    assert "SES as in the data, not centred" in test["tested_data"]["m0"]
+    assert test["diagnosis"]["id"] == "lrt_different_data"
+    assert grade["diagnoses"] == ["lrt_different_data"]
+    numbers = _numbers(test)
+    assert numbers["p_value"]["verdict"] == "decision error"
+    # fitted to one data frame, the same two formulas pass the check
+    ok = _grade("uma_reddy_slope_test.txt", grading_catalogue, hsb_table)
+    assert set(map(tuple, ok["models"][0]["tested_data"].values())) == {
+        ("SES centred on its school's mean (cses)",)
+    }

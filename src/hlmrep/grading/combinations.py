@@ -98,8 +98,8 @@ def search(
     pairs = sorted(scored.values(), key=lambda s: -s.share)[:PAIRS_EXTENDED]
     if MAX_MISTAKES >= 3:
         by_id = {m.id: m for m in singles}
-        for pair in pairs:
-            chosen = tuple(by_id[i] for i in pair.candidate["mistakes"])
+        for extended in pairs:
+            chosen = tuple(by_id[i] for i in extended.candidate["mistakes"])
             for other in singles:
                 if other not in chosen:
                     attempt((*chosen, other))

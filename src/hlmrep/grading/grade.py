@@ -563,6 +563,8 @@ def _blocks(
             grade["their_model"] = {"fitted": False, "reason": why_not}
             out.append(_mark_assignment(grade, required))
         elif isinstance(block, Anova):
+            tested = None if table is None else their_model.tested_data(block, table)
+            mixed = None if tested is None else their_model.different_data(tested)
             for pair, numbers in matching.anova_pairs(block):
                 if len(out) >= MAX_BLOCKS:
                     break
@@ -579,6 +581,10 @@ def _blocks(
                     significant_digits=significant_digits,
                 )
                 grade["refitted_by_ml"] = block.refitted_by_ml
+                grade["tested_data"] = tested
+                if mixed is not None:
+                    grade["differences"] = [mixed, *grade["differences"]]
+                    grade["diagnosis"] = mixed
                 grade["submitted_formulas"] = {
                     name: _formula(text) for name, text in block.formulas.items()
                 }

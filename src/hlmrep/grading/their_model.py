@@ -181,8 +181,12 @@ class Coding:
         return f"{self.role}{self.marked}"
 
 
-def _coding(role: str, name: str, printed_terms: list[str]) -> Coding:
-    """A factor's coding from the printed fixed-effect names (see the module)."""
+def _coding(role: str, name: str, printed_terms: list[str] | None) -> Coding:
+    """A factor's coding from the printed fixed-effect names (see the module); without
+    them (an ``anova()`` prints none), the reference's: a likelihood does not depend on it."""
+    if printed_terms is None:
+        other = next(lv for lv in LEVEL_WORDS[role] if lv != MARKED[role])
+        return Coding(role, MARKED[role], MARKED[role], baseline_label=other)
     tokens = {part for term in printed_terms for part in term.split(":")}
     if name in tokens:  # a numeric 0/1 column
         plain = _plain(name)
@@ -380,33 +384,14 @@ def fit_their_model(summary: Summary, table: pd.DataFrame) -> TheirModel:
 
     Raises :class:`NotFittedError` when the formula cannot be read or its variables have no
     HSB role; the caller then grades by numbers alone and says why."""
-    from hlmrep.engine import fit, parse_formula
+    from hlmrep.engine import fit
     from hlmrep.grading import matching
     from hlmrep.grading.catalogue import result_numbers
 
     if not summary.formula:
         raise NotFittedError("the printout has no formula")
-    text = fold_bars(summary.formula)
-    try:
-        formula = parse_formula(text)
-    except HlmrepError as error:
-        raise NotFittedError(str(error).splitlines()[0]) from None
-    roles: dict[str, str] = {}
-    for variable in formula.variables:
-        if not variable.is_column:
-            raise NotFittedError(f"{variable.label!r} is computed in the formula")
-        role = role_of(variable.label)
-        if role is None:
-            raise NotFittedError(f"{variable.label!r} is not a variable of HSB we recognise")
-        if role in roles.values():
-            raise NotFittedError(f"two variables have the role {role}")
-        roles[variable.label] = role
     printed_terms = [t.term for t in summary.fixed]
-    codings = {
-        role: _coding(role, name, printed_terms)
-        for name, role in roles.items()
-        if role in LEVEL_WORDS
-    }
+    text, formula, roles, codings = _read_formula(summary.formula, printed_terms)
     rename = _renamer(roles, codings)
     spec_terms = _spec(formula, roles, summary.estimation)
     names = {t: rename_term(t, rename) for t in printed_terms}
@@ -495,6 +480,112 @@ def fit_their_model(summary: Summary, table: pd.DataFrame) -> TheirModel:
     best.tried = tried
     best.computation = _computation(best, printed)
     return best
+
+
+def _read_formula(
+    written: str, printed_terms: list[str] | None
+) -> tuple[str, Any, dict[str, str], dict[str, Coding]]:
+    """A printed formula parsed, its variables' roles and its factors' codings."""
+    from hlmrep.engine import parse_formula
+
+    text = fold_bars(written)
+    try:
+        formula = parse_formula(text)
+    except HlmrepError as error:
+        raise NotFittedError(str(error).splitlines()[0]) from None
+    roles: dict[str, str] = {}
+    for variable in formula.variables:
+        if not variable.is_column:
+            raise NotFittedError(f"{variable.label!r} is computed in the formula")
+        role = role_of(variable.label)
+        if role is None:
+            raise NotFittedError(f"{variable.label!r} is not a variable of HSB we recognise")
+        if role in roles.values():
+            raise NotFittedError(f"two variables have the role {role}")
+        roles[variable.label] = role
+    codings = {
+        role: _coding(role, name, printed_terms)
+        for name, role in roles.items()
+        if role in LEVEL_WORDS
+    }
+    return text, formula, roles, codings
+
+
+#: Most models of one printed ``anova()`` whose data are checked.
+MAX_TESTED_MODELS = 4
+
+
+def tested_data(anova: Any, table: pd.DataFrame) -> dict[str, list[str]] | None:
+    """For each model of a printed ``anova()``, the data variants (their words) under
+    which its own formula reproduces its printed deviance, by REML or ML; None when a
+    formula cannot be fitted or the table has too many models.
+
+    Two models that no one variant reproduces both were fitted to different data (SES
+    centred in place between the two fits, say): their likelihood-ratio test compares
+    nothing (:func:`different_data`)."""
+    from hlmrep.engine import fit
+    from hlmrep.grading import matching
+
+    if anova.kind != "anova" or not 2 <= len(anova.rows) <= MAX_TESTED_MODELS:
+        return None
+    ses_columns = _ses_columns(table)
+    out: dict[str, list[str]] = {}
+    for row in anova.rows:
+        written = anova.formulas.get(row.model)
+        deviance = row.values.get("deviance")
+        if written is None or deviance is None:
+            return None
+        try:
+            text, formula, roles, codings = _read_formula(written, None)
+        except NotFittedError:
+            return None
+        ses = (
+            [v for v in SES_VARIANTS if not SES_VARIANTS[v][2]]
+            if "ses" in roles.values()
+            else ["school-centred"]
+        )
+        meanses = list(MEANSES_VARIANTS) if "meanses" in roles.values() else ["sample"]
+        estimations = (False,) if anova.refitted_by_ml else (True, False)
+        found = []
+        for variant in (Variant(a, b) for a in ses for b in meanses):
+            data = _table(table, formula, roles, codings, variant, ses_columns)
+            for reml in estimations:
+                try:
+                    value = fit(text, data, reml=reml).criterion
+                except HlmrepError:
+                    return None
+                if matching.agreement("full.deviance", deviance, value, None)[0]:
+                    found.append(
+                        _variant_key(variant, "ses" in roles.values(), "meanses" in roles.values())
+                    )
+                    break
+        out[row.model] = found
+    return out
+
+
+def _variant_key(variant: Variant, uses_ses: bool, uses_meanses: bool) -> str:
+    return "; ".join(variant.words(uses_ses, uses_meanses)[:-1]) or "any"
+
+
+def different_data(tested: Mapping[str, list[str]]) -> dict[str, Any] | None:
+    """The difference "compared on different data" when every model of the table
+    reproduces under some data but no one data reproduces them all; None otherwise."""
+    sets = [set(v) for v in tested.values()]
+    if not sets or not all(sets):
+        return None
+    specific = [s for s in sets if s != {"any"}]
+    if len(specific) < 2 or set.intersection(*specific):
+        return None
+    said = "; ".join(f"{model}: {' or '.join(v)}" for model, v in tested.items())
+    return _own(
+        "lrt_different_data",
+        "Models compared on different data",
+        "The models of this anova() were fitted to different data: each one's numbers are "
+        f"reproduced only with its own ({said}). A likelihood-ratio test compares two fits "
+        "of the same data; these numbers compare the data, not the models.",
+        "Make every variable first (cses = ses - meanses), then fit every model to that one "
+        "data frame, and compare them.",
+    )
 
 
 def _centring(variant: Variant) -> tuple[tuple[str, str], ...]:
