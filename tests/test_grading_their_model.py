@@ -310,3 +310,44 @@ def test_an_lrt_of_models_fitted_to_different_data_is_flagged(grading_catalogue,
     assert set(map(tuple, ok["models"][0]["tested_data"].values())) == {
         ("SES centred on its school's mean (cses)",)
     }
+
+
+def _intervals(grade: dict) -> dict[str, dict]:
+    return {m["method"]: m for m in grade["models"] if m["kind"] == "confint"}
+
+
+def test_confidence_intervals_are_graded_by_their_method(grading_catalogue, hsb_table):
+    """Wen's confint(m3): profile against the engine's profile (lme4's spline reading of
+    it, .sig02's a straight line as lme4 warned), Wald exactly, the bootstrap of 500
+    simulations within its Monte-Carlo error; the matrix is model3's by its rows."""
+    grade = _grade("wen_zhao_intervals.txt", grading_catalogue, hsb_table)
+    blocks = _intervals(grade)
+    assert set(blocks) == {"profile", "Wald", "boot"}
+    assert all(b["target"] == "model3" for b in blocks.values())
+    assert blocks["boot"]["nsim"] == 500 and blocks["boot"]["label"].endswith("nsim = 500)")
+    for method, count in (("profile", 12), ("Wald", 4), ("boot", 12)):
+        numbers = blocks[method]["numbers"]
+        assert len(numbers) == count  # Wald: the variance parameters are NA on both sides
+        assert all(n["verdict"] in REPLICATED for n in numbers), method
+    profile = _numbers(blocks["profile"])
+    assert profile["ci.cses.lower"]["optimum"] == pytest.approx(1.9410346, abs=1e-5)
+    assert grade["all_replicated"]
+
+
+def test_intervals_of_another_method_or_level_do_not_pass(grading_catalogue, hsb_table, tmp_path):
+    """The profile matrix relabelled as Wald is not Wald: its fixed-effect limits differ
+    beyond the printed digits (and its variance rows, NA in Wald, are wrong too); a 90 %
+    header on 95 % numbers is wrong for every limit."""
+    text = (FORMULAS / "wen_zhao_intervals.txt").read_text()
+    profile = text.split("\n\n")[0]
+    as_wald = profile.replace("confint(m3)", 'confint(m3, method = "Wald")')
+    path = tmp_path / "relabelled.txt"
+    path.write_text(as_wald)
+    (block,) = _grade(path.name, grading_catalogue, hsb_table, folder=tmp_path)["models"]
+    fixed = [n for n in block["numbers"] if not n["id"].startswith("ci..")]
+    assert fixed and all(n["verdict"] not in REPLICATED for n in fixed)
+    ninety = profile.replace("2.5 %     97.5 %", "  5 %       95 %")
+    path.write_text(ninety)
+    (block,) = _grade(path.name, grading_catalogue, hsb_table, folder=tmp_path)["models"]
+    assert block["level"] == pytest.approx(0.90)
+    assert all(n["verdict"] not in REPLICATED for n in block["numbers"] if "sig" not in n["id"])

@@ -25,7 +25,14 @@ import pandas as pd
 
 from hlmrep.grading import combinations, matching, their_model, verdicts
 from hlmrep.grading.matching import Alignment, Score
-from hlmrep.grading.r_output import NOT_PRINTED, PRINTED_UNITS, Anova, Printed, Summary
+from hlmrep.grading.r_output import (
+    NOT_PRINTED,
+    PRINTED_UNITS,
+    Anova,
+    Intervals,
+    Printed,
+    Summary,
+)
 from hlmrep.grading.references import describe_quantity, load
 from hlmrep.grading.submission import Submission, SubmissionError, read_bytes, recognise
 from hlmrep.grading.their_model import TheirModel
@@ -562,6 +569,12 @@ def _blocks(
             grade["reading_notes"] = block.notes
             grade["their_model"] = {"fitted": False, "reason": why_not}
             out.append(_mark_assignment(grade, required))
+        elif isinstance(block, Intervals):
+            graded = _grade_intervals(block, catalogue, prefer, has_tests, required, table)
+            if isinstance(graded, str):
+                submission.parsed.not_graded.append(f"line {block.line}: confint(): {graded}")
+            else:
+                out.append(_mark_assignment(graded, required))
         elif isinstance(block, Anova):
             tested = None if table is None else their_model.tested_data(block, table)
             mixed = None if tested is None else their_model.different_data(tested)
@@ -590,6 +603,62 @@ def _blocks(
                 }
                 out.append(_mark_assignment(grade, required))
     return out
+
+
+def _grade_intervals(
+    block: Intervals,
+    catalogue: Catalogue,
+    prefer: str,
+    has_tests: bool,
+    required: list[str],
+    table: pd.DataFrame | None,
+) -> dict[str, Any] | str:
+    """The grade of a printed ``confint()`` (:mod:`.intervals`), or why it is not graded."""
+    from hlmrep.grading import intervals
+
+    if not block.method:
+        return "read, not graded (its method is not printed: no call and no R message)"
+    if table is None:
+        return "read, not graded (no data to compute the intervals)"
+    refs = load()
+    found = intervals.target_of(block, _summary_targets(prefer, has_tests, required), refs)
+    if found is None:
+        return "read, not graded (its rows are the terms of no model of the assignment)"
+    target, names = found
+    ours = intervals.reference_intervals(block, target, table, refs)
+    numbers, ungraded = intervals.grade_limits(block, names, ours)
+    entry = _entry(catalogue, target)
+    method = {"Wald": "Wald", "profile": "profile", "boot": f"bootstrap, nsim = {block.nsim}"}
+    agree = sum(1 for n in numbers if n["verdict"] in verdicts.REPLICATED)
+    return {
+        "label": f"confint() at line {block.line} ({method[block.method]})",
+        "kind": "confint",
+        "method": block.method,
+        "level": block.level,
+        "nsim": block.nsim,
+        "target": target,
+        "target_title": entry["title"],
+        "target_where": entry["where"],
+        "target_formula": entry.get("formula"),
+        "confidence": "high",
+        "matched": {
+            "candidate": "optimum",
+            "kind": "correct",
+            "formula": entry.get("formula"),
+            "agree": agree,
+            "compared": len(numbers),
+            "differences": [],
+        },
+        "matches_known": True,
+        "diagnosis": None,
+        "differences": [],
+        "also_consistent_with": [],
+        "names": names,
+        "sample": None,
+        "numbers": numbers,
+        "ungraded": ungraded,
+        "missing": [],
+    }
 
 
 def _formula(text: str) -> dict[str, str | None]:

@@ -179,11 +179,32 @@ class Anova:
 
 
 @dataclass
+class IntervalRow:
+    name: str  # lme4's row name: .sig01, .sigma, (Intercept), ses_cwc
+    lower: Printed | None  # None: NA
+    upper: Printed | None
+
+
+@dataclass
+class Intervals:
+    """One printed ``confint()`` matrix, with its method as the printout shows it: R's
+    message ("Computing profile/bootstrap confidence intervals ...") or the call pasted
+    before it; Wald when the variance parameters are NA."""
+
+    line: int
+    method: str  # "profile", "Wald", "boot" or "" (numbers for every row, no clue which)
+    level: float
+    nsim: int | None = None  # boot: the call's nsim (lme4's default 500 when not given)
+    rows: list[IntervalRow] = field(default_factory=list)
+    unread: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Parsed:
     """Every block found, in the order of the text, what could not be read, by line, and
     what was recognised but is not graded."""
 
-    blocks: list[Summary | Anova]
+    blocks: list[Summary | Anova | Intervals]
     problems: list[str]
     not_graded: list[str] = field(default_factory=list)
 
@@ -230,8 +251,6 @@ def _recognised(text: str) -> str | None:
         if text.startswith(start):
             return what
     tokens = text.split()
-    if re.fullmatch(r"[\d.]+ %\s+[\d.]+ %", text):
-        return "confint()"
     if tokens[:3] == ["Groups", "Name", "Std.Dev."] or tokens[:3] == ["Groups", "Name", "Variance"]:
         return "VarCorr()"
     return None
@@ -266,6 +285,10 @@ def parse(text: str) -> Parsed:
             for test in tests:
                 _add(parsed, test, "ranova()")
             continue
+        if _CONFINT_HEADER.fullmatch(text_):
+            intervals, index = _intervals(lines, index)
+            _add(parsed, intervals, "confint()")
+            continue
         what = _recognised(text_)
         if what is not None:
             parsed.not_graded.append(
@@ -277,7 +300,51 @@ def parse(text: str) -> Parsed:
     return parsed
 
 
-def _add(parsed: Parsed, block: Summary | Anova, what: str) -> None:
+_CONFINT_HEADER = re.compile(r"([\d.]+) %\s+([\d.]+) %")
+_CONFINT_CALL = re.compile(r"confint\s*\(")
+#: lme4's ``confint.merMod(method = "boot")`` default number of simulations.
+BOOT_DEFAULT_NSIM = 500
+#: Lines looked back from a confint() header for its call and R's message.
+_CONFINT_LOOKBACK = 8
+
+
+def _intervals(lines: list[str], start: int) -> tuple[Intervals, int]:
+    """A ``confint()`` matrix and what the lines before it say of its method."""
+    header = _CONFINT_HEADER.fullmatch(lines[start].strip())
+    assert header is not None
+    lower_percent = float(header.group(1))
+    block = Intervals(line=start + 1, method="", level=round(1 - 2 * lower_percent / 100, 10))
+    before = [lines[i].strip() for i in range(max(0, start - _CONFINT_LOOKBACK), start)]
+    call = next((t for t in reversed(before) if _CONFINT_CALL.search(t)), "")
+    said = before[before.index(call) :] if call else before
+    if any(t.startswith("Computing bootstrap confidence intervals") for t in said):
+        block.method = "boot"
+    elif any(t.startswith("Computing profile confidence intervals") for t in said):
+        block.method = "profile"
+    method = re.search(r"method\s*=\s*[\"'](\w+)[\"']", call)
+    if method and method.group(1) in ("Wald", "boot", "profile"):
+        block.method = method.group(1)
+    if block.method == "boot":
+        nsim = re.search(r"nsim\s*=\s*(\d+)", call)
+        block.nsim = int(nsim.group(1)) if nsim else BOOT_DEFAULT_NSIM
+    index = start + 1
+    while index < len(lines) and lines[index].strip() and not _block_starts(lines[index]):
+        tokens = lines[index].split()
+        values = tokens[1:]
+        if len(tokens) == 3 and all(v == "NA" or is_number(v) for v in values):
+            lower, upper = (None if v == "NA" else _printed(v) for v in values)
+            block.rows.append(IntervalRow(tokens[0], lower, upper))
+        else:
+            block.unread.append(f"line {index + 1}: {lines[index].strip()[:80]}")
+        index += 1
+    if not block.method:
+        variances = [r for r in block.rows if r.name.startswith(".")]
+        if variances and all(r.lower is None for r in variances):
+            block.method = "Wald"
+    return block, index
+
+
+def _add(parsed: Parsed, block: Summary | Anova | Intervals, what: str) -> None:
     """A block read whole is graded; one with unread rows is named and not graded."""
     parsed.problems += block.unread
     if block.unread:

@@ -394,6 +394,8 @@ def describe_quantity(qid: str) -> str:
         return f"residual: {words.get(parts[-1], parts[-1])}"
     if parts[0] == "scaled_residuals":
         return f"scaled residuals: {parts[1]}"
+    if parts[0] == "ci":
+        return f"confidence interval of {'.'.join(parts[1:-1])}: {parts[-1]} limit"
     if parts[0] in ("reduced", "full"):
         return f"{parts[0]} model: {parts[1]}"
     return {
