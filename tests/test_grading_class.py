@@ -26,7 +26,11 @@ MAKE_CLASS = ROOT / "tests" / "fixtures" / "grading" / "make_class.R"
 ATTEMPTS = {
     "amara_okafor_lab4.txt": [("summary()", "model3"), ("summary()", "model4")],
     "ben_liu_hw3.txt": [("anova()", "fixed_minority"), ("ranova()", "random_cses_slope")],
-    "carmen_diaz_model4.txt": [("summary()", "model4"), ("confint()", "model3")],
+    "carmen_diaz_model4.txt": [
+        ("summary()", "model4"),
+        ("fixef()", "model4"),
+        ("confint()", "model3"),
+    ],
     "dev_patel_reprex.txt": [("summary()", "model3")],
     "emma_schmidt_nlme.txt": [("summary() of lme", "model3"), ("summary() of lme", "model4")],
     "farah_khan_hw4.md": [("summary()", "model3"), ("anova()", "random_cses_slope")],
@@ -108,6 +112,20 @@ def test_printouts_no_reference_prints_are_named_not_graded(grading_catalogue, h
         "anova() of one model (F tests): read, not graded (no reference prints it)",
         "VarCorr(): read, not graded (no reference prints it)",
     ]
+
+
+def test_fixef_s_named_vector_is_graded_as_the_estimates_of_its_model(grading_catalogue, hsb_table):
+    """fixef(m4) is printed as a named vector wrapped over two pairs of lines: its six
+    estimates are model4's (by their terms and numbers), each graded; nothing else of
+    model4 is counted as left out, and the Wald intervals after it are model3's."""
+    grade = grade_file(CLASS / "carmen_diaz_model4.txt", grading_catalogue, table=hsb_table)
+    (fixef,) = [m for m in grade["models"] if m["kind"] == "fixef"]
+    assert fixef["target"] == "model4" and fixef["missing"] == []
+    numbers = {n["id"]: n for n in fixef["numbers"]}
+    assert len(numbers) == 6
+    assert numbers["fixed.cses:sectorCatholic.estimate"]["submitted"] == "-1.642682"
+    assert all(n["verdict"] == "exact" for n in numbers.values())
+    assert fixef["names"]["ses_cwc:sectorCatholic"] == "cses:sectorCatholic"
 
 
 def test_nlme_standard_deviations_are_graded_as_standard_deviations(grading_catalogue, hsb_table):

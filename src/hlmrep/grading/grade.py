@@ -29,6 +29,7 @@ from hlmrep.grading.r_output import (
     NOT_PRINTED,
     PRINTED_UNITS,
     Anova,
+    Coefficients,
     Intervals,
     Printed,
     Summary,
@@ -569,6 +570,12 @@ def _blocks(
             grade["reading_notes"] = block.notes
             grade["their_model"] = {"fitted": False, "reason": why_not}
             out.append(_mark_assignment(grade, required))
+        elif isinstance(block, Coefficients):
+            graded = _grade_coefficients(block, catalogue, prefer, has_tests, required)
+            if isinstance(graded, str):
+                submission.parsed.not_graded.append(f"line {block.line}: fixef(): {graded}")
+            else:
+                out.append(_mark_assignment(graded, required))
         elif isinstance(block, Intervals):
             graded = _grade_intervals(block, catalogue, prefer, has_tests, required, table)
             if isinstance(graded, str):
@@ -603,6 +610,44 @@ def _blocks(
                 }
                 out.append(_mark_assignment(grade, required))
     return out
+
+
+def _grade_coefficients(
+    block: Coefficients,
+    catalogue: Catalogue,
+    prefer: str,
+    has_tests: bool,
+    required: list[str],
+) -> dict[str, Any] | str:
+    """The grade of a printed ``fixef()``: the estimates of the model of the assignment
+    whose fixed effects they are (by role), closest in its numbers among those."""
+    from hlmrep.grading import intervals
+
+    refs = load()
+    wanted = {intervals.fixed_roles(name) for name in block.names}
+    names: dict[str, str] = {}
+    targets = []
+    for target in _summary_targets(prefer, has_tests, required):
+        spec = refs.models[target].spec
+        terms = ["(Intercept)", *spec.fixed]
+        if {frozenset(t.split(":")) for t in terms} == wanted:
+            targets.append(target)
+    if not targets:
+        return "read, not graded (its names are the terms of no model of the assignment)"
+    spec = refs.models[targets[0]].spec
+    terms = ["(Intercept)", *spec.fixed]
+    for name in block.names:
+        term = next(t for t in terms if frozenset(t.split(":")) == intervals.fixed_roles(name))
+        names[name] = spec.coefficient(term)
+    numbers = {
+        f"fixed.{names[n]}.estimate": value
+        for n, value in zip(block.names, block.values, strict=True)
+    }
+    best, ties = match_numbers(numbers, {t: _entry(catalogue, t) for t in targets})
+    best.alignment.names = names
+    grade = grade_match(f"fixef() at line {block.line}", "fixef", best, ties, catalogue)
+    grade["missing"] = []  # fixef() prints the estimates only: nothing else is left out
+    return grade
 
 
 def _grade_intervals(

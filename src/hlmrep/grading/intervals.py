@@ -59,7 +59,7 @@ def _role_token(part: str) -> str:
     return "cses" if role == "ses" else (role or part)
 
 
-def _fixed_roles(name: str) -> frozenset[str]:
+def fixed_roles(name: str) -> frozenset[str]:
     return frozenset(_role_token(p) for p in name.split(":"))
 
 
@@ -70,7 +70,7 @@ def target_of(
     many variance parameters, and each printed row's name in that model's vocabulary."""
     fixed = [r.name for r in block.rows if not r.name.startswith(".")]
     variances = sum(1 for r in block.rows if re.fullmatch(r"\.sig\d+", r.name))
-    wanted = {_fixed_roles(name) for name in fixed}
+    wanted = {fixed_roles(name) for name in fixed}
     for target in targets:
         spec = references.models[target].spec
         terms = ["(Intercept)", *spec.fixed]
@@ -79,7 +79,7 @@ def target_of(
         if {frozenset(t.split(":")) for t in terms} == wanted and parameters == variances:
             names = {}
             for name in fixed:
-                term = next(t for t in terms if frozenset(t.split(":")) == _fixed_roles(name))
+                term = next(t for t in terms if frozenset(t.split(":")) == fixed_roles(name))
                 names[name] = spec.coefficient(term)
             return target, names
     return None

@@ -200,11 +200,22 @@ class Intervals:
 
 
 @dataclass
+class Coefficients:
+    """``fixef()`` printed as R prints a named vector: a line of names, a line of values,
+    wrapped at the console's width."""
+
+    line: int
+    names: list[str] = field(default_factory=list)
+    values: list[Printed] = field(default_factory=list)
+    unread: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Parsed:
     """Every block found, in the order of the text, what could not be read, by line, and
     what was recognised but is not graded."""
 
-    blocks: list[Summary | Anova | Intervals]
+    blocks: list[Summary | Anova | Intervals | Coefficients]
     problems: list[str]
     not_graded: list[str] = field(default_factory=list)
 
@@ -285,6 +296,10 @@ def parse(text: str) -> Parsed:
             for test in tests:
                 _add(parsed, test, "ranova()")
             continue
+        if _named_vector_pair(lines, index) and text_.split()[0] == "(Intercept)":
+            coefficients, index = _coefficients(lines, index)
+            _add(parsed, coefficients, "fixef()")
+            continue
         if _CONFINT_HEADER.fullmatch(text_):
             intervals, index = _intervals(lines, index)
             _add(parsed, intervals, "confint()")
@@ -298,6 +313,29 @@ def parse(text: str) -> Parsed:
             continue
         index += 1
     return parsed
+
+
+def _named_vector_pair(lines: list[str], index: int) -> bool:
+    """A line of names over a line of as many numbers: a named vector's printed row."""
+    if index + 1 >= len(lines):
+        return False
+    names, values = lines[index].split(), lines[index + 1].split()
+    return (
+        bool(names)
+        and len(names) == len(values)
+        and not any(is_number(n) for n in names)
+        and all(is_number(v) for v in values)
+    )
+
+
+def _coefficients(lines: list[str], start: int) -> tuple[Coefficients, int]:
+    block = Coefficients(line=start + 1)
+    index = start
+    while _named_vector_pair(lines, index):
+        block.names += lines[index].split()
+        block.values += [_printed(v) for v in lines[index + 1].split()]
+        index += 2
+    return block, index
 
 
 _CONFINT_HEADER = re.compile(r"([\d.]+) %\s+([\d.]+) %")
@@ -344,7 +382,7 @@ def _intervals(lines: list[str], start: int) -> tuple[Intervals, int]:
     return block, index
 
 
-def _add(parsed: Parsed, block: Summary | Anova | Intervals, what: str) -> None:
+def _add(parsed: Parsed, block: Summary | Anova | Intervals | Coefficients, what: str) -> None:
     """A block read whole is graded; one with unread rows is named and not graded."""
     parsed.problems += block.unread
     if block.unread:
