@@ -328,7 +328,8 @@ FROM_FITS = {
     "bootstrap_chunk", "bootstrap_gather", "figure", "crosscheck", "scorecard", "report",
 }  # fmt: skip
 ALL = {"prepare_data"} | FROM_FITS | GRADING
-#: What runs the engine's fits: the workflow's models and the grading catalogue.
+#: What runs the engine's fits: the workflow's models, the grading catalogue, and the
+#: grading jobs (which fit the models a submission writes, and its intervals).
 ENGINE = FROM_FITS | GRADING
 #: The job that compiles numba's kernels into their cache, which the engine's jobs wait for.
 COMPILE = {"compile_kernels"}
@@ -352,9 +353,10 @@ EXPECTED = {
     # The typed records: the mechanism, read or written by nearly every job; each kind,
     # by the jobs that write or read it.
     "records/__init__.py": FROM_FITS | GRADING,
-    "records/fit.py": FROM_FITS,
-    "records/comparison.py": FROM_COMPARISONS,
-    "records/bootstrap.py": {"bootstrap_gather", "scorecard", "report"},
+    # (the grading jobs import the bootstrap's code, which reads and writes them)
+    "records/fit.py": FROM_FITS | GRADES,
+    "records/comparison.py": FROM_COMPARISONS | GRADES,
+    "records/bootstrap.py": {"bootstrap_gather", "scorecard", "report"} | GRADES,
     "records/catalogue.py": GRADING,
     "records/grade.py": GRADES,
     # The compiled kernels (and the warm-up that calls them): recompiled, and every job
@@ -365,17 +367,20 @@ EXPECTED = {
     "engine/*": ENGINE,
     # Restoring a fit from its record (and reading its criterion back): the bootstrap,
     # the cross-check, the comparisons and the inference; the fits themselves never restore.
-    "engine/fit_record.py": FROM_COMPARISONS | {"crosscheck", "model_inference"},
-    "engine/simulate.py": {"bootstrap_chunk", "bootstrap_gather", "scorecard", "report"},
+    # The grading jobs too: a printed bootstrap interval is graded against a bootstrap of
+    # the model by the bootstrap's own code.
+    "engine/fit_record.py": FROM_COMPARISONS | {"crosscheck", "model_inference"} | GRADES,
+    "engine/simulate.py": {"bootstrap_chunk", "bootstrap_gather", "scorecard", "report"} | GRADES,
     "models/__init__.py": FROM_FITS,
     "models/fits.py": FROM_FITS,
     "models/school_statistics.py": FROM_FITS,
     "models/comparisons.py": FROM_COMPARISONS,
     "models/inference.py": {"model_inference", "report"},
     "models/variance_explained.py": {"variance_explained", "scorecard", "report"},
-    "bootstrap/__init__.py": {"bootstrap_chunk", "bootstrap_gather", "scorecard", "report"},
-    "bootstrap/chunks.py": {"bootstrap_chunk", "bootstrap_gather", "scorecard", "report"},
-    "bootstrap/summary.py": {"bootstrap_gather", "scorecard", "report"},
+    "bootstrap/__init__.py": {"bootstrap_chunk", "bootstrap_gather", "scorecard", "report"}
+    | GRADES,
+    "bootstrap/chunks.py": {"bootstrap_chunk", "bootstrap_gather", "scorecard", "report"} | GRADES,
+    "bootstrap/summary.py": {"bootstrap_gather", "scorecard", "report"} | GRADES,
     "report/figures.py": {"figure", "report"},
     "replication/crosscheck.py": {"crosscheck", "report"},
     "replication/scorecard.py": SCORECARD,
@@ -405,6 +410,11 @@ EXPECTED = {
     "grading/submission.py": GRADES,
     "grading/inventory.py": GRADES,
     "grading/answer_sheet.py": GRADES,
+    # Fitting what a submission wrote, mistakes combined, its printed intervals: the
+    # grading jobs' own fits.
+    "grading/their_model.py": GRADES,
+    "grading/combinations.py": GRADES,
+    "grading/intervals.py": GRADES,
     # User commands only: `grade FILE`, `fit DATA FORMULA`, `check`.
     "grading/console.py": set(),
     "models/console.py": set(),

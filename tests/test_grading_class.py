@@ -37,6 +37,7 @@ ATTEMPTS = {
     "gita_rao_digits3.txt": [("summary()", "model3")],
     "ivan_petrov_catholic.txt": [("summary()", "model3")],
     "jun_park_outlier_dropped.txt": [("summary()", "model3")],
+    "kim_lee_narrow.txt": [("summary()", "model4")],
 }
 
 
@@ -52,6 +53,7 @@ def _targets(grade: dict) -> list[tuple[str, str]]:
         "dev_patel_reprex.txt",
         "farah_khan_hw4.md",
         "gita_rao_digits3.txt",  # options(digits = 3): fewer digits, still enough to tell
+        "kim_lee_narrow.txt",  # width 60: the fixed effects split in two tables
     ],
 )
 def test_a_correct_replication_as_students_print_it_replicates(grading_catalogue, name, hsb_table):
@@ -171,7 +173,7 @@ def test_fresh_output_of_the_class_script_grades_the_same(
     out = rerun_fixture_script(MAKE_CLASS, hsb, tmp_path, "lmerTest", "nlme", "knitr")
     assert sorted(p.name for p in out.iterdir()) == sorted(ATTEMPTS)
     for name in ("amara_okafor_lab4.txt", "ben_liu_hw3.txt", "dev_patel_reprex.txt",
-                 "farah_khan_hw4.md", "gita_rao_digits3.txt"):  # fmt: skip
+                 "farah_khan_hw4.md", "gita_rao_digits3.txt", "kim_lee_narrow.txt"):  # fmt: skip
         _replicates_whole(grade_file(out / name, grading_catalogue, table=hsb_table), name)
     for name in ("carmen_diaz_model4.txt", "emma_schmidt_nlme.txt"):
         assert (

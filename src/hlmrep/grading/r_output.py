@@ -71,6 +71,7 @@ _STARS = {"*", "**", "***", ".", "‘***’", "‘**’", "‘*’", "‘.’"}
 _SUMMARY_TRAILERS = (
     "---",
     "Signif. codes",
+    "0 ‘***’",  # the codes' legend, on a line of its own at a narrow width
     "optimizer",
     "boundary (singular)",
     "fit warnings",
@@ -428,6 +429,7 @@ def _summary(lines: list[str], start: int) -> tuple[Summary, int]:
     index = start + 1
     section = ""
     header: list[str] = []
+    pending: dict[str, dict[str, Printed]] = {}  # term -> its columns read so far
     while index < len(lines):
         line = lines[index]
         text = line.strip()
@@ -447,11 +449,15 @@ def _summary(lines: list[str], start: int) -> tuple[Summary, int]:
             continue
         index += 1
         if not text:
-            if section == "fixed" and summary.fixed:
+            if section == "fixed" and pending:
+                _finish_fixed(summary, pending, index)
                 section = "fixed done"
             continue
         if text.startswith("Formula:"):
             summary.formula = text.split(":", 1)[1].strip()
+            if not summary.formula and index < len(lines):  # R put it on the next line
+                summary.formula = lines[index].strip()
+                index += 1
             # R wraps a long formula at the console's width: while it is unfinished (a
             # parenthesis open, an operator last), the next line continues it
             while (
@@ -488,16 +494,21 @@ def _summary(lines: list[str], start: int) -> tuple[Summary, int]:
         elif text.startswith("Fixed effects:"):
             section = "fixed"
             header = []
-        elif section == "fixed" and text.startswith("Estimate"):
+        elif section == "fixed" and _is_fixed_header(tokens):
+            # the first header, or that of the next columns when R splits a table wider
+            # than the console: their rows are merged by term
             header = _fixed_header(text)
         elif section == "fixed" and header and (text == "---" or text.startswith("Signif.")):
+            _finish_fixed(summary, pending, index)
             section = "fixed done"
         elif section == "fixed" and header:
-            trouble = _fixed_row(summary, tokens, header)
+            trouble = _fixed_row(pending, tokens, header)
             if trouble:
                 summary.unread.append(f"line {index}: fixed effect not read ({trouble}): {text!r}")
         elif text.startswith("Correlation of Fixed Effects"):
             section = "correlation"
+    if pending:
+        _finish_fixed(summary, pending, index)
     _check_whole(summary, start)
     return summary, index
 
@@ -573,18 +584,33 @@ def _random_row(summary: Summary, tokens: list[str]) -> str:
     return ""
 
 
+_FIXED_HEADER_WORDS = {"Estimate", "Std.", "Error", "df", "t", "value", "Pr(>|t|)"}
+
+
+def _is_fixed_header(tokens: list[str]) -> bool:
+    return bool(tokens) and set(tokens) <= _FIXED_HEADER_WORDS
+
+
 def _fixed_header(text: str) -> list[str]:
-    """The fixed-effects columns: Estimate, Std. Error, [df,] t value[, Pr(>|t|)]."""
-    columns = ["estimate", "std_error"]
-    if re.search(r"\bdf\b", text):
-        columns.append("df")
-    columns.append("t_value")
-    if "Pr(>|t|)" in text:
-        columns.append("p_value")
-    return columns
+    """The fixed-effects columns a header names, in order: Estimate, Std. Error, df,
+    t value, Pr(>|t|) (all of them, or those of one chunk of a split table)."""
+    found = [
+        (text.find(word), column)
+        for word, column in (
+            ("Estimate", "estimate"),
+            ("Std. Error", "std_error"),
+            ("t value", "t_value"),
+            ("Pr(>|t|)", "p_value"),
+        )
+        if word in text
+    ]
+    df = re.search(r"\bdf\b", text)
+    if df:
+        found.append((df.start(), "df"))
+    return [column for _, column in sorted(found)]
 
 
-def _fixed_row(summary: Summary, tokens: list[str], header: list[str]) -> str:
+def _fixed_row(pending: dict[str, dict[str, Printed]], tokens: list[str], header: list[str]) -> str:
     tokens, bound = _split_bound(tokens)
     if bound and "p_value" not in header:
         return "a bound '<' where no p-value is printed"
@@ -594,8 +620,19 @@ def _fixed_row(summary: Summary, tokens: list[str], header: list[str]) -> str:
     values = dict(zip(header, (_printed(t) for t in tokens[-count:]), strict=True))
     if bound:
         values["p_value"] = _printed(tokens[-1], bound)
-    summary.fixed.append(FixedTerm(" ".join(tokens[:-count]), **values))
+    pending.setdefault(" ".join(tokens[:-count]), {}).update(values)
     return ""
+
+
+def _finish_fixed(summary: Summary, pending: dict[str, dict[str, Printed]], index: int) -> None:
+    """The fixed-effect rows read (merged over a split table's chunks) as terms; a term
+    without its estimate, standard error or t value is a row not read."""
+    for term, values in pending.items():
+        if {"estimate", "std_error", "t_value"} <= set(values):
+            summary.fixed.append(FixedTerm(term, **values))
+        else:
+            summary.unread.append(f"line {index}: fixed effect {term!r}: columns missing")
+    pending.clear()
 
 
 # ----- nlme -------------------------------------------------------------------------------------
