@@ -281,10 +281,12 @@ def test_every_grade_page_starts_each_model_with_what_was_computed(
 
     grade = grade_file(path, grading_catalogue, table=hsb_table)
     page = html.unescape(render_grade(grade, grading_catalogue["mistakes"]))
+    summary = page.index("<h2>Summary</h2>")
+    assert page.index("<h2>What you computed</h2>") < summary
     for model in grade["models"]:
         their = model.get("their_model") or {}
         if their.get("fitted"):
-            assert their["in_words"] in page
+            assert page.index(their["in_words"]) < summary  # the page starts with it
             after = page.index(their["in_words"])
             for difference in model["differences"]:
                 assert page.index(difference["title"] + ".", after) > after

@@ -262,7 +262,16 @@ def grade_their_model(
     values = _reference_ids(their.values, reference_terms)
     notes = their_model.parametrisation_notes(their)
     if not found and their_model.is_reparametrised(their):
-        entry = _in_their_parametrisation(entry, target, their, reference_terms)
+        reparametrised = _in_their_parametrisation(entry, target, their, reference_terms)
+        if reparametrised is None:  # not the same likelihood after all: a difference
+            found = [
+                their_model.not_equivalent(
+                    entry["title"], "; ".join(their_model.parametrisation_notes(their))
+                )
+            ]
+            count = 1
+        else:
+            entry = reparametrised
     part_of_assignment = count <= their_model.MAX_DIFFERENCES and not any(
         d["id"].startswith("extra_fixed_") and d["id"].split("_", 2)[2] not in ASSIGNED_VARIABLES
         for d in found
@@ -359,13 +368,20 @@ def _reference_ids(numbers: dict[str, Any], reference_terms: list[str]) -> dict[
 
 def _in_their_parametrisation(
     entry: Entry, target: str, their: TheirModel, reference_terms: list[str]
-) -> Entry:
+) -> Entry | None:
     """The reference's entry with its optimum fitted in the student's parametrisation, and
-    its printed numbers kept only where the parametrisation leaves them unchanged."""
+    its printed numbers kept only where the parametrisation leaves them unchanged; None
+    when that fit is not the reference's model (another residual variance: another
+    likelihood, whatever the terms say)."""
     assert their.refit is not None
     spec = load().models[target].spec
     values = _reference_ids(their.refit(their.reference_variant(spec), spec.reml), reference_terms)
     optimum = _optimum(entry)["values"]
+    sigma2, reference_sigma2 = values["residual.variance"], optimum["residual.variance"]
+    if reference_sigma2 is None or abs(sigma2 - reference_sigma2) > (
+        matching.AGREEMENT_RELATIVE["residual"] * reference_sigma2
+    ):
+        return None
     same = {
         q
         for q, v in values.items()

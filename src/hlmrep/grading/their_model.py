@@ -798,6 +798,19 @@ def differences(
     return out
 
 
+def not_equivalent(title: str, parametrisation: str) -> dict[str, Any]:
+    """The difference of a model written as the reference in another parametrisation whose
+    fit is not the reference's (its residual variance differs)."""
+    return _own(
+        "not_equivalent",
+        "Not the reference model in another parametrisation",
+        f"The model has the terms of {title} ({parametrisation}), but its fit is not that "
+        "model's: the residual variance differs, so the variables are not what their names "
+        "say.",
+        "Check how the variables were made; fit the reference's variables.",
+    )
+
+
 def _own(identifier: str, title: str, explanation: str, fix: str) -> dict[str, Any]:
     return {
         "id": identifier,
