@@ -18,7 +18,7 @@ from pathlib import Path
 
 from hlmrep.errors import HlmrepError
 from hlmrep.files import write_atomically
-from hlmrep.grading.r_output import Printed, is_number
+from hlmrep.grading.printout import Printed, is_number
 from hlmrep.grading.references import References, describe_quantity, load
 
 COLUMNS = ("id", "quantity", "model", "where", "value")

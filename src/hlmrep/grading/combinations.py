@@ -21,7 +21,7 @@ import pandas as pd
 
 from hlmrep.grading import matching
 from hlmrep.grading.matching import Alignment, Score
-from hlmrep.grading.r_output import Printed
+from hlmrep.grading.printout import Printed
 from hlmrep.grading.references import Mistake, ModelSpec, References
 
 #: Candidate id and mistake of a combination: a number it explains is diagnosed by the

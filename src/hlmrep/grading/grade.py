@@ -25,9 +25,10 @@ import pandas as pd
 
 from hlmrep.grading import combinations, matching, their_model, verdicts
 from hlmrep.grading.matching import Alignment, Score
-from hlmrep.grading.r_output import (
+from hlmrep.grading.printout import (
     NOT_PRINTED,
     PRINTED_UNITS,
+    PROGRAM_TOLERANCE,
     Anova,
     Coefficients,
     Intervals,
@@ -82,6 +83,14 @@ def match_numbers(
     return matching.best_match(scores)
 
 
+def _tolerance(qid: str, tolerances: dict[str, float] | None) -> float:
+    """How far a program's own computation of ``qid`` may be from the optimum (relative)."""
+    return max(
+        (t for pattern, t in (tolerances or {}).items() if fnmatch.fnmatchcase(qid, pattern)),
+        default=0.0,
+    )
+
+
 def _grade_number(
     qid: str,
     submitted: Printed,
@@ -89,6 +98,7 @@ def _grade_number(
     stars: bool,
     significant_digits: int,
     printed_units: dict[str, float],
+    program_tolerance: dict[str, float] | None = None,
 ) -> dict[str, Any] | None:
     """One number against the printed reference and the verified optimum; too coarse when
     it replicates only at fewer digits than the assignment needs (verdicts.required_unit)."""
@@ -106,6 +116,13 @@ def _grade_number(
         results.append((verdicts.verdict(mine, Number(optimum, 0.0), **kind), "optimum"))
     verdict = verdicts.best([v for v, _ in results])
     against = next(a for v, a in results if v == verdict)
+    tolerance = _tolerance(qid, program_tolerance)
+    if (
+        verdict not in verdicts.REPLICATED
+        and optimum is not None
+        and abs(mine.value - optimum) <= tolerance * abs(optimum) + mine.unit
+    ):
+        verdict, against = verdicts.ROUNDING, "optimum, as its program computes it"
     if not (kind["count"] or kind["p_value"]):
         value, unit = (
             (printed["value"], unit_of_digits(printed["digits"]))
@@ -149,6 +166,7 @@ def grade_match(
     significant_digits: int = verdicts.MIN_SIGNIFICANT_DIGITS,
     printed_units: dict[str, float] | None = None,
     entry_override: Entry | None = None,
+    program_tolerance: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """The grade of one submitted model or test, given its best match.
 
@@ -169,7 +187,7 @@ def grade_match(
     ungraded = []
     for qid, submitted in best.alignment.numbers.items():
         graded = _grade_number(
-            qid, submitted, entry, stars, significant_digits, printed_units or {}
+            qid, submitted, entry, stars, significant_digits, printed_units or {}, program_tolerance
         )
         if graded is None:
             ungraded.append({"id": qid, "submitted": submitted.text})
@@ -255,6 +273,10 @@ def grade_their_model(
     # fewest differences; of two as near, the one with more terms in common (both
     # interactions left out of model4 is model4 without them, not model3 with extras)
     count, _, _, target, found = min(scored, key=lambda s: s[:3])
+    if summary.converged is False:
+        found = [their_model.not_converged(summary.program), *found]
+        if their.computation != "correct":
+            their.computation = "not converged"
     entry = _entry(catalogue, target)
     optimum = _optimum(entry)
     reference_terms = optimum["fixed_terms"]
@@ -309,6 +331,7 @@ def grade_their_model(
         significant_digits=significant_digits,
         printed_units=PRINTED_UNITS[summary.program],
         entry_override=entry,
+        program_tolerance=PROGRAM_TOLERANCE.get(summary.program),
     )
     if not part_of_assignment:
         grade["diagnosis"] = None
@@ -341,6 +364,8 @@ def grade_their_model(
     return grade
 
 
+#: How each program's printed summary is named on the pages.
+SUMMARY_LABELS = {"lme4": "summary()", "nlme": "summary() of lme", "statsmodels": "MixedLM summary"}
 #: The candidate of a summary fitted from its formula; a number it explains is diagnosed
 #: by the model's differences, listed with the model.
 THEIR_MODEL = "their_model"
@@ -432,6 +457,10 @@ COMPUTATION_WORDS = {
     "near optimum": (
         "Your numbers are close to, not at, the optimum of the model you wrote: the "
         "program stopped a little early"
+    ),
+    "not converged": (
+        "Your numbers are where the optimizer stopped without converging, as the program "
+        "says: not a fit of the model you wrote"
     ),
     "not this model": (
         "Your numbers are not a fit of the model you wrote on any data we tried (SES "
@@ -546,7 +575,7 @@ def _blocks(
         if block.unread:  # graded whole or not at all: parse() has said why
             continue
         if isinstance(block, Summary) and block.fixed:
-            what = "summary() of lme" if block.program == "nlme" else "summary()"
+            what = SUMMARY_LABELS.get(block.program, "summary()")
             label = f"{what} at line {block.line}"
             their, why_not = None, None
             if table is not None:
@@ -579,6 +608,7 @@ def _blocks(
                 not_printed=not_printed,
                 significant_digits=significant_digits,
                 printed_units=PRINTED_UNITS[block.program],
+                program_tolerance=PROGRAM_TOLERANCE.get(block.program),
             )
             grade["submitted_formula"] = _formula(block.formula)
             grade["estimation"] = block.estimation

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from hlmrep.grading import verdicts
-from hlmrep.grading.r_output import Intervals, Printed
+from hlmrep.grading.printout import Intervals, Printed
 from hlmrep.grading.references import REFERENCE_LEVELS, References
 from hlmrep.grading.verdicts import Number, unit_of
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hlmrep.grading.r_output import Anova, Printed, Summary
+from hlmrep.grading.printout import Anova, Printed, RandomTerm, Summary
 from hlmrep.grading.verdicts import Number, unit_of, unit_of_digits
 
 #: Relative slack when deciding whether a submitted number *is* a candidate's (on top of
@@ -244,7 +244,7 @@ def _align_random(
     for k, term in enumerate(terms):  # not named by a fixed effect: by its variance
         if k in mapped or not free:
             continue
-        printed = term.sd.value**2 if term.variance is None else term.variance.value
+        printed = term.variance.value if term.variance is not None else _sd(term) ** 2
         best = min(free, key=lambda t: abs(values.get(f"random.{t}.variance", _BIG) - printed))
         if best != "(Intercept)":
             mapped[k] = best
@@ -257,7 +257,8 @@ def _align_random(
             continue
         if term.variance is not None:  # nlme prints standard deviations only
             numbers[f"random.{name}.variance"] = term.variance
-        numbers[f"random.{name}.sd"] = term.sd
+        if term.sd is not None:  # statsmodels variances only
+            numbers[f"random.{name}.sd"] = term.sd
         siblings = [j for j, other in enumerate(terms) if other.group == term.group]
         for position, correlation in zip(siblings, term.correlations, strict=False):
             other = mapped.get(position)
@@ -265,8 +266,18 @@ def _align_random(
                 continue
             a, b = sorted((other, name), key=order.__getitem__)
             numbers[f"random.corr.{a}.{b}"] = correlation
+        for position, covariance in zip(siblings, term.covariances, strict=False):
+            other = mapped.get(position)
+            if other is not None:
+                a, b = sorted((other, name), key=order.__getitem__)
+                numbers[f"random.cov.{a}.{b}"] = covariance
     for name in free:
         differences.append(f"no random term for {name}")
+
+
+def _sd(term: RandomTerm) -> float:
+    assert term.sd is not None  # a random term prints its variance, its SD or both
+    return term.sd.value
 
 
 # ----- LRTs and answer sheets -----------------------------------------------------------------

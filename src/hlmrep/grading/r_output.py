@@ -1,5 +1,6 @@
-"""R's printed mixed-model output read back as data: lme4's and lmerTest's ``summary()``,
-``anova()`` and ``ranova()``, and nlme's ``summary(lme)``.
+"""R's printed mixed-model output read into the neutral form (:mod:`.printout`): lme4's and
+lmerTest's ``summary()``, ``anova()`` and ``ranova()``, nlme's ``summary(lme)``,
+``confint()`` and ``fixef()``.
 
 A building block for grading others' replications: a student's pasted output is
 untrusted text, so it is read by line patterns into numbers and names, nothing else, and
@@ -30,41 +31,55 @@ table, the next block's header), so prose, code and R's decorations (``---``, ``
 codes``, code fences) around and between blocks are neither read nor reported.  A row
 inside a table that cannot be read makes its whole block unread (:attr:`Summary.unread`):
 a block is graded whole or not at all.  Printouts that are recognised but that no
-reference prints (lmerTest's ``anova()`` of one model, ``drop1``, ``confint``,
-``VarCorr``, ``fixef``) are listed as read and not graded (:attr:`Parsed.not_graded`).
+reference prints (lmerTest's ``anova()`` of one model, ``drop1``, ``VarCorr``) are listed
+as read and not graded (:attr:`Parsed.not_graded`).  ``confint()`` matrices (with their
+method, from R's message or the pasted call) and ``fixef()``'s named vector are read as
+blocks of their own.  A console narrower than a table (or ``sink()``) splits it into
+column chunks, merged by term; a formula R wraps is read whole.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
 
-_NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
-#: What R prints for values that are not finite numbers; read as such and graded wrong.
-NON_FINITE = {"NaN": math.nan, "NA": math.nan, "Inf": math.inf, "-Inf": -math.inf}
-#: Longest token read as a number: R prints at most 22 significant digits and an exponent;
-#: longer digit strings are noise (and Python refuses int() of over 4300 digits).
-MAX_NUMBER_LENGTH = 40
+from hlmrep.grading.printout import (
+    NOT_PRINTED,
+    PRINTED_UNITS,
+    Anova,
+    AnovaRow,
+    Coefficients,
+    FixedTerm,
+    IntervalRow,
+    Intervals,
+    Parsed,
+    Printed,
+    RandomTerm,
+    Summary,
+    is_number,
+    printed,
+)
+
+__all__ = [
+    "NOT_PRINTED",
+    "PRINTED_UNITS",
+    "Anova",
+    "AnovaRow",
+    "Coefficients",
+    "FixedTerm",
+    "IntervalRow",
+    "Intervals",
+    "Parsed",
+    "Printed",
+    "RandomTerm",
+    "Summary",
+    "is_number",
+    "parse",
+]
+
 #: Rows read per table: lme4's summary of a model of 50 terms has 50 fixed-effect rows, an
 #: anova() of a lab compares a handful of models. A larger table is refused whole.
 MAX_TABLE_ROWS = {"fixed effects": 200, "random effects": 100, "anova": 20}
-#: Quantities (patterns of their ids) that a kind of printout never shows, by program or
-#: table: their absence is not a number left out.
-NOT_PRINTED: dict[str, tuple[str, ...]] = {
-    "lme4": (),
-    "nlme": ("random.*.variance", "residual.variance"),
-    "anova": (),
-    "ranova": ("*.BIC", "*.deviance"),
-}
-#: The last digit a program always prints a quantity at, whatever the value: a number is
-#: never "too coarse" for printing what its program prints (lme4's correlations: 0.01).
-PRINTED_UNITS: dict[str, dict[str, float]] = {
-    "lme4": {"random.corr.*": 0.01},
-    "nlme": {"random.corr.*": 0.001},
-    "anova": {},
-    "ranova": {},
-}
 _PREFIX = re.compile(r"^\s*(?:##\s?|#>\s?|>\s?)?")
 _STARS = {"*", "**", "***", ".", "‘***’", "‘**’", "‘*’", "‘.’"}
 #: Lines after a summary's fixed effects that still belong to its printout.
@@ -84,141 +99,6 @@ _SUMMARY_TRAILERS = (
     "unable to evaluate scaled gradient",
     "Hessian is numerically singular",
 )
-
-
-@dataclass(frozen=True)
-class Printed:
-    """A number as R printed it: its value and its text (``"46714.2"``, ``"2.2e-16"``)."""
-
-    value: float
-    text: str
-    #: "<" for R's "< 2.2e-16": the value is an upper bound.
-    bound: str = ""
-
-    @property
-    def decimals(self) -> int | None:
-        """Digits after the decimal point (None in scientific notation)."""
-        if "e" in self.text.lower():
-            return None
-        return len(self.text.split(".")[1]) if "." in self.text else 0
-
-
-def _printed(token: str, bound: str = "") -> Printed:
-    value = NON_FINITE.get(token)
-    return Printed(float(token) if value is None else value, token, bound)
-
-
-def is_number(token: str) -> bool:
-    """A number as R prints it (no bound, no stars): ``-3.09680``, ``2.2e-16``, and R's
-    ``NaN``, ``NA``, ``Inf``, ``-Inf``, which are read (and graded as wrong), never skipped."""
-    if token in NON_FINITE:
-        return True
-    return len(token) <= MAX_NUMBER_LENGTH and bool(_NUMBER.match(token))
-
-
-@dataclass
-class RandomTerm:
-    group: str
-    name: str
-    #: None where the printout gives standard deviations only (nlme).
-    variance: Printed | None
-    sd: Printed
-    correlations: list[Printed] = field(default_factory=list)
-
-
-@dataclass
-class FixedTerm:
-    term: str
-    estimate: Printed
-    std_error: Printed
-    t_value: Printed
-    df: Printed | None = None
-    p_value: Printed | None = None
-
-
-@dataclass
-class Summary:
-    """One printed ``summary()`` of a fit; ``line`` is where it starts (1-based)."""
-
-    line: int
-    estimation: str  # "REML" or "ML"
-    #: "lme4" (lme4's or lmerTest's summary of an lmer fit) or "nlme" (summary of an lme fit).
-    program: str = "lme4"
-    formula: str = ""
-    reml_criterion: Printed | None = None
-    fit_statistics: dict[str, Printed] = field(default_factory=dict)  # AIC, BIC, logLik, …
-    scaled_residuals: list[Printed] = field(default_factory=list)
-    random: list[RandomTerm] = field(default_factory=list)
-    residual_variance: Printed | None = None
-    residual_sd: Printed | None = None
-    n_obs: int | None = None
-    groups: dict[str, int] = field(default_factory=dict)
-    fixed: list[FixedTerm] = field(default_factory=list)
-    #: Rows of its tables that could not be read: the block is then not graded at all.
-    unread: list[str] = field(default_factory=list)
-    #: What the grade should say about how a number was obtained (nlme's REML criterion).
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class AnovaRow:
-    model: str
-    values: dict[str, Printed]  # npar, AIC, BIC, logLik, deviance, Chisq, Df, Pr(>Chisq)
-
-
-@dataclass
-class Anova:
-    """One printed ``anova()`` table of two or more fits, or one test of ``ranova()``."""
-
-    line: int
-    refitted_by_ml: bool
-    formulas: dict[str, str] = field(default_factory=dict)
-    rows: list[AnovaRow] = field(default_factory=list)
-    #: "anova" (two or more fits) or "ranova" (lmerTest: a random term deleted, on REML).
-    kind: str = "anova"
-    unread: list[str] = field(default_factory=list)
-
-
-@dataclass
-class IntervalRow:
-    name: str  # lme4's row name: .sig01, .sigma, (Intercept), ses_cwc
-    lower: Printed | None  # None: NA
-    upper: Printed | None
-
-
-@dataclass
-class Intervals:
-    """One printed ``confint()`` matrix, with its method as the printout shows it: R's
-    message ("Computing profile/bootstrap confidence intervals ...") or the call pasted
-    before it; Wald when the variance parameters are NA."""
-
-    line: int
-    method: str  # "profile", "Wald", "boot" or "" (numbers for every row, no clue which)
-    level: float
-    nsim: int | None = None  # boot: the call's nsim (lme4's default 500 when not given)
-    rows: list[IntervalRow] = field(default_factory=list)
-    unread: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Coefficients:
-    """``fixef()`` printed as R prints a named vector: a line of names, a line of values,
-    wrapped at the console's width."""
-
-    line: int
-    names: list[str] = field(default_factory=list)
-    values: list[Printed] = field(default_factory=list)
-    unread: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Parsed:
-    """Every block found, in the order of the text, what could not be read, by line, and
-    what was recognised but is not graded."""
-
-    blocks: list[Summary | Anova | Intervals | Coefficients]
-    problems: list[str]
-    not_graded: list[str] = field(default_factory=list)
 
 
 def _lines(text: str) -> list[str]:
@@ -334,7 +214,7 @@ def _coefficients(lines: list[str], start: int) -> tuple[Coefficients, int]:
     index = start
     while _named_vector_pair(lines, index):
         block.names += lines[index].split()
-        block.values += [_printed(v) for v in lines[index + 1].split()]
+        block.values += [printed(v) for v in lines[index + 1].split()]
         index += 2
     return block, index
 
@@ -371,7 +251,7 @@ def _intervals(lines: list[str], start: int) -> tuple[Intervals, int]:
         tokens = lines[index].split()
         values = tokens[1:]
         if len(tokens) == 3 and all(v == "NA" or is_number(v) for v in values):
-            lower, upper = (None if v == "NA" else _printed(v) for v in values)
+            lower, upper = (None if v == "NA" else printed(v) for v in values)
             block.rows.append(IntervalRow(tokens[0], lower, upper))
         else:
             block.unread.append(f"line {index + 1}: {lines[index].strip()[:80]}")
@@ -471,7 +351,7 @@ def _summary(lines: list[str], start: int) -> tuple[Summary, int]:
         elif text.startswith("REML criterion at convergence:"):
             value = text.split(":", 1)[1].strip()
             if is_number(value):
-                summary.reml_criterion = _printed(value)
+                summary.reml_criterion = printed(value)
         elif tokens[:2] == ["AIC", "BIC"] and index < len(lines):
             index = _fit_statistics(summary, tokens, lines, index)
         elif text.startswith("Scaled residuals:") and index + 1 < len(lines):
@@ -518,7 +398,7 @@ def _fit_statistics(summary: Summary, names: list[str], lines: list[str], index:
     values = lines[index].split()
     if len(values) == len(names) and all(is_number(v) for v in values):
         summary.fit_statistics = {
-            name: _printed(value) for name, value in zip(names, values, strict=True)
+            name: printed(value) for name, value in zip(names, values, strict=True)
         }
     else:
         summary.unread.append(f"line {index + 1}: fit statistics not read: {lines[index]!r}")
@@ -530,7 +410,7 @@ def _residual_quantiles(summary: Summary, lines: list[str], index: int) -> int:
     below their heading (the names' line between); the line after them."""
     values = lines[index + 1].split()
     if len(values) == 5 and all(is_number(v) for v in values):
-        summary.scaled_residuals = [_printed(v) for v in values]
+        summary.scaled_residuals = [printed(v) for v in values]
     return index + 2
 
 
@@ -570,7 +450,7 @@ def _random_row(summary: Summary, tokens: list[str]) -> str:
         names.append(tokens.pop(0))
     if not tokens or len(tokens) < 2 or not all(is_number(t) for t in tokens):
         return "expected a name, a variance and an SD"
-    variance, sd, *correlations = (_printed(t) for t in tokens)
+    variance, sd, *correlations = (printed(t) for t in tokens)
     if names == ["Residual"]:
         summary.residual_variance, summary.residual_sd = variance, sd
         return ""
@@ -617,9 +497,9 @@ def _fixed_row(pending: dict[str, dict[str, Printed]], tokens: list[str], header
     count = len(header)
     if len(tokens) <= count or not all(is_number(t) for t in tokens[-count:]):
         return f"expected a term and {count} numbers"
-    values = dict(zip(header, (_printed(t) for t in tokens[-count:]), strict=True))
+    values = dict(zip(header, (printed(t) for t in tokens[-count:]), strict=True))
     if bound:
-        values["p_value"] = _printed(tokens[-1], bound)
+        values["p_value"] = printed(tokens[-1], bound)
     pending.setdefault(" ".join(tokens[:-count]), {}).update(values)
     return ""
 
@@ -714,7 +594,7 @@ def _nlme_random_row(summary: Summary, tokens: list[str], names: list[str], form
     a name, its SD, and its correlations with the terms above it."""
     if len(tokens) < 2 or not is_number(tokens[1]):
         return "expected a name and a standard deviation"
-    name, sd = tokens[0], _printed(tokens[1])
+    name, sd = tokens[0], printed(tokens[1])
     rest = [t for t in tokens[2:] if t != "(Intr)" and not t.startswith("(")]
     if not all(is_number(t) for t in rest):
         # the header of the correlation column names the terms: (Intr), or abbreviations
@@ -727,7 +607,7 @@ def _nlme_random_row(summary: Summary, tokens: list[str], names: list[str], form
         return ""
     group = formula.split("|")[-1].strip() or "group"
     names.append(name)
-    summary.random.append(RandomTerm(group, name, None, sd, [_printed(t) for t in rest]))
+    summary.random.append(RandomTerm(group, name, None, sd, [printed(t) for t in rest]))
     return ""
 
 
@@ -736,9 +616,9 @@ def _nlme_fixed_row(summary: Summary, tokens: list[str]) -> str:
     tokens, bound = _split_bound(tokens)
     if len(tokens) < 6 or not all(is_number(t) for t in tokens[-5:]):
         return "expected a term and 5 numbers"
-    estimate, std_error, df, t_value, p_value = (_printed(t) for t in tokens[-5:])
+    estimate, std_error, df, t_value, p_value = (printed(t) for t in tokens[-5:])
     if bound:
-        p_value = _printed(tokens[-1], bound)
+        p_value = printed(tokens[-1], bound)
     summary.fixed.append(
         FixedTerm(" ".join(tokens[:-5]), estimate, std_error, t_value, df, p_value)
     )
@@ -796,9 +676,9 @@ def _anova_row(anova: Anova, tokens: list[str], header: list[str]) -> str:
     values, bound = _split_bound(tokens[1:])
     if not values or len(values) > len(header) or not all(is_number(v) for v in values):
         return f"expected a model name and up to {len(header)} numbers"
-    row = {column: _printed(value) for column, value in zip(header, values, strict=False)}
+    row = {column: printed(value) for column, value in zip(header, values, strict=False)}
     if bound:
-        row[header[len(values) - 1]] = _printed(values[-1], bound)
+        row[header[len(values) - 1]] = printed(values[-1], bound)
     anova.rows.append(AnovaRow(name, row))
     return ""
 
@@ -852,9 +732,9 @@ def _ranova(lines: list[str], start: int) -> tuple[list[Anova], int, list[str]]:
             if not name or not values or not all(is_number(v) for v in values):
                 unread.append(f"line {index}: ranova row not read: {text!r}")
                 continue
-            row = {c: _printed(v) for c, v in zip(header, values, strict=False)}
+            row = {c: printed(v) for c, v in zip(header, values, strict=False)}
             if bound:
-                row[header[len(values) - 1]] = _printed(values[-1], bound)
+                row[header[len(values) - 1]] = printed(values[-1], bound)
             rows.append((name, row))
     full = next((cells for name, cells in rows if name == "<none>"), None)
     tests = []

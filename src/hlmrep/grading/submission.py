@@ -18,7 +18,8 @@ from pathlib import Path
 
 from hlmrep.errors import HlmrepError
 from hlmrep.grading import answer_sheet
-from hlmrep.grading.r_output import Parsed, parse
+from hlmrep.grading.formats import read_printout
+from hlmrep.grading.printout import Parsed
 
 #: Submissions larger than this are refused unread (R output of a whole chapter is < 100 kB).
 MAX_BYTES = 5 * 1024 * 1024
@@ -111,17 +112,17 @@ def recognise(raw: bytes, label: str) -> Submission:
         except HlmrepError as error:
             raise SubmissionError(str(error)) from None
         return Submission(label, "answer sheet", text, encoding, sheet=sheet)
-    parsed = parse(text)
+    found, parsed = read_printout(text)
     if not parsed.blocks:
         raise SubmissionError(
-            f"{label}: no R mixed-model output found (no line 'Linear mixed model fit by "
+            f"{label}: no mixed-model output found (no line 'Linear mixed model fit by "
             "...' of lme4's summary(), 'Linear mixed-effects model fit by ...' of nlme's, "
-            "'Models:' of anova() or 'ANOVA-like table' of ranova()), and not an answer "
-            "sheet (its first line "
+            "'Models:' of anova() or 'ANOVA-like table' of ranova(), 'Mixed Linear Model "
+            "Regression Results' of statsmodels), and not an answer sheet (its first line "
             f"would be {','.join(answer_sheet.COLUMNS)}); "
             "`python -m hlmrep grade-template` writes the answer sheet"
         )
-    return Submission(label, "R output", text, encoding, parsed=parsed)
+    return Submission(label, found, text, encoding, parsed=parsed)
 
 
 def read(path: Path, label: str | None = None) -> Submission:

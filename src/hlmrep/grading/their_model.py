@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from hlmrep.errors import HlmrepError
-from hlmrep.grading.r_output import Printed, Summary
+from hlmrep.grading.printout import PROGRAM_TOLERANCE, Printed, Summary
 from hlmrep.grading.references import ModelSpec, References
 
 #: Roles a variable may have, found by words in its name (lower case, letters and digits
@@ -242,7 +242,8 @@ class TheirModel:
     random_groups: list[list[str]]
     uses_ses: bool
     uses_meanses: bool
-    #: "correct", "lme4 stopping point", "near optimum" or "not this model"
+    #: "correct", "lme4 stopping point", "near optimum", "not this model" or (its program
+    #: said so) "not converged"
     computation: str = "correct"
     #: quantity ids whose printed number this fit does not reproduce
     unreproduced: list[str] = field(default_factory=list)
@@ -427,11 +428,13 @@ def fit_their_model(summary: Summary, table: pd.DataFrame) -> TheirModel:
     def compare(variant: Variant, numbers: dict[str, Any], point: str) -> TheirModel:
         candidate = {"values": numbers["values"], "kind": "correct"}
         scored = matching.score("their model", candidate, matching.Alignment(dict(printed)))
+        tolerances = PROGRAM_TOLERANCE.get(summary.program, {})
         unreproduced = [
             qid
             for qid, number in printed.items()
             if qid in numbers["values"]
             and not matching.agreement(qid, number, numbers["values"][qid], None)[0]
+            and not _within(qid, number.value, numbers["values"][qid], tolerances)
         ]
         spec = replace(
             spec_terms,
@@ -588,6 +591,17 @@ def different_data(tested: Mapping[str, list[str]]) -> dict[str, Any] | None:
     )
 
 
+def _within(qid: str, printed: float, value: float, tolerances: Mapping[str, float]) -> bool:
+    """Whether a number is its program's own computation of ``value`` (:data:`.printout.
+    PROGRAM_TOLERANCE`)."""
+    import fnmatch
+
+    relative = max(
+        (t for pattern, t in tolerances.items() if fnmatch.fnmatchcase(qid, pattern)), default=0.0
+    )
+    return relative > 0 and abs(printed - value) <= relative * abs(value)
+
+
 def _centring(variant: Variant) -> tuple[tuple[str, str], ...]:
     """The reference's ``replace`` for the SES variant: none for the school-centred."""
     column = SES_COLUMN[variant.ses]
@@ -656,10 +670,14 @@ def _printed_numbers(summary: Summary, names: Mapping[str, str]) -> dict[str, Pr
             name = random_names.get(term.name, term.name)
             if term.variance is not None:
                 numbers[f"random.{name}.variance"] = term.variance
-            numbers[f"random.{name}.sd"] = term.sd
+            if term.sd is not None:
+                numbers[f"random.{name}.sd"] = term.sd
             for other, correlation in zip(members, term.correlations, strict=False):
                 first = random_names.get(other.name, other.name)
                 numbers[f"random.corr.{first}.{name}"] = correlation
+            for other, covariance in zip(members, term.covariances, strict=False):
+                first = random_names.get(other.name, other.name)
+                numbers[f"random.cov.{first}.{name}"] = covariance
     common_numbers(summary, numbers)
     return numbers
 
@@ -796,6 +814,18 @@ def differences(
             )
         )
     return out
+
+
+def not_converged(program: str) -> dict[str, Any]:
+    """The difference of a fit its program says did not converge."""
+    return _own(
+        "not_converged",
+        "The fit did not converge",
+        f"{program} says the optimizer did not converge (Converged: No): its numbers are "
+        "where the optimizer stopped, not the model's estimates, whatever the model.",
+        "Refit until it converges: in statsmodels, fit(method=['lbfgs']) or another "
+        "method, or other start values; check the estimates against lme4's.",
+    )
 
 
 def not_equivalent(title: str, parametrisation: str) -> dict[str, Any]:

@@ -1,0 +1,199 @@
+"""The neutral form of a submitted printout: what any reader of a program's output
+produces, and all the grader sees.
+
+A reader (:mod:`.r_output` for R; one module per program or container, registered in
+:mod:`.formats`) turns a printout into :class:`Parsed`: its blocks, what could not be read,
+and what was read but is not graded.  The blocks are
+
+- :class:`Summary`: one fitted model as its program printed it: formula (or the model
+  rebuilt from the printed terms), estimation, n and groups, fixed effects (estimate, SE,
+  df, statistic, p), random effects as printed (variances and SDs, or SDs only; their
+  correlations), the residual, the criterion or log-likelihood, AIC and BIC, and the
+  program's own notes (``converged``);
+- :class:`Anova`: likelihood-ratio tests of nested models, row by row;
+- :class:`Intervals`: confidence intervals with their method and level;
+- :class:`Coefficients`: fixed-effect estimates alone;
+
+and every number keeps the text it was printed as (:class:`Printed`), since a grade
+compares it with the reference at the digits it was printed with.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+_NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
+#: What R prints for values that are not finite numbers; read as such and graded wrong.
+NON_FINITE = {"NaN": math.nan, "NA": math.nan, "Inf": math.inf, "-Inf": -math.inf}
+#: Longest token read as a number: R prints at most 22 significant digits and an exponent;
+#: longer digit strings are noise (and Python refuses int() of over 4300 digits).
+MAX_NUMBER_LENGTH = 40
+
+#: Quantities (patterns of their ids) that a kind of printout never shows, by program or
+#: table: their absence is not a number left out.
+NOT_PRINTED: dict[str, tuple[str, ...]] = {
+    "lme4": (),
+    "nlme": ("random.*.variance", "residual.variance"),
+    "statsmodels": ("random.*.sd", "random.corr.*", "residual.sd", "scaled_residuals.*"),
+    "anova": (),
+    "ranova": ("*.BIC", "*.deviance"),
+}
+#: How far (relative) a program's own computation of a quantity may be from lme4's and
+#: still be that program's right answer: statsmodels takes the fixed effects' standard
+#: errors from the information matrix of all the parameters jointly, not lme4's
+#: (X'V⁻¹X)⁻¹ at θ̂; they differ by up to 0.4 % on HSB, and its z values with them.
+PROGRAM_TOLERANCE: dict[str, dict[str, float]] = {
+    "statsmodels": {"fixed.*.se": 5e-3, "fixed.*.t": 5e-3},
+}
+#: The last digit a program always prints a quantity at, whatever the value: a number is
+#: never "too coarse" for printing what its program prints (lme4's correlations: 0.01).
+PRINTED_UNITS: dict[str, dict[str, float]] = {
+    "lme4": {"random.corr.*": 0.01},
+    "nlme": {"random.corr.*": 0.001},
+    "statsmodels": {"fixed.*": 0.001, "random.*": 0.001},
+    "anova": {},
+    "ranova": {},
+}
+
+
+@dataclass(frozen=True)
+class Printed:
+    """A number as R printed it: its value and its text (``"46714.2"``, ``"2.2e-16"``)."""
+
+    value: float
+    text: str
+    #: "<" for R's "< 2.2e-16": the value is an upper bound.
+    bound: str = ""
+
+    @property
+    def decimals(self) -> int | None:
+        """Digits after the decimal point (None in scientific notation)."""
+        if "e" in self.text.lower():
+            return None
+        return len(self.text.split(".")[1]) if "." in self.text else 0
+
+
+def printed(token: str, bound: str = "") -> Printed:
+    value = NON_FINITE.get(token)
+    return Printed(float(token) if value is None else value, token, bound)
+
+
+def is_number(token: str) -> bool:
+    """A number as R prints it (no bound, no stars): ``-3.09680``, ``2.2e-16``, and R's
+    ``NaN``, ``NA``, ``Inf``, ``-Inf``, which are read (and graded as wrong), never skipped."""
+    if token in NON_FINITE:
+        return True
+    return len(token) <= MAX_NUMBER_LENGTH and bool(_NUMBER.match(token))
+
+
+@dataclass
+class RandomTerm:
+    group: str
+    name: str
+    #: None where the printout gives standard deviations only (nlme).
+    variance: Printed | None
+    #: None where it gives variances only (statsmodels).
+    sd: Printed | None
+    #: with each earlier term of its group, as printed: correlations (lme4, nlme) or
+    #: covariances (statsmodels)
+    correlations: list[Printed] = field(default_factory=list)
+    covariances: list[Printed] = field(default_factory=list)
+
+
+@dataclass
+class FixedTerm:
+    term: str
+    estimate: Printed
+    std_error: Printed
+    t_value: Printed
+    df: Printed | None = None
+    p_value: Printed | None = None
+
+
+@dataclass
+class Summary:
+    """One printed ``summary()`` of a fit; ``line`` is where it starts (1-based)."""
+
+    line: int
+    estimation: str  # "REML" or "ML"
+    #: "lme4" (lme4's or lmerTest's summary of an lmer fit) or "nlme" (summary of an lme fit).
+    program: str = "lme4"
+    formula: str = ""
+    reml_criterion: Printed | None = None
+    fit_statistics: dict[str, Printed] = field(default_factory=dict)  # AIC, BIC, logLik, …
+    scaled_residuals: list[Printed] = field(default_factory=list)
+    random: list[RandomTerm] = field(default_factory=list)
+    residual_variance: Printed | None = None
+    residual_sd: Printed | None = None
+    n_obs: int | None = None
+    groups: dict[str, int] = field(default_factory=dict)
+    fixed: list[FixedTerm] = field(default_factory=list)
+    #: Rows of its tables that could not be read: the block is then not graded at all.
+    unread: list[str] = field(default_factory=list)
+    #: What the grade should say about how a number was obtained (nlme's REML criterion).
+    notes: list[str] = field(default_factory=list)
+    #: the program's own word on its optimizer (statsmodels' ``Converged``); None: unsaid
+    converged: bool | None = None
+
+
+@dataclass
+class AnovaRow:
+    model: str
+    values: dict[str, Printed]  # npar, AIC, BIC, logLik, deviance, Chisq, Df, Pr(>Chisq)
+
+
+@dataclass
+class Anova:
+    """One printed ``anova()`` table of two or more fits, or one test of ``ranova()``."""
+
+    line: int
+    refitted_by_ml: bool
+    formulas: dict[str, str] = field(default_factory=dict)
+    rows: list[AnovaRow] = field(default_factory=list)
+    #: "anova" (two or more fits) or "ranova" (lmerTest: a random term deleted, on REML).
+    kind: str = "anova"
+    unread: list[str] = field(default_factory=list)
+
+
+@dataclass
+class IntervalRow:
+    name: str  # lme4's row name: .sig01, .sigma, (Intercept), ses_cwc
+    lower: Printed | None  # None: NA
+    upper: Printed | None
+
+
+@dataclass
+class Intervals:
+    """One printed ``confint()`` matrix, with its method as the printout shows it: R's
+    message ("Computing profile/bootstrap confidence intervals ...") or the call pasted
+    before it; Wald when the variance parameters are NA."""
+
+    line: int
+    method: str  # "profile", "Wald", "boot" or "" (numbers for every row, no clue which)
+    level: float
+    nsim: int | None = None  # boot: the call's nsim (lme4's default 500 when not given)
+    rows: list[IntervalRow] = field(default_factory=list)
+    unread: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Coefficients:
+    """``fixef()`` printed as R prints a named vector: a line of names, a line of values,
+    wrapped at the console's width."""
+
+    line: int
+    names: list[str] = field(default_factory=list)
+    values: list[Printed] = field(default_factory=list)
+    unread: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Parsed:
+    """Every block found, in the order of the text, what could not be read, by line, and
+    what was recognised but is not graded."""
+
+    blocks: list[Summary | Anova | Intervals | Coefficients]
+    problems: list[str]
+    not_graded: list[str] = field(default_factory=list)

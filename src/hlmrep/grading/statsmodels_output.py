@@ -1,0 +1,221 @@
+"""statsmodels' printed ``MixedLM`` results read into the neutral form (:mod:`.printout`).
+
+``print(result.summary())`` of ``smf.mixedlm(...).fit()`` (statsmodels 0.14–0.15) prints a
+header of key–value pairs (``Dependent Variable``, ``No. Observations``, ``Method``,
+``No. Groups``, ``Scale``, ``Log-Likelihood``, ``Converged``) and one table: the fixed
+effects (``Coef.``, ``Std.Err.``, ``z``, ``P>|z|`` and the interval), then the random
+effects as variances and covariances (``Group Var``, ``ses_cwc Var``,
+``Group x ses_cwc Cov``), three decimals each.
+
+Read into a :class:`~.printout.Summary`:
+
+- terms take lme4's names: ``Intercept`` is ``(Intercept)``, patsy's
+  ``C(sector, Treatment('Public'))[T.Catholic]`` and ``sector[T.Catholic]`` are
+  ``sectorCatholic``, an interaction's parts each so;
+- the model is rebuilt from the printed terms as an lme4 formula (statsmodels prints no
+  formula): the response, the fixed terms, ``(slopes | Group)`` from the ``Var`` rows, with
+  ``||`` when no ``Cov`` row is printed; it is fitted like any formula
+  (:mod:`.their_model`);
+- ``Scale`` is the residual variance; the criterion is −2 × ``Log-Likelihood`` (REML or
+  ML, as lme4's; the page says so); ``Converged: No`` is kept (:attr:`Summary.converged`),
+  so that a fit that did not converge is graded as such.
+
+A printout cut short (a page ending after the fixed effects) is read as far as it goes.
+"""
+
+from __future__ import annotations
+
+import re
+
+from hlmrep.grading.printout import FixedTerm, Parsed, RandomTerm, Summary, is_number, printed
+
+#: The first line of a MixedLM summary.
+TITLE = "Mixed Linear Model Regression Results"
+_HEADER_KEYS = (
+    "Model",
+    "Dependent Variable",
+    "No. Observations",
+    "Method",
+    "No. Groups",
+    "Scale",
+    "Min. group size",
+    "Log-Likelihood",
+    "Max. group size",
+    "Converged",
+    "Mean group size",
+)
+_PAIR = re.compile(r"(" + "|".join(re.escape(k) for k in _HEADER_KEYS) + r"):\s+(\S+)")
+_PATSY_LEVEL = re.compile(
+    r"^(?:C\(\s*([A-Za-z_.][\w.]*)(?:\s*,.*)?\)|([A-Za-z_.][\w.]*))\[T\.([^\]]+)\]$"
+)
+
+
+def recognises(text: str) -> bool:
+    return TITLE in text
+
+
+def term_name(patsy: str) -> str:
+    """A statsmodels (patsy) term as lme4 names it: ``Intercept`` → ``(Intercept)``,
+    ``C(sector, Treatment('Public'))[T.Catholic]`` → ``sectorCatholic``."""
+    if patsy == "Intercept":
+        return "(Intercept)"
+    parts = []
+    for part in _split_interaction(patsy):
+        level = _PATSY_LEVEL.match(part)
+        parts.append((level.group(1) or level.group(2)) + level.group(3) if level else part)
+    return ":".join(parts)
+
+
+def _split_interaction(name: str) -> list[str]:
+    """``a:C(b, Treatment('x'))[T.y]`` split at the colons outside brackets."""
+    parts, depth, current = [], 0, ""
+    for char in name:
+        depth += char in "(["
+        depth -= char in ")]"
+        if char == ":" and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return [*parts, current]
+
+
+def _variable(lme4_part: str, patsy_part: str) -> str:
+    """The variable behind one part of a term (``sector`` for ``sectorCatholic``)."""
+    level = _PATSY_LEVEL.match(patsy_part)
+    return (level.group(1) or level.group(2)) if level else lme4_part
+
+
+def parse(text: str) -> Parsed:
+    """Every MixedLM summary in ``text`` (see the module)."""
+    lines = text.splitlines()
+    parsed = Parsed([], [])
+    index = 0
+    while index < len(lines):
+        if TITLE in lines[index]:
+            summary, index = _summary(lines, index)
+            parsed.problems += summary.unread
+            if summary.unread:
+                parsed.problems.append(
+                    f"line {summary.line}: statsmodels summary not read whole "
+                    f"({len(summary.unread)} row(s) not read): not graded"
+                )
+            parsed.blocks.append(summary)
+            continue
+        index += 1
+    return parsed
+
+
+def _summary(lines: list[str], start: int) -> tuple[Summary, int]:
+    header: dict[str, str] = {}
+    index = start + 1
+    while index < len(lines) and not lines[index].strip().startswith("Coef."):
+        for key, value in _PAIR.findall(lines[index]):
+            header[key] = value
+        index += 1
+        if index - start > 20:  # not a summary's header after all
+            break
+    summary = Summary(
+        line=start + 1,
+        estimation="ML" if header.get("Method") == "ML" else "REML",
+        program="statsmodels",
+    )
+    if header.get("Converged") in ("Yes", "No"):
+        summary.converged = header["Converged"] == "Yes"
+    observations, groups = header.get("No. Observations", ""), header.get("No. Groups", "")
+    if observations.isdigit():
+        summary.n_obs = int(observations)
+    if groups.isdigit():
+        summary.groups = {"Group": int(groups)}
+    if is_number(header.get("Scale", "")):
+        summary.residual_variance = printed(header["Scale"])
+    loglik = header.get("Log-Likelihood", "")
+    if is_number(loglik):
+        value = printed(loglik)
+        criterion = printed(_times_minus_two(loglik))
+        summary.fit_statistics["logLik"] = value
+        if summary.estimation == "REML":
+            summary.reml_criterion = criterion
+        else:
+            summary.fit_statistics["deviance"] = criterion
+        summary.notes.append(
+            f"{'REML criterion' if summary.estimation == 'REML' else 'deviance'} "
+            f"{criterion.text} is −2 × the printed Log-Likelihood {loglik} (statsmodels "
+            "prints no criterion)"
+        )
+    index += 1
+    fixed_patsy: list[str] = []
+    variances: dict[str, RandomTerm] = {}
+    covariances: list[tuple[str, str, str]] = []
+    while index < len(lines):
+        text = lines[index].strip()
+        index += 1
+        if not text or set(text) <= {"-"}:
+            continue
+        if set(text) <= {"="}:
+            break
+        tokens = text.split()
+        count = 0
+        while count < len(tokens) and is_number(tokens[-1 - count]):
+            count += 1
+        name = " ".join(tokens[: len(tokens) - count])
+        numbers = [printed(t) for t in tokens[len(tokens) - count :]]
+        if name.endswith(" Var") and 1 <= count <= 2:
+            term = name.removesuffix(" Var")
+            variances[term] = RandomTerm("Group", term, numbers[0], None)
+        elif name.endswith(" Cov") and " x " in name and 1 <= count <= 2:
+            a, b = name.removesuffix(" Cov").split(" x ", 1)
+            covariances.append((a, b, numbers[0].text))
+        elif count >= 4 and name:
+            fixed_patsy.append(name)
+            summary.fixed.append(
+                FixedTerm(term_name(name), numbers[0], numbers[1], numbers[2], p_value=numbers[3])
+            )
+        else:
+            summary.unread.append(f"line {index}: row not read: {text[:80]!r}")
+    _random(summary, variances, covariances)
+    if variances:  # a printout cut before its random effects names no model to fit
+        summary.formula = _formula(
+            header.get("Dependent Variable", "y"), fixed_patsy, variances, bool(covariances)
+        )
+    return summary, index
+
+
+def _times_minus_two(text: str) -> str:
+    """−2 × a printed number, with its decimals: ``-23251.8314`` → ``46503.6628``."""
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    return f"{-2 * float(text):.{decimals}f}"
+
+
+def _random(
+    summary: Summary, variances: dict[str, RandomTerm], covariances: list[tuple[str, str, str]]
+) -> None:
+    """The random effects in lme4's order and names: the intercept (``Group``) first."""
+    order = sorted(variances, key=lambda t: (t != "Group", list(variances).index(t)))
+    for name in order:
+        term = variances[name]
+        term.name = "(Intercept)" if name == "Group" else term_name(name)
+        for a, b, text in covariances:
+            if name in (a, b):
+                other = b if name == a else a
+                if order.index(other) < order.index(name):
+                    term.covariances.append(printed(text))
+        summary.random.append(term)
+
+
+def _formula(
+    response: str, fixed: list[str], variances: dict[str, RandomTerm], correlated: bool
+) -> str:
+    """The model as an lme4 formula, rebuilt from the printed terms (statsmodels prints
+    none): variables as they were named, factors by their variable."""
+    terms = []
+    for patsy in fixed:
+        if patsy == "Intercept":
+            continue
+        parts = _split_interaction(patsy)
+        terms.append(":".join(_variable(term_name(p), p) for p in parts))
+    slopes = [_variable(term_name(n), n) for n in variances if n != "Group"]
+    intercept = "1" if "Group" in variances else "0"
+    bar = "|" if correlated or len(slopes) == 0 else "||"
+    fixed_part = " + ".join(terms) or "1"
+    return f"{response} ~ {fixed_part} + ({' + '.join([intercept, *slopes])} {bar} Group)"
