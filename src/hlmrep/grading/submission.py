@@ -1,10 +1,12 @@
 """A submitted file read as untrusted data: checked, decoded, and recognised.
 
-A submission is either printed R output (lme4's ``summary()`` and ``anova()``, read by
-:mod:`hlmrep.grading.r_output`) or a filled answer sheet (:mod:`hlmrep.grading.answer_sheet`).
-Nothing in it is ever evaluated.  A file that cannot be graded (missing, empty, binary,
-larger than :data:`MAX_BYTES`, not text, neither format) raises :class:`SubmissionError`
-with the reason in words, which the grade page and the summary show for that file alone.
+A submission is a program's printed output (R, statsmodels: the readers of
+:mod:`hlmrep.grading.formats`), as text or inside a document (a PDF, a Jupyter notebook, a
+web page: :mod:`hlmrep.grading.documents`), or a filled answer sheet
+(:mod:`hlmrep.grading.answer_sheet`).  Nothing in it is ever evaluated.  A file that
+cannot be graded (missing, empty, binary, larger than :data:`MAX_BYTES`, not text, a scan,
+an unknitted source, none of these) raises :class:`SubmissionError` with the reason in
+words, which the grade page and the summary show for that file alone.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hlmrep.errors import HlmrepError
-from hlmrep.grading import answer_sheet
+from hlmrep.grading import answer_sheet, documents
 from hlmrep.grading.formats import read_printout
 from hlmrep.grading.printout import Parsed
 
@@ -104,24 +106,41 @@ def _decode(raw: bytes, encoding: str, label: str) -> str:
 
 
 def recognise(raw: bytes, label: str) -> Submission:
-    """Decode and recognise one submission's bytes (see the module)."""
-    text, encoding = decode(raw, label)
-    if answer_sheet.looks_like(text):
+    """Decode and recognise one submission's bytes (see the module); a document (PDF,
+    notebook, web page) is unwrapped to its output first (:mod:`.documents`)."""
+    container = None
+    try:
+        if raw.startswith(b"%PDF-"):
+            unwrapped = documents.pdf_text(raw, label)
+            text, encoding, container = unwrapped.text, "PDF text layer", unwrapped.container
+        else:
+            text, encoding = decode(raw, label)
+            inner = documents.notebook_text(text, label) or documents.html_text(text)
+            if inner is not None:
+                text, container = inner.text, inner.container
+    except documents.DocumentError as error:
+        raise SubmissionError(str(error)) from None
+    if container is None and answer_sheet.looks_like(text):
         try:
             sheet = answer_sheet.read(text, label)
         except HlmrepError as error:
             raise SubmissionError(str(error)) from None
         return Submission(label, "answer sheet", text, encoding, sheet=sheet)
     found, parsed = read_printout(text)
+    if not parsed.blocks and container is None and documents.is_source_without_output(text):
+        raise SubmissionError(documents.source_refusal(label))
     if not parsed.blocks:
+        where = f" in {container}" if container else ""
         raise SubmissionError(
-            f"{label}: no mixed-model output found (no line 'Linear mixed model fit by "
+            f"{label}: no mixed-model output found{where} (no line 'Linear mixed model fit by "
             "...' of lme4's summary(), 'Linear mixed-effects model fit by ...' of nlme's, "
             "'Models:' of anova() or 'ANOVA-like table' of ranova(), 'Mixed Linear Model "
             "Regression Results' of statsmodels), and not an answer sheet (its first line "
             f"would be {','.join(answer_sheet.COLUMNS)}); "
             "`python -m hlmrep grade-template` writes the answer sheet"
         )
+    if container is not None:
+        found = f"{found} in {container}"
     return Submission(label, found, text, encoding, parsed=parsed)
 
 

@@ -109,6 +109,9 @@ MEANSES_VARIANTS = {
 #: Relative agreement at which the printed numbers are still the optimum of the model
 #: written, stopped a little early (nlme's tolerance on a flat likelihood), not another model.
 NEAR_OPTIMUM = 0.01
+#: A printed criterion this close to the optimum's of the model written is that model,
+#: stopped early (statsmodels on HSB's random-intercept model: 0.02 above).
+NEAR_CRITERION = 0.1
 #: Fits tried for one printed model at most (SES variants x MEANSES variants x samples).
 MAX_VARIANTS = 24
 #: Differences beyond which a model is another model, not an attempt of the reference.
@@ -260,8 +263,12 @@ class TheirModel:
         default=None, repr=False, compare=False
     )
 
-    def key(self) -> tuple[int, int, float]:
-        return (len(self.unreproduced), -self.agree, self.distance)
+    def key(self) -> tuple[int, int]:
+        """Fewer numbers not reproduced, then more agreeing; between equals, the variant
+        tried first (the one the variable's name suggests) stays: variants the printed
+        digits cannot tell apart (raw SES and SES minus its grand mean of 0.0001) are
+        told apart by the name."""
+        return (len(self.unreproduced), -self.agree)
 
     @property
     def standardised(self) -> bool:
@@ -609,6 +616,11 @@ def _centring(variant: Variant) -> tuple[tuple[str, str], ...]:
 
 
 def _computation(model: TheirModel, printed: Mapping[str, Printed]) -> str:
+    """What the printed numbers are of the model written (see :attr:`TheirModel.computation`):
+    near its optimum when every number is within :data:`NEAR_OPTIMUM` of it, or when the
+    printed criterion is within :data:`NEAR_CRITERION` above the optimum's (a program that
+    stops early on a flat likelihood moves a variance by percents, its criterion by
+    hundredths; another model or other data move the criterion by units or more)."""
     if not model.unreproduced:
         return "correct" if model.point == "optimum" else "lme4 stopping point"
     near = all(
@@ -616,6 +628,10 @@ def _computation(model: TheirModel, printed: Mapping[str, Printed]) -> str:
         for q in model.unreproduced
         if math.isfinite(printed[q].value)
     )
+    criterion = printed.get("criterion")
+    if criterion is not None and "criterion" in model.values:
+        excess = criterion.value - model.values["criterion"]
+        near = near or -NEAR_CRITERION <= excess <= NEAR_CRITERION
     return "near optimum" if near else "not this model"
 
 

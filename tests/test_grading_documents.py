@@ -1,0 +1,114 @@
+"""Documents as handed in (make_documents.py): the output inside a knitted HTML page, a PDF
+printed from it, a Jupyter notebook; a scan and an unknitted source refused with the reason.
+
+Every fixture holds real output: R Markdown knitted by rmarkdown and pandoc, the page
+printed to PDF by Chromium, a notebook whose cells ran here with statsmodels.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, have_rscript_with
+from hlmrep.grading import documents
+from hlmrep.grading.grade import grade_file
+
+FOLDER = ROOT / "tests" / "fixtures" / "grading" / "documents"
+SCRIPT = ROOT / "tests" / "fixtures" / "grading" / "make_documents.py"
+
+
+def _grade(path, catalogue, table) -> dict:
+    return grade_file(path, catalogue, table=table)
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [
+        ("hana_yilmaz_hw4.html", "R output in an HTML page"),
+        ("hana_yilmaz_hw4.pdf", "R output in a PDF"),
+    ],
+)
+def test_a_knitted_homework_replicates_as_a_page_and_as_a_pdf(
+    grading_catalogue, hsb_table, name, fmt
+):
+    grade = _grade(FOLDER / name, grading_catalogue, hsb_table)
+    assert grade["status"] == "graded", grade.get("error")
+    assert grade["format"] == fmt
+    assert [m["target"] for m in grade["models"]] == ["model3", "random_cses_slope"]
+    assert grade["all_replicated"] and grade["graded"] == 34 and grade["problems"] == []
+
+
+def test_a_notebook_s_outputs_are_graded_cell_by_cell(grading_catalogue, hsb_table):
+    """Jonas's notebook: model4 by statsmodels replicates; the random-intercept model with
+    raw SES is fitted as written and its difference named."""
+    grade = _grade(FOLDER / "jonas_weber_lab.ipynb", grading_catalogue, hsb_table)
+    assert (
+        grade["status"] == "graded"
+        and grade["format"] == "statsmodels output in a Jupyter notebook"
+    )
+    model4, null = grade["models"]
+    assert model4["target"] == "model4" and model4["differences"] == []
+    assert all(n["verdict"] in ("exact", "rounding") for n in model4["numbers"])
+    assert null["their_model"]["data"][0] == "SES as in the data, not centred"
+    assert null["differences"] and not grade["all_replicated"]
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("ilse_berg_scan.pdf", "a PDF with no text layer"),
+        ("hana_yilmaz_hw4_source.Rmd", "knit it and hand in the knitted HTML, PDF or Markdown"),
+    ],
+)
+def test_a_scan_and_an_unknitted_source_are_refused_with_the_reason(
+    grading_catalogue, hsb_table, name, reason
+):
+    grade = _grade(FOLDER / name, grading_catalogue, hsb_table)
+    assert grade["status"] == "error" and reason in grade["error"]
+    assert grade["error"].startswith(name)
+
+
+def test_a_page_s_scripts_are_not_output_and_entities_are_decoded():
+    page = (
+        "<!DOCTYPE html><html><head><script>var x = '<pre>no</pre>';</script></head><body>"
+        "<pre><code>## Pr(&gt;Chisq) &lt;2e-16</code></pre></body></html>"
+    )
+    unwrapped = documents.html_text(page)
+    assert unwrapped is not None and unwrapped.text == "## Pr(>Chisq) <2e-16"
+
+
+def test_a_broken_notebook_is_an_error_naming_the_file():
+    with pytest.raises(
+        documents.DocumentError, match=r"lab\.ipynb: a Jupyter notebook that is not valid JSON"
+    ):
+        documents.notebook_text('{"nbformat": 4, "cells": [', "lab.ipynb")
+
+
+@pytest.mark.skipif(
+    not (
+        have_rscript_with("lme4", "rmarkdown")
+        and shutil.which("pandoc")
+        and shutil.which("chromium")
+    ),
+    reason="needs R with lme4 and rmarkdown, pandoc and Chromium (.ci/run installs them)",
+)
+def test_fresh_documents_grade_the_same(grading_catalogue, hsb, tmp_path, hsb_table):
+    """Rerun make_documents.py with the installed R, pandoc, Chromium and statsmodels."""
+    table = tmp_path / "hsb.csv"
+    hsb.to_csv(table, index=False)
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), str(table), str(out)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in FOLDER.iterdir())
+    for path in sorted(out.iterdir()):
+        fresh = _grade(path, grading_catalogue, hsb_table)
+        kept = _grade(FOLDER / path.name, grading_catalogue, hsb_table)
+        assert (fresh["status"], fresh["format"]) == (kept["status"], kept["format"])
+        assert fresh["diagnoses"] == kept["diagnoses"]
+        assert fresh["all_replicated"] == kept["all_replicated"]
