@@ -355,7 +355,7 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         ),
         "essay.txt": (
             b"I could not get lmer to run, so here are my thoughts.\n",
-            "no R mixed-model output found",
+            "no mixed-model output found",
         ),
         "latin1.csv": (b"id,value\nmodel3.criterion,\xff\xfe\x00", "binary file"),
     }

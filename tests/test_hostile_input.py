@@ -116,6 +116,7 @@ def test_no_link_is_followed_and_nothing_outside_leaks(
             reference_source="vignette",
             out_json=out_json,
             out_html=out_html,
+            out_feedback=out_html.with_suffix(".txt"),
         )
         assert time.perf_counter() - started < NO_HANG_SECONDS  # the FIFO is not opened
         written = out_json.read_text() + out_html.read_text()
@@ -367,6 +368,7 @@ def test_a_grader_failure_is_that_file_s_error(
         reference_source="vignette",
         out_json=tmp_path / "g.json",
         out_html=tmp_path / "g.html",
+        out_feedback=tmp_path / "g.txt",
     )
     assert grade["status"] == "error"
     assert "hlmrep could not grade this file (OverflowError" in grade["error"]

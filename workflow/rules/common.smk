@@ -28,8 +28,10 @@ from hlmrep.workflow.paths import (
     explained_file,
     figure_file,
     fit_file,
+    grade_feedback,
     grade_page,
     grade_record,
+    gradebook_file,
     grades_index,
     grades_summary,
     grading_catalogue_file,
@@ -247,6 +249,19 @@ GRADING = {
     "min_significant_digits": 3,
     "assignment": None,
 } | config.get("grading", {})
+GRADING["gradebook"] = {"roster": None, "title": "HSB replication", "points": 100} | (
+    GRADING.get("gradebook") or {}
+)
+
+
+def roster_input():
+    """The roster file, an input of the grade books when configured (else none)."""
+    roster = GRADING["gradebook"]["roster"]
+    return [roster] if roster else []
+
+
+def roster_option(wildcards, input):
+    return f"--roster {shlex.quote(input.roster[0])}" if input.roster else ""
 
 
 def assignment_options():

@@ -42,6 +42,7 @@ rule grade_submission:
     output:
         json=grade_record("{submission}"),
         html=grade_page("{submission}"),
+        feedback=grade_feedback("{submission}"),
     log:
         log_file("grade/{submission}"),
     benchmark:
@@ -55,24 +56,29 @@ rule grade_submission:
         reference=GRADING["reference"],
         digits=GRADING["min_significant_digits"],
         assignment=assignment_options(),
+        points=GRADING["gradebook"]["points"],
         folder=submissions_folder(),
         signature=submission_signature,
     shell:
         "{params.hlmrep} grade-submission --folder {params.folder:q} --key {wildcards.submission:q}"
         " --catalogue {input.catalogue:q} --data {input.table:q}"
         " --reference-source {params.reference}"
-        " --min-significant-digits {params.digits} {params.assignment}"
-        " --out-json {output.json:q} --out-html {output.html:q} 2>&1 | tee {log:q}"
+        " --min-significant-digits {params.digits} {params.assignment} --points {params.points}"
+        " --out-json {output.json:q} --out-html {output.html:q}"
+        " --out-feedback {output.feedback:q} 2>&1 | tee {log:q}"
 
 
 rule grade_index:
     """The index of all grades and summary.csv, one row per submission."""
     input:
         grades=grade_records,
+        roster=roster_input(),
         code=job_code("grade-index"),
     output:
         html=grades_index(),
         csv=grades_summary(),
+        canvas=gradebook_file("canvas"),
+        moodle=gradebook_file("moodle"),
     log:
         log_file("grade_index"),
     conda:
@@ -80,6 +86,11 @@ rule grade_index:
     params:
         hlmrep=HLMREP,
         grades=repeated_option("grade", "grades"),
+        roster=roster_option,
+        title=GRADING["gradebook"]["title"],
+        points=GRADING["gradebook"]["points"],
     shell:
-        "{params.hlmrep} grade-index {params.grades} --out-html {output.html:q}"
-        " --out-csv {output.csv:q} 2>&1 | tee {log:q}"
+        "{params.hlmrep} grade-index {params.grades} {params.roster}"
+        " --title {params.title:q} --points {params.points}"
+        " --out-html {output.html:q} --out-csv {output.csv:q}"
+        " --out-canvas {output.canvas:q} --out-moodle {output.moodle:q} 2>&1 | tee {log:q}"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import math
 from pathlib import Path
 from typing import Any, cast
 
@@ -118,8 +119,10 @@ def _grade_number(
     against = next(a for v, a in results if v == verdict)
     tolerance = _tolerance(qid, program_tolerance)
     if (
-        verdict not in verdicts.REPLICATED
+        tolerance > 0
+        and verdict not in verdicts.REPLICATED
         and optimum is not None
+        and math.isfinite(mine.value)
         and abs(mine.value - optimum) <= tolerance * abs(optimum) + mine.unit
     ):
         verdict, against = verdicts.ROUNDING, "optimum, as its program computes it"

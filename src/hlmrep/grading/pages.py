@@ -119,8 +119,10 @@ def grade_job(
     reference_source: Literal["vignette", "textbook"],
     min_significant_digits: int = MIN_SIGNIFICANT_DIGITS,
     assignment: list[str] | None = None,
+    points: float = 100.0,
     out_json: Path,
     out_html: Path,
+    out_feedback: Path,
 ) -> GradeRecord:
     """Grade one submission number by number: its grade record and its page.
 
@@ -129,7 +131,8 @@ def grade_job(
     ``reference_source`` says which source wins where the vignette and the book print the
     same model; ``min_significant_digits`` the fewest digits a number may be printed with
     and still replicate; ``assignment`` the references the assignment asks for (none
-    given: grading.yaml's default; an unknown one stops the job, as a config error).
+    given: grading.yaml's default; an unknown one stops the job, as a config error);
+    ``points``: what a score of 100 % is worth in the feedback text (``out_feedback``).
     Whatever the file holds, the job ends with a record: a file that cannot be
     graded, or that breaks the grader, or that exceeds the time and memory bounds, is
     recorded as an error of that file, so that the index and summary.csv list it and the
@@ -170,7 +173,11 @@ def grade_job(
         text = GRADE.text(cast(GradeRecord, grade))
     record = cast(GradeRecord, grade)
     html = render_grade(grade, fitted["mistakes"])
+    from hlmrep.grading.gradebook import feedback_text
+
+    feedback = feedback_text(grade, points)
     write_atomically(out_json, lambda p: p.write_text(text, encoding="utf-8"))
+    write_atomically(out_feedback, lambda p: p.write_text(feedback, encoding="utf-8"))
     write_atomically(out_html, lambda p: p.write_text(html, encoding="utf-8"))
     if grade["status"] == "error":
         log.warning("%s", grade["error"])
@@ -185,10 +192,34 @@ def grade_job(
     return record
 
 
-def index_job(*, grade: list[Path], out_html: Path, out_csv: Path) -> None:
-    """The index page of all grades and summary.csv, one row per submission's record."""
+def index_job(
+    *,
+    grade: list[Path],
+    roster: Path | None = None,
+    title: str = "HSB replication",
+    points: float = 100.0,
+    out_html: Path,
+    out_csv: Path,
+    out_canvas: Path,
+    out_moodle: Path,
+) -> None:
+    """The index page of all grades, summary.csv, and the grade books Canvas and Moodle
+    import (:mod:`hlmrep.grading.gradebook`).
+
+    ``roster``: the students (submission file → name and the platform's ids); ``title``
+    names the assignment's column; ``points``: what a score of 100 % is worth."""
+    from hlmrep.grading import gradebook
+
+    students = gradebook.read_roster(roster) if roster is not None else {}
     grades = sorted((GRADE.read(path) for path in grade), key=lambda g: g["submission"])
     html = render_index(grades)
     table = summary_csv(grades)
+    canvas = gradebook.canvas_csv(grades, students, title, points)
+    moodle = gradebook.moodle_csv(grades, students, title, points)
+    unlisted = [g["submission"] for g in grades if students and g["submission"] not in students]
+    if unlisted:
+        log.warning("not in the roster (named by their file in the grade books): %s", unlisted)
     write_atomically(out_csv, lambda p: p.write_text(table, encoding="utf-8"))
+    write_atomically(out_canvas, lambda p: p.write_text(canvas, encoding="utf-8"))
+    write_atomically(out_moodle, lambda p: p.write_text(moodle, encoding="utf-8"))
     write_atomically(out_html, lambda p: p.write_text(html, encoding="utf-8"))

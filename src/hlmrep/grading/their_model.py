@@ -112,6 +112,9 @@ NEAR_OPTIMUM = 0.01
 #: A printed criterion this close to the optimum's of the model written is that model,
 #: stopped early (statsmodels on HSB's random-intercept model: 0.02 above).
 NEAR_CRITERION = 0.1
+#: ... and its fixed effects within this (relative) of the optimum's: near the optimum,
+#: variances move by percents, the fixed effects and their SEs by a percent at most.
+NEAR_FIXED = 0.05
 #: Fits tried for one printed model at most (SES variants x MEANSES variants x samples).
 MAX_VARIANTS = 24
 #: Differences beyond which a model is another model, not an attempt of the reference.
@@ -631,7 +634,13 @@ def _computation(model: TheirModel, printed: Mapping[str, Printed]) -> str:
     criterion = printed.get("criterion")
     if criterion is not None and "criterion" in model.values:
         excess = criterion.value - model.values["criterion"]
-        near = near or -NEAR_CRITERION <= excess <= NEAR_CRITERION
+        # a number typed over keeps the criterion: near only if the fixed effects are too
+        fixed_near = all(
+            abs(printed[q].value - model.values[q]) <= NEAR_FIXED * abs(model.values[q])
+            for q in model.unreproduced
+            if q.startswith("fixed.")
+        )
+        near = near or (-NEAR_CRITERION <= excess <= NEAR_CRITERION and fixed_near)
     return "near optimum" if near else "not this model"
 
 
@@ -726,6 +735,11 @@ def differences(
     model (perhaps in another parametrisation, which :func:`parametrisation_notes` says)."""
     reference = references.models[reference_name].spec
     found: list[tuple[ModelSpec, dict[str, Any]]] = []
+    ses_column = dict(theirs.replace).get("cses", "cses")
+
+    def shown(term: str) -> str:
+        """A term as the student's model has it: raw SES is ses, not cses."""
+        return ":".join(ses_column if part == "cses" else part for part in term.split(":"))
 
     def add(changed: ModelSpec, own: dict[str, Any]) -> None:
         found.append((changed, own))
@@ -780,10 +794,10 @@ def differences(
                 replace(reference, fixed=(*reference.fixed, term)),
                 _own(
                     f"extra_fixed_{term}",
-                    f"Extra fixed effect {term}",
-                    f"This model has the fixed term {term}, which the reference model "
+                    f"Extra fixed effect {shown(term)}",
+                    f"This model has the fixed term {shown(term)}, which the reference model "
                     "does not have.",
-                    f"Leave {term} out.",
+                    f"Leave {shown(term)} out.",
                 ),
             )
     same_random = sorted(theirs.random) == sorted(reference.random)

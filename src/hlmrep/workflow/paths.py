@@ -96,6 +96,15 @@ def grades_summary() -> str:
     return f"{REPORTS}/grades/summary.csv"
 
 
+def grade_feedback(submission: str) -> str:
+    return f"{REPORTS}/grades/feedback/{submission}.txt"
+
+
+def gradebook_file(platform: str) -> str:
+    """The grade book a platform imports: canvas or moodle."""
+    return f"{REPORTS}/grades/{platform}.csv"
+
+
 def crosscheck_file() -> str:
     return f"{RESULTS}/crosscheck.json"
 
