@@ -415,6 +415,13 @@ EXPECTED = {
     "grading/their_model.py": GRADES,
     "grading/combinations.py": GRADES,
     "grading/intervals.py": GRADES,
+    # The neutral printout, the readers and the documents they are taken out of, and the
+    # grade books: the grading jobs and the index.
+    "grading/printout.py": GRADES,
+    "grading/formats.py": GRADES,
+    "grading/statsmodels_output.py": GRADES,
+    "grading/documents.py": GRADES,
+    "grading/gradebook.py": GRADES,
     # User commands only: `grade FILE`, `fit DATA FORMULA`, `check`.
     "grading/console.py": set(),
     "models/console.py": set(),
