@@ -44,8 +44,9 @@ def analysis_table(prepared: pd.DataFrame) -> pd.DataFrame:
     return prepared.assign(ses_grand=prepared["ses"] - prepared["ses"].mean())
 
 
-def fit_numbers(spec: ModelSpec, table: pd.DataFrame) -> dict[str, Any]:
-    """Fit ``spec`` with the engine; its numbers under the reference's quantity ids."""
+def fit_numbers(spec: ModelSpec, table: pd.DataFrame, robust: bool = False) -> dict[str, Any]:
+    """Fit ``spec`` with the engine; its numbers under the reference's quantity ids (with
+    the robust SEs for a reference's optimum, which HLM's printouts are graded against)."""
     from hlmrep.engine import fit
 
     data = table.assign(meanses=table[f"meanses_{spec.meanses}"])
@@ -57,15 +58,18 @@ def fit_numbers(spec: ModelSpec, table: pd.DataFrame) -> dict[str, Any]:
         covariance=spec.covariance,
     )
     back = {column: variable for variable, column in spec.replace}
-    numbers = result_numbers(result, lambda part: back.get(part, part))
+    numbers = result_numbers(result, lambda part: back.get(part, part), robust=robust)
     numbers["formula"] = spec.describe()
     return numbers
 
 
-def result_numbers(result: LmmResult, rename: Callable[[str], str]) -> dict[str, Any]:
+def result_numbers(
+    result: LmmResult, rename: Callable[[str], str], robust: bool = False
+) -> dict[str, Any]:
     """A fit's numbers under the reference's quantity ids, each part of a term's name
     (``cses`` of ``cses:sectorCatholic``) renamed by ``rename`` (a mistake's column back to
-    the variable it replaced; a student's name to its HSB role)."""
+    the variable it replaced; a student's name to its HSB role); ``robust``: with HLM's
+    robust SEs of the fixed effects (``fixed.<term>.robust_se``)."""
 
     def name(engine_name: str) -> str:
         return ":".join(rename(part) for part in engine_name.split(":"))
@@ -78,6 +82,9 @@ def result_numbers(result: LmmResult, rename: Callable[[str], str]) -> dict[str,
         values[f"fixed.{term}.estimate"] = float(est)
         values[f"fixed.{term}.se"] = float(se)
         values[f"fixed.{term}.t"] = float(est / se)
+    if robust:  # HLM prints them beside the model-based SEs
+        for term, rse in zip(fixed, result.robust_standard_errors(), strict=True):
+            values[f"fixed.{term}.robust_se"] = float(rse)
     cov = result.random_cov.to_numpy()
     for i, term in enumerate(random):
         values[f"random.{term}.variance"] = float(cov[i, i])
@@ -149,12 +156,12 @@ class _Fits:
 
     def __init__(self, table: pd.DataFrame) -> None:
         self.table = table
-        self.cache: dict[ModelSpec, dict[str, Any]] = {}
+        self.cache: dict[tuple[ModelSpec, bool], dict[str, Any]] = {}
 
-    def __call__(self, spec: ModelSpec) -> dict[str, Any]:
-        if spec not in self.cache:
-            self.cache[spec] = fit_numbers(spec, self.table)
-        return self.cache[spec]
+    def __call__(self, spec: ModelSpec, robust: bool = False) -> dict[str, Any]:
+        if (spec, robust) not in self.cache:
+            self.cache[spec, robust] = fit_numbers(spec, self.table, robust)
+        return self.cache[spec, robust]
 
 
 def _printed_candidate(printed: dict, kind: str, entry: str | None) -> dict[str, Any]:
@@ -199,7 +206,7 @@ def build(prepared: pd.DataFrame, references: References | None = None) -> Catal
     }
     models: dict[str, Any] = {}
     for name, model in refs.models.items():
-        optimum = fits(model.spec)
+        optimum = fits(model.spec, robust=True)
         candidates = [{"id": "optimum", "kind": CORRECT, "mistake": None, **optimum}]
         if model.printed:
             kind = ACCEPTED if name in accepted_printed else CORRECT

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hlmrep.grading import r_output, statsmodels_output
+from hlmrep.grading import hlm_output, r_output, statsmodels_output
 from hlmrep.grading.printout import Parsed
 
 
@@ -27,6 +27,7 @@ class Format:
 FORMATS: tuple[Format, ...] = (
     Format("R output", lambda text: True, r_output.parse),
     Format("statsmodels output", statsmodels_output.recognises, statsmodels_output.parse),
+    Format("HLM output", hlm_output.recognises, hlm_output.parse),
 )
 
 

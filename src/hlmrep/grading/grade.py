@@ -368,7 +368,12 @@ def grade_their_model(
 
 
 #: How each program's printed summary is named on the pages.
-SUMMARY_LABELS = {"lme4": "summary()", "nlme": "summary() of lme", "statsmodels": "MixedLM summary"}
+SUMMARY_LABELS = {
+    "lme4": "summary()",
+    "nlme": "summary() of lme",
+    "statsmodels": "MixedLM summary",
+    "HLM": "HLM2 run",
+}
 #: The candidate of a summary fitted from its formula; a number it explains is diagnosed
 #: by the model's differences, listed with the model.
 THEIR_MODEL = "their_model"
@@ -600,7 +605,8 @@ def _blocks(
             best, ties = match_summary(
                 block, catalogue, prefer, _summary_targets(prefer, has_tests, required)
             )
-            best, ties = _combined(best, ties, best.alignment.numbers, table)
+            if not block.truncated:
+                best, ties = _combined(best, ties, best.alignment.numbers, table)
             not_printed = NOT_PRINTED[block.program]
             grade = grade_match(
                 label,
@@ -608,6 +614,7 @@ def _blocks(
                 best,
                 ties,
                 catalogue,
+                check_missing=not block.truncated,
                 not_printed=not_printed,
                 significant_digits=significant_digits,
                 printed_units=PRINTED_UNITS[block.program],

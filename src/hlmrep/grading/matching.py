@@ -229,6 +229,8 @@ def _align_random(
         groups.setdefault(term.group, []).append(term)
     theirs_groups = structure["random_groups"]
     theirs = [t for g in theirs_groups for t in g]
+    if summary.truncated:
+        return  # no random effects printed: nothing to line up, nothing differs
     if sorted(len(g) for g in groups.values()) != sorted(len(g) for g in theirs_groups):
         shape = "+".join(str(len(g)) for g in groups.values()) or "none"
         expected = "+".join(str(len(g)) for g in theirs_groups)

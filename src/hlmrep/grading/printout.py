@@ -37,6 +37,7 @@ NOT_PRINTED: dict[str, tuple[str, ...]] = {
     "lme4": (),
     "nlme": ("random.*.variance", "residual.variance"),
     "statsmodels": ("random.*.sd", "random.corr.*", "residual.sd", "scaled_residuals.*"),
+    "HLM": ("scaled_residuals.*",),
     "anova": (),
     "ranova": ("*.BIC", "*.deviance"),
 }
@@ -53,6 +54,7 @@ PRINTED_UNITS: dict[str, dict[str, float]] = {
     "lme4": {"random.corr.*": 0.01},
     "nlme": {"random.corr.*": 0.001},
     "statsmodels": {"fixed.*": 0.001, "random.*": 0.001},
+    "HLM": {"random.corr.*": 0.001},
     "anova": {},
     "ranova": {},
 }
@@ -136,6 +138,11 @@ class Summary:
     notes: list[str] = field(default_factory=list)
     #: the program's own word on its optimizer (statsmodels' ``Converged``); None: unsaid
     converged: bool | None = None
+    #: robust (sandwich) standard errors of the fixed effects, by term, where printed (HLM)
+    robust_se: dict[str, Printed] = field(default_factory=dict)
+    #: the printout stops before its random effects (a page cut short): what it does not
+    #: show is neither missing nor a difference
+    truncated: bool = False
 
 
 @dataclass

@@ -382,7 +382,13 @@ def load() -> References:
 def describe_quantity(qid: str) -> str:
     """A quantity id in words: ``fixed.cses.se`` -> ``fixed effect cses: standard error``."""
     parts = qid.split(".")
-    words = {"estimate": "estimate", "se": "standard error", "t": "t value", "sd": "SD"}
+    words = {
+        "estimate": "estimate",
+        "se": "standard error",
+        "robust_se": "robust standard error",
+        "t": "t value",
+        "sd": "SD",
+    }
     if parts[0] == "fixed":
         return f"fixed effect {'.'.join(parts[1:-1])}: {words.get(parts[-1], parts[-1])}"
     if parts[0] == "random" and parts[1] in ("corr", "cov"):

@@ -174,6 +174,9 @@ def _summary(lines: list[str], start: int) -> tuple[Summary, int]:
         else:
             summary.unread.append(f"line {index}: row not read: {text[:80]!r}")
     _random(summary, variances, covariances)
+    if not variances and summary.fixed:
+        summary.truncated = True
+        summary.notes.append("the printout stops after the fixed effects: graded on what it holds")
     if variances:  # a printout cut before its random effects names no model to fit
         summary.formula = _formula(
             header.get("Dependent Variable", "y"), fixed_patsy, variances, bool(covariances)

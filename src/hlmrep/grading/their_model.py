@@ -419,13 +419,16 @@ def fit_their_model(summary: Summary, table: pd.DataFrame) -> TheirModel:
         rows = _rows(table, variant.sample)
         return fit(text, _table(rows, formula, roles, codings, variant, ses_columns), reml=reml)
 
+    robust = bool(summary.robust_se)  # printed (HLM): computed too
+
     def refit(variant: Variant, reml: bool) -> dict[str, float]:
-        values: dict[str, float] = result_numbers(fit_variant(variant, reml), rename)["values"]
+        result = fit_variant(variant, reml)
+        values: dict[str, float] = result_numbers(result, rename, robust)["values"]
         return values
 
     def attempt(variant: Variant) -> TheirModel:
         result = fit_variant(variant, summary.estimation == "REML")
-        model = compare(variant, result_numbers(result, rename), "optimum")
+        model = compare(variant, result_numbers(result, rename, robust), "optimum")
         if model.unreproduced and summary.program == "lme4":
             stopped = result.lme4_default_run()
             if stopped.criterion > result.criterion + 1e-6:
@@ -686,6 +689,8 @@ def _printed_numbers(summary: Summary, names: Mapping[str, str]) -> dict[str, Pr
         numbers[f"fixed.{name}.estimate"] = term.estimate
         numbers[f"fixed.{name}.se"] = term.std_error
         numbers[f"fixed.{name}.t"] = term.t_value
+        if term.term in summary.robust_se:
+            numbers[f"fixed.{name}.robust_se"] = summary.robust_se[term.term]
     random_names = {"(Intercept)": "(Intercept)", **names}
     groups: dict[str, list] = {}
     for random_term in summary.random:
