@@ -373,6 +373,7 @@ SUMMARY_LABELS = {
     "nlme": "summary() of lme",
     "statsmodels": "MixedLM summary",
     "HLM": "HLM2 run",
+    "Stata": "mixed",
 }
 #: The candidate of a summary fitted from its formula; a number it explains is diagnosed
 #: by the model's differences, listed with the model.

@@ -45,7 +45,7 @@ from hlmrep.grading.references import ModelSpec, References
 #: only): the first role whose test passes.  The response and the grouping factor are
 #: known by their place in the formula.
 ROLE_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("sector", ("sector", "catholic", "cath", "public")),
+    ("sector", ("sector", "catholic", "cath", "public", "schtype")),
     ("minority", ("minority", "minor", "ethnic", "race", "white")),
     ("female", ("female", "sex", "gender", "girl", "male")),
     ("size", ("size", "enrol")),

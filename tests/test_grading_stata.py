@@ -1,0 +1,75 @@
+"""Grading Stata's ``mixed`` output.
+
+Stata does not run here: tests/fixtures/grading/make_stata.py builds its output of model3
+and model4 from Stata 15's layout and the public printouts of these very models (their
+log likelihoods, counts and Wald chi-square), the estimates the REML optimum at Stata's
+digits; model4 also as a web page stores it (spaces collapsed) and cut after the fixed
+effects.  Each file says so in its first lines.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import ROOT
+from hlmrep.grading.grade import grade_file
+from hlmrep.grading.stata_output import parse
+from hlmrep.grading.verdicts import REPLICATED
+
+FOLDER = ROOT / "tests" / "fixtures" / "grading" / "stata"
+SCRIPT = ROOT / "tests" / "fixtures" / "grading" / "make_stata.py"
+
+
+def test_stata_s_labels_become_lme4_s_terms():
+    """_cons, an interaction wrapped and abbreviated (c.grp_cent~s), a factor level under
+    its name (1 under schtype#), var() and cov() with abbreviated names."""
+    (summary,) = parse((FOLDER / "quinn_ito_stata_webpage.txt").read_text()).blocks
+    assert [t.term for t in summary.fixed] == [
+        "meanses", "schtype", "grp_cent_ses", "meanses:grp_cent_ses", "schtype:grp_cent_ses",
+        "(Intercept)",
+    ]  # fmt: skip
+    assert (summary.n_obs, summary.groups) == (7185, {"schid": 160})
+    assert [t.name for t in summary.random] == ["(Intercept)", "grp_cent_ses"]
+    assert summary.random[1].covariances[0].text == ".1918265"
+    assert summary.reml_criterion is not None and summary.reml_criterion.text == "46503.668"
+
+
+def test_stata_s_model3_replicates(grading_catalogue, hsb_table):
+    grade = grade_file(FOLDER / "pablo_ruiz_stata.txt", grading_catalogue, table=hsb_table)
+    assert grade["format"] == "Stata output"
+    (model,) = grade["models"]
+    assert model["target"] == "model3" and model["their_model"]["computation"] == "correct"
+    assert grade["all_replicated"] and grade["missing"] == 0
+
+
+def test_stata_s_model4_from_a_web_page_replicates(grading_catalogue, hsb_table):
+    """Its seven-digit variance components are the optimum's, as Stata computes it."""
+    grade = grade_file(FOLDER / "quinn_ito_stata_webpage.txt", grading_catalogue,
+                       table=hsb_table)  # fmt: skip
+    (model,) = grade["models"]
+    assert model["target"] == "model4" and model["differences"] == []
+    assert model["names"]["schtype:grp_cent_ses"] == "cses:sectorCatholic"
+    assert grade["all_replicated"]
+
+
+def test_stata_cut_after_the_fixed_effects_is_graded_on_what_it_holds(grading_catalogue, hsb_table):
+    grade = grade_file(FOLDER / "rosa_lima_stata_cut.txt", grading_catalogue, table=hsb_table)
+    (model,) = grade["models"]
+    assert model["target"] == "model4" and model["missing"] == []
+    assert all(n["verdict"] in REPLICATED for n in model["numbers"])
+
+
+def test_fresh_stata_fixtures_grade_the_same(grading_catalogue, hsb, tmp_path, hsb_table):
+    table = tmp_path / "hsb.csv"
+    hsb.to_csv(table, index=False)
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), str(table), str(out)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    for path in sorted(FOLDER.iterdir()):
+        fresh = grade_file(out / path.name, grading_catalogue, table=hsb_table)
+        kept = grade_file(path, grading_catalogue, table=hsb_table)
+        assert fresh["diagnoses"] == kept["diagnoses"]
+        assert fresh["all_replicated"] == kept["all_replicated"]
