@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hlmrep.grading import hlm_output, r_output, stata_output, statsmodels_output
+from hlmrep.grading import hlm_output, r_output, sas_output, stata_output, statsmodels_output
 from hlmrep.grading.printout import Parsed
 
 
@@ -29,6 +29,7 @@ FORMATS: tuple[Format, ...] = (
     Format("statsmodels output", statsmodels_output.recognises, statsmodels_output.parse),
     Format("HLM output", hlm_output.recognises, hlm_output.parse),
     Format("Stata output", stata_output.recognises, stata_output.parse),
+    Format("SAS output", sas_output.recognises, sas_output.parse),
 )
 
 

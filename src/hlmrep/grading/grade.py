@@ -374,6 +374,7 @@ SUMMARY_LABELS = {
     "statsmodels": "MixedLM summary",
     "HLM": "HLM2 run",
     "Stata": "mixed",
+    "SAS": "PROC MIXED",
 }
 #: The candidate of a summary fitted from its formula; a number it explains is diagnosed
 #: by the model's differences, listed with the model.

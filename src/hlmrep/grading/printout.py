@@ -40,6 +40,7 @@ NOT_PRINTED: dict[str, tuple[str, ...]] = {
     "HLM": ("scaled_residuals.*",),
     # Stata prints var() and cov() by default (sd() and corr() with stddeviations)
     "Stata": ("random.*.sd", "random.corr.*", "residual.sd", "scaled_residuals.*"),
+    "SAS": ("random.*.sd", "random.corr.*", "residual.sd", "scaled_residuals.*"),
     "anova": (),
     "ranova": ("*.BIC", "*.deviance"),
 }
@@ -61,6 +62,7 @@ PRINTED_UNITS: dict[str, dict[str, float]] = {
     "statsmodels": {"fixed.*": 0.001, "random.*": 0.001},
     "HLM": {"random.corr.*": 0.001},
     "Stata": {},
+    "SAS": {},
     "anova": {},
     "ranova": {},
 }
