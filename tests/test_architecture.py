@@ -423,6 +423,7 @@ EXPECTED = {
     "grading/hlm_output.py": GRADES,
     "grading/stata_output.py": GRADES,
     "grading/sas_output.py": GRADES,
+    "grading/spss_output.py": GRADES,
     "grading/documents.py": GRADES,
     "grading/gradebook.py": GRADES,
     # User commands only: `grade FILE`, `fit DATA FORMULA`, `check`.

@@ -13,7 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hlmrep.grading import hlm_output, r_output, sas_output, stata_output, statsmodels_output
+from hlmrep.grading import (
+    hlm_output,
+    r_output,
+    sas_output,
+    spss_output,
+    stata_output,
+    statsmodels_output,
+)
 from hlmrep.grading.printout import Parsed
 
 
@@ -30,6 +37,7 @@ FORMATS: tuple[Format, ...] = (
     Format("HLM output", hlm_output.recognises, hlm_output.parse),
     Format("Stata output", stata_output.recognises, stata_output.parse),
     Format("SAS output", sas_output.recognises, sas_output.parse),
+    Format("SPSS output", spss_output.recognises, spss_output.parse),
 )
 
 

@@ -375,6 +375,7 @@ SUMMARY_LABELS = {
     "HLM": "HLM2 run",
     "Stata": "mixed",
     "SAS": "PROC MIXED",
+    "SPSS": "MIXED",
 }
 #: The candidate of a summary fitted from its formula; a number it explains is diagnosed
 #: by the model's differences, listed with the model.

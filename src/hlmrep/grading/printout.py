@@ -41,6 +41,7 @@ NOT_PRINTED: dict[str, tuple[str, ...]] = {
     # Stata prints var() and cov() by default (sd() and corr() with stddeviations)
     "Stata": ("random.*.sd", "random.corr.*", "residual.sd", "scaled_residuals.*"),
     "SAS": ("random.*.sd", "random.corr.*", "residual.sd", "scaled_residuals.*"),
+    "SPSS": ("random.*.sd", "random.corr.*", "residual.sd", "scaled_residuals.*", "n_*"),
     "anova": (),
     "ranova": ("*.BIC", "*.deviance"),
 }
@@ -63,6 +64,7 @@ PRINTED_UNITS: dict[str, dict[str, float]] = {
     "HLM": {"random.corr.*": 0.001},
     "Stata": {},
     "SAS": {},
+    "SPSS": {},
     "anova": {},
     "ranova": {},
 }
