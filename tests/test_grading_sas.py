@@ -66,3 +66,9 @@ def test_fresh_sas_fixtures_grade_the_same(grading_catalogue, hsb, tmp_path, hsb
         kept = grade_file(path, grading_catalogue, table=hsb_table)
         assert fresh["diagnoses"] == kept["diagnoses"]
         assert fresh["all_replicated"] == kept["all_replicated"]
+
+
+def test_sas_s_model3_by_ml_is_diagnosed(grading_catalogue, hsb_table):
+    grade = grade_file(FOLDER / "vic_hall_sas_ml.txt", grading_catalogue, table=hsb_table)
+    assert grade["diagnoses"] == ["ml_instead_of_reml"]
+    assert grade["models"][0]["their_model"]["estimation"] == "ML"

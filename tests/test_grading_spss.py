@@ -66,3 +66,12 @@ def test_fresh_spss_fixtures_grade_the_same(grading_catalogue, hsb, tmp_path, hs
         kept = grade_file(path, grading_catalogue, table=hsb_table)
         assert fresh["diagnoses"] == kept["diagnoses"]
         assert fresh["all_replicated"] == kept["all_replicated"]
+
+
+def test_spss_s_model4_without_interactions_is_diagnosed(grading_catalogue, hsb_table):
+    grade = grade_file(FOLDER / "xena_ward_spss_no_interactions.txt", grading_catalogue,
+                       table=hsb_table)  # fmt: skip
+    assert grade["diagnoses"] == [
+        "missing_interaction_cses_meanses",
+        "missing_interaction_cses_sector",
+    ]

@@ -73,3 +73,10 @@ def test_fresh_stata_fixtures_grade_the_same(grading_catalogue, hsb, tmp_path, h
         kept = grade_file(path, grading_catalogue, table=hsb_table)
         assert fresh["diagnoses"] == kept["diagnoses"]
         assert fresh["all_replicated"] == kept["all_replicated"]
+
+
+def test_stata_s_model3_with_raw_ses_is_diagnosed(grading_catalogue, hsb_table):
+    grade = grade_file(FOLDER / "sam_weiss_stata_raw_ses.txt", grading_catalogue,
+                       table=hsb_table)  # fmt: skip
+    assert grade["diagnoses"] == ["ses_uncentred"]
+    assert grade["models"][0]["their_model"]["computation"] == "correct"
