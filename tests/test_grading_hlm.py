@@ -90,3 +90,16 @@ def test_fresh_hlm_fixtures_grade_the_same(grading_catalogue, hsb, tmp_path, hsb
         kept = grade_file(path, grading_catalogue, "textbook", table=hsb_table)
         assert fresh["diagnoses"] == kept["diagnoses"]
         assert fresh["all_replicated"] == kept["all_replicated"]
+
+
+def test_hlm_7_s_html_output_with_greek_letters_replicates(grading_catalogue, hsb_table):
+    """hlm2.html: tables instead of columns, β, γ, τ, σ² and u0 for B, G, Tau, Sigma_squared
+    and U0; read from the page's rows, graded as the text output."""
+    grade = grade_file(FOLDER / "nora_fox_hlm7.html", grading_catalogue, "textbook",
+                       table=hsb_table)  # fmt: skip
+    assert grade["format"] == "HLM output in an HTML page"
+    (model,) = grade["models"]
+    assert model["target"] == "table_4_5" and model["differences"] == []
+    numbers = {n["id"] for n in model["numbers"]}
+    assert {"random.corr.(Intercept).cses", "fixed.cses.robust_se", "criterion"} <= numbers
+    assert grade["all_replicated"] and grade["missing"] == 0

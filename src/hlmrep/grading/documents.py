@@ -25,6 +25,7 @@ import io
 import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from hlmrep.errors import HlmrepError
 
@@ -110,7 +111,40 @@ def html_text(text: str) -> Unwrapped | None:
 
     tree = LexborHTMLParser(text)
     blocks = [node.text(deep=True) for node in tree.css("pre")]
+    if not blocks:  # a program's HTML report (HLM 7's hlm2.html): its tables and lines
+        blocks = [_page_lines(tree)]
     return Unwrapped("an HTML page", "\n\n".join(blocks)[:MAX_TEXT])
+
+
+#: Elements whose text is a line of their own in a page without <pre> blocks.
+_LINES = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "caption", "dt", "dd")
+
+
+def _page_lines(tree: Any) -> str:
+    """A page's text line by line: a table row as its cells separated by two spaces (as a
+    printout's columns), every other block element as one line; scripts and styles out."""
+    for node in tree.css("script, style"):
+        node.decompose()
+    body = tree.body
+    if body is None:
+        return ""
+    lines: list[str] = []
+    for node in body.traverse(include_text=False):
+        if node.tag == "tr":
+            cells = [c.text(deep=True, separator=" ").strip() for c in node.css("td, th")]
+            lines.append("  ".join(c for c in cells if c))
+        elif node.tag in _LINES and not _inside(node, "tr"):
+            lines.append(" ".join(node.text(deep=True, separator=" ").split()))
+    return "\n".join(line for line in lines if line)
+
+
+def _inside(node: Any, tag: str) -> bool:
+    parent = node.parent
+    while parent is not None:
+        if parent.tag == tag:
+            return True
+        parent = parent.parent
+    return False
 
 
 def is_source_without_output(text: str) -> bool:

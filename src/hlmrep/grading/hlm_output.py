@@ -65,9 +65,23 @@ def _number(token: str) -> Printed | None:
     return printed(token) if is_number(token) else None
 
 
+#: HLM 7's HTML output writes Greek letters where its text output writes Latin ones.
+GREEK = str.maketrans({"β": "B", "γ": "G", "π": "P", "τ": "T", "χ": "X", "²": "2"})
+
+
+def _latin(line: str) -> str:
+    """An HTML output's line as the text output writes it: ``INTRCPT2, γ00`` is
+    ``INTRCPT2, G00``, ``σ2 =`` is ``Sigma_squared =``, ``τ`` is ``Tau``, ``u0`` is ``U0``."""
+    line = re.sub(r"^σ\s*2?\s*=|^σ²\s*=", "Sigma_squared =", line.strip())
+    if line in ("τ", "τ (as correlations)"):
+        return line.replace("τ", "Tau")
+    line = line.translate(GREEK)
+    return re.sub(r",\s*([ur])(\d+)\b", lambda m: f", {m.group(1).upper()}{m.group(2)}", line)
+
+
 def parse(text: str) -> Parsed:
     """One HLM2 run per ``Specifications`` (or, cut short, per fixed-effects table)."""
-    lines = [line.strip() for line in text.splitlines()]
+    lines = [_latin(line) for line in text.splitlines()]
     starts = [i for i, line in enumerate(lines) if _START.search(line)]
     if not starts:
         starts = [next((i for i, line in enumerate(lines) if _FIXED.match(line)), 0)]
@@ -117,7 +131,7 @@ def _run(lines: list[str], offset: int) -> Summary:
         residual = re.match(r"^(?:Sigma_squared|sigma\^2|σ2)\s*=\s*(\S+)", line, re.IGNORECASE)
         if residual and _number(residual.group(1)):
             summary.residual_variance = _number(residual.group(1))
-        deviance = re.match(r"^Deviance\s*=\s*(\S+)", line)
+        deviance = re.match(r"^Deviance\s*=?\s*(\S+)", line)
         if deviance and _number(deviance.group(1)):
             value = _number(deviance.group(1))
             assert value is not None
