@@ -245,8 +245,12 @@ def _variance_table(
     seen_rows = False
     while index < len(lines):
         line = lines[index]
-        if seen_rows and (not line or (set(line) <= {"-"} and line)):
-            return index
+        if seen_rows and (
+            not line
+            or set(line) <= {"-"}
+            or line.lower().startswith(("statistics for", "deviance", "the outcome"))
+        ):
+            return index  # a blank or ruled line, or (in an HTML report) the next section
         effect = _VARIANCE.match(line)
         level1 = _LEVEL1.match(line)
         if effect:
