@@ -112,3 +112,15 @@ def test_fresh_documents_grade_the_same(grading_catalogue, hsb, tmp_path, hsb_ta
         assert (fresh["status"], fresh["format"]) == (kept["status"], kept["format"])
         assert fresh["diagnoses"] == kept["diagnoses"]
         assert fresh["all_replicated"] == kept["all_replicated"]
+
+
+@pytest.mark.parametrize("name", ["kai_muller_hw4.html", "kai_muller_hw4.pdf"])
+def test_a_mistaken_homework_is_diagnosed_in_a_page_and_in_a_pdf(
+    grading_catalogue, hsb_table, name
+):
+    """Kai fitted model3 by ML: the same diagnosis whichever document he hands in."""
+    grade = _grade(FOLDER / name, grading_catalogue, hsb_table)
+    assert grade["status"] == "graded"
+    assert grade["models"][0]["target"] == "model3"
+    assert grade["models"][0]["their_model"]["estimation"] == "ML"
+    assert grade["diagnoses"] == ["ml_instead_of_reml"] and not grade["all_replicated"]
