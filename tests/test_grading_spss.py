@@ -75,3 +75,9 @@ def test_spss_s_model4_without_interactions_is_diagnosed(grading_catalogue, hsb_
         "missing_interaction_cses_meanses",
         "missing_interaction_cses_sector",
     ]
+
+
+def test_spss_tables_exported_as_html_replicate(grading_catalogue, hsb_table):
+    grade = grade_file(FOLDER / "yara_haddad_spss.html", grading_catalogue, table=hsb_table)
+    assert grade["format"] == "SPSS output in an HTML page"
+    assert grade["models"][0]["target"] == "model3" and grade["all_replicated"]
