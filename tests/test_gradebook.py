@@ -116,7 +116,7 @@ def test_the_workflow_writes_the_grade_books_and_the_feedback(tmp_path):
     config = work / "config.yaml"
     config.write_text(
         config.read_text()
-        .replace("    roster: null", "    roster: roster.csv")
+        .replace("  roster: null", "  roster: roster.csv")
         .replace("    title: HSB replication", "    title: Lab 4")
     )
     targets = ["reports/grades/canvas.csv", "reports/grades/moodle.csv"]

@@ -248,15 +248,16 @@ GRADING = {
     "reference": "vignette",
     "min_significant_digits": 3,
     "assignment": None,
+    "roster": None,
 } | config.get("grading", {})
-GRADING["gradebook"] = {"roster": None, "title": "HSB replication", "points": 100} | (
+GRADING["gradebook"] = {"title": "HSB replication", "points": 100} | (
     GRADING.get("gradebook") or {}
 )
 
 
 def roster_input():
     """The roster file, an input of the grade books when configured (else none)."""
-    roster = GRADING["gradebook"]["roster"]
+    roster = GRADING["roster"]
     return [roster] if roster else []
 
 

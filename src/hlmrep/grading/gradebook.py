@@ -1,6 +1,6 @@
 """Grade books: the grades as a learning platform imports them, and each student's feedback.
 
-- **The roster** (config ``grading.gradebook.roster``, optional): a CSV file, one row per
+- **The roster** (config ``grading.roster``, optional): a CSV file, one row per
   student, with the columns of :data:`ROSTER_COLUMNS`: ``file`` (the submission's name in
   the submissions folder) and ``name`` are required; ``id`` (Canvas's user id),
   ``sis_user_id``, ``sis_login_id``, ``section`` and ``email`` are optional.  It is the
