@@ -103,3 +103,12 @@ def test_hlm_7_s_html_output_with_greek_letters_replicates(grading_catalogue, hs
     numbers = {n["id"] for n in model["numbers"]}
     assert {"random.corr.(Intercept).cses", "fixed.cses.robust_se", "criterion"} <= numbers
     assert grade["all_replicated"] and grade["missing"] == 0
+
+
+def test_hlm_run_with_ses_not_centred_is_diagnosed(grading_catalogue, hsb_table):
+    """No 'SES has been centered around the group mean' in the run: raw SES, which the
+    fit of the model written confirms, graded against the book's Table 4.5."""
+    grade = grade_file(FOLDER / "pia_lund_hlm_raw_ses.txt", grading_catalogue, "textbook",
+                       table=hsb_table)  # fmt: skip
+    assert grade["diagnoses"] == ["ses_uncentred"]
+    assert grade["models"][0]["their_model"]["data"][0] == "SES as in the data, not centred"
