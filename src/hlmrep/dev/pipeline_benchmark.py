@@ -19,8 +19,8 @@ untimed), and times in each, one after the other on the same machine:
 - ``grade_job``: the workflow's job for one submission, the catalogue fitted already, with
   the fits of the formulas the file prints (a model4 fitted by ML with raw SES: its formula
   fitted under each data variant until one reproduces it); whole process, one core;
-- ``grade_thirty``: thirty real submissions (the fixtures of the lme4, class and formulas
-  folders: lme4, lmerTest, nlme and knitr output, in turn) through ``snakemake --cores 2``,
+- ``grade_thirty``: thirty submissions (the fixtures of every grading folder in turn: R's
+  lme4, lmerTest, nlme and knitr output, statsmodels, HLM, Stata, SAS, SPSS, documents) through ``snakemake --cores 2``,
   after the cold run: the catalogue, thirty grading jobs and the index;
   ``grade_new_submission``: then one more submission.
 
@@ -61,11 +61,11 @@ TARGETS = {
 }
 SUBMISSIONS = Path("tests/fixtures/grading/lme4")
 #: Every folder of real submissions a revision has (the thirty are drawn from all).
-SUBMISSION_FOLDERS = (
-    SUBMISSIONS,
-    Path("tests/fixtures/grading/class"),
-    Path("tests/fixtures/grading/formulas"),
-)
+SUBMISSION_FOLDERS = tuple(
+    Path("tests/fixtures/grading") / name
+    for name in ("lme4", "class", "formulas", "statsmodels", "hlm", "stata", "sas", "spss",
+                 "documents")
+)  # fmt: skip
 COPIES = 140
 
 
