@@ -20,8 +20,9 @@ untimed), and times in each, one after the other on the same machine:
   the fits of the formulas the file prints (a model4 fitted by ML with raw SES: its formula
   fitted under each data variant until one reproduces it); whole process, one core;
 - ``grade_thirty``: thirty submissions (the fixtures of every grading folder in turn: R's
-  lme4, lmerTest, nlme and knitr output, statsmodels, HLM, Stata, SAS, SPSS, documents) through ``snakemake --cores 2``,
-  after the cold run: the catalogue, thirty grading jobs and the index;
+  lme4, lmerTest, nlme and knitr output, statsmodels, HLM, Stata, SAS, SPSS, documents)
+  through ``snakemake --cores 2``, after the cold run: the catalogue, thirty grading jobs
+  and the index;
   ``grade_new_submission``: then one more submission.
 
 Targets: cold ≤ 25 s, no-op ≤ 2 s, formula change ≤ 8 s, bootstrap job ≤ 1.0 s
