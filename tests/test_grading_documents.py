@@ -124,3 +124,25 @@ def test_a_mistaken_homework_is_diagnosed_in_a_page_and_in_a_pdf(
     assert grade["models"][0]["target"] == "model3"
     assert grade["models"][0]["their_model"]["estimation"] == "ML"
     assert grade["diagnoses"] == ["ml_instead_of_reml"] and not grade["all_replicated"]
+
+
+def test_hostile_documents_are_that_file_s_error(grading_catalogue, tmp_path):
+    """A notebook nested past the JSON parser's depth, a PDF that is not one inside, and a
+    page whose <pre> is inside a script: each refused with the file's name, nothing run."""
+    deep = tmp_path / "deep.ipynb"
+    deep.write_text('{"nbformat": 4, "cells": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.7\n" + b"\x00garbage" * 100)
+    sneaky = tmp_path / "sneaky.html"
+    sneaky.write_text(
+        "<!DOCTYPE html><html><body><script>document.write('<pre>Linear mixed model fit "
+        "by REML</pre>')</script></body></html>"
+    )
+    for path, reason in (
+        (deep, "not valid JSON"),
+        (broken, "a PDF"),
+        (sneaky, "no mixed-model output found in an HTML page"),
+    ):
+        grade = grade_file(path, grading_catalogue)
+        assert grade["status"] == "error", path.name
+        assert grade["error"].startswith(path.name) and reason in grade["error"], grade["error"]
