@@ -247,6 +247,8 @@ def _grading(clone: Path) -> dict[str, float]:
     ).stdout  # fmt: skip
     source = "--reference-source" if "--reference-source" in job_help else "--reference"
     data = ["--data", "results/data/hsb.csv"] if "--data" in job_help else []
+    if "--out-feedback" in job_help:
+        data += ["--out-feedback", str(clone / "bench_grade.txt")]
     formulas = clone / "tests/fixtures/grading/formulas/kofi_mensah_model4.txt"
     graded = formulas if formulas.is_file() else one
     job = [
