@@ -172,6 +172,42 @@ def rerun_fixture_script(script: Path, hsb, folder: Path, *packages: str) -> Pat
     return out
 
 
+def rerun_python_fixture_script(script: Path, hsb, folder: Path) -> Path:
+    """Run a Python script that writes grading fixtures (``python SCRIPT HSB_CSV OUT_DIR``)
+    on the prepared HSB table; the folder it wrote."""
+    import subprocess
+    import sys
+
+    table = folder / "hsb.csv"
+    hsb.to_csv(table, index=False)
+    out = folder / script.stem
+    done = subprocess.run(
+        [sys.executable, str(script), str(table), str(out)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def assert_fresh_fixtures_grade_as_kept(
+    fresh: Path,
+    kept: Path,
+    catalogue,
+    table,
+    reference: str = "vignette",
+    fields: tuple[str, ...] = ("diagnoses", "all_replicated"),
+) -> None:
+    """A fixture script rerun here writes the same files as those committed, and each is
+    graded the same (``fields`` of the two grades equal)."""
+    from hlmrep.grading.grade import grade_file
+
+    assert sorted(p.name for p in fresh.iterdir()) == sorted(p.name for p in kept.iterdir())
+    for path in sorted(kept.iterdir()):
+        now = grade_file(fresh / path.name, catalogue, reference, table=table)
+        before = grade_file(path, catalogue, reference, table=table)
+        for field in fields:
+            assert now[field] == before[field], (path.name, field)
+
+
 def results_keys(results: Path) -> dict[str, Path]:
     """The results files of a run, keyed as the rules key them for the scorecard and the
     report (``fits/model3``, ``bootstrap/ci_model3``, …). Tests know the folder layout; the

@@ -8,12 +8,15 @@ printed to PDF by Chromium, a notebook whose cells ran here with statsmodels.
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 
 import pytest
 
-from conftest import ROOT, have_rscript_with
+from conftest import (
+    ROOT,
+    assert_fresh_fixtures_grade_as_kept,
+    have_rscript_with,
+    rerun_python_fixture_script,
+)
 from hlmrep.grading import documents
 from hlmrep.grading.grade import grade_file
 
@@ -98,20 +101,14 @@ def test_a_broken_notebook_is_an_error_naming_the_file():
 )
 def test_fresh_documents_grade_the_same(grading_catalogue, hsb, tmp_path, hsb_table):
     """Rerun make_documents.py with the installed R, pandoc, Chromium and statsmodels."""
-    table = tmp_path / "hsb.csv"
-    hsb.to_csv(table, index=False)
-    out = tmp_path / "out"
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), str(table), str(out)], capture_output=True, text=True
+    out = rerun_python_fixture_script(SCRIPT, hsb, tmp_path)
+    assert_fresh_fixtures_grade_as_kept(
+        out,
+        FOLDER,
+        grading_catalogue,
+        hsb_table,
+        fields=("status", "format", "diagnoses", "all_replicated"),
     )
-    assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in FOLDER.iterdir())
-    for path in sorted(out.iterdir()):
-        fresh = _grade(path, grading_catalogue, hsb_table)
-        kept = _grade(FOLDER / path.name, grading_catalogue, hsb_table)
-        assert (fresh["status"], fresh["format"]) == (kept["status"], kept["format"])
-        assert fresh["diagnoses"] == kept["diagnoses"]
-        assert fresh["all_replicated"] == kept["all_replicated"]
 
 
 @pytest.mark.parametrize("name", ["kai_muller_hw4.html", "kai_muller_hw4.pdf"])

@@ -8,12 +8,9 @@ stores it (spaces collapsed), and cut after the fixed effects.  Each file says s
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, assert_fresh_fixtures_grade_as_kept, rerun_python_fixture_script
 from hlmrep.grading.grade import grade_file
 from hlmrep.grading.hlm_output import parse
 from hlmrep.grading.verdicts import REPLICATED
@@ -78,18 +75,8 @@ def test_a_printout_cut_after_the_fixed_effects_is_graded_on_what_it_holds(
 
 
 def test_fresh_hlm_fixtures_grade_the_same(grading_catalogue, hsb, tmp_path, hsb_table):
-    table = tmp_path / "hsb.csv"
-    hsb.to_csv(table, index=False)
-    out = tmp_path / "out"
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), str(table), str(out)], capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
-    for path in sorted(FOLDER.iterdir()):
-        fresh = grade_file(out / path.name, grading_catalogue, "textbook", table=hsb_table)
-        kept = grade_file(path, grading_catalogue, "textbook", table=hsb_table)
-        assert fresh["diagnoses"] == kept["diagnoses"]
-        assert fresh["all_replicated"] == kept["all_replicated"]
+    out = rerun_python_fixture_script(SCRIPT, hsb, tmp_path)
+    assert_fresh_fixtures_grade_as_kept(out, FOLDER, grading_catalogue, hsb_table, "textbook")
 
 
 def test_hlm_7_s_html_output_with_greek_letters_replicates(grading_catalogue, hsb_table):

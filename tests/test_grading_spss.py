@@ -8,10 +8,7 @@ the last level of sector the redundant reference).  Each file says so.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
-from conftest import ROOT
+from conftest import ROOT, assert_fresh_fixtures_grade_as_kept, rerun_python_fixture_script
 from hlmrep.grading.grade import grade_file
 from hlmrep.grading.spss_output import parse
 
@@ -54,18 +51,8 @@ def test_spss_s_reference_level_is_graded_as_a_relevelled_sector(grading_catalog
 
 
 def test_fresh_spss_fixtures_grade_the_same(grading_catalogue, hsb, tmp_path, hsb_table):
-    table = tmp_path / "hsb.csv"
-    hsb.to_csv(table, index=False)
-    out = tmp_path / "out"
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), str(table), str(out)], capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
-    for path in sorted(FOLDER.iterdir()):
-        fresh = grade_file(out / path.name, grading_catalogue, table=hsb_table)
-        kept = grade_file(path, grading_catalogue, table=hsb_table)
-        assert fresh["diagnoses"] == kept["diagnoses"]
-        assert fresh["all_replicated"] == kept["all_replicated"]
+    out = rerun_python_fixture_script(SCRIPT, hsb, tmp_path)
+    assert_fresh_fixtures_grade_as_kept(out, FOLDER, grading_catalogue, hsb_table)
 
 
 def test_spss_s_model4_without_interactions_is_diagnosed(grading_catalogue, hsb_table):

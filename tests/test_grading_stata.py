@@ -9,10 +9,7 @@ effects.  Each file says so in its first lines.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
-from conftest import ROOT
+from conftest import ROOT, assert_fresh_fixtures_grade_as_kept, rerun_python_fixture_script
 from hlmrep.grading.grade import grade_file
 from hlmrep.grading.stata_output import parse
 from hlmrep.grading.verdicts import REPLICATED
@@ -61,18 +58,8 @@ def test_stata_cut_after_the_fixed_effects_is_graded_on_what_it_holds(grading_ca
 
 
 def test_fresh_stata_fixtures_grade_the_same(grading_catalogue, hsb, tmp_path, hsb_table):
-    table = tmp_path / "hsb.csv"
-    hsb.to_csv(table, index=False)
-    out = tmp_path / "out"
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), str(table), str(out)], capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
-    for path in sorted(FOLDER.iterdir()):
-        fresh = grade_file(out / path.name, grading_catalogue, table=hsb_table)
-        kept = grade_file(path, grading_catalogue, table=hsb_table)
-        assert fresh["diagnoses"] == kept["diagnoses"]
-        assert fresh["all_replicated"] == kept["all_replicated"]
+    out = rerun_python_fixture_script(SCRIPT, hsb, tmp_path)
+    assert_fresh_fixtures_grade_as_kept(out, FOLDER, grading_catalogue, hsb_table)
 
 
 def test_stata_s_model3_with_raw_ses_is_diagnosed(grading_catalogue, hsb_table):
@@ -80,3 +67,16 @@ def test_stata_s_model3_with_raw_ses_is_diagnosed(grading_catalogue, hsb_table):
                        table=hsb_table)  # fmt: skip
     assert grade["diagnoses"] == ["ses_uncentred"]
     assert grade["models"][0]["their_model"]["computation"] == "correct"
+
+
+def test_stata_17_s_header_is_read_too(grading_catalogue, hsb_table, tmp_path):
+    """Stata 17 and later print 'Coefficient  Std. err.' and lower-case 'conf. interval'."""
+    text = (FOLDER / "pablo_ruiz_stata.txt").read_text()
+    newer = text.replace("     Coef.   Std. Err.", "Coefficient  Std. err.").replace(
+        "Std. Err.     [95% Conf. Interval]", "Std. err.     [95% conf. interval]"
+    )
+    assert "Coefficient" in newer and "Coef." not in newer
+    path = tmp_path / "stata17.txt"
+    path.write_text(newer)
+    grade = grade_file(path, grading_catalogue, table=hsb_table)
+    assert grade["models"][0]["target"] == "model3" and grade["all_replicated"]

@@ -9,12 +9,9 @@ any formula; the expectations are an instructor's, not the reader's output copie
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, assert_fresh_fixtures_grade_as_kept, rerun_python_fixture_script
 from hlmrep.grading.grade import grade_file
 from hlmrep.grading.statsmodels_output import term_name
 from hlmrep.grading.verdicts import REPLICATED
@@ -103,16 +100,5 @@ def test_fresh_output_of_the_statsmodels_script_grades_the_same(
     grading_catalogue, hsb, tmp_path, hsb_table
 ):
     """Rerun make_statsmodels.py with the installed statsmodels; grade what it prints now."""
-    table = tmp_path / "hsb.csv"
-    hsb.to_csv(table, index=False)
-    out = tmp_path / "out"
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), str(table), str(out)], capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in FOLDER.iterdir())
-    for path in sorted(out.iterdir()):
-        fresh = _grade(path, grading_catalogue, hsb_table)
-        kept = _grade(FOLDER / path.name, grading_catalogue, hsb_table)
-        assert fresh["diagnoses"] == kept["diagnoses"]
-        assert fresh["all_replicated"] == kept["all_replicated"]
+    out = rerun_python_fixture_script(SCRIPT, hsb, tmp_path)
+    assert_fresh_fixtures_grade_as_kept(out, FOLDER, grading_catalogue, hsb_table)

@@ -36,8 +36,9 @@ from hlmrep.grading.printout import (
     Printed,
     RandomTerm,
     Summary,
-    is_number,
-    printed,
+    lme4_formula,
+    mark_truncated,
+    number_or_none,
 )
 
 _START = re.compile(
@@ -58,11 +59,6 @@ def recognises(text: str) -> bool:
     return bool(_START.search(text)) or (
         "Final estimation of fixed effects" in text and "INTRCPT2" in text
     )
-
-
-def _number(token: str) -> Printed | None:
-    """A number as HLM prints it, Fortran's E-notation included (``-2.355840E+004``)."""
-    return printed(token) if is_number(token) else None
 
 
 #: HLM 7's HTML output writes Greek letters where its text output writes Latin ones.
@@ -129,11 +125,11 @@ def _run(lines: list[str], offset: int) -> Summary:
             index = _tau(lines, index + 1, tau_correlations if "correlations" in line else tau)
             continue
         residual = re.match(r"^(?:Sigma_squared|sigma\^2|σ2)\s*=\s*(\S+)", line, re.IGNORECASE)
-        if residual and _number(residual.group(1)):
-            summary.residual_variance = _number(residual.group(1))
+        if residual and number_or_none(residual.group(1)):
+            summary.residual_variance = number_or_none(residual.group(1))
         deviance = re.match(r"^Deviance\s*=?\s*(\S+)", line)
-        if deviance and _number(deviance.group(1)):
-            value = _number(deviance.group(1))
+        if deviance and number_or_none(deviance.group(1)):
+            value = number_or_none(deviance.group(1))
             assert value is not None
             if summary.estimation == "REML":
                 summary.reml_criterion = value
@@ -166,10 +162,12 @@ def _run(lines: list[str], offset: int) -> Summary:
             slopes.append(named(name))
         summary.random.append(effect)
     if outcome and summary.fixed and summary.random:
-        summary.formula = _formula(outcome.group(1), summary.fixed, slopes)
+        # terms already named as above: a group-mean-centred predictor as <name>_cwc,
+        # whose role's first variant is then the school-centred one
+        terms = [t.term for t in summary.fixed if t.term != "(Intercept)"]
+        summary.formula = lme4_formula(outcome.group(1), terms, slopes, "level2")
     if summary.fixed and not summary.random:
-        summary.truncated = True
-        summary.notes.append("the printout stops after the fixed effects: graded on what it holds")
+        mark_truncated(summary)
     return summary
 
 
@@ -179,7 +177,7 @@ def _tau(lines: list[str], index: int, rows: list[list[Printed]]) -> int:
         match = re.match(r"^(?:INTRCPT1|.+?)\s*,\s*[BP]\d+\s+(.*)$", lines[index])
         if not match:
             break
-        numbers = [_number(t) for t in match.group(1).split()]
+        numbers = [number_or_none(t) for t in match.group(1).split()]
         if not numbers or any(n is None for n in numbers):
             break
         rows.append([n for n in numbers if n is not None])
@@ -218,7 +216,7 @@ def _fixed_table(
             slope = None if heading.group(1).upper() == "INTRCPT1" else heading.group(2)
         elif gamma is not None:
             tokens = gamma.group(3).split()
-            numbers = [_number(t) for t in tokens]
+            numbers = [number_or_none(t) for t in tokens]
             if len(numbers) >= 3 and all(n is not None for n in numbers[:3]):
                 term = _term(slope, gamma.group(1))
                 if robust is None:
@@ -254,24 +252,15 @@ def _variance_table(
         effect = _VARIANCE.match(line)
         level1 = _LEVEL1.match(line)
         if effect:
-            numbers = [_number(t) for t in effect.group(4).split()]
+            numbers = [number_or_none(t) for t in effect.group(4).split()]
             if len(numbers) >= 2 and numbers[0] is not None and numbers[1] is not None:
                 name = "(Intercept)" if effect.group(1).upper() == "INTRCPT1" else effect.group(2)
                 random.append((name, numbers[0], numbers[1]))
                 seen_rows = True
         elif level1:
-            numbers = [_number(t) for t in level1.group(1).split()]
+            numbers = [number_or_none(t) for t in level1.group(1).split()]
             if len(numbers) >= 2 and numbers[0] is not None and numbers[1] is not None:
                 summary.residual_sd, summary.residual_variance = numbers[0], numbers[1]
                 seen_rows = True
         index += 1
     return index
-
-
-def _formula(outcome: str, fixed: list[FixedTerm], slopes: list[str]) -> str:
-    """The model as an lme4 formula (its terms already named as :func:`_run` names them:
-    a group-mean-centred predictor as ``<name>_cwc``, whose role's first variant is then
-    the school-centred one)."""
-    terms = [t.term for t in fixed if t.term != "(Intercept)"]
-    random = " + ".join(["1", *slopes])
-    return f"{outcome} ~ {' + '.join(terms) or '1'} + ({random} | level2)"

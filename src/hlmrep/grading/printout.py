@@ -214,3 +214,50 @@ class Parsed:
     blocks: list[Summary | Anova | Intervals | Coefficients]
     problems: list[str]
     not_graded: list[str] = field(default_factory=list)
+
+
+# ----- what every reader of a program without a formula does alike --------------------------
+def number_or_none(token: str) -> Printed | None:
+    """A printed number, or None for a cell that is not one (``.``, a label)."""
+    return printed(token) if is_number(token) else None
+
+
+def lme4_formula(
+    response: str,
+    terms: list[str],
+    slopes: list[str],
+    group: str,
+    correlated: bool = True,
+    intercept: bool = True,
+) -> str:
+    """A model rebuilt from a printout's terms as the lme4 formula it is: ``||`` for
+    uncorrelated random effects (a program's variance components / independent
+    structure), the fixed part ``1`` when only the intercept is printed."""
+    bar = "|" if correlated or not slopes else "||"
+    random = " + ".join(["1" if intercept else "0", *slopes])
+    return f"{response} ~ {' + '.join(terms) or '1'} + ({random} {bar} {group})"
+
+
+def mark_truncated(summary: Summary) -> None:
+    """A printout that stops after its fixed effects: graded on what it holds."""
+    summary.truncated = True
+    summary.notes.append("the printout stops after the fixed effects: graded on what it holds")
+
+
+def criterion_from_loglik(
+    summary: Summary, text: str, program: str, label: str = "log likelihood"
+) -> None:
+    """A program that prints the log (restricted) likelihood, not lme4's criterion: the
+    criterion is −2 × it, with its decimals (``-23251.834`` → ``46503.668``), said so in
+    the program's word for it (``label``)."""
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    criterion = printed(f"{-2 * float(text):.{decimals}f}")
+    summary.fit_statistics["logLik"] = printed(text)
+    if summary.estimation == "REML":
+        summary.reml_criterion = criterion
+    else:
+        summary.fit_statistics["deviance"] = criterion
+    summary.notes.append(
+        f"{'REML criterion' if summary.estimation == 'REML' else 'deviance'} {criterion.text} "
+        f"is −2 × the printed {label} {text} ({program} prints no criterion)"
+    )

@@ -34,6 +34,9 @@ from hlmrep.grading.printout import (
     RandomTerm,
     Summary,
     is_number,
+    lme4_formula,
+    mark_truncated,
+    number_or_none,
     printed,
 )
 
@@ -46,9 +49,10 @@ def recognises(text: str) -> bool:
 
 
 def _number(token: str) -> Printed | None:
+    """SAS's numbers, ``<.0001`` an upper bound."""
     if token.startswith("<") and is_number(token[1:]):
         return printed(token[1:], "<")
-    return printed(token) if is_number(token) else None
+    return number_or_none(token)
 
 
 def parse(text: str) -> Parsed:
@@ -123,14 +127,12 @@ def _run(lines: list[str], offset: int) -> Summary:
     )
     if summary.fixed and summary.random:
         slopes = [t.name for t in summary.random if t.name != "(Intercept)"]
-        bar = "|" if "Unstructured" in structure or not slopes else "||"
         terms = [t.term for t in summary.fixed if t.term != "(Intercept)"]
-        summary.formula = (
-            f"{response} ~ {' + '.join(terms) or '1'} + ({' + '.join(['1', *slopes])} {bar} "
-            f"{subject})"
+        summary.formula = lme4_formula(
+            response, terms, slopes, subject, correlated="Unstructured" in structure
         )
     elif summary.fixed:
-        summary.truncated = True
+        mark_truncated(summary)
     return summary
 
 

@@ -33,8 +33,9 @@ from hlmrep.grading.printout import (
     Printed,
     RandomTerm,
     Summary,
-    is_number,
-    printed,
+    lme4_formula,
+    mark_truncated,
+    number_or_none,
 )
 
 FIXED_TITLE = re.compile(r"^Estimates of Fixed Effects[a-z]?(\([a-z]\))?\s*$")
@@ -57,9 +58,7 @@ def _number(cell: str, comma: bool) -> Printed | None:
     """SPSS's numbers: no leading zero (``.244504``), a footnote letter (``0b``), and in a
     decimal-comma locale ``,244504``."""
     cell = re.sub(r"(?<=\d)[a-z]$", "", cell)
-    if comma:
-        cell = cell.replace(",", ".")
-    return printed(cell) if is_number(cell) else None
+    return number_or_none(cell.replace(",", ".") if comma else cell)
 
 
 def parse(text: str) -> Parsed:
@@ -136,14 +135,11 @@ def _model(lines: list[str], begin: int, start: int, end: int, comma: bool) -> S
     _random(summary, random_names, parameters, group)
     if summary.fixed and summary.random:
         slopes = [t.name for t in summary.random if t.name != "(Intercept)"]
-        diagonal = any(n.startswith("Variance") for n, _ in parameters) and slopes
+        diagonal = any(n.startswith("Variance") for n, _ in parameters)
         terms = [_term(p, variables=True) for p in fixed_patsy if p != "Intercept"]
-        summary.formula = (
-            f"{response} ~ {' + '.join(terms) or '1'} + ({' + '.join(['1', *slopes])} "
-            f"{'||' if diagonal else '|'} {group})"
-        )
+        summary.formula = lme4_formula(response, terms, slopes, group, correlated=not diagonal)
     elif summary.fixed:
-        summary.truncated = True
+        mark_truncated(summary)
     return summary
 
 

@@ -32,8 +32,10 @@ from hlmrep.grading.printout import (
     Printed,
     RandomTerm,
     Summary,
-    is_number,
-    printed,
+    criterion_from_loglik,
+    lme4_formula,
+    mark_truncated,
+    number_or_none,
 )
 
 _TITLE = re.compile(r"^(Mixed-effects (REML|ML) regression|Multilevel mixed-effects)", re.I)
@@ -53,11 +55,6 @@ def recognises(text: str) -> bool:
 def _count(text: str) -> int | None:
     plain = text.replace(",", "")
     return int(plain) if plain.isdigit() else None
-
-
-def _number(token: str) -> Printed | None:
-    """Stata's numbers: ``.1282589`` and ``-.040`` (no leading zero)."""
-    return printed(token) if is_number(token) else None
 
 
 def parse(text: str) -> Parsed:
@@ -96,8 +93,8 @@ def _summary(lines: list[str], offset: int) -> Summary:
                 summary.n_obs = _count(value)
             elif key == "Number of groups" and _count(value) is not None:
                 summary.groups = {group: _count(value) or 0}
-            elif key.startswith("Log") and _number(value) is not None:
-                _criterion(summary, value)
+            elif key.startswith("Log") and number_or_none(value) is not None:
+                criterion_from_loglik(summary, value, "Stata")
         if "|" not in line:
             if line.startswith("LR test") or (section == "random" and line.startswith("Note")):
                 section = "done"
@@ -112,7 +109,7 @@ def _summary(lines: list[str], offset: int) -> Summary:
             continue
         if (name or rest) and set(name) <= {"-", "+"} and set(rest) <= {"-", "+"}:
             continue  # a rule
-        numbers = [_number(t) for t in tokens]
+        numbers = [number_or_none(t) for t in tokens]
         if section == "fixed":
             if not tokens:  # a label wrapped over lines, a factor variable's name, or a
                 label += name  # blank separator row, which ends the label before it
@@ -142,31 +139,14 @@ def _summary(lines: list[str], offset: int) -> Summary:
         summary.fixed.append(FixedTerm(term, values[0], values[1], values[2], p_value=values[3]))
     _random(summary, random, names, structure)
     if not summary.random and summary.fixed:
-        summary.truncated = True
-        summary.notes.append("the printout stops after the fixed effects: graded on what it holds")
+        mark_truncated(summary)
     elif summary.fixed:
         slopes = [t.name for t in summary.random if t.name != "(Intercept)"]
-        bar = "|" if structure == "Unstructured" or not slopes else "||"
         terms = [t.term for t in summary.fixed if t.term != "(Intercept)"]
-        summary.formula = (
-            f"{response} ~ {' + '.join(terms) or '1'} + ({' + '.join(['1', *slopes])} {bar} "
-            f"{group})"
+        summary.formula = lme4_formula(
+            response, terms, slopes, group, correlated=structure == "Unstructured"
         )
     return summary
-
-
-def _criterion(summary: Summary, text: str) -> None:
-    decimals = len(text.split(".")[1]) if "." in text else 0
-    criterion = printed(f"{-2 * float(text):.{decimals}f}")
-    summary.fit_statistics["logLik"] = printed(text)
-    if summary.estimation == "REML":
-        summary.reml_criterion = criterion
-    else:
-        summary.fit_statistics["deviance"] = criterion
-    summary.notes.append(
-        f"{'REML criterion' if summary.estimation == 'REML' else 'deviance'} {criterion.text} "
-        f"is −2 × the printed log likelihood {text} (Stata prints no criterion)"
-    )
 
 
 def _parts(label: str) -> list[str]:

@@ -27,7 +27,17 @@ from __future__ import annotations
 
 import re
 
-from hlmrep.grading.printout import FixedTerm, Parsed, RandomTerm, Summary, is_number, printed
+from hlmrep.grading.printout import (
+    FixedTerm,
+    Parsed,
+    RandomTerm,
+    Summary,
+    criterion_from_loglik,
+    is_number,
+    lme4_formula,
+    mark_truncated,
+    printed,
+)
 
 #: The first line of a MixedLM summary.
 TITLE = "Mixed Linear Model Regression Results"
@@ -131,18 +141,7 @@ def _summary(lines: list[str], start: int) -> tuple[Summary, int]:
         summary.residual_variance = printed(header["Scale"])
     loglik = header.get("Log-Likelihood", "")
     if is_number(loglik):
-        value = printed(loglik)
-        criterion = printed(_times_minus_two(loglik))
-        summary.fit_statistics["logLik"] = value
-        if summary.estimation == "REML":
-            summary.reml_criterion = criterion
-        else:
-            summary.fit_statistics["deviance"] = criterion
-        summary.notes.append(
-            f"{'REML criterion' if summary.estimation == 'REML' else 'deviance'} "
-            f"{criterion.text} is −2 × the printed Log-Likelihood {loglik} (statsmodels "
-            "prints no criterion)"
-        )
+        criterion_from_loglik(summary, loglik, "statsmodels", "Log-Likelihood")
     index += 1
     fixed_patsy: list[str] = []
     variances: dict[str, RandomTerm] = {}
@@ -175,19 +174,12 @@ def _summary(lines: list[str], start: int) -> tuple[Summary, int]:
             summary.unread.append(f"line {index}: row not read: {text[:80]!r}")
     _random(summary, variances, covariances)
     if not variances and summary.fixed:
-        summary.truncated = True
-        summary.notes.append("the printout stops after the fixed effects: graded on what it holds")
+        mark_truncated(summary)
     if variances:  # a printout cut before its random effects names no model to fit
         summary.formula = _formula(
             header.get("Dependent Variable", "y"), fixed_patsy, variances, bool(covariances)
         )
     return summary, index
-
-
-def _times_minus_two(text: str) -> str:
-    """−2 × a printed number, with its decimals: ``-23251.8314`` → ``46503.6628``."""
-    decimals = len(text.split(".")[1]) if "." in text else 0
-    return f"{-2 * float(text):.{decimals}f}"
 
 
 def _random(
@@ -218,7 +210,6 @@ def _formula(
         parts = _split_interaction(patsy)
         terms.append(":".join(_variable(term_name(p), p) for p in parts))
     slopes = [_variable(term_name(n), n) for n in variances if n != "Group"]
-    intercept = "1" if "Group" in variances else "0"
-    bar = "|" if correlated or len(slopes) == 0 else "||"
-    fixed_part = " + ".join(terms) or "1"
-    return f"{response} ~ {fixed_part} + ({' + '.join([intercept, *slopes])} {bar} Group)"
+    return lme4_formula(
+        response, terms, slopes, "Group", correlated=correlated, intercept="Group" in variances
+    )
