@@ -214,3 +214,18 @@ def test_hsb_s_own_counts_are_graded_and_say_nothing(grading_catalogue, hsb_tabl
     assert model["sample"] is None
     numbers = {n["id"]: n["verdict"] for n in model["numbers"]}
     assert numbers["n_obs"] == "exact" and numbers["n_groups"] == "exact"
+
+
+def test_an_older_nlme_layout_is_read_the_same(grading_catalogue, hsb_table, tmp_path):
+    """nlme before the Log-Cholesky default printed 'Structure: General positive-definite'
+    alone (as in Pinheiro & Bates, 2000, and its printouts); the rest of the layout is the
+    same. Emma's file with that line graded as it is."""
+    text = (CLASS / "emma_schmidt_nlme.txt").read_text()
+    older = text.replace(", Log-Cholesky parametrization", "")
+    assert older != text
+    path = tmp_path / "emma_older_nlme.txt"
+    path.write_text(older)
+    grade = grade_file(path, grading_catalogue, table=hsb_table)
+    kept = grade_file(CLASS / "emma_schmidt_nlme.txt", grading_catalogue, table=hsb_table)
+    assert _targets(grade) == ATTEMPTS["emma_schmidt_nlme.txt"]
+    assert (grade["graded"], grade["replicated"]) == (kept["graded"], kept["replicated"])
