@@ -398,7 +398,7 @@ EXPECTED = {
     "workflow/*": set(),
     "dev/*": set(),
     # Printed lme4 output read back: the grading of submissions.
-    "grading/r_output.py": GRADES,
+    "grading/readers/lme4.py": GRADES,
     # Fitting the references and the mistakes of the catalogue (its YAML files are data of
     # the grading package, which every grading job imports).
     "grading/*": GRADING,
@@ -419,11 +419,11 @@ EXPECTED = {
     # grade books: the grading jobs and the index.
     "grading/printout.py": GRADES,
     "grading/formats.py": GRADES,
-    "grading/statsmodels_output.py": GRADES,
-    "grading/hlm_output.py": GRADES,
-    "grading/stata_output.py": GRADES,
-    "grading/sas_output.py": GRADES,
-    "grading/spss_output.py": GRADES,
+    "grading/readers/statsmodels_mixedlm.py": GRADES,
+    "grading/readers/hlm.py": GRADES,
+    "grading/readers/stata.py": GRADES,
+    "grading/readers/sas.py": GRADES,
+    "grading/readers/spss.py": GRADES,
     "grading/documents.py": GRADES,
     "grading/gradebook.py": GRADES,
     # User commands only: `grade FILE`, `fit DATA FORMULA`, `check`.

@@ -24,7 +24,7 @@ from hlmrep.errors import HlmrepError, ModelSpecificationError
 from hlmrep.grading.answer_sheet import read as read_sheet
 from hlmrep.grading.answer_sheet import rows as sheet_rows
 from hlmrep.grading.grade import grade_file
-from hlmrep.grading.r_output import parse
+from hlmrep.grading.readers.lme4 import parse
 
 #: Per example: every reader is linear in its input, a few milliseconds here.
 DEADLINE = datetime.timedelta(seconds=3)

@@ -225,7 +225,7 @@ def test_fresh_lme4_output_of_every_mistake_is_diagnosed(
 def test_uncorrelated_random_effects_fit_as_lme4s_double_bar(hsb):
     """The engine's covariance="diagonal" against lme4's printed (ses_c || id) fit."""
     from hlmrep.engine import fit
-    from hlmrep.grading.r_output import parse
+    from hlmrep.grading.readers.lme4 import parse
 
     (printed,) = parse((LME4_OUTPUT / "missing_slope_covariance.txt").read_text()).blocks
     ours = fit("mathach ~ cses + (cses | school)", hsb, covariance="diagonal")

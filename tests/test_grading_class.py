@@ -18,7 +18,7 @@ import pytest
 
 from conftest import ROOT, rerun_fixture_script
 from hlmrep.grading.grade import grade_file
-from hlmrep.grading.r_output import Anova, Summary, parse
+from hlmrep.grading.readers.lme4 import Anova, Summary, parse
 
 CLASS = ROOT / "tests" / "fixtures" / "grading" / "class"
 MAKE_CLASS = ROOT / "tests" / "fixtures" / "grading" / "make_class.R"

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT, assert_fresh_fixtures_grade_as_kept, rerun_python_fixture_script
 from hlmrep.grading.grade import grade_file
-from hlmrep.grading.sas_output import parse
+from hlmrep.grading.readers.sas import parse
 
 FOLDER = ROOT / "tests" / "fixtures" / "grading" / "sas"
 SCRIPT = ROOT / "tests" / "fixtures" / "grading" / "make_sas.py"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from conftest import ROOT, assert_fresh_fixtures_grade_as_kept, rerun_python_fixture_script
 from hlmrep.grading.grade import grade_file
-from hlmrep.grading.spss_output import parse
+from hlmrep.grading.readers.spss import parse
 
 FOLDER = ROOT / "tests" / "fixtures" / "grading" / "spss"
 SCRIPT = ROOT / "tests" / "fixtures" / "grading" / "make_spss.py"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from conftest import ROOT, assert_fresh_fixtures_grade_as_kept, rerun_python_fixture_script
 from hlmrep.grading.grade import grade_file
-from hlmrep.grading.stata_output import parse
+from hlmrep.grading.readers.stata import parse
 from hlmrep.grading.verdicts import REPLICATED
 
 FOLDER = ROOT / "tests" / "fixtures" / "grading" / "stata"

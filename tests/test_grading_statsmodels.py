@@ -13,7 +13,7 @@ import pytest
 
 from conftest import ROOT, assert_fresh_fixtures_grade_as_kept, rerun_python_fixture_script
 from hlmrep.grading.grade import grade_file
-from hlmrep.grading.statsmodels_output import term_name
+from hlmrep.grading.readers.statsmodels_mixedlm import term_name
 from hlmrep.grading.verdicts import REPLICATED
 
 FOLDER = ROOT / "tests" / "fixtures" / "grading" / "statsmodels"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, have_rscript_with
-from hlmrep.grading.r_output import Anova, Summary, parse
+from hlmrep.grading.readers.lme4 import Anova, Summary, parse
 from hlmrep.replication.reference import load
 
 VIGNETTE = ROOT.parent / "shared" / "seed" / "hlm_part2_vignette.txt"

@@ -226,6 +226,12 @@ def _grade(args: argparse.Namespace) -> int:
     )
 
 
+def _read(args: argparse.Namespace) -> int:
+    from hlmrep.grading.neutral_form import read_command
+
+    return read_command(args.file, args.json)
+
+
 def _grade_template(args: argparse.Namespace) -> int:
     from hlmrep.grading.answer_sheet import template_command
 
@@ -345,6 +351,16 @@ def build_parser(with_jobs_listing: bool = False) -> argparse.ArgumentParser:
     )
     grade.add_argument("--json", type=Path, help="also write the grade record here")
     grade.set_defaults(run=_grade)
+
+    read = sub.add_parser(
+        "read",
+        help="print what hlmrep reads of a mixed-model printout (any program, any data "
+        "set): every number with the line it came from, and what was not read; exit 2 "
+        "if nothing is read",
+    )
+    read.add_argument("file", type=Path)
+    read.add_argument("--json", type=Path, help="also write the neutral form here (JSON)")
+    read.set_defaults(run=_read)
 
     tmpl = sub.add_parser("grade-template", help="write the answer sheet (CSV) to fill in")
     tmpl.add_argument("--out", type=Path, help="file to write (default: standard output)")

@@ -27,15 +27,13 @@ import pandas as pd
 from hlmrep.grading import combinations, matching, their_model, verdicts
 from hlmrep.grading.matching import Alignment, Score
 from hlmrep.grading.printout import (
-    NOT_PRINTED,
-    PRINTED_UNITS,
-    PROGRAM_TOLERANCE,
     Anova,
     Coefficients,
     Intervals,
     Printed,
     Summary,
 )
+from hlmrep.grading.readers import NOT_PRINTED, PRINTED_UNITS, PROGRAM_TOLERANCE
 from hlmrep.grading.references import describe_quantity, load
 from hlmrep.grading.submission import Submission, SubmissionError, read_bytes, recognise
 from hlmrep.grading.their_model import TheirModel

@@ -1,7 +1,7 @@
 """Time and memory bounds for work on untrusted input (a submitted file).
 
 Each grading job reads one file a student wrote. Its parsers are linear in the file's
-size and every table is capped (:mod:`hlmrep.grading.r_output`), but a bound that does not
+size and every table is capped (:mod:`hlmrep.grading.readers.lme4`), but a bound that does not
 depend on the parsers being right is what keeps one file from stopping a class: the work
 runs under a wall-clock alarm and an address-space limit, and running out of either is
 that file's error, not the job's crash.

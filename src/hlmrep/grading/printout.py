@@ -1,7 +1,7 @@
 """The neutral form of a submitted printout: what any reader of a program's output
 produces, and all the grader sees.
 
-A reader (:mod:`.r_output` for R; one module per program or container, registered in
+A reader (:mod:`.readers.lme4` for R; one module per program or container, registered in
 :mod:`.formats`) turns a printout into :class:`Parsed`: its blocks, what could not be read,
 and what was read but is not graded.  The blocks are
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 _NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
@@ -31,43 +32,50 @@ NON_FINITE = {"NaN": math.nan, "NA": math.nan, "Inf": math.inf, "-Inf": -math.in
 #: longer digit strings are noise (and Python refuses int() of over 4300 digits).
 MAX_NUMBER_LENGTH = 40
 
-#: Quantities (patterns of their ids) that a kind of printout never shows, by program or
-#: table: their absence is not a number left out.
-NOT_PRINTED: dict[str, tuple[str, ...]] = {
-    "lme4": (),
-    "nlme": ("random.*.variance", "residual.variance"),
-    "statsmodels": ("random.*.sd", "random.corr.*", "residual.sd", "scaled_residuals.*"),
-    "HLM": ("scaled_residuals.*",),
-    # Stata prints var() and cov() by default (sd() and corr() with stddeviations)
-    "Stata": ("random.*.sd", "random.corr.*", "residual.sd", "scaled_residuals.*"),
-    "SAS": ("random.*.sd", "random.corr.*", "residual.sd", "scaled_residuals.*"),
-    "SPSS": ("random.*.sd", "random.corr.*", "residual.sd", "scaled_residuals.*", "n_*"),
+#: What the tables of tests never show, by kind (:attr:`Anova.kind`); what each program's
+#: summary never shows is declared by its reader (:class:`Program`).
+TABLE_NOT_PRINTED: dict[str, tuple[str, ...]] = {
     "anova": (),
     "ranova": ("*.BIC", "*.deviance"),
 }
-#: How far (relative) a program's own computation of a quantity may be from lme4's and
-#: still be that program's right answer: statsmodels takes the fixed effects' standard
-#: errors from the information matrix of all the parameters jointly, not lme4's
-#: (X'V⁻¹X)⁻¹ at θ̂; they differ by up to 0.4 % on HSB, and its z values with them.
-#: Stata prints variance components to 7 significant digits, past what the REML optimum
-#: is determined to in its flat directions (two verified fits of model4 agree to about 1e-5).
-PROGRAM_TOLERANCE: dict[str, dict[str, float]] = {
-    "statsmodels": {"fixed.*.se": 5e-3, "fixed.*.t": 5e-3},
-    "Stata": {"random.*": 1e-4, "residual.*": 1e-5},
-}
-#: The last digit a program always prints a quantity at, whatever the value: a number is
-#: never "too coarse" for printing what its program prints (lme4's correlations: 0.01).
-PRINTED_UNITS: dict[str, dict[str, float]] = {
-    "lme4": {"random.corr.*": 0.01},
-    "nlme": {"random.corr.*": 0.001},
-    "statsmodels": {"fixed.*": 0.001, "random.*": 0.001},
-    "HLM": {"random.corr.*": 0.001},
-    "Stata": {},
-    "SAS": {},
-    "SPSS": {},
-    "anova": {},
-    "ranova": {},
-}
+
+
+@dataclass(frozen=True)
+class Program:
+    """What a program is, as its reader declares it: the grade page's name for it, how it
+    prints the random part, its default estimation, what it never prints (patterns of
+    quantity ids: their absence is not a number left out), the last digit it always prints
+    a quantity at (a number is never "too coarse" for printing what its program prints:
+    lme4's correlations, 0.01) and how far (relative) its own computation of a quantity may
+    be from lme4's and still be its right answer."""
+
+    #: as :attr:`Summary.program` names it ("lme4", "nlme", "HLM", …)
+    name: str
+    #: as a person names it ("R lme4 / lmerTest", "SAS PROC MIXED")
+    title: str
+    #: how the random part is printed: "variances and SDs", "SDs", "variances"
+    prints: str
+    #: the estimation a printout that does not say is taken to use
+    default_method: str
+    never_prints: tuple[str, ...] = ()
+    printed_units: dict[str, float] = field(default_factory=dict)
+    tolerance: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reader:
+    """One program's reader: how its printout is recognised in a text (its vocabulary,
+    several signals), how it is read into the neutral form, and the programs whose
+    summaries it produces.  Every module of :mod:`hlmrep.grading.readers` declares one
+    as ``READER``; the registry finds them there."""
+
+    #: as the grade page names the format ("R output", "HLM output")
+    name: str
+    programs: tuple[Program, ...]
+    recognises: Callable[[str], bool]
+    parse: Callable[[str], Parsed]
+    #: the order readers are tried in (a text holding several is read by each)
+    order: int = 50
 
 
 @dataclass(frozen=True)

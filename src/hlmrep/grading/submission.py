@@ -20,8 +20,8 @@ from pathlib import Path
 
 from hlmrep.errors import HlmrepError
 from hlmrep.grading import answer_sheet, documents
-from hlmrep.grading.formats import read_printout
 from hlmrep.grading.printout import Parsed
+from hlmrep.grading.readers import read_printout
 
 #: Submissions larger than this are refused unread (R output of a whole chapter is < 100 kB).
 MAX_BYTES = 5 * 1024 * 1024

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from hlmrep.errors import HlmrepError
-from hlmrep.grading.printout import PROGRAM_TOLERANCE, Printed, Summary
+from hlmrep.grading.printout import Printed, Summary
 from hlmrep.grading.references import ModelSpec, References
 
 #: Roles a variable may have, found by words in its name (lower case, letters and digits
@@ -396,7 +396,7 @@ def fit_their_model(summary: Summary, table: pd.DataFrame) -> TheirModel:
     Raises :class:`NotFittedError` when the formula cannot be read or its variables have no
     HSB role; the caller then grades by numbers alone and says why."""
     from hlmrep.engine import fit
-    from hlmrep.grading import matching
+    from hlmrep.grading import matching, readers
     from hlmrep.grading.catalogue import result_numbers
 
     if not summary.formula:
@@ -441,7 +441,7 @@ def fit_their_model(summary: Summary, table: pd.DataFrame) -> TheirModel:
     def compare(variant: Variant, numbers: dict[str, Any], point: str) -> TheirModel:
         candidate = {"values": numbers["values"], "kind": "correct"}
         scored = matching.score("their model", candidate, matching.Alignment(dict(printed)))
-        tolerances = PROGRAM_TOLERANCE.get(summary.program, {})
+        tolerances = readers.PROGRAM_TOLERANCE.get(summary.program, {})
         unreproduced = [
             qid
             for qid, number in printed.items()

@@ -31,7 +31,9 @@ from hlmrep.grading.printout import (
     FixedTerm,
     Parsed,
     Printed,
+    Program,
     RandomTerm,
+    Reader,
     Summary,
     is_number,
     lme4_formula,
@@ -222,3 +224,23 @@ def _covariances(summary: Summary, parameters: list[tuple[str, Printed]]) -> Non
 
 def subject_group(summary: Summary) -> str:
     return next(iter(summary.groups), "subject")
+
+
+SAS = Program(
+    name="SAS",
+    title="SAS PROC MIXED",
+    prints="variances",
+    default_method="REML",
+    never_prints=("random.*.sd", "random.corr.*", "residual.sd", "scaled_residuals.*"),
+    printed_units={},
+    tolerance={},
+)
+
+
+READER = Reader(
+    name="SAS output",
+    programs=(SAS,),
+    recognises=recognises,
+    parse=parse,
+    order=50,
+)

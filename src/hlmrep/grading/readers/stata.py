@@ -30,7 +30,9 @@ from hlmrep.grading.printout import (
     FixedTerm,
     Parsed,
     Printed,
+    Program,
     RandomTerm,
+    Reader,
     Summary,
     criterion_from_loglik,
     lme4_formula,
@@ -208,3 +210,23 @@ def _random(
                 if other in order and order.index(other) < order.index(name):
                     (term.covariances if kind == "cov" else term.correlations).append(value)
         summary.random.append(term)
+
+
+STATA = Program(
+    name="Stata",
+    title="Stata mixed / xtmixed",
+    prints="variances",
+    default_method="REML",
+    never_prints=("random.*.sd", "random.corr.*", "residual.sd", "scaled_residuals.*"),
+    printed_units={},
+    tolerance={"random.*": 1e-4, "residual.*": 1e-5},
+)
+
+
+READER = Reader(
+    name="Stata output",
+    programs=(STATA,),
+    recognises=recognises,
+    parse=parse,
+    order=40,
+)

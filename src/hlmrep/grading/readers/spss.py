@@ -31,7 +31,9 @@ from hlmrep.grading.printout import (
     FixedTerm,
     Parsed,
     Printed,
+    Program,
     RandomTerm,
+    Reader,
     Summary,
     lme4_formula,
     mark_truncated,
@@ -184,3 +186,23 @@ def _random(
             summary.random.append(
                 RandomTerm(group, "(Intercept)" if name == "Intercept" else name, value, None)
             )
+
+
+SPSS = Program(
+    name="SPSS",
+    title="SPSS MIXED",
+    prints="variances",
+    default_method="REML",
+    never_prints=("random.*.sd", "random.corr.*", "residual.sd", "scaled_residuals.*", "n_*"),
+    printed_units={},
+    tolerance={},
+)
+
+
+READER = Reader(
+    name="SPSS output",
+    programs=(SPSS,),
+    recognises=recognises,
+    parse=parse,
+    order=60,
+)

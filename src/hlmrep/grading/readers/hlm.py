@@ -34,7 +34,9 @@ from hlmrep.grading.printout import (
     FixedTerm,
     Parsed,
     Printed,
+    Program,
     RandomTerm,
+    Reader,
     Summary,
     lme4_formula,
     mark_truncated,
@@ -264,3 +266,23 @@ def _variance_table(
                 seen_rows = True
         index += 1
     return index
+
+
+HLM = Program(
+    name="HLM",
+    title="HLM 6-8 (hlm2)",
+    prints="variances and SDs",
+    default_method="REML",
+    never_prints=("scaled_residuals.*",),
+    printed_units={"random.corr.*": 0.001},
+    tolerance={},
+)
+
+
+READER = Reader(
+    name="HLM output",
+    programs=(HLM,),
+    recognises=recognises,
+    parse=parse,
+    order=30,
+)

@@ -44,8 +44,6 @@ import math
 import re
 
 from hlmrep.grading.printout import (
-    NOT_PRINTED,
-    PRINTED_UNITS,
     Anova,
     AnovaRow,
     Coefficients,
@@ -54,15 +52,15 @@ from hlmrep.grading.printout import (
     Intervals,
     Parsed,
     Printed,
+    Program,
     RandomTerm,
+    Reader,
     Summary,
     is_number,
     printed,
 )
 
 __all__ = [
-    "NOT_PRINTED",
-    "PRINTED_UNITS",
     "Anova",
     "AnovaRow",
     "Coefficients",
@@ -751,3 +749,37 @@ def _ranova(lines: list[str], start: int) -> tuple[list[Anova], int, list[str]]:
     if not tests:
         unread.append(f"line {start + 1}: ranova() table without a deleted term (truncated?)")
     return tests, index, unread
+
+
+LME4 = Program(
+    name="lme4",
+    title="R lme4 / lmerTest",
+    prints="variances and SDs",
+    default_method="REML",
+    never_prints=(),
+    printed_units={"random.corr.*": 0.01},
+    tolerance={},
+)
+
+
+NLME = Program(
+    name="nlme",
+    title="R nlme",
+    prints="SDs",
+    default_method="REML",
+    never_prints=("random.*.variance", "residual.variance"),
+    printed_units={"random.corr.*": 0.001},
+    tolerance={},
+)
+
+
+READER = Reader(
+    name="R output",
+    programs=(
+        LME4,
+        NLME,
+    ),
+    recognises=lambda text: True,
+    parse=parse,
+    order=10,
+)

@@ -30,7 +30,9 @@ import re
 from hlmrep.grading.printout import (
     FixedTerm,
     Parsed,
+    Program,
     RandomTerm,
+    Reader,
     Summary,
     criterion_from_loglik,
     is_number,
@@ -213,3 +215,23 @@ def _formula(
     return lme4_formula(
         response, terms, slopes, "Group", correlated=correlated, intercept="Group" in variances
     )
+
+
+STATSMODELS = Program(
+    name="statsmodels",
+    title="Python statsmodels MixedLM",
+    prints="variances",
+    default_method="REML",
+    never_prints=("random.*.sd", "random.corr.*", "residual.sd", "scaled_residuals.*"),
+    printed_units={"fixed.*": 0.001, "random.*": 0.001},
+    tolerance={"fixed.*.se": 5e-3, "fixed.*.t": 5e-3},
+)
+
+
+READER = Reader(
+    name="statsmodels output",
+    programs=(STATSMODELS,),
+    recognises=recognises,
+    parse=parse,
+    order=20,
+)
