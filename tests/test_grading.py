@@ -348,7 +348,10 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     files = {
         "empty.txt": (b"", "the file is empty"),
         "blank.txt": (b"\n  \n", "the file is empty"),
-        "figure.png": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "a binary file (a NUL byte"),
+        "figure.png": (
+            b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+            "a PNG image (a screenshot?), not text",
+        ),
         "truncated.txt": (
             "\n".join(correct[:14]).encode(),
             "summary without fixed effects (truncated?)",
@@ -534,3 +537,21 @@ def test_a_misspelt_key_in_the_catalogue_files_is_an_error_naming_it():
     with pytest.raises(HlmrepError, match=r"lrts\.fixed_minority\.tests"):
         references.check_against_schema("grading", bad)
     assert references.check_against_schema("mistakes", mistakes) is mistakes
+
+
+def test_an_answer_sheet_of_standard_deviations_as_variances_is_named(grading_catalogue, hsb_table):
+    """Nina copied lme4's Std.Dev. column into the variance rows (2.935 for Table 4.2's
+    tau of 8.614, R&B p. 70): each such number is named, with its fix; her fixed effects
+    still replicate."""
+    from hlmrep.grading.grade import grade_file
+
+    sheet = ROOT / "tests" / "fixtures" / "grading" / "answer_sheets" / "nina_berg_sds.csv"
+    grade = grade_file(sheet, grading_catalogue, table=hsb_table)
+    assert grade["diagnoses"] == ["sd_as_variance"]
+    assert [block["diagnosis"]["id"] for block in grade["models"]] == ["sd_as_variance"] * 2
+    for block in grade["models"]:
+        for number in block["numbers"]:
+            if number["id"].endswith(".variance"):
+                assert number["diagnosis"] == "sd_as_variance", number
+            else:
+                assert number["verdict"] == "exact", number

@@ -102,3 +102,29 @@ def test_fresh_output_of_the_statsmodels_script_grades_the_same(
     """Rerun make_statsmodels.py with the installed statsmodels; grade what it prints now."""
     out = rerun_python_fixture_script(SCRIPT, hsb, tmp_path)
     assert_fresh_fixtures_grade_as_kept(out, FOLDER, grading_catalogue, hsb_table)
+
+
+CONVERGENCE = ROOT / "tests" / "fixtures" / "grading" / "convergence"
+MAKE_CONVERGENCE = ROOT / "tests" / "fixtures" / "grading" / "make_convergence.py"
+
+
+@pytest.mark.parametrize("name", ["rosa_lima_model3.txt", "tomas_novak_hw4.ipynb"])
+def test_a_fit_that_says_it_did_not_converge_is_told_so(
+    grading_catalogue, hsb_table, name: str
+) -> None:
+    """statsmodels' ``Converged: No``, printed from a script and as a notebook cell's result
+    (its repr beside its HTML, the ConvergenceWarnings in the cell's stderr), real output of
+    make_convergence.py: the computation is named, never a correct fit, on the page too."""
+    grade = _grade(CONVERGENCE / name, grading_catalogue, hsb_table)
+    (block,) = grade["models"]
+    assert block["target"] == "model3"
+    assert grade["diagnoses"] == ["not_converged"]
+    assert block["their_model"]["computation"] == "not converged"
+    assert not grade["all_replicated"]
+
+
+def test_fresh_output_of_the_convergence_script_grades_the_same(
+    grading_catalogue, hsb, tmp_path, hsb_table
+):
+    out = rerun_python_fixture_script(MAKE_CONVERGENCE, hsb, tmp_path)
+    assert_fresh_fixtures_grade_as_kept(out, CONVERGENCE, grading_catalogue, hsb_table)

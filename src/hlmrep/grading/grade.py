@@ -32,8 +32,9 @@ from hlmrep.grading.printout import (
     Intervals,
     Printed,
     Summary,
+    r_format_decimals,
 )
-from hlmrep.grading.readers import NOT_PRINTED, PRINTED_UNITS, PROGRAM_TOLERANCE
+from hlmrep.grading.readers import NOT_PRINTED, PRINTED_UNITS, PROGRAM_TOLERANCE, ROW_DIGITS
 from hlmrep.grading.references import describe_quantity, load
 from hlmrep.grading.submission import Submission, SubmissionError, read_bytes, recognise
 from hlmrep.grading.their_model import TheirModel
@@ -88,6 +89,43 @@ def _tolerance(qid: str, tolerances: dict[str, float] | None) -> float:
         (t for pattern, t in (tolerances or {}).items() if fnmatch.fnmatchcase(qid, pattern)),
         default=0.0,
     )
+
+
+def _sd_as_variance(
+    qid: str, submitted: Printed, graded: dict[str, Any], entry: Entry, catalogue: Catalogue
+) -> bool:
+    """A variance that did not replicate but is the reference's standard deviation at its
+    printed digits: a standard deviation reported as a variance (tau and sigma squared
+    are variances; R prints both, nlme and VarCorr() the SDs)."""
+    if not qid.endswith(".variance") or graded["verdict"] in verdicts.REPLICATED:
+        return False
+    if "sd_as_variance" not in catalogue["mistakes"]:
+        return False
+    printed = entry["printed"].get(qid)
+    variance = printed["value"] if printed is not None else _optimum(entry)["values"].get(qid)
+    if variance is None or not variance > 0:
+        return False
+    mine = matching.number(submitted)
+    sd = math.sqrt(variance)
+    return verdicts.verdict(mine, Number(sd, 0.0)) in verdicts.REPLICATED
+
+
+def _row_units(entry: Entry, row_digits: dict[str, int]) -> dict[str, float]:
+    """The last digit a program prints each row of quantities at under its fewest-digit
+    options (:attr:`Program.row_digits`), from the reference optimum's values: R prints
+    the scaled residuals -3.15926 … 0.01704 … 2.95822 at 3 significant digits as
+    -3.159 … 0.017 … 2.958, every digit ``options(digits = 3)`` allows."""
+    values = _optimum(entry)["values"]
+    units = {}
+    for pattern, digits in row_digits.items():
+        row = [
+            v
+            for qid, v in values.items()
+            if fnmatch.fnmatchcase(qid, pattern) and v is not None and v == v
+        ]
+        if row:
+            units[pattern] = 10.0 ** -r_format_decimals(row, digits)
+    return units
 
 
 def _grade_number(
@@ -168,6 +206,7 @@ def grade_match(
     printed_units: dict[str, float] | None = None,
     entry_override: Entry | None = None,
     program_tolerance: dict[str, float] | None = None,
+    row_digits: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """The grade of one submitted model or test, given its best match.
 
@@ -184,6 +223,7 @@ def grade_match(
             Entry, {**entry, "printed": {}, "candidates": [{**candidate, "id": "optimum"}]}
         )
     stars = bool(entry.get("stars"))
+    printed_units = {**(printed_units or {}), **_row_units(entry, row_digits or {})}
     numbers = []
     ungraded = []
     for qid, submitted in best.alignment.numbers.items():
@@ -201,6 +241,8 @@ def grade_match(
             digits = candidate.get("digits", {}).get(qid)
             if value is not None and matching.agreement(qid, submitted, value, digits)[0]:
                 graded["diagnosis"] = candidate["mistake"]
+        if _sd_as_variance(qid, submitted, graded, entry, catalogue):
+            graded["diagnosis"] = "sd_as_variance"
         numbers.append(graded)
     present = {n["id"] for n in numbers}
     missing = []
@@ -216,6 +258,10 @@ def grade_match(
     mistake = candidate.get("mistake")
     diagnosis = None
     differences = [{"id": m, **catalogue["mistakes"][m]} for m in candidate.get("mistakes", [])]
+    if any(n.get("diagnosis") == "sd_as_variance" for n in numbers) and (
+        "sd_as_variance" in catalogue["mistakes"]
+    ):
+        differences.append({"id": "sd_as_variance", **catalogue["mistakes"]["sd_as_variance"]})
     if mistake in catalogue["mistakes"]:
         diagnosis = {"id": mistake, **catalogue["mistakes"][mistake]}
     elif differences:
@@ -331,6 +377,7 @@ def grade_their_model(
         not_printed=NOT_PRINTED[summary.program],
         significant_digits=significant_digits,
         printed_units=PRINTED_UNITS[summary.program],
+        row_digits=ROW_DIGITS.get(summary.program),
         entry_override=entry,
         program_tolerance=PROGRAM_TOLERANCE.get(summary.program),
     )
@@ -619,6 +666,7 @@ def _blocks(
                 not_printed=not_printed,
                 significant_digits=significant_digits,
                 printed_units=PRINTED_UNITS[block.program],
+                row_digits=ROW_DIGITS.get(block.program),
                 program_tolerance=PROGRAM_TOLERANCE.get(block.program),
             )
             grade["submitted_formula"] = _formula(block.formula)

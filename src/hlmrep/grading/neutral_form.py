@@ -226,9 +226,8 @@ def neutral_form(submission: Submission) -> dict[str, Any]:
     assert parsed is not None
     starts = [block.line for block in parsed.blocks] + [len(lines.lines) + 1]
     for index, block in enumerate(parsed.blocks):
-        end = max(starts[index + 1] - 1, block.line)
-        if index + 1 < len(parsed.blocks) and starts[index + 1] == block.line:
-            end = len(lines.lines)
+        later = [start for start in starts[index + 1 :] if start > block.line]
+        end = block.end or max(later[0] - 1 if later else len(lines.lines), block.line)
         if isinstance(block, Summary):
             out["blocks"].append(_summary(block, lines, end))
         elif isinstance(block, Anova):

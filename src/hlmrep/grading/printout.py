@@ -60,6 +60,29 @@ class Program:
     never_prints: tuple[str, ...] = ()
     printed_units: dict[str, float] = field(default_factory=dict)
     tolerance: dict[str, float] = field(default_factory=dict)
+    #: quantities printed as one row by R's ``format()`` (a common number of decimals,
+    #: enough for the row's neediest value to show that many significant digits), with
+    #: the fewest significant digits any option prints them at: a row printed with the
+    #: decimals that gives for the reference's values is what the program prints under
+    #: the student's options, never too coarse
+    row_digits: dict[str, int] = field(default_factory=dict)
+
+
+def r_format_decimals(values: list[float], digits: int) -> int:
+    """The decimals R's ``format()`` gives a row of numbers at ``digits`` significant
+    digits: each value's own need (its ``digits`` significant digits, trailing zeros
+    dropped), the most of them (R's formatReal)."""
+    most = 0
+    for value in values:
+        if value == 0 or not math.isfinite(value):
+            continue
+        magnitude = math.floor(math.log10(abs(value)))
+        mantissa = f"{abs(value) / 10.0**magnitude:.{digits - 1}f}"
+        if float(mantissa) >= 10:  # rounding carried into the next power of ten
+            magnitude, mantissa = magnitude + 1, "1"
+        significant = len(mantissa.replace(".", "").rstrip("0")) or 1
+        most = max(most, significant - 1 - magnitude)
+    return most
 
 
 @dataclass(frozen=True)
@@ -161,6 +184,8 @@ class Summary:
     #: the printout stops before its random effects (a page cut short): what it does not
     #: show is neither missing nor a difference
     truncated: bool = False
+    #: its last line (1-based), where the reader knows it; 0: up to the next block
+    end: int = 0
 
 
 @dataclass
@@ -180,6 +205,8 @@ class Anova:
     #: "anova" (two or more fits) or "ranova" (lmerTest: a random term deleted, on REML).
     kind: str = "anova"
     unread: list[str] = field(default_factory=list)
+    #: its last line (1-based), where the reader knows it; 0: up to the next block
+    end: int = 0
 
 
 @dataclass
@@ -201,6 +228,8 @@ class Intervals:
     nsim: int | None = None  # boot: the call's nsim (lme4's default 500 when not given)
     rows: list[IntervalRow] = field(default_factory=list)
     unread: list[str] = field(default_factory=list)
+    #: its last line (1-based), where the reader knows it; 0: up to the next block
+    end: int = 0
 
 
 @dataclass
@@ -212,6 +241,8 @@ class Coefficients:
     names: list[str] = field(default_factory=list)
     values: list[Printed] = field(default_factory=list)
     unread: list[str] = field(default_factory=list)
+    #: its last line (1-based), where the reader knows it; 0: up to the next block
+    end: int = 0
 
 
 @dataclass

@@ -152,8 +152,8 @@ class Mistake:
             elif key == "covariance":
                 if spec.random:
                     derived = replace(derived, covariance=value)
-            elif key in ("refit", "values"):
-                return None
+            elif key in ("refit", "values", "reported"):
+                return None  # not a model of its own: a test's computation, or a report
         return None if derived == spec else derived
 
 

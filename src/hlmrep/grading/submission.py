@@ -21,7 +21,7 @@ from pathlib import Path
 from hlmrep.errors import HlmrepError
 from hlmrep.grading import answer_sheet, documents
 from hlmrep.grading.printout import Parsed
-from hlmrep.grading.readers import read_printout
+from hlmrep.grading.readers import program_titles, read_printout
 
 #: Submissions larger than this are refused unread (R output of a whole chapter is < 100 kB).
 MAX_BYTES = 5 * 1024 * 1024
@@ -76,6 +76,12 @@ def decode(raw: bytes, label: str) -> tuple[str, str]:
     for bom, encoding in ((codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
         if raw.startswith(bom):
             return _decode(raw, encoding, label), encoding
+    kind = binary_kind(raw)
+    if kind:
+        raise SubmissionError(
+            f"{label}: {kind}, not text: hand in the printed output as text, a PDF, a "
+            "knitted HTML page or a notebook, or fill in the answer sheet (CSV)"
+        )
     if b"\x00" in raw:
         offset = raw.index(b"\x00")
         raise SubmissionError(
@@ -89,6 +95,59 @@ def decode(raw: bytes, label: str) -> tuple[str, str]:
     # R on Windows writes Windows-1252 text; anything else that is not UTF-8 is refused.
     text = _decode(raw, "cp1252", label)
     return text, "cp1252"
+
+
+#: What a file that is not text is, by its first bytes.
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"Rar!", "a RAR archive"),
+    (b"7z\xbc\xaf", "a 7-Zip archive"),
+    (b"\x89PNG", "a PNG image (a screenshot?)"),
+    (b"\xff\xd8\xff", "a JPEG image (a screenshot?)"),
+    (b"GIF8", "a GIF image"),
+    (b"\xd0\xcf\x11\xe0", "an old Microsoft Office document (.doc, .xls)"),
+    (b"RDX", "an R data file (.rds, .RData)"),
+)
+
+
+def binary_kind(raw: bytes) -> str:
+    """What a binary file is, in words, from its first bytes ("" when not one of these)."""
+    if raw.startswith(b"PK\x03\x04"):
+        head = raw[:4096]
+        if b"word/" in head:
+            return "a Word document (.docx)"
+        if b"opendocument.text" in head:
+            return "an OpenDocument text (.odt)"
+        if b"xl/" in head:
+            return "an Excel workbook (.xlsx)"
+        return "a zip archive"
+    for magic, kind in _MAGIC:
+        if raw.startswith(magic):
+            return kind
+    return ""
+
+
+#: Signs of another program's output that is not a linear mixed model, in words.
+_OTHER_OUTPUT: tuple[tuple[str, str], ...] = (
+    ("Generalized linear mixed model fit by", "lme4's glmer() output (a generalized model)"),
+    ("Call:\nlm(", "R's lm() output (a model without random effects)"),
+    ("Residual standard error:", "R's lm() output (a model without random effects)"),
+    ("OLS Regression Results", "statsmodels' OLS output (a model without random effects)"),
+    ("Generalized Linear Model Regression Results", "statsmodels' GLM output"),
+    ("The REG Procedure", "SAS PROC REG output (a model without random effects)"),
+    ("The GLM Procedure", "SAS PROC GLM output (a model without random effects)"),
+    ("Number of obs", "Stata output that is not `mixed`"),
+    ("Linear mixed model fit by", "an lme4 summary() whose tables could not be read"),
+)
+
+
+def looks_like(text: str) -> str:
+    """What a text that holds no mixed-model printout looks like, in words."""
+    for sign, kind in _OTHER_OUTPUT:
+        if sign in text:
+            return f"it looks like {kind}"
+    lines = [line for line in text.splitlines() if line.strip()]
+    return f"{len(lines)} line(s) of text with none of these programs' tables"
 
 
 def _decode(raw: bytes, encoding: str, label: str) -> str:
@@ -132,12 +191,10 @@ def recognise(raw: bytes, label: str) -> Submission:
     if not parsed.blocks:
         where = f" in {container}" if container else ""
         raise SubmissionError(
-            f"{label}: no mixed-model output found{where} (no line 'Linear mixed model fit by "
-            "...' of lme4's summary(), 'Linear mixed-effects model fit by ...' of nlme's, "
-            "'Models:' of anova() or 'ANOVA-like table' of ranova(), 'Mixed Linear Model "
-            "Regression Results' of statsmodels), and not an answer sheet (its first line "
-            f"would be {','.join(answer_sheet.COLUMNS)}); "
-            "`python -m hlmrep grade-template` writes the answer sheet"
+            f"{label}: no mixed-model output found{where}: {looks_like(text)}. hlmrep reads "
+            f"the printouts of {program_titles()}, and the answer sheet (its first line "
+            f"would be {','.join(answer_sheet.COLUMNS)}; `python -m hlmrep grade-template` "
+            "writes it)"
         )
     if container is not None:
         found = f"{found} in {container}"

@@ -44,6 +44,10 @@ PRINTED_UNITS: dict[str, dict[str, float]] = {
     **{name: program.printed_units for name, program in PROGRAMS.items()},
     **{kind: {} for kind in TABLE_NOT_PRINTED},
 }
+#: The fewest significant digits each program prints a row of quantities at.
+ROW_DIGITS: dict[str, dict[str, int]] = {
+    name: program.row_digits for name, program in PROGRAMS.items() if program.row_digits
+}
 #: How far each program's own computation may be from lme4's.
 PROGRAM_TOLERANCE: dict[str, dict[str, float]] = {
     name: program.tolerance for name, program in PROGRAMS.items() if program.tolerance

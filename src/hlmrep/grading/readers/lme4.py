@@ -59,6 +59,7 @@ from hlmrep.grading.printout import (
     is_number,
     printed,
 )
+from hlmrep.grading.readers import glmmtmb
 
 __all__ = [
     "Anova",
@@ -102,6 +103,17 @@ _SUMMARY_TRAILERS = (
 def _lines(text: str) -> list[str]:
     """The text's lines without knitr's ``## ``, reprex's ``#> `` or a console's ``> ``."""
     return [_PREFIX.sub("", line).rstrip() for line in text.splitlines()]
+
+
+#: A console's prompt: the command typed after it, never R's output.
+_PROMPT = re.compile(r"^\s*> ")
+
+
+def _commands(text: str) -> frozenset[int]:
+    """Indices of the lines that are commands typed at a console's ``> `` prompt: a
+    printout ends at the next command, with or without a blank line before it (the
+    console prints the next prompt right after an intercept-only summary's fixed effects)."""
+    return frozenset(index for index, line in enumerate(text.splitlines()) if _PROMPT.match(line))
 
 
 def _is_summary_start(line: str) -> bool:
@@ -149,39 +161,43 @@ def _recognised(text: str) -> str | None:
 def parse(text: str) -> Parsed:
     """Find and read every printed block (see the module) of R's mixed-model output."""
     lines = _lines(text)
+    commands = _commands(text)
     parsed = Parsed([], [])
     index = 0
     while index < len(lines):
         line = lines[index]
         text_ = line.strip()
+        if glmmtmb.starts(lines, index):  # lme4's vocabulary, glmmTMB's reader
+            index = glmmtmb.end(lines, index)
+            continue
         if _is_summary_start(line):
-            summary, index = _summary(lines, index)
-            _add(parsed, summary, "summary()")
+            summary, index = _summary(lines, index, commands)
+            _add(parsed, summary, "summary()", index)
             continue
         if _is_nlme_start(line):
-            summary, index = _nlme_summary(lines, index)
-            _add(parsed, summary, "summary() of lme")
+            summary, index = _nlme_summary(lines, index, commands)
+            _add(parsed, summary, "summary() of lme", index)
             continue
         if text_ == "Models:":
             refit = any(
                 "refitting model(s) with ML" in lines[i] for i in range(max(0, index - 3), index)
             )
             anova, index = _anova(lines, index, refit)
-            _add(parsed, anova, "anova()")
+            _add(parsed, anova, "anova()", index)
             continue
         if text_.startswith("ANOVA-like table for random-effects"):
             tests, index, unread = _ranova(lines, index)
             parsed.problems += unread
             for test in tests:
-                _add(parsed, test, "ranova()")
+                _add(parsed, test, "ranova()", index)
             continue
         if _named_vector_pair(lines, index) and text_.split()[0] == "(Intercept)":
             coefficients, index = _coefficients(lines, index)
-            _add(parsed, coefficients, "fixef()")
+            _add(parsed, coefficients, "fixef()", index)
             continue
         if _CONFINT_HEADER.fullmatch(text_):
             intervals, index = _intervals(lines, index)
-            _add(parsed, intervals, "confint()")
+            _add(parsed, intervals, "confint()", index)
             continue
         what = _recognised(text_)
         if what is not None:
@@ -261,8 +277,12 @@ def _intervals(lines: list[str], start: int) -> tuple[Intervals, int]:
     return block, index
 
 
-def _add(parsed: Parsed, block: Summary | Anova | Intervals | Coefficients, what: str) -> None:
-    """A block read whole is graded; one with unread rows is named and not graded."""
+def _add(
+    parsed: Parsed, block: Summary | Anova | Intervals | Coefficients, what: str, end: int = 0
+) -> None:
+    """A block read whole is graded; one with unread rows is named and not graded.
+    ``end`` is the index of the line after it (where reading stopped)."""
+    block.end = end
     parsed.problems += block.unread
     if block.unread:
         parsed.problems.append(
@@ -301,7 +321,9 @@ def _unfinished(formula: str) -> bool:
     )
 
 
-def _summary(lines: list[str], start: int) -> tuple[Summary, int]:
+def _summary(
+    lines: list[str], start: int, commands: frozenset[int] = frozenset()
+) -> tuple[Summary, int]:
     first = lines[start]
     summary = Summary(line=start + 1, estimation="REML" if "by REML" in first else "ML")
     index = start + 1
@@ -312,7 +334,7 @@ def _summary(lines: list[str], start: int) -> tuple[Summary, int]:
         line = lines[index]
         text = line.strip()
         tokens = text.split()
-        if _block_starts(line):
+        if _block_starts(line) or index in commands:
             break
         if section == "fixed done":
             if text.startswith("Correlation of Fixed Effects"):
@@ -514,7 +536,9 @@ def _finish_fixed(summary: Summary, pending: dict[str, dict[str, Printed]], inde
 
 
 # ----- nlme -------------------------------------------------------------------------------------
-def _nlme_summary(lines: list[str], start: int) -> tuple[Summary, int]:
+def _nlme_summary(
+    lines: list[str], start: int, commands: frozenset[int] = frozenset()
+) -> tuple[Summary, int]:
     """nlme's ``summary(lme(...))``: standard deviations, ``Value Std.Error DF t-value
     p-value``, AIC/BIC/logLik (the REML criterion is −2·logLik, with logLik's decimals)."""
     summary = Summary(
@@ -526,11 +550,12 @@ def _nlme_summary(lines: list[str], start: int) -> tuple[Summary, int]:
     section = ""
     random_formula = fixed_formula = ""
     names: list[str] = []
+    column_names: list[str] = []
     while index < len(lines):
         line = lines[index]
         text = line.strip()
         tokens = text.split()
-        if _block_starts(line):
+        if _block_starts(line) or index in commands:
             break
         if section == "done" and text:
             break  # after "Number of Groups": the printout has ended
@@ -561,8 +586,17 @@ def _nlme_summary(lines: list[str], start: int) -> tuple[Summary, int]:
             section = "done"
         elif section == "random" and text.startswith("Formula:"):
             random_formula = text.split(":", 1)[1].strip()
+        elif section == "random" and tokens[0] == "StdDev:" and column_names:
+            # the transposed layout of a diagonal or one-term random part: the names on
+            # one line, "StdDev:" and a standard deviation under each on the next
+            trouble = _nlme_random_columns(summary, column_names, tokens[1:], random_formula)
+            column_names = []
+            if trouble:
+                summary.unread.append(f"line {index}: random effect not read ({trouble}): {text!r}")
         elif section == "random" and (text.startswith("Structure:") or tokens[0] == "StdDev"):
             continue
+        elif section == "random" and not any(is_number(token) for token in tokens):
+            column_names = tokens
         elif section == "random":
             trouble = _nlme_random_row(summary, tokens, names, random_formula)
             if trouble:
@@ -606,6 +640,22 @@ def _nlme_random_row(summary: Summary, tokens: list[str], names: list[str], form
     group = formula.split("|")[-1].strip() or "group"
     names.append(name)
     summary.random.append(RandomTerm(group, name, None, sd, [printed(t) for t in rest]))
+    return ""
+
+
+def _nlme_random_columns(
+    summary: Summary, names: list[str], values: list[str], formula: str
+) -> str:
+    """``(Intercept) Residual`` over ``StdDev: 2.934966 6.256862``: a standard deviation
+    under each name, no correlations (nlme's layout for one random term or a pdDiag)."""
+    if len(values) != len(names) or not all(is_number(value) for value in values):
+        return f"expected {len(names)} standard deviations under {' '.join(names)}"
+    group = formula.split("|")[-1].strip() or "group"
+    for name, value in zip(names, values, strict=True):
+        if name == "Residual":
+            summary.residual_sd = printed(value)
+        else:
+            summary.random.append(RandomTerm(group, name, None, printed(value)))
     return ""
 
 
@@ -699,6 +749,10 @@ def _values_start(tokens: list[str]) -> int:
     return split
 
 
+#: The columns of lmerTest's ranova() table.
+_RANOVA_COLUMNS = frozenset({"npar", "logLik", "AIC", "LRT", "Df", "Pr(>Chisq)"})
+
+
 def _ranova(lines: list[str], start: int) -> tuple[list[Anova], int, list[str]]:
     """lmerTest's ``ranova()``: ``<none>`` (the model) and one row per deleted random term
     (``npar logLik AIC LRT Df Pr(>Chisq)``).  Each deletion is a likelihood-ratio test on
@@ -721,19 +775,30 @@ def _ranova(lines: list[str], start: int) -> tuple[list[Anova], int, list[str]]:
             continue
         if not header and "~" in text:
             formula = text
-        elif not header and tokens[0] == "npar":
+        elif all(token in _RANOVA_COLUMNS for token in tokens):
+            # the header, or that of the next columns when R splits the table at a
+            # narrow console's width: their rows are merged by name
             header = tokens
         elif header:
             split = _values_start(tokens)
             values, bound = _split_bound(tokens[split:])
             name = " ".join(tokens[:split])
-            if not name or not values or not all(is_number(v) for v in values):
+            # <none> has nothing under the test's columns: its row there is its name alone
+            if (
+                not name
+                or not all(is_number(v) for v in values)
+                or (not values and name != "<none>")
+                or len(values) > len(header)
+            ):
                 unread.append(f"line {index}: ranova row not read: {text!r}")
                 continue
-            row = {c: printed(v) for c, v in zip(header, values, strict=False)}
+            row = next((cells for row_name, cells in rows if row_name == name), None)
+            if row is None:
+                row = {}
+                rows.append((name, row))
+            row.update({c: printed(v) for c, v in zip(header, values, strict=False)})
             if bound:
                 row[header[len(values) - 1]] = printed(values[-1], bound)
-            rows.append((name, row))
     full = next((cells for name, cells in rows if name == "<none>"), None)
     tests = []
     for name, cells in rows:
@@ -759,6 +824,9 @@ LME4 = Program(
     never_prints=(),
     printed_units={"random.corr.*": 0.01},
     tolerance={},
+    # print.summary.merMod prints the scaled residuals at max(3, getOption("digits") - 3)
+    # significant digits: 3 under options(digits = 3) to 6
+    row_digits={"scaled_residuals.*": 3},
 )
 
 
