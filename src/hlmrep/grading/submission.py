@@ -136,7 +136,7 @@ _OTHER_OUTPUT: tuple[tuple[str, str], ...] = (
     ("Generalized Linear Model Regression Results", "statsmodels' GLM output"),
     ("The REG Procedure", "SAS PROC REG output (a model without random effects)"),
     ("The GLM Procedure", "SAS PROC GLM output (a model without random effects)"),
-    ("Number of obs", "Stata output that is not `mixed`"),
+    ("Prob > F", "Stata output that is not `mixed` (a regression)"),
     ("Linear mixed model fit by", "an lme4 summary() whose tables could not be read"),
 )
 

@@ -1,4 +1,5 @@
-"""SAS PROC MIXED output (its listing) read into the neutral form (:mod:`.printout`).
+"""SAS PROC MIXED output read into the neutral form (:mod:`.printout`); the reading of a
+SAS listing that PROC NLMIXED's reader (:mod:`.sas_nlmixed`) shares is here too.
 
 The layout, as SAS/STAT's PROC MIXED prints it (SAS/STAT User's Guide, "The MIXED
 Procedure", its output tables; Singer's 1998 "Using SAS PROC MIXED to fit multilevel
@@ -9,23 +10,40 @@ models" fits these very HSB models):
   (``REML``, ``ML``);
 - ``Dimensions``: ``Columns in Z Per Subject``, ``Subjects``; ``Number of Observations
   Used``;
-- ``Fit Statistics``: ``-2 Res Log Likelihood`` (REML) or ``-2 Log Likelihood`` (ML);
 - ``Covariance Parameter Estimates``: ``UN(1,1)  school  8.6810``, … and ``Residual``
-  (or, with ``type=vc``, one row per random effect named ``Intercept``, ``cses``);
+  (with ``type=vc`` one row per random effect named ``Intercept``, ``cses``; with
+  ``type=unr`` ``Var(1)`` and ``Corr(2,1)``), with ``covtest`` its error, Z and p;
+- ``Fit Statistics``: ``-2 Res Log Likelihood`` (REML) or ``-2 Log Likelihood`` (ML),
+  ``AIC``, ``AICC``, ``BIC (smaller is better)``;
 - ``Solution for Fixed Effects``: ``Effect [level] Estimate  Standard Error  DF  t Value
   Pr > |t|`` with ``<.0001``; a CLASS variable's reference level printed as 0 with ``.``.
 
-The printout names no formula, and an unstructured covariance does not name its
-random effects: the random slopes are the fixed effects of level 1 that a subject's
-``Columns in Z`` leaves room for, taken in the order of the fixed effects (the usual
-``random intercept cses / subject=school type=un``); the page says so.  A CLASS
-variable's level is lme4's coding (``sector Catholic`` is ``sectorCatholic``) and its
-reference row (0, ``.``) is dropped.  The criterion is ``-2 Res Log Likelihood``, lme4's.
+How it reaches an instructor: the whole listing or a few of its tables, pasted into a
+``/* */`` comment under the program that made it, spaces collapsed, cells joined by
+`` | `` or one cell a line (a web page flattened), cut short anywhere.  So a printout is
+recognised by its vocabulary (several of its table titles and labels), not by one title
+line; a run is the tables from one ``Model Information`` (or a ``PROC MIXED`` statement)
+to the next, or to a table printed twice; a table's rows are rebuilt from its cells
+whatever the line breaks, its number of columns counted from its header.
+
+The printout names no formula.  When the ``PROC MIXED`` step that made it is pasted
+above it, its ``MODEL`` and ``RANDOM`` statements name the response and the random
+effects (``random intercept grade_c2 / subject=id type=un``: ``UN(2,2)`` is grade_c2's
+variance).  Otherwise an unstructured covariance does not name its random effects: the
+random slopes are the fixed effects of level 1 that its size leaves room for, taken in
+the order of the fixed effects (the usual ``random intercept cses / subject=school
+type=un``); the page says which.  A CLASS variable's level is lme4's coding (``sector
+Catholic`` is ``sectorCatholic``) and its reference row (0, ``.``) is dropped.  The
+criterion is ``-2 Res Log Likelihood``, lme4's; the estimation is the printed
+``Estimation Method``, else the one that criterion's label names, else ``method=`` of
+the pasted program, else SAS's default REML.  SAS's BIC takes the log of the number of
+subjects (lme4's of observations): it is kept under its own name, not as lme4's BIC.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
 from hlmrep.grading.printout import (
     FixedTerm,
@@ -43,120 +61,596 @@ from hlmrep.grading.printout import (
 )
 
 TITLE = "The Mixed Procedure"
-_UN = re.compile(r"^UN\((\d+),(\d+)\)$")
+_UN = re.compile(r"^(UN|Corr)\((\d+),(\d+)\)$")
+_VAR = re.compile(r"^Var\((\d+)\)$")
+
+# ----- a SAS listing: its runs, their tables and the program pasted above them ---------------
+
+#: The titles of PROC MIXED's and PROC NLMIXED's tables (both: one reading finds each
+#: table's end at the next title, whichever procedure printed it).
+TITLES = frozenset(
+    {
+        "Model Information",
+        "Class Level Information",
+        "Dimensions",
+        "Number of Observations",
+        "Covariance Parameter Estimates",
+        "Fit Statistics",
+        "Information Criteria",
+        "Solution for Fixed Effects",
+        "Estimated G Matrix",
+        "Estimated G Correlation Matrix",
+        "Asymptotic Covariance Matrix of Estimates",
+        "Covariance Matrix for Fixed Effects",
+        "Least Squares Means",
+        "Estimates",
+        "Contrasts",
+        "Parameter Search",
+        "Convergence Status",
+        "Specifications",
+        "Parameters",
+        "Parameter Estimates",
+        "Additional Estimates",
+        "Covariance Matrix of Parameter Estimates",
+        "Correlation Matrix of Parameter Estimates",
+    }
+)
+#: Titles that go on with what the table is of (``Estimated R Matrix for id 1``).
+TITLE_PREFIXES = (
+    "Iteration History",
+    "Null Model Likelihood Ratio Test",
+    "Type 3 Tests of Fixed Effects",
+    "Solution for Random Effects",
+    "Estimated R ",
+    "Estimated V ",
+    "Tests of Covariance Parameters",
+)
+#: A run's first table: another one starts the next run.
+OPENING = ("Model Information", "Specifications")
+#: Words of a table's header, never a row's label; those that name a column of numbers
+#: (``Standard Error`` is one, by its ``Error``; ``Pr > |t|`` one by its ``Pr``).
+HEADER_WORDS = frozenset(
+    {"Cov", "Parm", "Subject", "Group", "Effect", "Parameter", "Standard", "Estimate"}
+    | {"Error", "DF", "Value", "Pr", "Alpha", "Lower", "Upper", "Gradient"}
+)
+COLUMN_WORDS = frozenset(
+    {"Estimate", "Error", "DF", "Value", "Pr", "Alpha", "Lower", "Upper", "Gradient"}
+)
+#: Rows of a table read at most (a table longer than any model of a course is pasted noise).
+MAX_ROWS = 200
+#: The fit statistics: the label SAS prints (without ``(smaller is better)``), the name
+#: the neutral form keeps it under.
+FIT_LABELS = {
+    "-2 Res Log Likelihood": "-2 Res Log Likelihood",
+    "-2 Log Likelihood": "-2 Log Likelihood",
+    "AIC": "AIC",
+    "AICC": "AICC",
+    "BIC": "BIC (n = subjects)",
+    "CAIC": "CAIC",
+    "HQIC": "HQIC",
+}
+BIC_NOTE = (
+    "SAS's BIC takes the log of the number of subjects, lme4's that of observations: "
+    "kept as 'BIC (n = subjects)', not compared with lme4's BIC"
+)
 
 
-def recognises(text: str) -> bool:
-    return TITLE in text and "Solution for Fixed Effects" in text
+@dataclass
+class Section:
+    """One table: its title's line (0-based) and its lines' cells, blank lines left out."""
+
+    title: str
+    line: int
+    lines: list[tuple[int, list[str]]] = field(default_factory=list)
+    #: nothing follows it in the text: a row it ends in may be cut short
+    last: bool = False
 
 
-def _number(token: str) -> Printed | None:
+@dataclass
+class Step:
+    """A ``PROC`` step pasted with its output: its first line and its text."""
+
+    line: int
+    text: list[str] = field(default_factory=list)
+
+    def statements(self) -> list[str]:
+        """Its statements, whitespace collapsed (``model math = grade_c2 / solution``)."""
+        return [" ".join(s.split()) for s in " ".join(self.text).split(";") if s.strip()]
+
+
+@dataclass
+class Run:
+    """One fit's tables, by title, and the step that made it, when pasted."""
+
+    sections: dict[str, Section] = field(default_factory=dict)
+    step: Step | None = None
+
+    @property
+    def line(self) -> int:
+        return min(section.line for section in self.sections.values())
+
+
+def number(token: str) -> Printed | None:
     """SAS's numbers, ``<.0001`` an upper bound."""
     if token.startswith("<") and is_number(token[1:]):
         return printed(token[1:], "<")
     return number_or_none(token)
 
 
-def parse(text: str) -> Parsed:
-    lines = [line.strip() for line in text.splitlines()]
-    parsed = Parsed([], [])
-    starts = [i for i, line in enumerate(lines) if line == TITLE]
-    # SAS repeats the title on every page: a run starts at its Model Information
-    runs = [i for i in starts if any("Model Information" in x for x in lines[i : i + 4])] or starts
-    for k, start in enumerate(runs):
-        end = runs[k + 1] if k + 1 < len(runs) else len(lines)
-        summary = _run(lines[start:end], start)
-        if summary.fixed:
-            parsed.problems += summary.unread
-            parsed.blocks.append(summary)
-    return parsed
+def is_cell(token: str) -> bool:
+    """A cell of numbers: a number or SAS's missing value ``.``."""
+    return token == "." or number(token) is not None
 
 
-def _value(lines: list[str], key: str) -> str | None:
-    for line in lines:
-        if line.startswith(key):
-            rest = line[len(key) :].strip()
-            return rest or None
+def _cells(line: str) -> list[str]:
+    """A line's cells: split at whitespace, without `` | `` separators, rules (``---``) and
+    the ``/* */`` that a program's comment wraps the output in."""
+    out = []
+    for token in line.split():
+        if token.startswith("/*"):
+            token = token[2:]
+        if token.endswith("*/"):
+            token = token[:-2]
+        if token and token != "|" and not (len(token) >= 3 and set(token) <= set("|-=+:")):
+            out.append(token)
+    return out
+
+
+def listing_lines(text: str) -> list[list[str]]:
+    """Each line's cells; the leading block of ``# `` lines (a copied page's header, never
+    SAS's) left empty, so lines keep their numbers."""
+    out = []
+    header = True
+    for line in text.splitlines():
+        header = header and line.startswith("# ")
+        out.append([] if header else _cells(line))
+    return out
+
+
+def _title(joined: str) -> str | None:
+    if joined in TITLES:
+        return joined
+    return next((prefix for prefix in TITLE_PREFIXES if joined.startswith(prefix)), None)
+
+
+def _procedure_title(tokens: list[str]) -> str | None:
+    """``The Mixed Procedure`` → ``MIXED`` (SAS's page title, on every page)."""
+    if 3 <= len(tokens) <= 5 and tokens[0] == "The" and tokens[-1] == "Procedure":
+        return " ".join(tokens[1:-1]).upper()
     return None
 
 
-def _run(lines: list[str], offset: int) -> Summary:
-    method = (_value(lines, "Estimation Method") or "REML").upper()
-    summary = Summary(line=offset + 1, estimation="ML" if method == "ML" else "REML", program="SAS")
-    response = _value(lines, "Dependent Variable") or "y"
-    subject = _value(lines, "Subject Effect") or "subject"
-    structure = _value(lines, "Covariance Structure") or ""
-    used = _value(lines, "Number of Observations Used")
-    subjects = _value(lines, "Subjects")
-    if used and used.isdigit():
-        summary.n_obs = int(used)
-    if subjects and subjects.isdigit():
-        summary.groups = {subject: int(subjects)}
-    for key, target in (("-2 Res Log Likelihood", "REML"), ("-2 Log Likelihood", "ML")):
-        value = _value(lines, key)
-        if value and _number(value) is not None and summary.estimation == target:
-            criterion = _number(value)
-            assert criterion is not None
-            if target == "REML":
-                summary.reml_criterion = criterion
-            else:
-                summary.fit_statistics["deviance"] = criterion
-    section = ""
-    classes = _classes(lines)
-    parameters: list[tuple[str, Printed]] = []
-    for number, line in enumerate(lines, start=offset + 1):
-        if line.startswith("Covariance Parameter Estimates"):
-            section = "covariance"
+def _ends_step(joined: str) -> bool:
+    """A ``run;`` or ``quit;`` statement ends a step's text."""
+    pieces = joined.upper().replace(" ", "").split(";")
+    return "RUN" in pieces[:-1] or "QUIT" in pieces[:-1]
+
+
+def read_listing(text: str, procedure: str) -> list[Run]:
+    """The runs of ``procedure`` (``MIXED``, ``NLMIXED``) in a text: every table printed
+    while no other procedure's statement or page title was last seen, split into runs at
+    a ``PROC`` statement, an opening table or a table printed twice; each run with the
+    step pasted above it (see :func:`_pair`)."""
+    runs: list[Run] = []
+    steps: list[Step] = []
+    context: str | None = None
+    run: Run | None = None
+    section: Section | None = None
+    step: Step | None = None
+    for index, tokens in enumerate(listing_lines(text)):
+        if not tokens:
             continue
-        if line.startswith("Solution for Fixed Effects"):
-            section = "fixed"
+        joined = " ".join(tokens)
+        if tokens[0].upper() == "PROC" and len(tokens) > 1:
+            context = tokens[1].upper().rstrip(";")
+            run = section = None
+            step = Step(index, [joined]) if context == procedure else None
+            if step is not None:
+                steps.append(step)
+                if _ends_step(joined):
+                    step = None
             continue
-        if not line or line.startswith(("Cov Parm", "Standard", "Effect", TITLE)):
+        title = _title(joined)
+        name = _procedure_title(tokens)
+        if step is not None and title is None and name is None:
+            step.text.append(joined)
+            if _ends_step(joined):
+                step = None
             continue
-        tokens = line.split()
-        if section == "covariance":
-            estimate = _number(tokens[-1])
-            if estimate is None:
-                section = ""
-                continue
-            parameters.append((tokens[0], estimate))
-        elif section == "fixed":
-            _fixed_row(summary, tokens, number, classes)
-    _covariances(summary, parameters)
-    summary.notes.append(
-        "SAS prints no formula: the model is rebuilt from the fixed effects and the random "
-        "effects' count (Columns in Z), its slopes the first level-1 fixed effects"
+        step = None
+        if name is not None:
+            if name != context:
+                context, run, section = name, None, None
+            continue
+        if joined.startswith("The SAS System") or context not in (None, procedure):
+            continue
+        if title is not None:
+            if run is None or title in run.sections or (title in OPENING and run.sections):
+                run = Run()
+                runs.append(run)
+            section = Section(title, index)
+            run.sections[title] = section
+        elif section is not None:
+            section.lines.append((index, tokens))
+    if section is not None:
+        section.last = True
+    _pair(runs, steps)
+    return runs
+
+
+def _pair(runs: list[Run], steps: list[Step]) -> None:
+    """Give each run the step that made it: in order when there are as many steps as runs,
+    each before its run (a program pasted whole above its output); otherwise the step
+    pasted between the run and the one before it."""
+    if len(steps) == len(runs) and all(s.line < r.line for s, r in zip(steps, runs, strict=True)):
+        for step, run in zip(steps, runs, strict=True):
+            run.step = step
+        return
+    previous = -1
+    for run in runs:
+        before = [s for s in steps if previous < s.line < run.line]
+        run.step = before[-1] if before else None
+        previous = run.line
+
+
+def key_values(section: Section | None, keys: tuple[str, ...]) -> dict[str, tuple[str, int]]:
+    """A table of labels and values (``Dependent Variable  math``): each key's value and its
+    line; a value on the line after its label when the cells are one a line."""
+    out: dict[str, tuple[str, int]] = {}
+    if section is None:
+        return out
+    ordered = sorted(keys, key=len, reverse=True)
+    rows = section.lines
+    for n, (index, tokens) in enumerate(rows):
+        joined = " ".join(tokens)
+        key = next((k for k in ordered if joined == k or joined.startswith(k + " ")), None)
+        if key is None or key in out:
+            continue
+        rest, at = joined[len(key) :].strip(), index
+        if not rest and n + 1 < len(rows):
+            at, following = rows[n + 1]
+            rest = " ".join(following)
+        if rest:
+            out[key] = (rest, at)
+    return out
+
+
+@dataclass
+class Row:
+    """A table's row: its labels, its cells of numbers (as printed) and its first line."""
+
+    names: list[str]
+    cells: list[str]
+    line: int
+
+
+@dataclass
+class Table:
+    rows: list[Row] = field(default_factory=list)
+    #: columns of numbers its header names; None when the header is not printed
+    columns: int | None = None
+    #: its last row is cut short (and dropped): the page stops there
+    cut: bool = False
+
+
+def read_table(section: Section | None, least: int, most_names: int) -> Table:
+    """A table's rows, whatever its line breaks: a row is its labels, then its cells (as
+    many as the header names columns of numbers, ``least`` when the header is missing);
+    a line of labels and numbers is a row on its own; labels more than ``most_names``
+    (prose after the table) end it.  A row with too few cells that ends the text is cut
+    short: dropped, the table marked so."""
+    table = Table()
+    if section is None:
+        return table
+    lines = section.lines
+    first = next(
+        (n for n, (_, tokens) in enumerate(lines) if any(is_cell(t) for t in tokens)), len(lines)
     )
-    if summary.fixed and summary.random:
-        slopes = [t.name for t in summary.random if t.name != "(Intercept)"]
-        terms = [t.term for t in summary.fixed if t.term != "(Intercept)"]
-        summary.formula = lme4_formula(
-            response, terms, slopes, subject, correlated="Unstructured" in structure
+    start = max((n + 1 for n in range(first) if HEADER_WORDS & set(lines[n][1])), default=0)
+    table.columns = sum(t in COLUMN_WORDS for _, tokens in lines[:start] for t in tokens) or None
+    need = table.columns or least
+    names: list[str] = []
+    cells: list[str] = []
+    begun: int | None = None
+    ended = len(lines)
+    tail = 0  # the line after the last that holds cells
+
+    def flush() -> None:
+        nonlocal names, cells, begun
+        if cells and begun is not None:
+            table.rows.append(Row(names, cells, begun))
+        names, cells, begun = [], [], None
+
+    for n in range(start, len(lines)):
+        index, tokens = lines[n]
+        kinds = [is_cell(t) for t in tokens]
+        lead = next((k for k, cell in enumerate(kinds) if cell), len(tokens))
+        if not all(kinds[lead:]) or lead > most_names:
+            ended = n
+            break
+        if lead < len(tokens):
+            tail = n + 1
+        if lead == len(tokens):  # labels: a row's first cells, one a line
+            if cells:
+                flush()
+            begun = index if begun is None else begun
+            names = [*names, *tokens]
+        elif lead == 0:  # numbers: a row's next cells
+            begun = index if begun is None else begun
+            cells = [*cells, *tokens]
+            if table.columns and len(cells) >= table.columns:
+                flush()
+        else:  # a whole row on its line
+            flush()
+            names, cells, begun = tokens[:lead], tokens[lead:], index
+            flush()
+    flush()
+    for row in table.rows:  # a level printed as a number (``grp 1``) is a label
+        if table.columns and len(row.cells) > table.columns:
+            row.names += row.cells[: -table.columns]
+            row.cells = row.cells[-table.columns :]
+    if table.rows and len(table.rows[-1].cells) < need and section.last and tail == len(lines):
+        table.rows.pop()
+        table.cut = True
+    elif section.last and (ended == len(lines) - 1 or (not table.rows and ended == len(lines))):
+        table.cut = True  # its last line not a row (a number cut in two), or no row at all
+    return table
+
+
+def cut_short(summary: Summary, where: str) -> None:
+    """A printout that stops inside a table (a page cut short): graded on what it holds."""
+    summary.truncated = True
+    summary.notes.append(f"the printout is cut short in its {where}: graded on what it holds")
+
+
+def fit_statistics(summary: Summary, section: Section | None) -> None:
+    """``Fit Statistics`` (or ``Information Criteria``): the criterion, as the label names
+    it (``-2 Res Log Likelihood`` REML's, lme4's criterion; ``-2 Log Likelihood`` the
+    deviance), AIC and the others under their names; a criterion of the other estimation
+    than the summary's is kept under its label."""
+    keys = tuple(f"{label} (smaller is better)" for label in FIT_LABELS) + tuple(FIT_LABELS)
+    for key, (value, _) in key_values(section, keys).items():
+        label = key.removesuffix(" (smaller is better)")
+        found = number(value.split()[0])
+        if found is None or FIT_LABELS[label] in summary.fit_statistics:
+            continue
+        if label == "-2 Res Log Likelihood" and summary.estimation == "REML":
+            summary.reml_criterion = found
+        elif label == "-2 Log Likelihood" and summary.estimation == "ML":
+            summary.fit_statistics["deviance"] = found
+        else:
+            summary.fit_statistics[FIT_LABELS[label]] = found
+    if "BIC (n = subjects)" in summary.fit_statistics:
+        summary.notes.append(BIC_NOTE)
+
+
+def options(text: str) -> dict[str, str]:
+    """A statement's ``KEY = value`` options (keys upper-cased) and bare words (``SOLUTION``:
+    ``""``)."""
+    plain = text.replace("=", " = ").split()
+    out: dict[str, str] = {}
+    k = 0
+    while k < len(plain):
+        if k + 2 < len(plain) and plain[k + 1] == "=":
+            out[plain[k].upper()] = plain[k + 2]
+            k += 3
+        else:
+            out[plain[k].upper()] = ""
+            k += 1
+    return out
+
+
+# ----- PROC MIXED ----------------------------------------------------------------------------
+
+#: The signals of PROC MIXED's printout: enough of them, and one of its two tables.
+SIGNALS = (
+    TITLE,
+    "Covariance Parameter Estimates",
+    "Solution for Fixed Effects",
+    "Cov Parm",
+    "-2 Res Log Likelihood",
+    "UN(1,1)",
+    "Columns in Z",
+    "Fit Statistics",
+    "Model Information",
+    "AIC (smaller is better)",
+)
+#: Tables a run needs to be a PROC MIXED fit.
+TABLES = ("Covariance Parameter Estimates", "Solution for Fixed Effects")
+#: ``Cov Parm`` names of covariance structures lme4 has no counterpart for.
+_STRUCTURED = ("CS", "CSH", "Variance", "AR(1)", "ARH(1)", "ARMA(1,1)", "TOEP", "FA")
+INFO_KEYS = (
+    "Dependent Variable",
+    "Covariance Structure",
+    "Covariance Structures",
+    "Subject Effect",
+    "Estimation Method",
+)
+
+
+def recognises(text: str) -> bool:
+    found = sum(signal in text for signal in SIGNALS) + ("PROC MIXED" in text.upper())
+    return found >= 3 and any(table in text for table in TABLES)
+
+
+def parse(text: str) -> Parsed:
+    parsed = Parsed([], [])
+    for run in read_listing(text, "MIXED"):
+        if not any(table in run.sections for table in TABLES):
+            continue
+        summary = _run(run)
+        parsed.problems += summary.unread
+        parsed.blocks.append(summary)
+    return parsed
+
+
+@dataclass
+class _Program:
+    """What the pasted ``PROC MIXED`` step says: ``method=``, the response, the model's
+    effects (lower case), the CLASS variables and each ``RANDOM`` statement's effects,
+    subject and type."""
+
+    method: str = ""
+    response: str = ""
+    effects: set[str] = field(default_factory=set)
+    classes: set[str] = field(default_factory=set)
+    random: list[tuple[list[str], str, str]] = field(default_factory=list)
+
+
+def _program(step: Step | None) -> _Program:
+    found = _Program()
+    if step is None:
+        return found
+    for statement in step.statements():
+        keyword, _, body = statement.partition(" ")
+        keyword = keyword.upper()
+        if keyword == "PROC":
+            found.method = options(body).get("METHOD", "").upper()
+        elif keyword == "MODEL":
+            left, _, right = body.partition("=")
+            effects, _, _ = right.partition("/")
+            found.response = left.strip()
+            for effect in effects.split():
+                found.effects |= {p.lower() for p in effect.replace("|", "*").split("*") if p}
+        elif keyword == "CLASS":
+            found.classes |= set(body.split())
+        elif keyword == "RANDOM":
+            effects, _, rest = body.partition("/")
+            said = options(rest)
+            found.random.append((effects.split(), said.get("SUBJECT", ""), said.get("TYPE", "")))
+    return found
+
+
+def _estimation(
+    info: dict[str, tuple[str, int]], fit: Section | None, method: str
+) -> tuple[str, str]:
+    """The estimation and where it was read: the printed ``Estimation Method``, else the
+    one the criterion's label names, else the program's ``method=``, else SAS's default."""
+    if "Estimation Method" in info:
+        printed_method = info["Estimation Method"][0].split()[0].upper()
+        return ("ML" if printed_method == "ML" else "REML"), ""
+    labels = key_values(fit, ("-2 Res Log Likelihood", "-2 Log Likelihood"))
+    if "-2 Res Log Likelihood" in labels:
+        return "REML", "as its '-2 Res Log Likelihood' says"
+    if "-2 Log Likelihood" in labels:
+        return "ML", "as its '-2 Log Likelihood' says"
+    if method:
+        return ("ML" if method == "ML" else "REML"), f"as the program's method={method} says"
+    return "REML", "SAS's default"
+
+
+def _run(run: Run) -> Summary:
+    sections = run.sections
+    info = key_values(sections.get("Model Information"), INFO_KEYS)
+    code = _program(run.step)
+    fit = sections.get("Fit Statistics") or sections.get("Information Criteria")
+    estimation, why = _estimation(info, fit, code.method)
+    summary = Summary(line=run.line + 1, estimation=estimation, program="SAS")
+    if why:
+        summary.notes.append(f"the estimation method is not printed: {estimation}, {why}")
+    counts = key_values(
+        sections.get("Dimensions"), ("Subjects", "Columns in Z Per Subject")
+    ) | key_values(sections.get("Number of Observations"), ("Number of Observations Used",))
+    used = counts.get("Number of Observations Used", ("", 0))[0].split()[:1]
+    if used and used[0].isdigit():
+        summary.n_obs = int(used[0])
+    fit_statistics(summary, fit)
+    classes = _classes(sections.get("Class Level Information")) | code.classes
+    covariance = read_table(sections.get("Covariance Parameter Estimates"), 1, 3)
+    solution = read_table(sections.get("Solution for Fixed Effects"), 5, 4)
+    for row in solution.rows:
+        _fixed_row(summary, row, classes)
+    rows = [(row.names, number(row.cells[0]), row.line) for row in covariance.rows]
+    printed_subject = next((names[1] for names, _, _ in rows if len(names) > 1), "")
+    subject = (
+        printed_subject
+        or info.get("Subject Effect", ("", 0))[0]
+        or next((s for _, s, _ in code.random if s), "subject")
+    )
+    subjects = counts.get("Subjects", ("", 0))[0].split()[:1]
+    if subjects and subjects[0].isdigit():
+        summary.groups = {subject: int(subjects[0])}
+    randoms = code.random if _fits(code, summary) else []
+    if code.random and not randoms:
+        summary.notes.append(
+            "the pasted PROC MIXED step does not name these fixed effects (another model's?): "
+            "its RANDOM statement is not used"
         )
-    elif summary.fixed:
-        mark_truncated(summary)
+    _covariances(summary, rows, subject, randoms)
+    _model(summary, info, code, covariance.cut or solution.cut)
+    if len(summary.fixed) > MAX_ROWS or len(summary.random) > MAX_ROWS:
+        summary.unread.append(f"line {summary.line}: tables longer than {MAX_ROWS} rows")
+        summary.fixed, summary.random = [], []
     return summary
 
 
-def _fixed_row(summary: Summary, tokens: list[str], number: int, classes: set[str]) -> None:
-    """``Effect [level ...] Estimate SE DF t p``; a reference level (0 and ``.``) is dropped."""
-    values = [_number(t) for t in tokens]
-    count = 0
-    while count < len(tokens) and (values[-1 - count] is not None or tokens[-1 - count] == "."):
-        count += 1
-    names = tokens[: len(tokens) - count]
-    numbers = values[len(tokens) - count :]
-    if not names:
+def _fits(code: _Program, summary: Summary) -> bool:
+    """The pasted step is this output's: its MODEL names every printed fixed effect."""
+    if not code.random:
+        return False
+    parts = {p.lower() for t in summary.fixed for p in t.term.split(":")} - {"(intercept)"}
+    return all(any(p.startswith(e) for e in code.effects) for p in parts)
+
+
+def _model(summary: Summary, info: dict[str, tuple[str, int]], code: _Program, cut: bool) -> None:
+    """The formula rebuilt (one ``( | )`` per subject), and what the page should say of
+    the reading: a run cut short, a run without fixed effects (not graded)."""
+    if not summary.fixed:
+        summary.truncated = cut
+        summary.unread.append(
+            f"line {summary.line}: no 'Solution for Fixed Effects' rows (MODEL's /solution "
+            "option prints them; or the page is cut before them): not graded"
+        )
         return
-    if len(numbers) >= 5 and all(n is not None for n in numbers[:5]):
-        effect = names[0]
-        levels = names[1:]
-        term = "(Intercept)" if effect == "Intercept" else _lme4_name(effect, levels, classes)
-        estimate, se, df, t, p = numbers[:5]
+    if cut:
+        cut_short(summary, "fixed effects")
+    elif not summary.random:
+        mark_truncated(summary)
+    if not summary.random:
+        return
+    response = (info.get("Dependent Variable", ("", 0))[0].split() or [code.response or "y"])[0]
+    structure = info.get("Covariance Structure", ("", 0))[0]
+    terms = [t.term for t in summary.fixed if t.term != "(Intercept)"]
+    groups: dict[str, list[RandomTerm]] = {}
+    for term in summary.random:
+        groups.setdefault(term.group, []).append(term)
+    fixed_part = f"{response} ~ {' + '.join(terms) or '1'} + "
+    bars = []
+    for group, effects in groups.items():
+        names = [t.name for t in effects]
+        correlated = any(t.covariances or t.correlations for t in effects) or (
+            "Unstructured" in structure
+        )
+        formula = lme4_formula(
+            response,
+            terms,
+            [n for n in names if n != "(Intercept)"],
+            group,
+            correlated=correlated,
+            intercept="(Intercept)" in names,
+        )
+        bars.append(formula.removeprefix(fixed_part))
+    summary.formula = fixed_part + " + ".join(bars)
+
+
+def _fixed_row(summary: Summary, row: Row, classes: set[str]) -> None:
+    """``Effect [level ...] Estimate SE DF t p``; a reference level (0 and ``.``) is dropped."""
+    values = [number(cell) for cell in row.cells]
+    if not row.names:
+        summary.unread.append(f"line {row.line + 1}: fixed effect not read: {row.cells}")
+        return
+    if len(values) >= 5 and all(n is not None for n in values[:5]):
+        effect, levels = row.names[0], row.names[1:]
+        if effect.lower() == "intercept":
+            term = "(Intercept)"
+        else:
+            term = _lme4_name(effect, levels, {c.lower() for c in classes})
+        estimate, se, df, t, p = values[:5]
         assert estimate is not None and se is not None and t is not None
         summary.fixed.append(FixedTerm(term, estimate, se, t, df=df, p_value=p))
-    elif not (numbers and numbers[0] is not None and numbers[0].value == 0):
-        summary.unread.append(f"line {number}: fixed effect not read: {' '.join(tokens)[:80]!r}")
+    elif not (values and values[0] is not None and values[0].value == 0):
+        text = " ".join([*row.names, *row.cells])
+        summary.unread.append(f"line {row.line + 1}: fixed effect not read: {text[:80]!r}")
 
 
 def _lme4_name(effect: str, levels: list[str], classes: set[str]) -> str:
@@ -166,64 +660,107 @@ def _lme4_name(effect: str, levels: list[str], classes: set[str]) -> str:
     level = iter(levels)
     out = []
     for part in effect.split("*"):
-        out.append(part + next(level, "") if part in classes else part)
+        out.append(part + next(level, "") if part.lower() in classes else part)
     return ":".join(out)
 
 
-def _classes(lines: list[str]) -> set[str]:
-    """The CLASS variables, from ``Class Level Information`` (``sector 2 Catholic Public``)."""
-    out: set[str] = set()
-    inside = False
-    for line in lines:
-        if line.startswith("Class Level Information"):
-            inside = True
-            continue
-        if inside:
-            tokens = line.split()
-            if tokens[:1] == ["Class"] or not tokens:
-                if out and not tokens:
-                    break
-                continue
-            if len(tokens) >= 2 and tokens[1].isdigit():
-                out.add(tokens[0])
-            else:
-                break
-    return out
+def _classes(section: Section | None) -> set[str]:
+    """The CLASS variables, from ``Class Level Information`` (``sector 2 Catholic Public``):
+    each name printed just before its count of levels, whatever the line breaks."""
+    if section is None:
+        return set()
+    tokens = [t for _, line in section.lines for t in line]
+    return {
+        tokens[k - 1]
+        for k in range(1, len(tokens))
+        if tokens[k].isdigit()
+        and not tokens[k - 1].isdigit()
+        and tokens[k - 1] not in ("Class", "Levels", "Values")
+    }
 
 
-def _covariances(summary: Summary, parameters: list[tuple[str, Printed]]) -> None:
-    un: dict[tuple[int, int], Printed] = {}
-    named: list[tuple[str, Printed]] = []
-    for name, value in parameters:
-        match = _UN.match(name)
-        if name == "Residual":
-            summary.residual_variance = value
-        elif match:
-            un[int(match.group(1)), int(match.group(2))] = value
-        else:
-            named.append((name, value))
+def _covariances(
+    summary: Summary,
+    rows: list[tuple[list[str], Printed | None, int]],
+    subject: str,
+    randoms: list[tuple[list[str], str, str]],
+) -> None:
+    """The ``Cov Parm`` rows as random effects: an unstructured block (``UN(i,j)``, or
+    ``Var(i)`` and ``Corr(i,j)``) per subject, named by its RANDOM statement or else by
+    the level-1 fixed effects; a row named by its effect (``type=vc``); ``Residual``."""
     from hlmrep.grading.their_model import role_of
 
+    blocks: dict[str, dict[tuple[str, int, int], Printed]] = {}
+    named: list[tuple[str, str, Printed]] = []
+    for names, value, line in rows:
+        name = names[0]
+        group = names[1] if len(names) > 1 else subject
+        match = _UN.match(name)
+        variance = _VAR.match(name)
+        if value is None:
+            summary.notes.append(f"line {line + 1}: covariance parameter {name} not estimated")
+        elif name == "Residual":
+            if summary.residual_variance is None:
+                summary.residual_variance = value
+        elif match:
+            kind = "cov" if match.group(1) == "UN" else "corr"
+            i, j = int(match.group(2)), int(match.group(3))
+            blocks.setdefault(group, {})["cov" if i == j else kind, i, j] = value
+        elif variance:
+            i = int(variance.group(1))
+            blocks.setdefault(group, {})["cov", i, i] = value
+        elif name.startswith(_STRUCTURED):
+            summary.unread.append(
+                f"line {line + 1}: covariance parameter {name} (a type= structure lme4 has "
+                "no counterpart for) not read"
+            )
+        else:
+            named.append((group if len(names) > 1 else "", name, value))
     # the random slopes: main effects, SES first (a level-1 predictor), in printed order
     main = [t.term for t in summary.fixed if t.term != "(Intercept)" and ":" not in t.term]
     level1 = sorted(main, key=lambda n: (role_of(n) != "ses", main.index(n)))
-    if un:
-        size = max(i for i, _ in un)
-        names = ["(Intercept)", *level1[: size - 1]]
-        for i in range(1, size + 1):
-            term = RandomTerm(subject_group(summary), names[i - 1], un.get((i, i)), None)
-            term.covariances = [un[i, j] for j in range(1, i) if (i, j) in un]
-            summary.random.append(term)
-    for name, value in named:
-        summary.random.append(
-            RandomTerm(
-                subject_group(summary), "(Intercept)" if name == "Intercept" else name, value, None
-            )
+    printed_terms = {t.term.lower(): t.term for t in summary.fixed}
+    for group, block in blocks.items():
+        size = max(i for _, i, _ in block)
+        statement = next(
+            (e for e, s, _ in randoms if s.lower() == group.lower() and len(e) == size),
+            next((e for e, _, _ in randoms if len(e) == size), None) if len(blocks) == 1 else None,
         )
+        if statement is not None:
+            names = [_effect_name(e, printed_terms) for e in statement]
+            summary.notes.append(
+                f"SAS prints no formula: {group}'s random effects are named by the pasted "
+                f"RANDOM statement ({' '.join(statement)})"
+            )
+        else:
+            names = ["(Intercept)", *level1[: size - 1]]
+            summary.notes.append(
+                "SAS prints no formula: the model is rebuilt from the fixed effects and the "
+                "random effects' count, its slopes the first level-1 fixed effects"
+            )
+            names += [f"effect {k}" for k in range(len(names) + 1, size + 1)]
+        for i in range(1, size + 1):
+            term = RandomTerm(group, names[i - 1], block.get(("cov", i, i)), None)
+            term.covariances = [block["cov", i, j] for j in range(1, i) if ("cov", i, j) in block]
+            term.correlations = [
+                block["corr", i, j] for j in range(1, i) if ("corr", i, j) in block
+            ]
+            summary.random.append(term)
+    for group, name, value in named:
+        if not group and name.lower() not in printed_terms and name.lower() != "intercept":
+            # ``random school;``: the Cov Parm is the group, its effect the intercept
+            summary.random.append(RandomTerm(name, "(Intercept)", value, None))
+        else:
+            effect = _effect_name(name, printed_terms)
+            summary.random.append(RandomTerm(group or subject, effect, value, None))
 
 
-def subject_group(summary: Summary) -> str:
-    return next(iter(summary.groups), "subject")
+def _effect_name(effect: str, printed_terms: dict[str, str]) -> str:
+    """A RANDOM statement's effect as lme4 names it: ``intercept`` (or ``int``) is
+    ``(Intercept)``, another the fixed effect it is (as printed), else as written."""
+    if effect.lower() in ("intercept", "int"):
+        return "(Intercept)"
+    return printed_terms.get(effect.lower(), effect)
 
 
 SAS = Program(

@@ -5,7 +5,11 @@ header of key–value pairs (``Dependent Variable``, ``No. Observations``, ``Met
 ``No. Groups``, ``Scale``, ``Log-Likelihood``, ``Converged``) and one table: the fixed
 effects (``Coef.``, ``Std.Err.``, ``z``, ``P>|z|`` and the interval), then the random
 effects as variances and covariances (``Group Var``, ``ses_cwc Var``,
-``Group x ses_cwc Cov``), three decimals each.
+``Group x ses_cwc Cov``), three decimals each.  Older versions (0.8 and before) label the
+log-likelihood ``Likelihood`` and the random effects ``Intercept RE``, ``temp RE`` and
+``Intercept RE x temp RE`` (the covariance): read as the newer names.  Copies of the
+printout in Markdown or notebooks indent it, or put it in a table (``|`` between cells):
+both are read as the console's.
 
 Read into a :class:`~.printout.Summary`:
 
@@ -28,6 +32,7 @@ from __future__ import annotations
 import re
 
 from hlmrep.grading.printout import (
+    NON_FINITE,
     FixedTerm,
     Parsed,
     Program,
@@ -52,11 +57,14 @@ _HEADER_KEYS = (
     "Scale",
     "Min. group size",
     "Log-Likelihood",
+    "Likelihood",  # statsmodels 0.8 and before
     "Max. group size",
     "Converged",
     "Mean group size",
 )
 _PAIR = re.compile(r"(" + "|".join(re.escape(k) for k in _HEADER_KEYS) + r"):\s+(\S+)")
+#: What older versions call the random intercept's row (its covariances' too).
+_OLD_INTERCEPT = "Intercept"
 _PATSY_LEVEL = re.compile(
     r"^(?:C\(\s*([A-Za-z_.][\w.]*)(?:\s*,.*)?\)|([A-Za-z_.][\w.]*))\[T\.([^\]]+)\]$"
 )
@@ -121,8 +129,8 @@ def parse(text: str) -> Parsed:
 def _summary(lines: list[str], start: int) -> tuple[Summary, int]:
     header: dict[str, str] = {}
     index = start + 1
-    while index < len(lines) and not lines[index].strip().startswith("Coef."):
-        for key, value in _PAIR.findall(lines[index]):
+    while index < len(lines) and not _cells(lines[index]).startswith("Coef."):
+        for key, value in _PAIR.findall(_cells(lines[index])):
             header[key] = value
         index += 1
         if index - start > 20:  # not a summary's header after all
@@ -141,15 +149,16 @@ def _summary(lines: list[str], start: int) -> tuple[Summary, int]:
         summary.groups = {"Group": int(groups)}
     if is_number(header.get("Scale", "")):
         summary.residual_variance = printed(header["Scale"])
-    loglik = header.get("Log-Likelihood", "")
-    if is_number(loglik):
-        criterion_from_loglik(summary, loglik, "statsmodels", "Log-Likelihood")
+    label = "Log-Likelihood" if "Log-Likelihood" in header else "Likelihood"
+    loglik = header.get(label, "")
+    if is_number(loglik) and loglik not in NON_FINITE:  # R's words, never statsmodels'
+        criterion_from_loglik(summary, loglik, "statsmodels", label)
     index += 1
     fixed_patsy: list[str] = []
     variances: dict[str, RandomTerm] = {}
     covariances: list[tuple[str, str, str]] = []
     while index < len(lines):
-        text = lines[index].strip()
+        text = _cells(lines[index])
         index += 1
         if not text or set(text) <= {"-"}:
             continue
@@ -161,12 +170,12 @@ def _summary(lines: list[str], start: int) -> tuple[Summary, int]:
             count += 1
         name = " ".join(tokens[: len(tokens) - count])
         numbers = [printed(t) for t in tokens[len(tokens) - count :]]
-        if name.endswith(" Var") and 1 <= count <= 2:
-            term = name.removesuffix(" Var")
+        pair = _covariance_pair(name)
+        if pair is not None and 1 <= count <= 2:
+            covariances.append((*pair, numbers[0].text))
+        elif name.endswith((" Var", " RE")) and 1 <= count <= 2:
+            term = _random_name(name)
             variances[term] = RandomTerm("Group", term, numbers[0], None)
-        elif name.endswith(" Cov") and " x " in name and 1 <= count <= 2:
-            a, b = name.removesuffix(" Cov").split(" x ", 1)
-            covariances.append((a, b, numbers[0].text))
         elif count >= 4 and name:
             fixed_patsy.append(name)
             summary.fixed.append(
@@ -182,6 +191,37 @@ def _summary(lines: list[str], start: int) -> tuple[Summary, int]:
             header.get("Dependent Variable", "y"), fixed_patsy, variances, bool(covariances)
         )
     return summary, index
+
+
+def _cells(line: str) -> str:
+    """A line as the console printed it: without a copy's indentation, and a Markdown
+    table row (``| Intercept | 8.921 | ...``) without its bars (the column header's
+    ``P>|z|`` too: it is not read)."""
+    text = line.strip()
+    if text.startswith("|"):
+        text = " ".join(text.replace("|", " ").split())
+    return text
+
+
+def _random_name(label: str) -> str:
+    """A random-effect row's variable, in the newer versions' names: ``Group Var`` and the
+    older ``Intercept RE`` are ``Group`` (the intercept), ``temp RE`` is ``temp``."""
+    if label.endswith(" RE"):
+        name = label.removesuffix(" RE")
+        return "Group" if name == _OLD_INTERCEPT else name
+    return label.removesuffix(" Var")
+
+
+def _covariance_pair(label: str) -> tuple[str, str] | None:
+    """The two variables of a covariance row: ``Group x ses_cwc Cov``, or the older
+    ``Intercept RE x temp RE``; None for any other row."""
+    if label.endswith(" Cov"):
+        a, _, b = label.removesuffix(" Cov").partition(" x ")
+        return (a, b) if a and b else None
+    if label.endswith(" RE"):
+        a, _, b = label.partition(" RE x ")
+        return (_random_name(f"{a} RE"), _random_name(b)) if a and b else None
+    return None
 
 
 def _random(
@@ -210,7 +250,9 @@ def _formula(
         if patsy == "Intercept":
             continue
         parts = _split_interaction(patsy)
-        terms.append(":".join(_variable(term_name(p), p) for p in parts))
+        term = ":".join(_variable(term_name(p), p) for p in parts)
+        if term not in terms:  # a factor prints a row per level: one term
+            terms.append(term)
     slopes = [_variable(term_name(n), n) for n in variances if n != "Group"]
     return lme4_formula(
         response, terms, slopes, "Group", correlated=correlated, intercept="Group" in variances
