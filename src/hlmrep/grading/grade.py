@@ -420,6 +420,7 @@ SUMMARY_LABELS = {
     "HLM": "HLM2 run",
     "Stata": "mixed",
     "SAS": "PROC MIXED",
+    "SAS NLMIXED": "PROC NLMIXED",
     "SPSS": "MIXED",
 }
 #: The candidate of a summary fitted from its formula; a number it explains is diagnosed

@@ -117,7 +117,28 @@ def imported_modules(name: str) -> frozenset[str]:
                     found.add(candidate)
                 elif alias.name in lazy:  # a lazily re-exported name: its own module
                     found.add(lazy[alias.name])
+    if is_package and _discovers_its_modules(tree):
+        # a registry that imports every module of its package (pkgutil.iter_modules over
+        # __path__, as the readers' registry does): each of them is an import of it
+        found.update(
+            f"{name}.{child.stem}"
+            for child in sorted(path.parent.glob("*.py"))
+            if child.name != "__init__.py"
+        )
     return frozenset(m for m in found if module_file(m) is not None)
+
+
+def _discovers_its_modules(tree: ast.Module) -> bool:
+    """Whether a package's ``__init__`` calls ``pkgutil.iter_modules(__path__)``."""
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "iter_modules"
+            and any(isinstance(arg, ast.Name) and arg.id == "__path__" for arg in node.args)
+        ):
+            return True
+    return False
 
 
 def _with_parents(name: str) -> set[str]:

@@ -61,6 +61,8 @@ from hlmrep.grading.printout import (
 )
 
 TITLE = "The Mixed Procedure"
+#: What a rule drawn between a table's rows is made of.
+_RULE = frozenset("|-=+:")
 _UN = re.compile(r"^(UN|Corr)\((\d+),(\d+)\)$")
 _VAR = re.compile(r"^Var\((\d+)\)$")
 
@@ -178,22 +180,23 @@ def number(token: str) -> Printed | None:
 
 
 def is_cell(token: str) -> bool:
-    """A cell of numbers: a number or SAS's missing value ``.``."""
-    return token == "." or number(token) is not None
+    """A cell of numbers: a number (``<.0001`` too) or SAS's missing value ``.``."""
+    if token == "." or is_number(token):
+        return True
+    return token[:1] == "<" and is_number(token[1:])
 
 
 def _cells(line: str) -> list[str]:
     """A line's cells: split at whitespace, without `` | `` separators, rules (``---``) and
     the ``/* */`` that a program's comment wraps the output in."""
-    out = []
-    for token in line.split():
-        if token.startswith("/*"):
-            token = token[2:]
-        if token.endswith("*/"):
-            token = token[:-2]
-        if token and token != "|" and not (len(token) >= 3 and set(token) <= set("|-=+:")):
-            out.append(token)
-    return out
+    tokens = line.split()
+    if "/*" in line or "*/" in line:
+        tokens = [t.removeprefix("/*").removesuffix("*/") for t in tokens]
+    return [
+        t
+        for t in tokens
+        if t and t != "|" and not (len(t) >= 3 and t[0] in _RULE and set(t) <= _RULE)
+    ]
 
 
 def listing_lines(text: str) -> list[list[str]]:
@@ -210,7 +213,9 @@ def listing_lines(text: str) -> list[list[str]]:
 def _title(joined: str) -> str | None:
     if joined in TITLES:
         return joined
-    return next((prefix for prefix in TITLE_PREFIXES if joined.startswith(prefix)), None)
+    if not joined.startswith(TITLE_PREFIXES):
+        return None
+    return next(prefix for prefix in TITLE_PREFIXES if joined.startswith(prefix))
 
 
 def _procedure_title(tokens: list[str]) -> str | None:
@@ -286,10 +291,11 @@ def _pair(runs: list[Run], steps: list[Step]) -> None:
         for step, run in zip(steps, runs, strict=True):
             run.step = step
         return
-    previous = -1
-    for run in runs:
-        before = [s for s in steps if previous < s.line < run.line]
-        run.step = before[-1] if before else None
+    previous, k = -1, 0
+    for run in runs:  # steps and runs in the order of the text: one pass over both
+        while k < len(steps) and steps[k].line < run.line:
+            k += 1
+        run.step = steps[k - 1] if k and steps[k - 1].line > previous else None
         previous = run.line
 
 
@@ -374,10 +380,10 @@ def read_table(section: Section | None, least: int, most_names: int) -> Table:
             if cells:
                 flush()
             begun = index if begun is None else begun
-            names = [*names, *tokens]
+            names.extend(tokens)
         elif lead == 0:  # numbers: a row's next cells
             begun = index if begun is None else begun
-            cells = [*cells, *tokens]
+            cells.extend(tokens)
             if table.columns and len(cells) >= table.columns:
                 flush()
         else:  # a whole row on its line
@@ -457,8 +463,10 @@ SIGNALS = (
 )
 #: Tables a run needs to be a PROC MIXED fit.
 TABLES = ("Covariance Parameter Estimates", "Solution for Fixed Effects")
-#: ``Cov Parm`` names of covariance structures lme4 has no counterpart for.
-_STRUCTURED = ("CS", "CSH", "Variance", "AR(1)", "ARH(1)", "ARMA(1,1)", "TOEP", "FA")
+#: ``Cov Parm`` names of covariance structures lme4 has no counterpart for, and the
+#: beginnings of the others'.
+_STRUCTURED = frozenset({"CS", "CSH", "Variance", "AR(1)", "ARH(1)", "ARMA(1,1)", "Rho", "Gamma"})
+_STRUCTURED_PREFIXES = ("TOEP(", "TOEPH(", "FA(", "FA0(", "FA1(", "SP(", "HF(", "UNR(", "CHOL(")
 INFO_KEYS = (
     "Dependent Variable",
     "Covariance Structure",
@@ -487,14 +495,14 @@ def parse(text: str) -> Parsed:
 @dataclass
 class _Program:
     """What the pasted ``PROC MIXED`` step says: ``method=``, the response, the model's
-    effects (lower case), the CLASS variables and each ``RANDOM`` statement's effects,
-    subject and type."""
+    effects (lower case), the CLASS variables and each ``RANDOM`` statement's effects and
+    subject."""
 
     method: str = ""
     response: str = ""
     effects: set[str] = field(default_factory=set)
     classes: set[str] = field(default_factory=set)
-    random: list[tuple[list[str], str, str]] = field(default_factory=list)
+    random: list[tuple[list[str], str]] = field(default_factory=list)
 
 
 def _program(step: Step | None) -> _Program:
@@ -517,7 +525,7 @@ def _program(step: Step | None) -> _Program:
         elif keyword == "RANDOM":
             effects, _, rest = body.partition("/")
             said = options(rest)
-            found.random.append((effects.split(), said.get("SUBJECT", ""), said.get("TYPE", "")))
+            found.random.append((effects.split(), said.get("SUBJECT", "")))
     return found
 
 
@@ -558,14 +566,22 @@ def _run(run: Run) -> Summary:
     classes = _classes(sections.get("Class Level Information")) | code.classes
     covariance = read_table(sections.get("Covariance Parameter Estimates"), 1, 3)
     solution = read_table(sections.get("Solution for Fixed Effects"), 5, 4)
+    if len(covariance.rows) > MAX_ROWS or len(solution.rows) > MAX_ROWS:
+        summary.unread.append(f"line {summary.line}: a table longer than {MAX_ROWS} rows")
+        return summary
     for row in solution.rows:
         _fixed_row(summary, row, classes)
-    rows = [(row.names, number(row.cells[0]), row.line) for row in covariance.rows]
+    rows = [(row.names, number(row.cells[0]), row.line) for row in covariance.rows if row.names]
+    summary.unread += [
+        f"line {row.line + 1}: covariance parameter without a name: {' '.join(row.cells)[:80]!r}"
+        for row in covariance.rows
+        if not row.names
+    ]
     printed_subject = next((names[1] for names, _, _ in rows if len(names) > 1), "")
     subject = (
         printed_subject
         or info.get("Subject Effect", ("", 0))[0]
-        or next((s for _, s, _ in code.random if s), "subject")
+        or next((s for _, s in code.random if s), "subject")
     )
     subjects = counts.get("Subjects", ("", 0))[0].split()[:1]
     if subjects and subjects[0].isdigit():
@@ -578,9 +594,6 @@ def _run(run: Run) -> Summary:
         )
     _covariances(summary, rows, subject, randoms)
     _model(summary, info, code, covariance.cut or solution.cut)
-    if len(summary.fixed) > MAX_ROWS or len(summary.random) > MAX_ROWS:
-        summary.unread.append(f"line {summary.line}: tables longer than {MAX_ROWS} rows")
-        summary.fixed, summary.random = [], []
     return summary
 
 
@@ -683,7 +696,7 @@ def _covariances(
     summary: Summary,
     rows: list[tuple[list[str], Printed | None, int]],
     subject: str,
-    randoms: list[tuple[list[str], str, str]],
+    randoms: list[tuple[list[str], str]],
 ) -> None:
     """The ``Cov Parm`` rows as random effects: an unstructured block (``UN(i,j)``, or
     ``Var(i)`` and ``Corr(i,j)``) per subject, named by its RANDOM statement or else by
@@ -709,7 +722,7 @@ def _covariances(
         elif variance:
             i = int(variance.group(1))
             blocks.setdefault(group, {})["cov", i, i] = value
-        elif name.startswith(_STRUCTURED):
+        elif name in _STRUCTURED or name.startswith(_STRUCTURED_PREFIXES):
             summary.unread.append(
                 f"line {line + 1}: covariance parameter {name} (a type= structure lme4 has "
                 "no counterpart for) not read"
@@ -723,8 +736,8 @@ def _covariances(
     for group, block in blocks.items():
         size = max(i for _, i, _ in block)
         statement = next(
-            (e for e, s, _ in randoms if s.lower() == group.lower() and len(e) == size),
-            next((e for e, _, _ in randoms if len(e) == size), None) if len(blocks) == 1 else None,
+            (e for e, s in randoms if s.lower() == group.lower() and len(e) == size),
+            next((e for e, _ in randoms if len(e) == size), None) if len(blocks) == 1 else None,
         )
         if statement is not None:
             names = [_effect_name(e, printed_terms) for e in statement]

@@ -87,12 +87,14 @@ _OTHER_STATEMENTS = {
 _MAX_DEPTH = 50
 #: What a variance parameter's name starts with (``v_1``, ``s2e``, ``sigma2_u``, ``tau00``).
 _VARIANCE_PREFIXES = ("sigma2", "sig2", "var", "s2", "psi", "tau", "v")
-#: What follows the prefix in the residual variance's name (``v_u``: the source's own).
-_RESIDUAL_WORDS = ("", "e", "eps", "err", "error", "r", "res", "resid", "residual", "w", "u")
+#: What follows the prefix in the residual variance's name.
+_RESIDUAL_WORDS = ("", "e", "eps", "err", "error", "r", "res", "resid", "residual", "w")
+#: What follows it in any variance's name, before its index (``s2u0``, ``v_b1``).
+_VARIANCE_WORDS = {*_RESIDUAL_WORDS, "u", "b", "d", "int", "slope"}
 
 
 def recognises(text: str) -> bool:
-    if not any(line.strip() == "Parameter Estimates" for line in text.splitlines()):
+    if not any(line.strip(" |\t") == "Parameter Estimates" for line in text.splitlines()):
         return False
     return sum(signal in text for signal in SIGNALS) + ("NLMIXED" in text.upper()) >= 3
 
@@ -388,8 +390,10 @@ def _normal(tokens: list[str], at: int, what: str) -> tuple[list[list[str]], int
 
 
 def _from_program(step: Step, parameters: set[str]) -> _Roles:
-    """The roles the step's statements give (see the module); :class:`_NotLinearError` when its
-    model is not a linear mixed model or is not written so that it can be read as one."""
+    """The roles the step's statements give (see the module); :class:`_NotLinearError`
+    when its model is not a linear mixed model or is not written so that it can be read
+    as one."""
+    parameters = set(parameters)
     roles = _Roles()
     assignments: list[tuple[str, list[str]]] = []
     model: list[str] = []
@@ -414,9 +418,7 @@ def _from_program(step: Step, parameters: set[str]) -> _Roles:
         raise _NotLinearError("no RANDOM statement")
     tilde = random.index("~")
     effects = [t.lower() for t in random[:tilde]]
-    arguments, end = _normal(
-        [t.upper() if k == tilde + 1 else t for k, t in enumerate(random)], tilde + 1, "RANDOM"
-    )
+    arguments, end = _normal(random, tilde + 1, "RANDOM")
     rest = random[end:]
     for k in range(len(rest) - 2):
         if rest[k].upper() == "SUBJECT" and rest[k + 1] == "=":
@@ -511,10 +513,20 @@ def _indices(name: str) -> list[int]:
 
 
 def _variance_rest(name: str) -> str | None:
-    """What follows a variance's prefix (``v_u`` → ``u``, ``s2e`` → ``e``); None when the
-    name is not a variance's."""
+    """What follows a variance's prefix (``v_u`` → ``u``, ``s2u0`` → ``u0``, ``tau01`` →
+    ``01``); None when the name is not a variance's (``vocab``: a word follows)."""
     prefix = next((p for p in _VARIANCE_PREFIXES if name.startswith(p)), None)
-    return None if prefix is None else name[len(prefix) :].strip("_")
+    if prefix is None:
+        return None
+    rest = name[len(prefix) :].strip("_")
+    return rest if rest.rstrip("0123456789_") in _VARIANCE_WORDS else None
+
+
+def _residual_rank(name: str) -> int:
+    """How surely an unindexed variance is the residual's: ``s2e`` before ``v_u`` (this
+    corpus's residual, but ``u`` is a level-2 effect in HLM's notation) before others."""
+    rest = _variance_rest(name) or ""
+    return 0 if rest in _RESIDUAL_WORDS else 1 if rest == "u" else 2
 
 
 def _by_names(names: list[str]) -> _Roles:
@@ -525,8 +537,8 @@ def _by_names(names: list[str]) -> _Roles:
     unindexed: list[str] = []
     fixed: list[str] = []
     for name in names:
-        indices = _indices(name)
         rest = _variance_rest(name)
+        indices = _indices(name if rest is None else rest)
         pair = len(indices) == 2 and indices[0] != indices[1]
         if pair and (rest is not None or name.startswith("c")):
             covariances[max(indices), min(indices)] = name
@@ -537,14 +549,13 @@ def _by_names(names: list[str]) -> _Roles:
         else:
             fixed.append(name)
     if unindexed:  # the residual's: by its word (``e``, ``res``), else the last
-        ranked = sorted(
-            unindexed,
-            key=lambda n: (_variance_rest(n) not in _RESIDUAL_WORDS, -unindexed.index(n)),
-        )
+        ranked = sorted(unindexed, key=lambda n: (_residual_rank(n), -unindexed.index(n)))
         roles.residual = ranked[0]
         for name in unindexed:
             if name != roles.residual:
                 variances.setdefault(-1, name)  # ``s2u`` beside ``s2e``: the intercept's
+    for k, name in enumerate(fixed):
+        roles.fixed[name] = "(Intercept)" if k == 0 else name
     order = sorted(variances)
     position = {index: k for k, index in enumerate(order, start=1)}
     for (i, j), name in covariances.items():
@@ -552,10 +563,13 @@ def _by_names(names: list[str]) -> _Roles:
             later, earlier = max(position[i], position[j]), min(position[i], position[j])
             roles.covariances[later, earlier] = name
     for k, index in enumerate(order):
-        term = "(Intercept)" if k == 0 else (fixed[k] if k < len(fixed) else f"effect {k + 1}")
+        # its fixed effect: the same index (beta_2 of v_2), or HLM's (g10 of u1)
+        partner = next((f for f in fixed if _indices(f) in ([index], [index, 0])), None)
+        if partner is not None:
+            term = roles.fixed[partner]
+        else:
+            term = "(Intercept)" if k == 0 else f"effect {k + 1}"
         roles.random.append((term, variances[index]))
-    for k, name in enumerate(fixed):
-        roles.fixed[name] = "(Intercept)" if k == 0 else name
     said = [f"{fixed[0]} the intercept"] if fixed else []
     said += [f"{p} a fixed effect (its term unknown)" for p in fixed[1:]]
     said += [f"{v} the variance of {t}'s random effect" for t, v in roles.random]
@@ -587,9 +601,16 @@ def _run(run: Run) -> Summary:
     counts = key_values(sections.get("Dimensions"), ("Observations Used", "Subjects"))
     fit_statistics(summary, sections.get("Fit Statistics"))
     table = read_table(sections.get("Parameter Estimates"), 5, 1)
+    if len(table.rows) > MAX_ROWS:
+        summary.unread.append(f"line {summary.line}: a table longer than {MAX_ROWS} rows")
+        return summary
     rows: dict[str, Row] = {}
-    for row in table.rows[:MAX_ROWS]:
-        rows.setdefault(row.names[0].lower(), row)
+    for row in table.rows:
+        if row.names:
+            rows.setdefault(row.names[0].lower(), row)
+        else:
+            text = " ".join(row.cells)[:80]
+            summary.unread.append(f"line {row.line + 1}: parameter without a name: {text!r}")
     try:
         if run.step is None:
             raise _NotLinearError("not pasted")
