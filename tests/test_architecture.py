@@ -421,12 +421,6 @@ EXPECTED = {
     # The neutral printout, the readers and the documents they are taken out of, and the
     # grade books: the grading jobs and the index.
     "grading/printout.py": GRADES,
-    "grading/formats.py": GRADES,
-    "grading/readers/statsmodels_mixedlm.py": GRADES,
-    "grading/readers/hlm.py": GRADES,
-    "grading/readers/stata.py": GRADES,
-    "grading/readers/sas.py": GRADES,
-    "grading/readers/spss.py": GRADES,
     "grading/documents.py": GRADES,
     "grading/gradebook.py": GRADES,
     # User commands only: `grade FILE`, `fit DATA FORMULA`, `check`.
