@@ -169,6 +169,9 @@ def test_the_read_command_prints_each_number_with_its_line(tmp_path: Path) -> No
         estimate = row["estimate"]
         assert estimate["text"] in lines[estimate["line"] - 1]
         assert row["term"] in lines[estimate["line"] - 1]
+        # the row's other cells on the estimate's own line (df 237.2588776 is printed once)
+        for cell in ("std_error", "statistic", "df"):
+            assert row[cell]["line"] == estimate["line"], (row["term"], cell)
 
 
 def test_nothing_read_names_every_program_read(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ from hlmrep.grading.printout import (
     Printed,
     Summary,
 )
-from hlmrep.grading.readers import PROGRAMS, READERS
+from hlmrep.grading.readers import PROGRAMS
 from hlmrep.grading.submission import Submission, SubmissionError, read
 
 
@@ -42,12 +42,22 @@ class _Lines:
     def __post_init__(self) -> None:
         self.tokens = [_tokens(line) for line in self.lines]
 
-    def find(self, number: Printed | None, start: int, end: int, label: str = "") -> int | None:
+    def find(
+        self,
+        number: Printed | None,
+        start: int,
+        end: int,
+        label: str = "",
+        row: int | None = None,
+    ) -> int | None:
         """1-based line of ``number``'s text in lines ``start``..``end`` (1-based,
-        inclusive), beside ``label`` where a line has both."""
+        inclusive): on its row's line ``row`` when it is there (a fixed effect's SE and df
+        beside its estimate), else beside ``label`` where a line has both, else the first."""
         if number is None:
             return None
         wanted = {number.text, number.text.lstrip("+")}
+        if row is not None and wanted & self.tokens[row - 1]:
+            return row
         first = None
         for index in range(max(start, 1) - 1, min(end, len(self.lines))):
             if wanted & self.tokens[index]:
@@ -79,8 +89,13 @@ def _number(number: Printed | None, line: int | None) -> dict[str, Any] | None:
 
 
 def _summary(block: Summary, lines: _Lines, end: int) -> dict[str, Any]:
-    def num(value: Printed | None, label: str = "") -> dict[str, Any] | None:
-        return _number(value, lines.find(value, block.line, end, label))
+    def num(
+        value: Printed | None, label: str = "", row: int | None = None
+    ) -> dict[str, Any] | None:
+        return _number(value, lines.find(value, block.line, end, label, row))
+
+    def row_of(value: Printed | None, label: str) -> int | None:
+        return lines.find(value, block.line, end, label)
 
     program = PROGRAMS.get(block.program)
     out: dict[str, Any] = {
@@ -98,24 +113,26 @@ def _summary(block: Summary, lines: _Lines, end: int) -> dict[str, Any]:
             {
                 "term": term.term,
                 "estimate": num(term.estimate, term.term),
-                "std_error": num(term.std_error, term.term),
-                "statistic": num(term.t_value, term.term),
-                "df": num(term.df, term.term),
-                "p_value": num(term.p_value, term.term),
+                "std_error": num(term.std_error, term.term, row),
+                "statistic": num(term.t_value, term.term, row),
+                "df": num(term.df, term.term, row),
+                "p_value": num(term.p_value, term.term, row),
                 "robust_se": num(block.robust_se.get(term.term), term.term),
             }
             for term in block.fixed
+            for row in [row_of(term.estimate, term.term)]
         ],
         "random": [
             {
                 "group": effect.group,
                 "name": effect.name,
                 "variance": num(effect.variance, effect.name),
-                "sd": num(effect.sd, effect.name),
-                "correlations": [num(value) for value in effect.correlations],
+                "sd": num(effect.sd, effect.name, row),
+                "correlations": [num(value, "", row) for value in effect.correlations],
                 "covariances": [num(value) for value in effect.covariances],
             }
             for effect in block.random
+            for row in [row_of(effect.variance, effect.name)]
         ],
         "residual": {
             "variance": num(block.residual_variance),
@@ -135,25 +152,19 @@ def _not_read(block: Summary) -> list[str]:
     """What the program prints for a fit that this printout does not hold."""
     program = PROGRAMS.get(block.program)
     never = program.never_prints if program else ()
-    prints_sd = program is None or "SD" in program.prints
-    prints_variance = program is None or "variance" in program.prints
     missing = []
     if not block.fixed:
         missing.append("fixed effects")
-    elif all(term.std_error is None for term in block.fixed):
-        missing.append("standard errors of the fixed effects")
     if not block.random:
         missing.append("random effects")
     if block.residual_variance is None and block.residual_sd is None:
-        missing.append("residual variance")
+        missing.append("the residual's variance or SD")
     if block.reml_criterion is None and not block.fit_statistics:
         missing.append("criterion or log likelihood")
     if block.n_obs is None and "n_*" not in never:
         missing.append("number of observations")
     if not block.groups and "n_*" not in never:
         missing.append("number of groups")
-    if not prints_sd and not prints_variance:  # pragma: no cover - every program prints one
-        missing.append("random-effect sizes")
     if block.truncated:
         missing.append("the rest of the printout (cut short)")
     return missing
@@ -332,8 +343,3 @@ def read_command(path: Path, json_path: Path | None) -> int:
         text = json.dumps(form, indent=1, ensure_ascii=False) + "\n"
         write_atomically(json_path, lambda temporary: temporary.write_text(text, "utf-8"))
     return 0
-
-
-def programs_read() -> list[str]:
-    """Every program a reader reads, for messages and ``--help``."""
-    return [program.title for reader in READERS for program in reader.programs]

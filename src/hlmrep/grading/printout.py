@@ -255,7 +255,33 @@ class Parsed:
     not_graded: list[str] = field(default_factory=list)
 
 
-# ----- what every reader of a program without a formula does alike --------------------------
+# ----- what every reader does alike ---------------------------------------------------------
+#: What a program that prints variances alone never prints: SDs, correlations (it prints
+#: covariances) and the residuals' quantiles.
+VARIANCES_ONLY: tuple[str, ...] = (
+    "random.*.sd",
+    "random.corr.*",
+    "residual.sd",
+    "scaled_residuals.*",
+)
+
+
+def add_block(
+    parsed: Parsed, block: Summary | Anova | Intervals | Coefficients, what: str, end: int = 0
+) -> None:
+    """A block read whole is graded; one with unread rows is named and not graded (a
+    block is graded whole or not at all).  ``end`` is the index of the line after it
+    (where reading stopped; 0 where the reader does not say)."""
+    block.end = end
+    parsed.problems += block.unread
+    if block.unread:
+        parsed.problems.append(
+            f"line {block.line}: {what} not read whole ({len(block.unread)} row(s) not "
+            "read): not graded"
+        )
+    parsed.blocks.append(block)
+
+
 def number_or_none(token: str) -> Printed | None:
     """A printed number, or None for a cell that is not one (``.``, a label)."""
     return printed(token) if is_number(token) else None

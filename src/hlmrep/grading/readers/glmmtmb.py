@@ -57,18 +57,24 @@ from __future__ import annotations
 import re
 
 from hlmrep.grading.printout import (
-    FixedTerm,
     Parsed,
     Printed,
     Program,
-    RandomTerm,
     Reader,
     Summary,
+    add_block,
     is_number,
     printed,
 )
+from hlmrep.grading.readers import r_tables
+from hlmrep.grading.readers.r_tables import (
+    finish_fixed,
+    fixed_header,
+    fixed_row,
+    is_fixed_header,
+    random_row,
+)
 
-_PREFIX = re.compile(r"^\s*(?:##\s?|#>\s?|>\s?)?")
 #: The call's lines glmmTMB prints after the formula (``.prt.call.glmmTMB``).
 _CALL_KEYS = ("Zero inflation:", "Dispersion:", "Data:", "Weights:", "Offset:")
 #: Parts of the call that make the fit more than a linear mixed model.
@@ -81,21 +87,6 @@ _TRAILERS = ("---", "Signif. codes", "0 ‘***’", "0 '***'", "Priors:")
 _WARNING = "Model convergence problem"
 #: Lines looked back from a summary for the warning of the call that fitted it.
 _LOOKBACK = 10
-_FIXED_HEADER_WORDS = {"Estimate", "Std.", "Error", "z", "t", "value", "ddf", "df"}
-_FIXED_COLUMNS = (
-    ("Estimate", "estimate"),
-    ("Std. Error", "std_error"),
-    ("z value", "t_value"),
-    ("t value", "t_value"),
-    ("Pr(>|z|)", "p_value"),
-    ("Pr(>|t|)", "p_value"),
-)
-_STARS = {"*", "**", "***", "."}
-
-
-def _lines(text: str) -> list[str]:
-    """The text's lines without knitr's ``## ``, reprex's ``#> `` or a console's ``> ``."""
-    return [_PREFIX.sub("", line).rstrip() for line in text.splitlines()]
 
 
 def starts(lines: list[str], index: int) -> bool:
@@ -116,7 +107,7 @@ def recognises(text: str) -> bool:
 
 def parse(text: str) -> Parsed:
     """Every glmmTMB summary in ``text`` (see the module)."""
-    lines = _lines(text)
+    lines = r_tables.lines(text)
     parsed = Parsed([], [])
     index = previous_end = 0
     while index < len(lines):
@@ -132,13 +123,7 @@ def parse(text: str) -> Parsed:
                 "(not a linear mixed model)"
             )
             continue
-        parsed.problems += summary.unread
-        if summary.unread:
-            parsed.problems.append(
-                f"line {summary.line}: glmmTMB summary not read whole "
-                f"({len(summary.unread)} row(s) not read): not graded"
-            )
-        parsed.blocks.append(summary)
+        add_block(parsed, summary, "glmmTMB summary")
     return parsed
 
 
@@ -221,17 +206,17 @@ def _summary(lines: list[str], start: int) -> tuple[Summary, int, str]:
         elif section == "random" and tokens[:2] == ["Groups", "Name"]:
             header = tokens
         elif section == "random" and part == "Conditional":
-            trouble = _random_row(summary, tokens, header)
+            trouble = random_row(summary, tokens, header)
             if trouble:
                 summary.unread.append(f"line {index}: random effect not read ({trouble}): {text!r}")
-        elif section == "fixed" and set(tokens) <= _FIXED_HEADER_WORDS | {"Pr(>|z|)", "Pr(>|t|)"}:
+        elif section == "fixed" and is_fixed_header(tokens):
             # the first header, or that of the next columns when R splits a table wider
             # than the console: their rows are merged by term
-            header = _fixed_header(text)
+            header = fixed_header(text)
         elif section == "fixed" and header and text.startswith(_TRAILERS):
             section = "done"
         elif section == "fixed" and header and part == "Conditional":
-            trouble = _fixed_row(pending, tokens, header)
+            trouble = fixed_row(pending, tokens, header)
             if trouble:
                 summary.unread.append(f"line {index}: fixed effect not read ({trouble}): {text!r}")
         elif section in ("random", "fixed") and part != "Conditional":
@@ -239,7 +224,9 @@ def _summary(lines: list[str], start: int) -> tuple[Summary, int, str]:
         else:
             summary.unread.append(f"line {index}: line not read: {text[:80]!r}")
     summary.formula = " ".join(piece for piece in formula if piece)
-    _finish_fixed(summary, pending, index)
+    finish_fixed(summary, pending, index)
+    if not summary.fixed:
+        summary.unread.append(f"line {summary.line}: summary without fixed effects (truncated?)")
     if summary.reml_criterion is None and not summary.fit_statistics:
         summary.unread.append(f"line {start + 1}: summary without a criterion (truncated?)")
     return summary, index, not_lmm
@@ -295,76 +282,6 @@ def _groups(summary: Summary, text: str, index: int) -> None:
         summary.groups[name.strip()] = int(count)
 
 
-def _random_row(summary: Summary, tokens: list[str], header: list[str]) -> str:
-    """One row of the random-effects table: a group (not on a term's continuation row),
-    a term, its variance and SD (as the header names them), its correlations."""
-    names = []
-    while tokens and not is_number(tokens[0]):
-        names.append(tokens.pop(0))
-    if not tokens or not all(is_number(t) for t in tokens):
-        return "expected names, then numbers"
-    columns = [c for c in ("Variance", "Std.Dev.") if c in header] or ["Variance", "Std.Dev."]
-    if len(tokens) < len(columns):
-        return f"expected {' and '.join(columns)}"
-    sizes = dict(zip(columns, (printed(t) for t in tokens), strict=False))
-    correlations = [printed(t) for t in tokens[len(columns) :]]
-    variance, sd = sizes.get("Variance"), sizes.get("Std.Dev.")
-    if names == ["Residual"] and not correlations:
-        summary.residual_variance, summary.residual_sd = variance, sd
-        return ""
-    if len(names) == 2:
-        group, name = names
-    elif len(names) == 1 and summary.random:
-        group, name = summary.random[-1].group, names[0]
-    else:
-        return "expected a group and a term name"
-    summary.random.append(RandomTerm(group, name, variance, sd, correlations))
-    return ""
-
-
-def _fixed_header(text: str) -> list[str]:
-    """The fixed-effects columns a header names, in their order (those of one chunk of a
-    table split by the console's width)."""
-    found = [(text.find(word), column) for word, column in _FIXED_COLUMNS if word in text]
-    df = re.search(r"\bd?df\b", text)
-    if df:
-        found.append((df.start(), "df"))
-    return [column for _, column in sorted(found)]
-
-
-def _fixed_row(pending: dict[str, dict[str, Printed]], tokens: list[str], header: list[str]) -> str:
-    """A term and its cells (stars dropped, R's ``< 2e-16`` read as the bound ``<``)."""
-    while tokens and tokens[-1] in _STARS:
-        tokens = tokens[:-1]
-    bound = ""
-    if len(tokens) >= 2 and tokens[-2] == "<":
-        tokens, bound = [*tokens[:-2], tokens[-1]], "<"
-    elif tokens and tokens[-1].startswith("<") and len(tokens[-1]) > 1:
-        tokens, bound = [*tokens[:-1], tokens[-1][1:]], "<"
-    count = len(header)
-    if bound and header[-1] != "p_value":
-        return "a bound '<' where no p-value is printed"
-    if len(tokens) <= count or not all(is_number(t) for t in tokens[-count:]):
-        return f"expected a term and {count} numbers"
-    values = {c: printed(t) for c, t in zip(header, tokens[-count:], strict=True)}
-    if bound:
-        values["p_value"] = printed(tokens[-1], bound)
-    pending.setdefault(" ".join(tokens[:-count]), {}).update(values)
-    return ""
-
-
-def _finish_fixed(summary: Summary, pending: dict[str, dict[str, Printed]], index: int) -> None:
-    """The rows read (merged over a split table's chunks) as terms; a term without its
-    estimate, standard error or z value is a row not read."""
-    for term, values in pending.items():
-        if {"estimate", "std_error", "t_value"} <= set(values):
-            summary.fixed.append(FixedTerm(term, **values))
-        else:
-            summary.unread.append(f"line {index}: fixed effect {term!r}: columns missing")
-    if not summary.fixed:
-        summary.unread.append(f"line {summary.line}: summary without fixed effects (truncated?)")
-
-
 def _call_and_warnings(summary: Summary, lines: list[str], first: int, after: int) -> None:
     """What the lines around a summary say of its fit: a glmmTMB call pasted before it
     that asks for REML, and glmmTMB's convergence warning, printed after the call that
@@ -404,7 +321,6 @@ GLMMTMB = Program(
     default_method="ML",
     never_prints=("scaled_residuals.*",),
     printed_units={"random.corr.*": 0.01},
-    tolerance={},
 )
 
 

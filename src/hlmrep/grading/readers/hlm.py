@@ -533,7 +533,6 @@ HLM = Program(
     default_method="REML",
     never_prints=("scaled_residuals.*",),
     printed_units={"random.corr.*": 0.001},
-    tolerance={},
 )
 
 

@@ -56,10 +56,20 @@ from hlmrep.grading.printout import (
     RandomTerm,
     Reader,
     Summary,
+    add_block,
     is_number,
     printed,
 )
-from hlmrep.grading.readers import glmmtmb
+from hlmrep.grading.readers import glmmtmb, r_tables
+from hlmrep.grading.readers.r_tables import (
+    STARS,
+    finish_fixed,
+    fixed_header,
+    fixed_row,
+    is_fixed_header,
+    random_row,
+    split_bound,
+)
 
 __all__ = [
     "Anova",
@@ -79,8 +89,6 @@ __all__ = [
 #: Rows read per table: lme4's summary of a model of 50 terms has 50 fixed-effect rows, an
 #: anova() of a lab compares a handful of models. A larger table is refused whole.
 MAX_TABLE_ROWS = {"fixed effects": 200, "random effects": 100, "anova": 20}
-_PREFIX = re.compile(r"^\s*(?:##\s?|#>\s?|>\s?)?")
-_STARS = {"*", "**", "***", ".", "‘***’", "‘**’", "‘*’", "‘.’"}
 #: Lines after a summary's fixed effects that still belong to its printout.
 _SUMMARY_TRAILERS = (
     "---",
@@ -98,11 +106,6 @@ _SUMMARY_TRAILERS = (
     "unable to evaluate scaled gradient",
     "Hessian is numerically singular",
 )
-
-
-def _lines(text: str) -> list[str]:
-    """The text's lines without knitr's ``## ``, reprex's ``#> `` or a console's ``> ``."""
-    return [_PREFIX.sub("", line).rstrip() for line in text.splitlines()]
 
 
 #: A console's prompt: the command typed after it, never R's output.
@@ -160,7 +163,7 @@ def _recognised(text: str) -> str | None:
 
 def parse(text: str) -> Parsed:
     """Find and read every printed block (see the module) of R's mixed-model output."""
-    lines = _lines(text)
+    lines = r_tables.lines(text)
     commands = _commands(text)
     parsed = Parsed([], [])
     index = 0
@@ -172,32 +175,32 @@ def parse(text: str) -> Parsed:
             continue
         if _is_summary_start(line):
             summary, index = _summary(lines, index, commands)
-            _add(parsed, summary, "summary()", index)
+            add_block(parsed, summary, "summary()", index)
             continue
         if _is_nlme_start(line):
             summary, index = _nlme_summary(lines, index, commands)
-            _add(parsed, summary, "summary() of lme", index)
+            add_block(parsed, summary, "summary() of lme", index)
             continue
         if text_ == "Models:":
             refit = any(
                 "refitting model(s) with ML" in lines[i] for i in range(max(0, index - 3), index)
             )
             anova, index = _anova(lines, index, refit)
-            _add(parsed, anova, "anova()", index)
+            add_block(parsed, anova, "anova()", index)
             continue
         if text_.startswith("ANOVA-like table for random-effects"):
             tests, index, unread = _ranova(lines, index)
             parsed.problems += unread
             for test in tests:
-                _add(parsed, test, "ranova()", index)
+                add_block(parsed, test, "ranova()", index)
             continue
         if _named_vector_pair(lines, index) and text_.split()[0] == "(Intercept)":
             coefficients, index = _coefficients(lines, index)
-            _add(parsed, coefficients, "fixef()", index)
+            add_block(parsed, coefficients, "fixef()", index)
             continue
         if _CONFINT_HEADER.fullmatch(text_):
             intervals, index = _intervals(lines, index)
-            _add(parsed, intervals, "confint()", index)
+            add_block(parsed, intervals, "confint()", index)
             continue
         what = _recognised(text_)
         if what is not None:
@@ -277,37 +280,11 @@ def _intervals(lines: list[str], start: int) -> tuple[Intervals, int]:
     return block, index
 
 
-def _add(
-    parsed: Parsed, block: Summary | Anova | Intervals | Coefficients, what: str, end: int = 0
-) -> None:
-    """A block read whole is graded; one with unread rows is named and not graded.
-    ``end`` is the index of the line after it (where reading stopped)."""
-    block.end = end
-    parsed.problems += block.unread
-    if block.unread:
-        parsed.problems.append(
-            f"line {block.line}: {what} not read whole ({len(block.unread)} row(s) not "
-            "read): not graded"
-        )
-    parsed.blocks.append(block)
-
-
 def _skip_table(lines: list[str], index: int) -> int:
     """The line after a recognised table: its first blank line, or the next block."""
     while index < len(lines) and lines[index].strip() and not _block_starts(lines[index]):
         index += 1
     return index
-
-
-def _split_bound(tokens: list[str]) -> tuple[list[str], str]:
-    """Stars dropped, and R's "< 2e-16" or "<2e-16" at the end as the bound "<"."""
-    while tokens and tokens[-1] in _STARS:
-        tokens = tokens[:-1]
-    if len(tokens) >= 2 and tokens[-2] == "<":
-        return [*tokens[:-2], tokens[-1]], "<"
-    if tokens and tokens[-1].startswith("<") and len(tokens[-1]) > 1:
-        return [*tokens[:-1], tokens[-1][1:]], "<"
-    return tokens, ""
 
 
 #: Lines that follow a summary's formula: never a continuation of it.
@@ -350,7 +327,7 @@ def _summary(
         index += 1
         if not text:
             if section == "fixed" and pending:
-                _finish_fixed(summary, pending, index)
+                finish_fixed(summary, pending, index)
                 section = "fixed done"
             continue
         if text.startswith("Formula:"):
@@ -388,27 +365,27 @@ def _summary(
                 )
             section = "" if section == "random" else section
         elif section == "random":
-            trouble = _random_row(summary, tokens)
+            trouble = random_row(summary, tokens, header)
             if trouble:
                 summary.unread.append(f"line {index}: random effect not read ({trouble}): {text!r}")
         elif text.startswith("Fixed effects:"):
             section = "fixed"
             header = []
-        elif section == "fixed" and _is_fixed_header(tokens):
+        elif section == "fixed" and is_fixed_header(tokens):
             # the first header, or that of the next columns when R splits a table wider
             # than the console: their rows are merged by term
-            header = _fixed_header(text)
+            header = fixed_header(text)
         elif section == "fixed" and header and (text == "---" or text.startswith("Signif.")):
-            _finish_fixed(summary, pending, index)
+            finish_fixed(summary, pending, index)
             section = "fixed done"
         elif section == "fixed" and header:
-            trouble = _fixed_row(pending, tokens, header)
+            trouble = fixed_row(pending, tokens, header)
             if trouble:
                 summary.unread.append(f"line {index}: fixed effect not read ({trouble}): {text!r}")
         elif text.startswith("Correlation of Fixed Effects"):
             section = "correlation"
     if pending:
-        _finish_fixed(summary, pending, index)
+        finish_fixed(summary, pending, index)
     _check_whole(summary, start)
     return summary, index
 
@@ -460,79 +437,6 @@ def _observations(summary: Summary, text: str) -> str:
     for name, count in groups:
         summary.groups[name] = int(count)
     return ""
-
-
-def _random_row(summary: Summary, tokens: list[str]) -> str:
-    """One row of the random-effects table; with collapsed spaces the group column of a
-    continuation row is absent, so the row is read by how many names precede numbers."""
-    names = []
-    while tokens and not is_number(tokens[0]):
-        names.append(tokens.pop(0))
-    if not tokens or len(tokens) < 2 or not all(is_number(t) for t in tokens):
-        return "expected a name, a variance and an SD"
-    variance, sd, *correlations = (printed(t) for t in tokens)
-    if names == ["Residual"]:
-        summary.residual_variance, summary.residual_sd = variance, sd
-        return ""
-    if len(names) == 2:
-        group, name = names
-    elif len(names) == 1 and summary.random:
-        group, name = summary.random[-1].group, names[0]
-    else:
-        return "expected a group and a term name"
-    summary.random.append(RandomTerm(group, name, variance, sd, correlations))
-    return ""
-
-
-_FIXED_HEADER_WORDS = {"Estimate", "Std.", "Error", "df", "t", "value", "Pr(>|t|)"}
-
-
-def _is_fixed_header(tokens: list[str]) -> bool:
-    return bool(tokens) and set(tokens) <= _FIXED_HEADER_WORDS
-
-
-def _fixed_header(text: str) -> list[str]:
-    """The fixed-effects columns a header names, in order: Estimate, Std. Error, df,
-    t value, Pr(>|t|) (all of them, or those of one chunk of a split table)."""
-    found = [
-        (text.find(word), column)
-        for word, column in (
-            ("Estimate", "estimate"),
-            ("Std. Error", "std_error"),
-            ("t value", "t_value"),
-            ("Pr(>|t|)", "p_value"),
-        )
-        if word in text
-    ]
-    df = re.search(r"\bdf\b", text)
-    if df:
-        found.append((df.start(), "df"))
-    return [column for _, column in sorted(found)]
-
-
-def _fixed_row(pending: dict[str, dict[str, Printed]], tokens: list[str], header: list[str]) -> str:
-    tokens, bound = _split_bound(tokens)
-    if bound and "p_value" not in header:
-        return "a bound '<' where no p-value is printed"
-    count = len(header)
-    if len(tokens) <= count or not all(is_number(t) for t in tokens[-count:]):
-        return f"expected a term and {count} numbers"
-    values = dict(zip(header, (printed(t) for t in tokens[-count:]), strict=True))
-    if bound:
-        values["p_value"] = printed(tokens[-1], bound)
-    pending.setdefault(" ".join(tokens[:-count]), {}).update(values)
-    return ""
-
-
-def _finish_fixed(summary: Summary, pending: dict[str, dict[str, Printed]], index: int) -> None:
-    """The fixed-effect rows read (merged over a split table's chunks) as terms; a term
-    without its estimate, standard error or t value is a row not read."""
-    for term, values in pending.items():
-        if {"estimate", "std_error", "t_value"} <= set(values):
-            summary.fixed.append(FixedTerm(term, **values))
-        else:
-            summary.unread.append(f"line {index}: fixed effect {term!r}: columns missing")
-    pending.clear()
 
 
 # ----- nlme -------------------------------------------------------------------------------------
@@ -661,7 +565,7 @@ def _nlme_random_columns(
 
 def _nlme_fixed_row(summary: Summary, tokens: list[str]) -> str:
     """``(Intercept) 12.636193 0.2445038 7024 51.68096 0``: Value, Std.Error, DF, t, p."""
-    tokens, bound = _split_bound(tokens)
+    tokens, bound = split_bound(tokens)
     if len(tokens) < 6 or not all(is_number(t) for t in tokens[-5:]):
         return "expected a term and 5 numbers"
     estimate, std_error, df, t_value, p_value = (printed(t) for t in tokens[-5:])
@@ -715,13 +619,13 @@ def _anova(lines: list[str], start: int, refit: bool) -> tuple[Anova, int]:
 
 def _is_row(tokens: list[str]) -> bool:
     """A table row: a name and then numbers (a bound or stars at the end)."""
-    values, _ = _split_bound(tokens[1:])
+    values, _ = split_bound(tokens[1:])
     return bool(values) and any(is_number(v) for v in values)
 
 
 def _anova_row(anova: Anova, tokens: list[str], header: list[str]) -> str:
     name = tokens[0]
-    values, bound = _split_bound(tokens[1:])
+    values, bound = split_bound(tokens[1:])
     if not values or len(values) > len(header) or not all(is_number(v) for v in values):
         return f"expected a model name and up to {len(header)} numbers"
     row = {column: printed(value) for column, value in zip(header, values, strict=False)}
@@ -735,7 +639,7 @@ def _is_value(token: str) -> bool:
     """A number, a bound ("<", "<2e-16") or significance stars: a table cell."""
     return (
         is_number(token)
-        or token in _STARS
+        or token in STARS
         or token == "<"
         or (token.startswith("<") and is_number(token[1:]))
     )
@@ -781,7 +685,7 @@ def _ranova(lines: list[str], start: int) -> tuple[list[Anova], int, list[str]]:
             header = tokens
         elif header:
             split = _values_start(tokens)
-            values, bound = _split_bound(tokens[split:])
+            values, bound = split_bound(tokens[split:])
             name = " ".join(tokens[:split])
             # <none> has nothing under the test's columns: its row there is its name alone
             if (
@@ -821,9 +725,7 @@ LME4 = Program(
     title="R lme4 / lmerTest",
     prints="variances and SDs",
     default_method="REML",
-    never_prints=(),
     printed_units={"random.corr.*": 0.01},
-    tolerance={},
     # print.summary.merMod prints the scaled residuals at max(3, getOption("digits") - 3)
     # significant digits: 3 under options(digits = 3) to 6
     row_digits={"scaled_residuals.*": 3},
@@ -837,7 +739,6 @@ NLME = Program(
     default_method="REML",
     never_prints=("random.*.variance", "residual.variance"),
     printed_units={"random.corr.*": 0.001},
-    tolerance={},
 )
 
 

@@ -46,6 +46,7 @@ import re
 from dataclasses import dataclass, field
 
 from hlmrep.grading.printout import (
+    VARIANCES_ONLY,
     FixedTerm,
     Parsed,
     Printed,
@@ -781,9 +782,7 @@ SAS = Program(
     title="SAS PROC MIXED",
     prints="variances",
     default_method="REML",
-    never_prints=("random.*.sd", "random.corr.*", "residual.sd", "scaled_residuals.*"),
-    printed_units={},
-    tolerance={},
+    never_prints=VARIANCES_ONLY,
 )
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hlmrep.grading.printout import (
+    VARIANCES_ONLY,
     FixedTerm,
     Parsed,
     Printed,
@@ -696,9 +697,7 @@ NLMIXED = Program(
     title="SAS PROC NLMIXED",
     prints="variances",
     default_method="ML",
-    never_prints=("random.*.sd", "random.corr.*", "residual.sd", "scaled_residuals.*"),
-    printed_units={},
-    tolerance={},
+    never_prints=VARIANCES_ONLY,
 )
 
 

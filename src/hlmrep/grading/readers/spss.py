@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 
 from hlmrep.grading.printout import (
+    VARIANCES_ONLY,
     FixedTerm,
     Parsed,
     Printed,
@@ -193,9 +194,7 @@ SPSS = Program(
     title="SPSS MIXED",
     prints="variances",
     default_method="REML",
-    never_prints=("random.*.sd", "random.corr.*", "residual.sd", "scaled_residuals.*", "n_*"),
-    printed_units={},
-    tolerance={},
+    never_prints=(*VARIANCES_ONLY, "n_*"),
 )
 
 

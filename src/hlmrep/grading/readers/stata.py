@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 
 from hlmrep.grading.printout import (
+    VARIANCES_ONLY,
     FixedTerm,
     Parsed,
     Printed,
@@ -217,8 +218,7 @@ STATA = Program(
     title="Stata mixed / xtmixed",
     prints="variances",
     default_method="REML",
-    never_prints=("random.*.sd", "random.corr.*", "residual.sd", "scaled_residuals.*"),
-    printed_units={},
+    never_prints=VARIANCES_ONLY,
     tolerance={"random.*": 1e-4, "residual.*": 1e-5},
 )
 

@@ -33,12 +33,14 @@ import re
 
 from hlmrep.grading.printout import (
     NON_FINITE,
+    VARIANCES_ONLY,
     FixedTerm,
     Parsed,
     Program,
     RandomTerm,
     Reader,
     Summary,
+    add_block,
     criterion_from_loglik,
     is_number,
     lme4_formula,
@@ -114,13 +116,7 @@ def parse(text: str) -> Parsed:
     while index < len(lines):
         if TITLE in lines[index]:
             summary, index = _summary(lines, index)
-            parsed.problems += summary.unread
-            if summary.unread:
-                parsed.problems.append(
-                    f"line {summary.line}: statsmodels summary not read whole "
-                    f"({len(summary.unread)} row(s) not read): not graded"
-                )
-            parsed.blocks.append(summary)
+            add_block(parsed, summary, "statsmodels summary")
             continue
         index += 1
     return parsed
@@ -264,7 +260,7 @@ STATSMODELS = Program(
     title="Python statsmodels MixedLM",
     prints="variances",
     default_method="REML",
-    never_prints=("random.*.sd", "random.corr.*", "residual.sd", "scaled_residuals.*"),
+    never_prints=VARIANCES_ONLY,
     printed_units={"fixed.*": 0.001, "random.*": 0.001},
     tolerance={"fixed.*.se": 5e-3, "fixed.*.t": 5e-3},
 )
