@@ -555,3 +555,46 @@ def test_an_answer_sheet_of_standard_deviations_as_variances_is_named(grading_ca
                 assert number["diagnosis"] == "sd_as_variance", number
             else:
                 assert number["verdict"] == "exact", number
+
+
+@pytest.mark.parametrize(
+    "fixture",
+    [
+        "null_models/hana_sato_null.txt",
+        "formulas/kofi_mensah_model4.txt",
+        "convergence/tomas_novak_hw4.ipynb",
+        "hlm/lena_olsen_hlm6.txt",
+        "answer_sheets/nina_berg_sds.csv",
+    ],
+)
+def test_the_grade_command_and_the_workflow_job_give_one_grade(
+    fixture, catalogue_file, prepared_file, tmp_path
+):
+    """`python -m hlmrep grade FILE` and the workflow's grade job read the same file with
+    the same catalogue and table: the same record, field by field (but the job's key)."""
+    from hlmrep.grading import inventory
+    from hlmrep.grading.console import grade_command
+    from hlmrep.grading.pages import grade_job
+
+    source = ROOT / "tests" / "fixtures" / "grading" / fixture
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    shutil.copy(source, folder / source.name)
+    command_json = tmp_path / "command.json"
+    grade_command(folder / source.name, catalogue_file, prepared_file, "vignette", command_json)
+    (entry,) = inventory.entries(folder)
+    grade_job(
+        folder=folder,
+        key=entry.key,
+        catalogue=catalogue_file,
+        data=prepared_file,
+        reference_source="vignette",
+        out_json=tmp_path / "job.json",
+        out_html=tmp_path / "job.html",
+        out_feedback=tmp_path / "job.txt",
+    )
+    command = json.loads(command_json.read_text())
+    job = json.loads((tmp_path / "job.json").read_text())
+    job.pop("key")
+    assert command["diagnoses"] == job["diagnoses"]
+    assert command == job
