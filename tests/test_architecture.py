@@ -408,6 +408,7 @@ EXPECTED = {
     # Comparing numbers: the grading jobs, not the catalogue.
     "grading/verdicts.py": GRADES,
     "grading/matching.py": GRADES,
+    "grading/diagnosis.py": GRADES,
     "grading/grade.py": GRADES,
     "grading/pages.py": GRADES,
     "grading/submission.py": GRADES,

@@ -9,9 +9,12 @@ For each model or test found in the submission:
    printed number and against our verified optimum; the better verdict counts and the
    grade says which it was against (they differ for model3a, where the vignette printed
    lme4's stopping point, and in model4's 4th digit);
-3. a number that does not replicate gets the diagnosis when the mistake's model gives it.
+3. the diagnosis is decided from what these found (:mod:`hlmrep.grading.diagnosis`,
+   nowhere else): each block gathers its :class:`~.diagnosis.Evidence` and
+   :func:`_conclude` asks once.
 
-The result is JSON-ready data; :mod:`hlmrep.grading.pages` renders it.
+The result is a typed record (:class:`~hlmrep.records.grade.ModelGrade` per block);
+:mod:`hlmrep.grading.pages` renders it.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from typing import Any, cast
 
 import pandas as pd
 
-from hlmrep.grading import combinations, matching, their_model, verdicts
+from hlmrep.grading import combinations, diagnosis, matching, their_model, verdicts
+from hlmrep.grading.diagnosis import Evidence
 from hlmrep.grading.matching import Alignment, Score
 from hlmrep.grading.printout import (
     Anova,
@@ -40,6 +44,7 @@ from hlmrep.grading.submission import Submission, SubmissionError, read_bytes, r
 from hlmrep.grading.their_model import TheirModel
 from hlmrep.grading.verdicts import Number, unit_of_digits
 from hlmrep.records.catalogue import Candidate, Catalogue, Entry
+from hlmrep.records.grade import BlockKind, Diagnosis, ModelGrade, NumberGrade
 
 #: Quantities a printed lme4 summary never shows, so their absence is not "missing".
 NOT_IN_SUMMARIES = ("random.cov.",)
@@ -91,25 +96,6 @@ def _tolerance(qid: str, tolerances: dict[str, float] | None) -> float:
     )
 
 
-def _sd_as_variance(
-    qid: str, submitted: Printed, graded: dict[str, Any], entry: Entry, catalogue: Catalogue
-) -> bool:
-    """A variance that did not replicate but is the reference's standard deviation at its
-    printed digits: a standard deviation reported as a variance (tau and sigma squared
-    are variances; R prints both, nlme and VarCorr() the SDs)."""
-    if not qid.endswith(".variance") or graded["verdict"] in verdicts.REPLICATED:
-        return False
-    if "sd_as_variance" not in catalogue["mistakes"]:
-        return False
-    printed = entry["printed"].get(qid)
-    variance = printed["value"] if printed is not None else _optimum(entry)["values"].get(qid)
-    if variance is None or not variance > 0:
-        return False
-    mine = matching.number(submitted)
-    sd = math.sqrt(variance)
-    return verdicts.verdict(mine, Number(sd, 0.0)) in verdicts.REPLICATED
-
-
 def _row_units(entry: Entry, row_digits: dict[str, int]) -> dict[str, float]:
     """The last digit a program prints each row of quantities at under its fewest-digit
     options (:attr:`Program.row_digits`), from the reference optimum's values: R prints
@@ -136,7 +122,7 @@ def _grade_number(
     significant_digits: int,
     printed_units: dict[str, float],
     program_tolerance: dict[str, float] | None = None,
-) -> dict[str, Any] | None:
+) -> NumberGrade | None:
     """One number against the printed reference and the verified optimum; too coarse when
     it replicates only at fewer digits than the assignment needs (verdicts.required_unit)."""
     printed = entry["printed"].get(qid)
@@ -196,7 +182,7 @@ def _grade_number(
 
 def grade_match(
     label: str,
-    kind: str,
+    kind: BlockKind,
     best: Score,
     ties: list[Score],
     catalogue: Catalogue,
@@ -207,8 +193,9 @@ def grade_match(
     entry_override: Entry | None = None,
     program_tolerance: dict[str, float] | None = None,
     row_digits: dict[str, int] | None = None,
-) -> dict[str, Any]:
-    """The grade of one submitted model or test, given its best match.
+) -> tuple[ModelGrade, Evidence]:
+    """The grade of one submitted model or test, given its best match, and the evidence
+    for its diagnosis (:func:`_conclude` decides it).
 
     ``not_printed``: patterns of the quantities the submission's printout never shows
     (nlme's variances, ranova()'s BIC), which are then not counted as missing;
@@ -224,7 +211,7 @@ def grade_match(
         )
     stars = bool(entry.get("stars"))
     printed_units = {**(printed_units or {}), **_row_units(entry, row_digits or {})}
-    numbers = []
+    numbers: list[NumberGrade] = []
     ungraded = []
     for qid, submitted in best.alignment.numbers.items():
         graded = _grade_number(
@@ -236,13 +223,9 @@ def grade_match(
         graded["their_fit"] = (
             candidate["values"].get(qid) if candidate["id"] == THEIR_MODEL else None
         )
-        if graded["verdict"] not in verdicts.REPLICATED and candidate.get("mistake"):
-            value = candidate["values"].get(qid)
-            digits = candidate.get("digits", {}).get(qid)
-            if value is not None and matching.agreement(qid, submitted, value, digits)[0]:
-                graded["diagnosis"] = candidate["mistake"]
-        if _sd_as_variance(qid, submitted, graded, entry, catalogue):
-            graded["diagnosis"] = "sd_as_variance"
+        graded["diagnosis"] = diagnosis.number_diagnosis(
+            qid, submitted, graded, candidate, entry, catalogue
+        )
         numbers.append(graded)
     present = {n["id"] for n in numbers}
     missing = []
@@ -255,19 +238,13 @@ def grade_match(
             and not any(fnmatch.fnmatchcase(qid, pattern) for pattern in not_printed)
         ]
     sample = _sample(best.alignment.numbers, catalogue)
-    mistake = candidate.get("mistake")
-    diagnosis = None
-    differences = [{"id": m, **catalogue["mistakes"][m]} for m in candidate.get("mistakes", [])]
-    if any(n.get("diagnosis") == "sd_as_variance" for n in numbers) and (
-        "sd_as_variance" in catalogue["mistakes"]
-    ):
-        differences.append({"id": "sd_as_variance", **catalogue["mistakes"]["sd_as_variance"]})
-    if mistake in catalogue["mistakes"]:
-        diagnosis = {"id": mistake, **catalogue["mistakes"][mistake]}
-    elif differences:
-        diagnosis = differences[0]
+    evidence = Evidence(
+        candidate_mistake=candidate.get("mistake"),
+        combined=list(candidate.get("mistakes", [])),
+        sd_as_variance=any(n["diagnosis"] == diagnosis.SD_AS_VARIANCE for n in numbers),
+    )
     confidence = best.confidence
-    return {
+    grade: ModelGrade = {
         "label": label,
         "kind": kind,
         "target": best.target,
@@ -284,15 +261,17 @@ def grade_match(
             "differences": best.alignment.differences,
         },
         "matches_known": confidence != "low",
-        "diagnosis": diagnosis,
+        "diagnosis": None,
         "also_consistent_with": [t.candidate["mistake"] for t in ties],
         "names": best.alignment.names,
-        "differences": differences,
+        "differences": [],
         "sample": sample,
         "numbers": numbers,
         "ungraded": ungraded,
         "missing": missing,
+        "part_of_assignment": True,
     }
+    return grade, evidence
 
 
 def grade_their_model(
@@ -302,8 +281,9 @@ def grade_their_model(
     catalogue: Catalogue,
     targets: list[str],
     significant_digits: int,
-) -> dict[str, Any]:
-    """The grade of a printed summary whose formula was fitted (:mod:`.their_model`).
+) -> tuple[ModelGrade, Evidence]:
+    """The grade of a printed summary whose formula was fitted (:mod:`.their_model`), and
+    the evidence for its diagnosis.
 
     The reference attempted is the one the model written differs least from; every
     difference is named, with its fix.  The numbers are lined up by the formula's names and
@@ -367,7 +347,7 @@ def grade_their_model(
     # alternative such as lme4's stopping point is named as it was before the formula)
     known = [matching.score(target, c, alignment) for c in entry["candidates"]]
     known_best, _ = matching.best_match(known)
-    grade = grade_match(
+    grade, _ = grade_match(
         label,
         "summary",
         best,
@@ -381,20 +361,14 @@ def grade_their_model(
         entry_override=entry,
         program_tolerance=PROGRAM_TOLERANCE.get(summary.program),
     )
-    if not part_of_assignment:
-        grade["diagnosis"] = None
-    elif not found and known_best.candidate.get("mistake"):
-        mistake = known_best.candidate["mistake"]
-        grade["diagnosis"] = {"id": mistake, **catalogue["mistakes"][mistake]}
-    else:
-        grade["diagnosis"] = catalogued[0] if catalogued else (found[0] if found else None)
+    evidence = Evidence(
+        part_of_assignment=part_of_assignment,
+        formula_differences=cast(list[Diagnosis], found),
+        known_mistake=known_best.candidate.get("mistake"),
+    )
     grade["confidence"] = "high" if their.computation != "not this model" else "low"
     grade["matches_known"] = their.computation != "not this model"
     grade["matched"]["candidate"] = THEIR_MODEL
-    grade["differences"] = found
-    grade["part_of_assignment"] = part_of_assignment
-    if not part_of_assignment:
-        grade["numbers"], grade["missing"] = [], []
     grade["their_model"] = {
         "fitted": True,
         "formula": their.formula,
@@ -409,7 +383,7 @@ def grade_their_model(
         "parametrisation": notes,
         "in_words": _in_words(their, entry, found, part_of_assignment),
     }
-    return grade
+    return grade, evidence
 
 
 #: How each program's printed summary is named on the pages.
@@ -578,7 +552,7 @@ def _combined(
     return found, []
 
 
-def _assignment(blocks: list[dict[str, Any]], required: list[str]) -> dict[str, Any]:
+def _assignment(blocks: list[ModelGrade], required: list[str]) -> dict[str, Any]:
     """What the assignment asks for, what the submission attempted, and what is missing
     (a model and its twin are one requirement)."""
     refs = load()
@@ -591,13 +565,19 @@ def _assignment(blocks: list[dict[str, Any]], required: list[str]) -> dict[str, 
     }
 
 
-def _mark_assignment(grade: dict[str, Any], required: list[str]) -> dict[str, Any]:
-    """A model or test the assignment does not ask for is shown, not graded: its numbers
-    neither raise nor lower the score."""
-    part = grade.get("part_of_assignment", True) and load().asks_for(grade["target"], required)
-    grade["part_of_assignment"] = part
-    if not part:
-        grade["numbers"], grade["missing"], grade["diagnosis"] = [], [], None
+def _conclude(
+    grade: ModelGrade, evidence: Evidence, catalogue: Catalogue, required: list[str]
+) -> ModelGrade:
+    """The block's diagnosis, decided once (:func:`.diagnosis.decide`), and whether it
+    counts: a model or test the assignment does not ask for is shown, not graded (its
+    numbers neither raise nor lower the score)."""
+    evidence.part_of_assignment = evidence.part_of_assignment and load().asks_for(
+        grade["target"], required
+    )
+    grade["diagnosis"], grade["differences"] = diagnosis.decide(evidence, catalogue)
+    grade["part_of_assignment"] = evidence.part_of_assignment
+    if not evidence.part_of_assignment:
+        grade["numbers"], grade["missing"] = [], []
     return grade
 
 
@@ -608,18 +588,18 @@ def _blocks(
     significant_digits: int,
     table: pd.DataFrame | None = None,
     required: list[str] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[ModelGrade]:
     required = load().required(required)
-    out = []
+    out: list[ModelGrade] = []
     if submission.sheet is not None:
         for target, numbers in submission.sheet.values.items():
             best, ties = match_numbers(numbers, {target: _entry(catalogue, target)})
             best, ties = _combined(best, ties, numbers, table)
             label = f"answer sheet: {target}"
-            grade = grade_match(
+            grade, evidence = grade_match(
                 label, "answer sheet", best, ties, catalogue, significant_digits=significant_digits
             )
-            out.append(_mark_assignment(grade, required))
+            out.append(_conclude(grade, evidence, catalogue, required))
         return out
     assert submission.parsed is not None
     blocks = submission.parsed.blocks
@@ -642,14 +622,14 @@ def _blocks(
                     why_not = str(error)
             if their is not None:
                 targets = _summary_targets(prefer, has_tests, required)
-                grade = grade_their_model(
+                grade, evidence = grade_their_model(
                     label, block, their, catalogue, targets, significant_digits
                 )
                 grade["submitted_formula"] = _formula(block.formula)
                 grade["estimation"] = block.estimation
                 grade["program"] = block.program
                 grade["reading_notes"] = block.notes
-                out.append(_mark_assignment(grade, required))
+                out.append(_conclude(grade, evidence, catalogue, required))
                 continue
             best, ties = match_summary(
                 block, catalogue, prefer, _summary_targets(prefer, has_tests, required)
@@ -657,7 +637,7 @@ def _blocks(
             if not block.truncated:
                 best, ties = _combined(best, ties, best.alignment.numbers, table)
             not_printed = NOT_PRINTED[block.program]
-            grade = grade_match(
+            grade, evidence = grade_match(
                 label,
                 "summary",
                 best,
@@ -675,19 +655,19 @@ def _blocks(
             grade["program"] = block.program
             grade["reading_notes"] = block.notes
             grade["their_model"] = {"fitted": False, "reason": why_not}
-            out.append(_mark_assignment(grade, required))
+            out.append(_conclude(grade, evidence, catalogue, required))
         elif isinstance(block, Coefficients):
-            graded = _grade_coefficients(block, catalogue, prefer, has_tests, required)
-            if isinstance(graded, str):
-                submission.parsed.not_graded.append(f"line {block.line}: fixef(): {graded}")
+            coefficients = _grade_coefficients(block, catalogue, prefer, has_tests, required)
+            if isinstance(coefficients, str):
+                submission.parsed.not_graded.append(f"line {block.line}: fixef(): {coefficients}")
             else:
-                out.append(_mark_assignment(graded, required))
+                out.append(_conclude(*coefficients, catalogue, required))
         elif isinstance(block, Intervals):
-            graded = _grade_intervals(block, catalogue, prefer, has_tests, required, table)
-            if isinstance(graded, str):
-                submission.parsed.not_graded.append(f"line {block.line}: confint(): {graded}")
+            limits = _grade_intervals(block, catalogue, prefer, has_tests, required, table)
+            if isinstance(limits, str):
+                submission.parsed.not_graded.append(f"line {block.line}: confint(): {limits}")
             else:
-                out.append(_mark_assignment(graded, required))
+                out.append(_conclude(limits, Evidence(), catalogue, required))
         elif isinstance(block, Anova):
             tested = None if table is None else their_model.tested_data(block, table)
             mixed = None if tested is None else their_model.different_data(tested)
@@ -697,7 +677,7 @@ def _blocks(
                 best, ties = match_numbers(numbers, catalogue["lrts"])
                 label = f"{block.kind}() at line {block.line}: {pair}"
                 not_printed = NOT_PRINTED[block.kind]
-                grade = grade_match(
+                grade, evidence = grade_match(
                     label,
                     "anova",
                     best,
@@ -708,13 +688,11 @@ def _blocks(
                 )
                 grade["refitted_by_ml"] = block.refitted_by_ml
                 grade["tested_data"] = tested
-                if mixed is not None:
-                    grade["differences"] = [mixed, *grade["differences"]]
-                    grade["diagnosis"] = mixed
+                evidence.different_data = cast(Diagnosis | None, mixed)
                 grade["submitted_formulas"] = {
                     name: _formula(text) for name, text in block.formulas.items()
                 }
-                out.append(_mark_assignment(grade, required))
+                out.append(_conclude(grade, evidence, catalogue, required))
     return out
 
 
@@ -724,9 +702,10 @@ def _grade_coefficients(
     prefer: str,
     has_tests: bool,
     required: list[str],
-) -> dict[str, Any] | str:
+) -> tuple[ModelGrade, Evidence] | str:
     """The grade of a printed ``fixef()``: the estimates of the model of the assignment
-    whose fixed effects they are (by role), closest in its numbers among those."""
+    whose fixed effects they are (by role), closest in its numbers among those, and the
+    evidence for its diagnosis."""
     from hlmrep.grading import intervals
 
     refs = load()
@@ -751,9 +730,9 @@ def _grade_coefficients(
     }
     best, ties = match_numbers(numbers, {t: _entry(catalogue, t) for t in targets})
     best.alignment.names = names
-    grade = grade_match(f"fixef() at line {block.line}", "fixef", best, ties, catalogue)
+    grade, evidence = grade_match(f"fixef() at line {block.line}", "fixef", best, ties, catalogue)
     grade["missing"] = []  # fixef() prints the estimates only: nothing else is left out
-    return grade
+    return grade, evidence
 
 
 def _grade_intervals(
@@ -763,7 +742,7 @@ def _grade_intervals(
     has_tests: bool,
     required: list[str],
     table: pd.DataFrame | None,
-) -> dict[str, Any] | str:
+) -> ModelGrade | str:
     """The grade of a printed ``confint()`` (:mod:`.intervals`), or why it is not graded."""
     from hlmrep.grading import intervals
 
@@ -781,7 +760,7 @@ def _grade_intervals(
     entry = _entry(catalogue, target)
     method = {"Wald": "Wald", "profile": "profile", "boot": f"bootstrap, nsim = {block.nsim}"}
     agree = sum(1 for n in numbers if n["verdict"] in verdicts.REPLICATED)
-    return {
+    grade: ModelGrade = {
         "label": f"confint() at line {block.line} ({method[block.method]})",
         "kind": "confint",
         "method": block.method,
@@ -809,7 +788,9 @@ def _grade_intervals(
         "numbers": numbers,
         "ungraded": ungraded,
         "missing": [],
+        "part_of_assignment": True,
     }
+    return grade
 
 
 def _formula(text: str) -> dict[str, str | None]:
@@ -925,7 +906,7 @@ def grade_bounded(
         )
 
 
-def _totals(blocks: list[dict[str, Any]]) -> dict[str, Any]:
+def _totals(blocks: list[ModelGrade]) -> dict[str, Any]:
     counts = {v: 0 for v in verdicts.ORDER}
     for block in blocks:
         for n in block["numbers"]:
@@ -937,18 +918,21 @@ def _totals(blocks: list[dict[str, Any]]) -> dict[str, Any]:
     # answer sheet) would score 100 %.
     missing = sum(len(b["missing"]) for b in blocks)
     expected = graded + missing
-    named = {b["diagnosis"]["id"]: b["diagnosis"] for b in blocks if b["diagnosis"]}
+    named: dict[str, Diagnosis] = {
+        b["diagnosis"]["id"]: b["diagnosis"] for b in blocks if b["diagnosis"]
+    }
     for block in blocks:  # every difference of a model fitted from its formula
-        if block.get("part_of_assignment", True):
-            named |= {d["id"]: d for d in block.get("differences", [])}
+        if block["part_of_assignment"]:
+            named |= {d["id"]: d for d in block["differences"]}
     found = set(named) | {
         n["diagnosis"]
         for b in blocks
         for n in b["numbers"]
         if n["diagnosis"] and n["diagnosis"] not in (THEIR_MODEL, combinations.COMBINED)
     }
-    diagnoses = sorted(d for d in found if named.get(d, {}).get("kind") != "accepted")
-    notes = sorted(d for d in found if named.get(d, {}).get("kind") == "accepted")
+    accepted = {d for d in found if d in named and named[d]["kind"] == "accepted"}
+    diagnoses = sorted(found - accepted)
+    notes = sorted(accepted)
     titles = {d: named[d]["title"] for d in found if d in named}
     return {
         "counts": counts,

@@ -36,6 +36,7 @@ from hlmrep.grading import verdicts
 from hlmrep.grading.printout import Intervals, Printed
 from hlmrep.grading.references import REFERENCE_LEVELS, References
 from hlmrep.grading.verdicts import Number, unit_of
+from hlmrep.records.grade import NumberGrade
 
 #: A profile limit within this share of the interval's width of the engine's is lme4's
 #: spline (or straight-line) reading of the same profile.
@@ -147,10 +148,10 @@ def grade_limits(
     block: Intervals,
     names: dict[str, str],
     ours: dict[str, tuple[float | None, float | None, float]],
-) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+) -> tuple[list[NumberGrade], list[dict[str, str]]]:
     """Each printed limit against ours: the numbers graded and the rows with no
     counterpart."""
-    numbers: list[dict[str, Any]] = []
+    numbers: list[NumberGrade] = []
     ungraded: list[dict[str, str]] = []
     against = {"Wald": "Wald", "profile": "profile", "boot": "bootstrap"}[block.method]
     for row in block.rows:
@@ -180,7 +181,7 @@ def _text(lower: Printed | None, upper: Printed | None) -> str:
 
 def _graded(
     qid: str, printed: Printed | None, value: float | None, verdict: str, against: str
-) -> dict[str, Any]:
+) -> NumberGrade:
     from hlmrep.grading.references import describe_quantity
 
     return {

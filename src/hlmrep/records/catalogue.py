@@ -27,6 +27,7 @@ class Candidate(TypedDict):
     verified: NotRequired[bool]
     refit: NotRequired[bool]
     digits: NotRequired[dict[str, Any]]
+    mistakes: NotRequired[list[str]]  # a combination's (grading.combinations), never stored
     bounds: NotRequired[dict[str, Any]]
 
 
@@ -39,6 +40,8 @@ class Entry(TypedDict):
     printed: Any
     symbols: Any
     candidates: list[Candidate]
+    formula: NotRequired[str]
+    stars: NotRequired[bool]
 
 
 class Mistake(TypedDict):
