@@ -119,6 +119,10 @@ def _check_model(expected: dict[str, Any], block: dict[str, Any]) -> list[str]:
         got = list(block["groups"].values())
         if (want is None and got) or (want is not None and _value(want) not in got):
             wrong.append(f"n_groups {want} (read {got})")
+    if "group" in expected:  # the grouping factor as printed: of n_groups and of the effects
+        named = {*block["groups"], *(effect["group"] for effect in block["random"])}
+        if named != {expected["group"]}:
+            wrong.append(f"grouping factor {expected['group']} (read {sorted(named)})")
     method = str(expected.get("method", ""))
     for word in ("REML", "ML"):
         if method.split(" ")[0] == word and block["estimation"] != word:
