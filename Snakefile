@@ -3,16 +3,18 @@
 
 from pathlib import Path
 
-from hlmrep.workflow.config import read_config_file, validate_config
+from hlmrep.workflow.config import read_config_file, typed_overrides, validate_config
 from snakemake.utils import update_config
 
 # config.yaml is read as plain YAML data by hlmrep (Snakemake's `configfile:` would run YTE
 # templates and merge repeated keys); --config and --configfile still take precedence.
+CONFIG_SCHEMA = f"{workflow.basedir}/workflow/schemas/config.schema.yaml"
 if Path("config.yaml").exists() or not workflow.overwrite_configfiles:
     update_config(config, read_config_file("config.yaml"))
-    update_config(config, workflow.config_settings.overwrite_config)
     workflow.configfiles.append("config.yaml")
-validate_config(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
+# --config overrides last, typed as the schema declares (Snakemake passes nested ones as strings)
+update_config(config, typed_overrides(workflow.config_settings.overwrite_config, CONFIG_SCHEMA))
+validate_config(config, CONFIG_SCHEMA)
 
 
 # `snakemake --report report.zip`: figures, scorecard and our HTML report, with captions.

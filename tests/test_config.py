@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from hlmrep.errors import ConfigError
-from hlmrep.workflow.config import load_config, validate_config
+from hlmrep.workflow.config import load_config, typed_overrides, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -72,6 +72,14 @@ CASES = {
         ),
         "models.model3.formula: formula 'mathach ~ cses + (1 | school):sector': a random-effects",
     ),
+    "points not a number (NaN)": (
+        lambda c: c["grading"].setdefault("gradebook", {}).__setitem__("points", float("nan")),
+        "grading.gradebook.points: nan is not a finite number",
+    ),
+    "level infinite": (
+        lambda c: c["bootstrap"]["targets"]["ci_model3"].__setitem__("level", float("inf")),
+        "bootstrap.targets.ci_model3.level: inf is not a finite number",
+    ),
     "csv without files": (
         lambda c: c["data"].__setitem__("source", "csv"),
         "data.students_csv: None is not of type 'string'",
@@ -129,3 +137,42 @@ def test_an_unknown_reference_in_the_assignment_stops_snakemake_at_parse_time(tm
     assert done.returncode != 0
     assert "'modle4' not a reference model or test; known:" in output
     assert "Job stats" not in output
+
+
+def test_config_overrides_are_typed_as_the_schema_declares():
+    """Snakemake hands a nested ``--config`` value over as strings (YAML's base loader):
+    ``'5'`` where the schema wants a whole number is 5; what is not one stays a string."""
+    overrides = {
+        "grading": {"min_significant_digits": "5", "gradebook": {"points": "2.5e1"}},
+        "bootstrap": {"seed": "7", "chunk_size": "auto", "targets": {"ci_model3": {"nsim": "9"}}},
+        "data": {"students_csv": "null", "meanses": "sample"},
+    }
+    typed = typed_overrides(overrides, SCHEMA)
+    assert typed["grading"]["min_significant_digits"] == 5
+    assert typed["grading"]["gradebook"]["points"] == 25.0
+    assert typed["bootstrap"]["seed"] == 7 and typed["bootstrap"]["chunk_size"] == "auto"
+    assert typed["bootstrap"]["targets"]["ci_model3"]["nsim"] == 9
+    assert typed["data"] == {"students_csv": None, "meanses": "sample"}
+    assert typed_overrides({"grading": {"min_significant_digits": "five"}}, SCHEMA) == {
+        "grading": {"min_significant_digits": "five"}
+    }
+
+
+@pytest.mark.parametrize(
+    ("override", "accepted"),
+    [
+        ('grading={"min_significant_digits": 5}', True),
+        ('grading={"gradebook": {"points": ".nan"}}', False),
+    ],
+)
+def test_a_nested_config_override_is_read_as_documented(override, accepted):
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--config", override],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    output = done.stdout + done.stderr
+    assert (done.returncode == 0) == accepted, output[-2000:]
+    if not accepted:
+        assert "grading.gradebook.points" in output

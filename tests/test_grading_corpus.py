@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
+from hlmrep.grading import verdicts
 from hlmrep.grading.neutral_form import neutral_form
 from hlmrep.grading.submission import read
 
@@ -63,7 +64,21 @@ def _numbers(block: Any) -> list[dict[str, Any]]:
     return []
 
 
+def _point_decimals(value: Any) -> Any:
+    """A manifest entry's numbers printed with decimal commas (``47116,793``, ``,244394``)
+    written with points, for a file whose manifest says ``decimal: ","``."""
+    if isinstance(value, dict):
+        return {k: _point_decimals(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_point_decimals(v) for v in value]
+    if isinstance(value, str) and re.fullmatch(r"[-\u2212]?\d*,\d+", value):
+        return value.replace(",", ".")
+    return value
+
+
 def _models(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    if entry.get("decimal") == ",":
+        entry = _point_decimals(entry)
     if "models" in entry:
         return [{**entry, **model} for model in entry["models"].values()]
     return [entry]
@@ -117,7 +132,10 @@ def _check_model(expected: dict[str, Any], block: dict[str, Any]) -> list[str]:
     if "n_groups" in expected:
         want = expected["n_groups"]
         got = list(block["groups"].values())
-        if (want is None and got) or (want is not None and _value(want) not in got):
+        if isinstance(want, dict):  # nested grouping: each level's count, by its name
+            if {k: _value(v) for k, v in want.items()} != block["groups"]:
+                wrong.append(f"n_groups {want} (read {block['groups']})")
+        elif (want is None and got) or (want is not None and _value(want) not in got):
             wrong.append(f"n_groups {want} (read {got})")
     if "group" in expected:  # the grouping factor as printed: of n_groups and of the effects
         named = {*block["groups"], *(effect["group"] for effect in block["random"])}
@@ -146,6 +164,46 @@ def test_a_real_printout_reads_to_its_manifest(name: str) -> None:
         best = min(problems, key=len)
         wrong += best
     assert not wrong, f"{name}: not read as printed: {wrong}"
+
+
+GRADED = sorted(name for name, entry in MANIFEST.items() if "graded_as" in entry)
+
+
+@pytest.mark.parametrize("name", GRADED)
+def test_an_hsb_printout_is_graded_against_its_table(
+    name: str, grading_catalogue: Any, hsb_table: Any
+) -> None:
+    """A real HSB printout graded as an instructor would: against the table it attempts (or
+    that table's twin of the other source, model4 / Table 4.5), with the mistake it holds
+    named, and, when it is a right fit, no major verdict; a model of no table (FEMALE's
+    slope in HLM's manual) is shown, not graded."""
+    from hlmrep.grading.grade import grade_file
+    from hlmrep.grading.references import load
+
+    expected = MANIFEST[name]["graded_as"]
+    grade = grade_file(CORPUS / name, grading_catalogue, table=hsb_table)
+    assert grade["status"] == "graded", grade["error"]
+    summaries = [m for m in grade["models"] if m["kind"] == "summary"]
+    assert summaries, f"{name}: no summary graded"
+    model = summaries[0]
+    if expected.get("part_of_assignment") is False:
+        assert not model["part_of_assignment"], (name, model["target"])
+        assert model["numbers"] == [] and model["diagnosis"] is None
+        return
+    assert model["part_of_assignment"]
+    assert model["target"] in (expected["target"], load().twin(expected["target"])), name
+    found = model["diagnosis"]["id"] if model["diagnosis"] else None
+    assert found == expected["diagnosis"], (name, found, model.get("their_model"))
+    if expected.get("correct"):
+        major = [
+            (n["id"], n["submitted"], n["optimum"])
+            for n in model["numbers"]
+            if n["verdict"] in (verdicts.MAJOR, verdicts.DECISION)
+        ]
+        assert not major, (name, major)
+        assert model["confidence"] == "high"
+    if "computation" in expected:
+        assert model["their_model"]["computation"] == expected["computation"], name
 
 
 def test_every_corpus_file_has_a_source_and_a_manifest_entry() -> None:

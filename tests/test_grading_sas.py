@@ -59,3 +59,52 @@ def test_sas_s_model3_by_ml_is_diagnosed(grading_catalogue, hsb_table):
     grade = grade_file(FOLDER / "vic_hall_sas_ml.txt", grading_catalogue, table=hsb_table)
     assert grade["diagnoses"] == ["ml_instead_of_reml"]
     assert grade["models"][0]["their_model"]["estimation"] == "ML"
+
+
+def test_a_listing_whose_lines_a_page_copy_joined_is_read_whole():
+    """Titles, headers, fit statistics and rows run together on one line: each table starts
+    at its title, its rows split by its header's count of columns (a CLASS level printed
+    as a number a label), each fit statistic the number after its label."""
+    text = (
+        "proc mixed data=hsb covtest; class school sector; model mathach = sector cses "
+        "/solution; random intercept cses / subject=school type=un; run; "
+        "Fit Statistics -2 Res Log Likelihood 46503.7 AIC (Smaller is Better) 46511.7 "
+        "BIC (Smaller is Better) 46524.0 "
+        "Covariance Parameter Estimates Cov Parm Subject Estimate Error Value Pr Z "
+        "UN(1,1) school 2.3796 0.3 7.9 <.0001 UN(2,1) school 0.1918 0.1 1.9 0.05 "
+        "UN(2,2) school 0.1012 0.05 2.0 0.02 Residual 36.7212 0.6 59.2 <.0001 "
+        "Solution for Fixed Effects Standard Effect sector Estimate Error DF t Value "
+        "Pr > |t| Intercept 12.1279 0.1993 157 60.86 <.0001 sector 1 1.2266 0.3063 157 "
+        "4.00 <.0001 sector 0 0 . . . . cses 2.9450 0.1556 7020 18.93 <.0001 "
+        "Type 3 Tests of Fixed Effects Num Den Effect DF DF F Value Pr > F "
+        "sector 1 157 16.0 <.0001\n"
+    )
+    (summary,) = parse(text).blocks
+    assert [(t.term, t.estimate.text, t.df and t.df.text) for t in summary.fixed] == [
+        ("(Intercept)", "12.1279", "157"),
+        ("sector1", "1.2266", "157"),
+        ("cses", "2.9450", "7020"),
+    ]
+    assert [(t.name, t.variance and t.variance.text) for t in summary.random] == [
+        ("(Intercept)", "2.3796"),
+        ("cses", "0.1012"),
+    ]
+    assert summary.random[1].covariances[0].text == "0.1918"
+    assert summary.residual_variance is not None and summary.residual_variance.text == "36.7212"
+    assert summary.reml_criterion is not None and summary.reml_criterion.text == "46503.7"
+    assert summary.fit_statistics["AIC"].text == "46511.7"
+    assert summary.formula == "mathach ~ sector1 + cses + (1 + cses | school)"
+    assert not summary.unread and not summary.truncated
+
+
+def test_a_page_cut_inside_rows_run_together_is_cut_short():
+    text = (
+        "PROC MIXED;\nCovariance Parameter Estimates\nCov Parm Subject Estimate\n"
+        "Intercept school 2.6357 Residual 39.1578\nSolution for Fixed Effects\n"
+        "Standard Effect Estimate Error DF t Value Pr > |t|\n"
+        "Intercept 12.6495 0.1492 158 84.77 <.0001 MEANSES 5.8635 0.36\n"
+    )
+    (summary,) = parse(text).blocks
+    assert [t.term for t in summary.fixed] == ["(Intercept)"]
+    assert summary.truncated and not summary.unread
+    assert summary.residual_variance is not None and summary.residual_variance.text == "39.1578"

@@ -68,3 +68,69 @@ def test_spss_tables_exported_as_html_replicate(grading_catalogue, hsb_table):
     grade = grade_file(FOLDER / "yara_haddad_spss.html", grading_catalogue, table=hsb_table)
     assert grade["format"] == "SPSS output in an HTML page"
     assert grade["models"][0]["target"] == "model3" and grade["all_replicated"]
+
+
+CORPUS = ROOT / "tests" / "fixtures" / "grading" / "corpus"
+
+
+def test_spss_flattened_one_cell_a_line_with_decimal_commas_is_read():
+    """A page's tables one cell a line, decimal commas: the rows rebuilt from the cells,
+    the random factor's levels as J, the page cut before its covariance parameters."""
+    text = (CORPUS / "spss_fpce_hsb_oneway_commadec_partial.txt").read_text()
+    (summary,) = parse(text).blocks
+    (intercept,) = summary.fixed
+    assert (intercept.term, intercept.estimate.value, intercept.std_error.value) == (
+        "(Intercept)",
+        12.636974,
+        0.244394,
+    )
+    assert intercept.df is not None and intercept.df.value == 156.647
+    assert summary.reml_criterion is not None and summary.reml_criterion.value == 47116.793
+    assert summary.fit_statistics["AIC"].value == 47120.793
+    assert summary.fit_statistics["BIC"].value == 47134.553
+    assert summary.groups == {"id": 160}
+    assert summary.truncated and not summary.random and not summary.unread
+
+
+def test_spss_thousands_separators_are_not_decimal_commas():
+    text = (
+        "Information Criteriaa\n-2 Restricted Log Likelihood\t46,714.234\n\n"
+        "Estimates of Fixed Effectsa\nParameter\tEstimate\tStd. Error\tdf\tt\tSig.\n"
+        "Intercept\t12.636193\t.244504\t156.753\t51.681\t.000\n"
+        "t\t2.193196\t.128259\t7,020.000\t17.100\t.000\n\n"
+        "Estimates of Covariance Parametersa\nParameter\t\tEstimate\n"
+        "Residual\t\t36.700200\nIntercept [subject = school]\tVariance\t8.680972\n"
+        "t [subject = school]\tVariance\t.693989\n"
+    )
+    (summary,) = parse(text).blocks
+    assert summary.reml_criterion is not None and summary.reml_criterion.value == 46714.234
+    # a fixed effect named t (a header's word) after the header is a row
+    assert [t.term for t in summary.fixed] == ["(Intercept)", "t"]
+    assert summary.fixed[1].df is not None and summary.fixed[1].df.value == 7020.0
+    assert [(t.name, t.variance and t.variance.text) for t in summary.random] == [
+        ("(Intercept)", "8.680972"),
+        ("t", ".693989"),
+    ]
+    assert summary.formula == "y ~ t + (1 + t || school)"
+
+
+def test_spss_11_random_factor_and_subjects_in_model_dimension():
+    """SPSS 11's ``/RANDOM id``: the factor's variance is its intercept's; the subjects'
+    count where Model Dimension has its column."""
+    flattened = (
+        "Model Dimension(b)\n\nNumber of Levels\n\nCovariance Structure\n\n"
+        "Number of Parameters\n\nSubject Variables\n\nNumber of Subjects\n\n"
+        "Fixed Effects\n\nIntercept\n\n1\n\n \n\n1\n\nRandom Effects\n\nIntercept\n\n1\n\n"
+        "Variance Components\n\n1\n\nid\n\n160\n\nResidual\n\n \n\n \n\n1\n\n"
+        "Estimates of Fixed Effects(a)\n\nParameter\n\nEstimate\n\nStd. Error\n\ndf\n\nt\n\n"
+        "Sig.\n\nIntercept\n\n12,636974\n\n,244394\n\n156,647\n\n51,707\n\n,000\n\n"
+        "Estimates of Covariance Parameters(a)\n\nParameter\n\n \n\nEstimate\n\n"
+        "Residual\n\n \n\n39,148\n\nid\n\nVariance\n\n8,614\n"
+    )
+    (summary,) = parse(flattened).blocks
+    assert summary.groups == {"id": 160}
+    assert [(t.group, t.name, t.variance and t.variance.value) for t in summary.random] == [
+        ("id", "(Intercept)", 8.614)
+    ]
+    assert summary.residual_variance is not None and summary.residual_variance.value == 39.148
+    assert not summary.truncated and not summary.unread

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from conftest import ROOT, assert_fresh_fixtures_grade_as_kept, rerun_python_fixture_script
 from hlmrep.grading.grade import grade_file
+from hlmrep.grading.printout import Summary
 from hlmrep.grading.readers.stata import parse
 from hlmrep.grading.verdicts import REPLICATED
 
@@ -80,3 +81,44 @@ def test_stata_17_s_header_is_read_too(grading_catalogue, hsb_table, tmp_path):
     path.write_text(newer)
     grade = grade_file(path, grading_catalogue, table=hsb_table)
     assert grade["models"][0]["target"] == "model3" and grade["all_replicated"]
+
+
+def _reading(text: str) -> tuple[object, ...]:
+    (summary,) = parse(text).blocks
+    assert isinstance(summary, Summary)
+    return (
+        [(t.term, t.estimate.text, t.std_error.text, t.p_value) for t in summary.fixed],
+        [(t.group, t.name, t.variance, t.covariances) for t in summary.random],
+        summary.residual_variance,
+        summary.reml_criterion,
+        summary.groups,
+        summary.formula,
+    )
+
+
+def test_stata_s_printout_reads_alike_however_it_was_pasted():
+    """Collapsed onto one line (a web page that lost its line breaks), behind a do-file's
+    ``*`` comments, or without its title line (only the header and the tables copied)."""
+    text = (FOLDER / "pablo_ruiz_stata.txt").read_text()
+    lines = text.splitlines()
+    printed = _reading(text)
+    assert _reading(" ".join(text.split())) == printed
+    assert _reading("\n".join("*" + line for line in lines)) == printed
+    assert _reading("\n".join(line for line in lines if "Mixed-effects" not in line)) == printed
+
+
+def test_stata_cut_in_the_middle_of_a_number_reads_only_what_is_whole():
+    """A page cut inside a row: the row's numbers are not read (the last may be cut in
+    two), the rest is, and the block says where it stops."""
+    lines = (FOLDER / "pablo_ruiz_stata.txt").read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if "var(_cons)" in line)
+    (summary,) = parse("\n".join([*lines[:at], "      var(_cons) |   8.68"])).blocks
+    assert isinstance(summary, Summary) and summary.truncated
+    assert [t.name for t in summary.random] == ["grp_cent_ses"]
+    assert summary.residual_variance is None
+    assert f"stops at line {at + 1} inside a row of its random effects" in summary.notes[-1]
+    at = next(i for i, line in enumerate(lines) if "_cons |" in line)
+    cut = "\n".join([*lines[:at], "       _cons |   12.63619   .2445038    51.68   0.0"])
+    (summary,) = parse(cut).blocks
+    assert isinstance(summary, Summary) and summary.truncated
+    assert summary.fixed[-1].estimate.text == "12.63619" and summary.fixed[-1].p_value is None

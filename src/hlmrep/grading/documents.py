@@ -102,11 +102,49 @@ def _joined(value: object) -> str:
     return ""
 
 
-def html_text(text: str) -> Unwrapped | None:
+#: Deepest nesting of elements parsed: knitr's, Quarto's and Jupyter's pages nest a few
+#: dozen deep; an HTML5 parser's work on deep nesting grows faster than the text (250 000
+#: nested <div>s, 1.25 MB, took minutes in C code no signal interrupts).
+MAX_HTML_DEPTH = 1000
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)[^<>]*?(/?)>")
+#: Elements that never hold others (void) or whose end tag may be left out (HTML5's
+#: optional end tags): they do not count towards the depth.
+_FLAT = frozenset(
+    {
+        *("area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta"),
+        *("source", "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "thead"),
+        *("tbody", "tfoot", "option", "optgroup", "colgroup", "caption", "rt", "rp"),
+    }
+)
+
+
+def nesting_depth(text: str) -> int:
+    """How deep a page's elements nest, from its tags alone (linear: each tag is matched
+    up to the next ``<`` or ``>``): the deepest count of open elements that hold others."""
+    depth = deepest = 0
+    for match in _TAG.finditer(text):
+        closing, name, self_closing = match.groups()
+        if name.lower() in _FLAT or self_closing:
+            continue
+        if closing:
+            depth = max(depth - 1, 0)
+        else:
+            depth += 1
+            deepest = max(deepest, depth)
+    return deepest
+
+
+def html_text(text: str, label: str = "the page") -> Unwrapped | None:
     """The text of an HTML page's ``<pre>`` blocks; None when ``text`` is not HTML."""
     head = text.lstrip()[:200].lower()
     if not (head.startswith("<!doctype html") or head.startswith("<html")):
         return None
+    depth = nesting_depth(text)
+    if depth > MAX_HTML_DEPTH:
+        raise DocumentError(
+            f"{label}: an HTML page whose elements nest {depth} deep (a page of output nests a few "
+            f"dozen; more than {MAX_HTML_DEPTH} is refused before it is parsed)"
+        )
     from selectolax.lexbor import LexborHTMLParser
 
     tree = LexborHTMLParser(text)

@@ -29,6 +29,7 @@ import pandas as pd
 
 from hlmrep.grading import combinations, diagnosis, matching, their_model, verdicts
 from hlmrep.grading.diagnosis import Evidence
+from hlmrep.grading.inventory import visible
 from hlmrep.grading.matching import Alignment, Score
 from hlmrep.grading.printout import (
     Anova,
@@ -404,6 +405,19 @@ THEIR_MODEL = "their_model"
 ASSIGNED_VARIABLES = {"cses", "meanses", "sector", "minority"}
 
 
+def _unassigned_variables(summary: Summary) -> list[str]:
+    """The printed fixed terms' variables whose HSB role no model of the assignment has
+    (female): a summary whose formula could not be fitted is then another model, whatever
+    its numbers are nearest to."""
+    out = []
+    for term in summary.fixed:
+        for part in term.term.split(":"):
+            role = their_model.role_of(part)
+            if role is not None and role not in ASSIGNED_VARIABLES | {"ses"} and part not in out:
+                out.append(part)
+    return out
+
+
 def _reference_ids(numbers: dict[str, Any], reference_terms: list[str]) -> dict[str, Any]:
     """Quantity ids in the reference's spelling: ``sectorCatholic:cses`` as
     ``cses:sectorCatholic``, a correlation's two terms in the reference's order."""
@@ -655,6 +669,14 @@ def _blocks(
             grade["program"] = block.program
             grade["reading_notes"] = block.notes
             grade["their_model"] = {"fitted": False, "reason": why_not}
+            foreign = _unassigned_variables(block)
+            if foreign:  # e.g. HLM's FEMALE slope model of the manual, its outcome not printed
+                evidence.part_of_assignment = False
+                grade["reading_notes"] = [
+                    *block.notes,
+                    f"its fixed effects have {', '.join(foreign)}, a variable no model of "
+                    "the assignment has: shown, not graded",
+                ]
             out.append(_conclude(grade, evidence, catalogue, required))
         elif isinstance(block, Coefficients):
             coefficients = _grade_coefficients(block, catalogue, prefer, has_tests, required)
@@ -824,7 +846,7 @@ def grade_file(
     ``table``: the prepared table, to fit the formulas the file prints
     (:mod:`.their_model`; None: numbers are matched by value alone); ``assignment``: the
     references asked for (config ``grading.assignment``; None: grading.yaml's)."""
-    label = name or path.name
+    label = visible(name or path.name)
     record: dict[str, Any] = {"submission": label, "reference": prefer, "sha256": None}
     try:
         raw = read_bytes(path, label)
@@ -842,14 +864,16 @@ def grade_file(
             )
     except SubmissionError as error:
         return refused(record, str(error))
+    for block in blocks:
+        block["ungraded"] = capped(block["ungraded"], f"{block['label']}: rows")
     record.update(
         status="graded",
         error=None,
         min_significant_digits=significant_digits,
         format=submission.format,
         encoding=submission.encoding,
-        problems=problems,
-        not_graded=not_graded,
+        problems=capped(problems, "problems"),
+        not_graded=capped(not_graded, "blocks read, not graded"),
         models=blocks,
         assignment=_assignment(blocks, required),
     )
@@ -857,8 +881,33 @@ def grade_file(
     return record
 
 
+#: Entries of a list a record keeps (problems, rows not graded), and characters of each:
+#: a million bad lines are a million problems, and a record that repeats each would be
+#: hundreds of MB; the first ones say what is wrong.
+MAX_LISTED = 50
+MAX_ENTRY_CHARS = 500
+
+
+def capped(entries: list[Any], what: str) -> list[Any]:
+    """The first :data:`MAX_LISTED` entries (strings cut at :data:`MAX_ENTRY_CHARS`) and,
+    when there are more, a last one that says how many were left out."""
+    kept = [
+        e[:MAX_ENTRY_CHARS] + "…" if isinstance(e, str) and len(e) > MAX_ENTRY_CHARS else e
+        for e in entries[:MAX_LISTED]
+    ]
+    if len(entries) > MAX_LISTED:
+        left = len(entries) - MAX_LISTED
+        note = f"… and {left} more {what} like these, not listed"
+        kept.append(
+            note if all(isinstance(e, str) for e in kept) else {"id": "…", "submitted": note}
+        )
+    return kept
+
+
 def refused(record: dict[str, Any], reason: str) -> dict[str, Any]:
     """A record for a submission that could not be graded, with the reason."""
+    if len(reason) > 4 * MAX_ENTRY_CHARS:
+        reason = reason[: 4 * MAX_ENTRY_CHARS] + "…"
     record.update(status="error", error=reason, format=None, models=[], problems=[])
     record.update(_totals([]))
     return record
@@ -878,26 +927,39 @@ def grade_bounded(
     table: pd.DataFrame | None = None,
     assignment: list[str] | None = None,
 ) -> dict[str, Any]:
-    """:func:`grade_file` within the grading bounds (:mod:`hlmrep.grading.limits`): running out of
-    time or memory, or a failure of the grader itself, is that file's error, so that one
-    file never stops the grading of the others."""
+    """:func:`grade_file` within the grading bounds, in a child process
+    (:func:`.limits.run_bounded`, a bound that holds in C code too): running out of time or
+    memory, or a failure of the grader itself, is that file's error, so that one file
+    never stops the grading of the others."""
     from hlmrep.grading import limits
 
-    label = name or path.name
+    label = visible(name or path.name)
+
+    def work() -> dict[str, Any]:
+        return grade_file(
+            path,
+            catalogue,
+            prefer,
+            name=label,
+            significant_digits=significant_digits,
+            table=table,
+            assignment=assignment,
+        )
+
     try:
-        with limits.bounded(limits.GRADING_SECONDS, limits.GRADING_MEMORY, label):
-            return grade_file(
-                path,
-                catalogue,
-                prefer,
-                name=label,
-                significant_digits=significant_digits,
-                table=table,
-                assignment=assignment,
-            )
+        graded: dict[str, Any] = limits.run_bounded(
+            work, limits.GRADING_SECONDS, limits.GRADING_MEMORY, label
+        )
+        return graded
     except limits.LimitExceededError as error:
         return refusal(label, prefer, str(error))
-    except Exception as error:  # a grader bug must not stop the class: say so
+    except limits.WorkFailedError as error:  # a grader bug must not stop the class: say so
+        return refusal(
+            label,
+            prefer,
+            f"{label}: hlmrep could not grade this file ({error}); please report it with the file",
+        )
+    except Exception as error:
         return refusal(
             label,
             prefer,

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from hlmrep.errors import InputDataError
+from hlmrep.grading.inventory import visible
 
 ROSTER_COLUMNS = ("file", "name", "id", "sis_user_id", "sis_login_id", "section", "email")
 ROSTER_REQUIRED = ("file", "name")
@@ -88,7 +89,8 @@ def read_roster(path: Path) -> dict[str, Student]:
             raise InputDataError(
                 f"{path}, row {row_number}, column 'file': {values['file']!r} is listed twice"
             )
-        roster[values["file"]] = Student(**values)
+        # keyed as the grade records name the file (invisible characters shown)
+        roster[visible(values["file"])] = Student(**values)
     return roster
 
 

@@ -26,6 +26,7 @@ import hashlib
 import os
 import re
 import stat
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,19 +41,40 @@ MAX_ENTRIES = 5000
 @dataclass(frozen=True)
 class Entry:
     key: str
-    #: The file name as shown on pages: bytes that are not UTF-8 are written as \xNN.
+    #: The file name as shown on pages (:func:`display_name`).
     name: str
     path: Path
     refusal: str | None
     signature: str
 
 
+#: Unicode categories never shown as they are: controls, format characters (the
+#: bidirectional overrides and isolates, zero-width joiners), separators other than the
+#: space, private-use, surrogate and unassigned code points.
+INVISIBLE = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"})
+
+
+def visible(name: str) -> str:
+    """A name as a page, a CSV or a grade book may show it: every invisible or reordering
+    character written as ``<U+202E>``, so that ``u_rtl_<U+202E>txt.exe`` cannot pass for
+    ``u_rtl_exe.txt`` (Unicode TR 36, "bidirectional text spoofing"), nor a space other
+    than U+0020 for a space."""
+    return "".join(
+        f"<U+{ord(c):04X}>"
+        if unicodedata.category(c) in INVISIBLE or (unicodedata.category(c) == "Zs" and c != " ")
+        else c
+        for c in name
+    )
+
+
 def display_name(raw: bytes) -> str:
-    return raw.decode("utf-8", errors="backslashreplace")
+    """The file name as pages show it: bytes that are not UTF-8 as ``\\xNN``, invisible
+    characters as ``<U+XXXX>`` (:func:`visible`)."""
+    return visible(raw.decode("utf-8", errors="backslashreplace"))
 
 
 def key_for(raw: bytes) -> str:
-    name = display_name(raw)
+    name = raw.decode("utf-8", errors="backslashreplace")
     if PLAIN.fullmatch(name) and name.lower() not in RESERVED:
         return name
     plain = re.sub(r"[^A-Za-z0-9._+-]+", "_", name).strip("._-+")[:60] or "submission"

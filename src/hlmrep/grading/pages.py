@@ -223,3 +223,32 @@ def index_job(
     write_atomically(out_canvas, lambda p: p.write_text(canvas, encoding="utf-8"))
     write_atomically(out_moodle, lambda p: p.write_text(moodle, encoding="utf-8"))
     write_atomically(out_html, lambda p: p.write_text(html, encoding="utf-8"))
+    for stale in stale_outputs(grade, out_html):
+        log.info("removed %s: its submission is no longer in the folder", stale)
+        stale.unlink()
+
+
+def stale_outputs(records: list[Path], index: Path) -> list[Path]:
+    """The records, pages and feedback of submissions no longer in the folder: the index
+    lists every submission there is, and a deleted one's record left in results/grades/
+    would be read as current by whatever reads that folder (a grade book made by hand, a
+    second index).  Only files named as a submission's outputs are touched."""
+    if not records:
+        return []
+    keys = {path.stem for path in records}
+    places = [
+        (records[0].parent, ".json"),
+        (index.parent, ".html"),
+        (index.parent / "feedback", ".txt"),
+    ]
+    return sorted(
+        path
+        for folder, suffix in places
+        if folder.is_dir()
+        for path in folder.iterdir()
+        if path.suffix == suffix
+        and path.is_file()
+        and not path.is_symlink()
+        and path.stem not in keys
+        and path != index
+    )

@@ -14,7 +14,9 @@ from __future__ import annotations
 import codecs
 import errno
 import os
+import re
 import stat
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,6 +166,38 @@ def _decode(raw: bytes, encoding: str, label: str) -> str:
     return text
 
 
+#: Characters a number may be printed with, as the ASCII a reader reads: minus signs and
+#: dashes (a PDF's text layer has U+2212), spaces of every width (a no-break space between
+#: a number's groups), zero-width characters (deleted); every other Unicode digit
+#: (full-width, Arabic-Indic, ...) is its ASCII digit (:func:`plain_text`).
+_PLAIN = {
+    **{ord(c): "-" for c in "\u2212\u2010\u2011\u2012\u2013\ufe63\uff0d"},
+    **{ord(c): " " for c in "\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"},
+    **{ord(c): " " for c in "\u2008\u2009\u200a\u202f\u205f\u3000"},
+    **{ord(c): None for c in "\u200b\u200c\u200d\u2060\ufeff"},
+    ord("\uff0e"): ".",
+    ord("\uff0c"): ",",
+    ord("\uff0b"): "+",
+}
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def plain_text(text: str) -> str:
+    """``text`` with its numbers in ASCII (:data:`_PLAIN`), so that every reader reads
+    ``\u22123.15926`` as ``-3.15926``; lines and letters are kept (Greek, superscripts).
+    Linear in the text: each non-ASCII character is looked at once."""
+
+    def plain(match: re.Match[str]) -> str:
+        char = match.group(0)
+        if ord(char) in _PLAIN:
+            return _PLAIN[ord(char)] or ""
+        if unicodedata.category(char) == "Nd":
+            return str(unicodedata.digit(char))
+        return char
+
+    return _NON_ASCII.sub(plain, text)
+
+
 def recognise(raw: bytes, label: str) -> Submission:
     """Decode and recognise one submission's bytes (see the module); a document (PDF,
     notebook, web page) is unwrapped to its output first (:mod:`.documents`)."""
@@ -174,11 +208,12 @@ def recognise(raw: bytes, label: str) -> Submission:
             text, encoding, container = unwrapped.text, "PDF text layer", unwrapped.container
         else:
             text, encoding = decode(raw, label)
-            inner = documents.notebook_text(text, label) or documents.html_text(text)
+            inner = documents.notebook_text(text, label) or documents.html_text(text, label)
             if inner is not None:
                 text, container = inner.text, inner.container
     except documents.DocumentError as error:
         raise SubmissionError(str(error)) from None
+    text = plain_text(text)
     if container is None and answer_sheet.looks_like(text):
         try:
             sheet = answer_sheet.read(text, label)

@@ -11,7 +11,8 @@ the student named them (``mAch ~ ses_c * MEANSES + ses_c * Sector + (ses_c | id)
    a 0/1 dummy;
 3. the formula, as written, is fitted by the engine to a table whose columns carry the
    student's names, under each data variant a student may have used (:class:`Variant`):
-   SES uncentred, centred on the grand mean or on its school's mean, standardised or not;
+   SES uncentred, centred on the grand mean, on its school's mean or on the school file's
+   MEANSES, standardised or not;
    MEANSES the sample mean or the school file's; the whole sample or the subset that has the
    printed n and J.  The estimation is the printout's own.  The variant whose fit reproduces
    the printed numbers is what the student computed (:attr:`TheirModel.computation`);
@@ -40,6 +41,7 @@ import pandas as pd
 from hlmrep.errors import HlmrepError
 from hlmrep.grading.printout import Printed, Summary
 from hlmrep.grading.references import ModelSpec, References
+from hlmrep.grading.verdicts import unit_of
 
 #: Roles a variable may have, found by words in its name (lower case, letters and digits
 #: only): the first role whose test passes.  The response and the grouping factor are
@@ -84,6 +86,11 @@ DUMMY_MARKS_BASELINE = {"sector": ("public",), "minority": ("white", "major"), "
 #: it is centred on the school mean (the reference's cses) and standardised.
 SES_VARIANTS: dict[str, tuple[str, bool, bool]] = {
     "school-centred": ("SES centred on its school's mean (cses)", True, False),
+    "school-file-centred": (
+        "SES centred on the school file's MEANSES, not on its school's own mean",
+        True,
+        False,
+    ),
     "uncentred": ("SES as in the data, not centred", False, False),
     "grand-mean-centred": ("SES centred on the grand mean", False, False),
     "school-centred, standardised": (
@@ -98,6 +105,7 @@ SES_VARIANTS: dict[str, tuple[str, bool, bool]] = {
 SES_COLUMN = {
     "school-centred": "cses",
     "school-centred, standardised": "cses",
+    "school-file-centred": "cses_school_file",
     "uncentred": "ses",
     "grand-mean-centred": "ses_grand",
     "standardised": "ses_grand",
@@ -381,6 +389,7 @@ def _ses_columns(table: pd.DataFrame) -> dict[str, pd.Series]:
     ses, cses = table["ses"], table["cses"]
     return {
         "school-centred": cses,
+        "school-file-centred": table["cses_school_file"],
         "uncentred": ses,
         "grand-mean-centred": ses - ses.mean(),
         "school-centred, standardised": cses / cses.std(),
@@ -555,8 +564,10 @@ def tested_data(anova: Any, table: pd.DataFrame) -> dict[str, list[str]] | None:
             text, formula, roles, codings = _read_formula(written, None)
         except NotFittedError:
             return None
+        # at an anova()'s printed digits, SES centred on the school file's MEANSES has
+        # school-centred SES's deviances: one of the two is tried
         ses = (
-            [v for v in SES_VARIANTS if not SES_VARIANTS[v][2]]
+            [v for v in SES_VARIANTS if not SES_VARIANTS[v][2] and v != "school-file-centred"]
             if "ses" in roles.values()
             else ["school-centred"]
         )
@@ -643,7 +654,9 @@ def _computation(model: TheirModel, printed: Mapping[str, Printed]) -> str:
             for q in model.unreproduced
             if q.startswith("fixed.")
         )
-        near = near or (-NEAR_CRITERION <= excess <= NEAR_CRITERION and fixed_near)
+        # at its printed digits: nlme's logLik -23252 is a criterion of 46504 +- 1
+        allowed = NEAR_CRITERION + unit_of(criterion.text)
+        near = near or (-allowed <= excess <= allowed and fixed_near)
     return "near optimum" if near else "not this model"
 
 

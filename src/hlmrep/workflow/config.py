@@ -8,6 +8,8 @@ is; a user editing a nested model list wants ``models.model3.formula: 3 is not o
 from __future__ import annotations
 
 import logging
+import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +35,109 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str
     validator_class = jsonschema.validators.validator_for(schema)
     validator = validator_class(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
-    problems = [f"{_path(e)}: {e.message}" for e in errors]
+    problems = [f"{_path(e)}: {e.message}" for e in errors] + _non_finite(config)
     if not problems:
         problems = _unknown_model_references(config) + _formula_problems(config)
     if problems:
         lines = "\n".join(f"  - {problem}" for problem in problems)
         raise ConfigError(f"config does not match the schema {_shown(schema_path)}:\n{lines}")
     return config
+
+
+def _non_finite(value: Any, where: str = "") -> list[str]:
+    """Every NaN or infinite number in the config (YAML's ``.nan``, ``.inf``): JSON Schema
+    compares them with no bound failing, so ``points: .nan`` would pass the schema."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"{where or '(top level)'}: {value} is not a finite number"]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _non_finite(v, f"{where}.{k}".lstrip("."))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _non_finite(v, f"{where}.{i}")]
+    return []
+
+
+def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    """A subschema with its ``$ref`` (``#/$defs/name``) followed."""
+    while isinstance(schema, dict) and "$ref" in schema:
+        target: Any = root
+        for part in schema["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        schema = target
+    return schema
+
+
+def _types(schema: dict[str, Any], root: dict[str, Any]) -> set[str]:
+    """The JSON types a subschema allows (through ``anyOf``, ``if``/``then``/``else``)."""
+    schema = _resolve(schema, root)
+    declared = schema.get("type", [])
+    found = {declared} if isinstance(declared, str) else set(declared)
+    if "const" in schema or "enum" in schema:
+        found |= {
+            type(v).__name__.replace("str", "string").replace("int", "integer")
+            for v in schema.get("enum", [schema.get("const")])
+        }
+    for key in ("anyOf", "oneOf"):
+        for option in schema.get(key, []):
+            found |= _types(option, root)
+    for key in ("then", "else"):
+        if key in schema:
+            found |= _types(schema[key], root)
+    return found
+
+
+def _child(schema: dict[str, Any], key: Any, root: dict[str, Any]) -> dict[str, Any] | None:
+    """The subschema of ``key`` of an object (its property, else additionalProperties, also
+    under ``then``/``else``) or of an item of an array."""
+    schema = _resolve(schema, root)
+    if isinstance(key, int):
+        items = schema.get("items")
+        return items if isinstance(items, dict) else None
+    for place in (schema, schema.get("then", {}), schema.get("else", {})):
+        if key in place.get("properties", {}):
+            return dict(place["properties"][key])
+    extra = schema.get("additionalProperties")
+    return extra if isinstance(extra, dict) else None
+
+
+_INTEGER = re.compile(r"[-+]?\d+")
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def _typed(value: Any, schema: dict[str, Any] | None, root: dict[str, Any]) -> Any:
+    if schema is None:
+        return value
+    if isinstance(value, dict):
+        return {k: _typed(v, _child(schema, k, root), root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_typed(v, _child(schema, i, root), root) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+    types = _types(schema, root)
+    text = value.strip()
+    if "null" in types and text in ("null", "~"):  # YAML's null, as config.yaml would read it
+        return None
+    if "string" in types:
+        return value
+    if "integer" in types and _INTEGER.fullmatch(text):
+        return int(text)
+    if "number" in types and _NUMBER.fullmatch(text):
+        return float(text)
+    if "boolean" in types and text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return value
+
+
+def typed_overrides(overrides: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
+    """``--config`` values typed as the schema declares them.
+
+    Snakemake reads a nested override (``--config 'grading={"min_significant_digits": 5}'``)
+    with YAML's base loader, which makes every scalar a string: ``'5'``.  A string where
+    the schema wants a whole number, a number, true/false or null becomes one when its text
+    is one exactly (``5``, ``2.5e3``, ``true``, ``null``); anything else stays a string, for
+    the schema to refuse with its path.  config.yaml's own values are not touched: they
+    are typed by YAML."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    return dict(_typed(dict(overrides), schema, schema))
 
 
 def _shown(path: str | Path) -> str:

@@ -8,9 +8,10 @@ never evaluated.  Each number keeps the text it was printed as (:class:`Printed`
 grade compares it with the reference at the digits it was printed with.
 
 What it reads, as R 4.x, lme4 1.1, lmerTest 3.1 and nlme 3.1 print it, with or without
-knitr's ``## ``, reprex's ``#> `` or the console's ``> `` prefixes, with the columns aligned
-or the spaces collapsed (as when copied from a web page), several blocks in one text, in
-any order, whatever the variable and data names:
+knitr's ``## ``, reprex's ``#> `` or the console's ``> `` prefixes (or a script's ``#`` when
+the output is pasted back into it as comments, a remark after a row's numbers cut), with
+the columns aligned or the spaces collapsed (as when copied from a web page), several
+blocks in one text, in any order, whatever the variable and data names:
 
 - ``summary(lmer(...))``, REML or ML, lme4's or lmerTest's: the formula, the REML
   criterion or AIC, BIC, logLik, deviance and df.resid, the scaled residuals, the random
@@ -22,9 +23,19 @@ any order, whatever the variable and data names:
   logLik, deviance (or ``-2*log(L)``), Chisq, Df, p, and whether R said it refitted by ML;
 - lmerTest's ``ranova(m)``: each random term's deletion, read as the likelihood-ratio test
   of the model without it against the model (``<none>``), on the REML criterion;
+- lme4's optimizer messages under a summary: ``Model failed to converge`` (or a nonzero
+  convergence code) reads the fit as not converged, ``boundary (singular) fit`` is noted;
+- car's ``S()`` of an lmer fit (``Estimates of Fixed Effects:`` with z values, the random
+  effects' SDs, ``logLik df AIC BIC``), with its title or without (``brief = TRUE``);
 - nlme's ``summary(lme(...))``: standard deviations (not variances) and correlations of
-  the random effects, the fixed effects with their DF and p, AIC, BIC, logLik, the
-  standardized residuals, the numbers of observations and groups.
+  the random effects, each level of a nested grouping with its own group and count
+  (``MRN %in% FAMID``), the fixed effects with their DF and p (the table's column chunks
+  merged when the console wraps it), AIC, BIC, logLik, the standardized residuals, the
+  numbers of observations and groups; a residual correlation or variance structure
+  (``corAR1``, ``varIdent``) is not read;
+- a summary pasted without its title (from ``Random effects:`` on, say, or a script's
+  commented output): read as the program's default estimation, said so, when its fixed
+  effects and its residual are there.
 
 A block ends where R's printout of it ends (a blank line or a decoration after its last
 table, the next block's header), so prose, code and R's decorations (``---``, ``Signif.
@@ -57,6 +68,7 @@ from hlmrep.grading.printout import (
     Reader,
     Summary,
     add_block,
+    criterion_from_loglik,
     is_number,
     printed,
 )
@@ -123,6 +135,41 @@ def _is_summary_start(line: str) -> bool:
     return line.startswith("Linear mixed model fit by")
 
 
+#: Titles of lme4's summaries of models that are not linear mixed models (laid out as an
+#: lmer's): no block of their own, and none of their lines starts one.
+_OTHER_MODELS = ("Generalized linear mixed model fit by", "Nonlinear mixed model fit by")
+#: The first line of a summary pasted without its title: what a student copies from
+#: (``Random effects:`` and on, the commented output of a script), car's ``S(brief =
+#: TRUE)`` of an lmer fit (``Estimates of Fixed Effects:``, with or without KR tests).
+_UNTITLED_STARTS = (
+    "REML criterion at convergence:",
+    "Scaled residuals:",
+    "Random effects:",
+    "Estimates of Fixed Effects:",
+    "Estimates of Fixed Effects with KR Tests",
+)
+
+
+def _untitled_summary(
+    lines: list[str], start: int, commands: frozenset[int]
+) -> tuple[Summary | None, int]:
+    """A summary that starts at ``lines[start]`` without its title, lme4's or nlme's (nlme
+    prints ``Formula:`` right under ``Random effects:``), and the index of the line after
+    it.  Only the summary of a linear mixed model is one: its fixed effects and its
+    residual read; anything else (a ``VarCorr()`` under a heading, a glmer summary's
+    tail, which has no residual) is None, to be read as before."""
+    following = next(
+        (lines[i].strip() for i in range(start + 1, len(lines)) if lines[i].strip()), ""
+    )
+    if lines[start].strip().startswith("Random effects:") and following.startswith("Formula:"):
+        summary, end = _nlme_summary(lines, start, commands, untitled=True)
+    else:
+        summary, end = _summary(lines, start, commands, untitled=True)
+    if not summary.fixed or (summary.residual_sd is None and summary.residual_variance is None):
+        return None, end
+    return summary, end
+
+
 def _is_nlme_start(line: str) -> bool:
     return line.startswith("Linear mixed-effects model fit by")
 
@@ -167,11 +214,17 @@ def parse(text: str) -> Parsed:
     commands = _commands(text)
     parsed = Parsed([], [])
     index = 0
+    untitled_from = 0  # where a summary without its title may start (see below)
     while index < len(lines):
         line = lines[index]
         text_ = line.strip()
         if glmmtmb.starts(lines, index):  # lme4's vocabulary, glmmTMB's reader
             index = glmmtmb.end(lines, index)
+            continue
+        if line.startswith(_OTHER_MODELS):
+            # lme4's layout of a model that is not linear (glmer, nlmer): skipped whole, so
+            # that its tables are not read as a summary without its title
+            index = _summary(lines, index, commands)[1]
             continue
         if _is_summary_start(line):
             summary, index = _summary(lines, index, commands)
@@ -181,6 +234,16 @@ def parse(text: str) -> Parsed:
             summary, index = _nlme_summary(lines, index, commands)
             add_block(parsed, summary, "summary() of lme", index)
             continue
+        if index >= untitled_from and text_.startswith(_UNTITLED_STARTS):
+            fragment, end = _untitled_summary(lines, index, commands)
+            if fragment is not None:
+                kind = "summary() of lme" if fragment.program == "nlme" else "summary()"
+                add_block(parsed, fragment, kind, end)
+                index = end
+                continue
+            # not a linear mixed model's summary: its lines are read for what else they
+            # are, and no summary starts again before its end (each line is read once)
+            untitled_from = max(end, index + 1)
         if text_ == "Models:":
             refit = any(
                 "refitting model(s) with ML" in lines[i] for i in range(max(0, index - 3), index)
@@ -299,12 +362,27 @@ def _unfinished(formula: str) -> bool:
 
 
 def _summary(
-    lines: list[str], start: int, commands: frozenset[int] = frozenset()
+    lines: list[str],
+    start: int,
+    commands: frozenset[int] = frozenset(),
+    untitled: bool = False,
 ) -> tuple[Summary, int]:
+    """lme4's or lmerTest's ``summary()`` from its title at ``lines[start]`` (or from its
+    first line, ``untitled``, when pasted without the title), or car's ``S()`` of an lmer
+    fit, which prints the fixed effects first and its fit statistics last; the index of
+    the line after it."""
     first = lines[start]
-    summary = Summary(line=start + 1, estimation="REML" if "by REML" in first else "ML")
-    index = start + 1
+    if untitled:
+        summary = Summary(line=start + 1, estimation=LME4.default_method)
+        summary.notes.append(_untitled_note(LME4))
+        index = start
+    else:
+        summary = Summary(line=start + 1, estimation="REML" if "by REML" in first else "ML")
+        index = start + 1
     section = ""
+    #: where the fixed effects lead: the printout's end (lme4's last table), or on to the
+    #: random effects and the fit statistics (car::S's layout)
+    after_fixed = "fixed done"
     header: list[str] = []
     pending: dict[str, dict[str, Printed]] = {}  # term -> its columns read so far
     while index < len(lines):
@@ -314,21 +392,28 @@ def _summary(
         if _block_starts(line) or index in commands:
             break
         if section == "fixed done":
-            if text.startswith("Correlation of Fixed Effects"):
+            if text.startswith(_FIXED_CORRELATIONS):
                 section = "correlation"
             elif text and not text.startswith(_SUMMARY_TRAILERS):
                 break  # the printout has ended: prose, code, a fence, another command
+            else:
+                _fit_message(summary, text)
             index += 1
             continue
         if section == "correlation":
-            section = "fixed done" if not text else section
+            # the matrix ends at a blank line, or at the optimizer's messages under it
+            if not text:
+                section = after_fixed
+            elif text.startswith(_FIT_MESSAGES):
+                _fit_message(summary, text)
+                section = "fixed done"
             index += 1
             continue
         index += 1
         if not text:
             if section == "fixed" and pending:
                 finish_fixed(summary, pending, index)
-                section = "fixed done"
+                section = after_fixed
             continue
         if text.startswith("Formula:"):
             summary.formula = text.split(":", 1)[1].strip()
@@ -351,9 +436,16 @@ def _summary(
                 summary.reml_criterion = printed(value)
         elif tokens[:2] == ["AIC", "BIC"] and index < len(lines):
             index = _fit_statistics(summary, tokens, lines, index)
+        elif tokens == ["logLik", "df", "AIC", "BIC"] and index < len(lines):
+            # car::S's last lines: the log (restricted) likelihood, its parameters, AIC, BIC
+            index = _fit_statistics(summary, tokens, lines, index)
+            log_lik = summary.fit_statistics.get("logLik")
+            if log_lik is not None and math.isfinite(log_lik.value):
+                criterion_from_loglik(summary, log_lik.text, "car::S", "logLik")
+            section = "fixed done"
         elif text.startswith("Scaled residuals:") and index + 1 < len(lines):
             index = _residual_quantiles(summary, lines, index)
-        elif text.startswith("Random effects:"):
+        elif text.startswith(("Random effects:", "Estimates of Random Effects")):
             section = "random"
         elif section == "random" and tokens[0] == "Groups":
             header = tokens
@@ -371,23 +463,88 @@ def _summary(
         elif text.startswith("Fixed effects:"):
             section = "fixed"
             header = []
+        elif text.startswith(_CAR_FIXED):
+            section = "fixed"
+            header = []
+            if after_fixed != "":
+                after_fixed = ""
+                summary.notes.append(
+                    "car::S()'s summary of an lmer fit: the fixed effects first (z or "
+                    "Kenward-Roger t tests), the random effects as standard deviations"
+                )
         elif section == "fixed" and is_fixed_header(tokens):
             # the first header, or that of the next columns when R splits a table wider
             # than the console: their rows are merged by term
             header = fixed_header(text)
         elif section == "fixed" and header and (text == "---" or text.startswith("Signif.")):
             finish_fixed(summary, pending, index)
+            section = after_fixed
+        elif section == "fixed" and header and text.startswith(_FIT_MESSAGES):
+            # the optimizer's messages right under the table (no correlations printed)
+            finish_fixed(summary, pending, index)
+            _fit_message(summary, text)
             section = "fixed done"
         elif section == "fixed" and header:
             trouble = fixed_row(pending, tokens, header)
             if trouble:
                 summary.unread.append(f"line {index}: fixed effect not read ({trouble}): {text!r}")
-        elif text.startswith("Correlation of Fixed Effects"):
+        elif text.startswith(_FIXED_CORRELATIONS):
             section = "correlation"
     if pending:
         finish_fixed(summary, pending, index)
-    _check_whole(summary, start)
+    _check_whole(summary, start, untitled)
     return summary, index
+
+
+#: car::S()'s heading of the fixed effects (of an lmer fit, with Kenward-Roger tests or not)
+_CAR_FIXED = ("Estimates of Fixed Effects:", "Estimates of Fixed Effects with KR Tests")
+#: The heading of the fixed effects' correlations: lme4's, car::S()'s.
+_FIXED_CORRELATIONS = ("Correlation of Fixed Effects", "Correlations of Fixed Effects")
+#: What lme4 says of its optimizer under a summary: its convergence code and the warnings
+#: of its convergence checks.
+_FIT_MESSAGES = (
+    "optimizer (",
+    "convergence code",
+    "Model failed to converge",
+    "boundary (singular)",
+    "Model is nearly unidentifiable",
+    "unable to evaluate scaled gradient",
+    "Hessian is numerically singular",
+    "fit warnings",
+    "Some predictor variables",
+)
+_CONVERGENCE_CODE = re.compile(r"convergence code:?\s*(-?\d+)")
+
+
+def _fit_message(summary: Summary, text: str) -> None:
+    """What lme4 says under a summary of how its optimizer ended, kept with the fit: its
+    estimates are graded knowing that it did not converge (``Model failed to converge``, a
+    nonzero convergence code) or that it is singular (``boundary (singular) fit``)."""
+    said = text[:200]
+    if text.startswith("Model failed to converge"):
+        summary.converged = False
+        summary.notes.append(f"lme4 warned: {said} (the fit did not converge)")
+    elif text.startswith("boundary (singular)"):
+        summary.notes.append(
+            f"lme4 says: {said} (a variance estimated as zero or a correlation as ±1)"
+        )
+    elif text.startswith(("Model is nearly unidentifiable", "Hessian is numerically singular")):
+        summary.notes.append(f"lme4 warned: {said}")
+    else:
+        code = _CONVERGENCE_CODE.search(text[:200])
+        if code is not None and int(code.group(1)) != 0:
+            summary.converged = False
+            summary.notes.append(f"lme4: {said} (the optimizer did not converge)")
+
+
+def _untitled_note(program: Program) -> str:
+    """What a summary pasted without its title does not say, said on the grade: REML or
+    ML, read as the program's default (a fragment that is an ML fit then differs from its
+    reference as an ML fit does, which the grade shows)."""
+    return (
+        "the printout starts without its title line, which says REML or ML: read as "
+        f"{program.default_method}, {program.name}'s default"
+    )
 
 
 def _fit_statistics(summary: Summary, names: list[str], lines: list[str], index: int) -> int:
@@ -411,7 +568,9 @@ def _residual_quantiles(summary: Summary, lines: list[str], index: int) -> int:
     return index + 2
 
 
-def _check_whole(summary: Summary, start: int) -> None:
+def _check_whole(summary: Summary, start: int, untitled: bool = False) -> None:
+    """A summary with every table it must have (a criterion under its title: a summary
+    pasted without its title is graded on what it holds, its criterion missing)."""
     for table, rows in (("fixed effects", summary.fixed), ("random effects", summary.random)):
         if len(rows) > MAX_TABLE_ROWS[table]:
             summary.unread.append(
@@ -419,7 +578,7 @@ def _check_whole(summary: Summary, start: int) -> None:
                 f"{MAX_TABLE_ROWS[table]} read"
             )
             summary.fixed, summary.random = [], []
-    if summary.reml_criterion is None and not summary.fit_statistics:
+    if summary.reml_criterion is None and not summary.fit_statistics and not untitled:
         summary.unread.append(f"line {start + 1}: summary without a criterion (truncated?)")
     if not summary.fixed:
         summary.unread.append(f"line {start + 1}: summary without fixed effects (truncated?)")
@@ -441,20 +600,36 @@ def _observations(summary: Summary, text: str) -> str:
 
 # ----- nlme -------------------------------------------------------------------------------------
 def _nlme_summary(
-    lines: list[str], start: int, commands: frozenset[int] = frozenset()
+    lines: list[str],
+    start: int,
+    commands: frozenset[int] = frozenset(),
+    untitled: bool = False,
 ) -> tuple[Summary, int]:
     """nlme's ``summary(lme(...))``: standard deviations, ``Value Std.Error DF t-value
-    p-value``, AIC/BIC/logLik (the REML criterion is −2·logLik, with logLik's decimals)."""
+    p-value``, AIC/BIC/logLik (the REML criterion is −2·logLik, with logLik's decimals).
+
+    Nested grouping (``~1 | FAMID/MRN``) prints a ``Formula:`` block per level, the inner
+    level as ``MRN %in% FAMID``: each level's random effects keep their own group, the
+    counts of ``Number of Groups:`` are read by level, and the model rebuilt has a term
+    per level.  A fixed-effects table wider than the console is printed in column chunks
+    (``Value Std.Error DF`` rows, then ``t-value p-value`` rows), merged by term."""
     summary = Summary(
         line=start + 1,
         estimation="REML" if "by REML" in lines[start] else "ML",
         program="nlme",
     )
     index = start + 1
+    if untitled:
+        summary.estimation = NLME.default_method
+        summary.notes.append(_untitled_note(NLME))
+        index = start
     section = ""
     random_formula = fixed_formula = ""
+    random_formulas: list[str] = []  # one per level, outermost first
     names: list[str] = []
     column_names: list[str] = []
+    columns: list[str] = []  # the fixed-effects columns of the chunk being read
+    pending: dict[str, dict[str, Printed]] = {}  # term -> its columns read so far
     while index < len(lines):
         line = lines[index]
         text = line.strip()
@@ -471,8 +646,16 @@ def _nlme_summary(
         elif text.startswith("Random effects:"):
             section = "random"
         elif text.startswith("Fixed effects:"):
-            fixed_formula = text.split(":", 1)[1].strip()
+            fixed_formula = _written_formula(text.split(":", 1)[1].strip())
             section = "fixed"
+        elif text.startswith(_NLME_RESIDUAL_STRUCTURES):
+            # the residuals' own correlation or variance model (corAR1, varIdent): the
+            # printed residual SD is not the one residual variance a reference has
+            summary.unread.append(
+                f"line {index}: {text[:80]!r}: a model of the residuals' correlation or "
+                "variance, not read"
+            )
+            section = "structure"
         elif text.startswith("Correlation"):
             section = "correlation"  # of the fixed effects: not graded
         elif text.startswith("Standardized Within-Group Residuals") and index + 1 < len(lines):
@@ -484,12 +667,21 @@ def _nlme_summary(
                 summary.n_obs = int(count)
         elif text.startswith("Number of Groups:"):
             count = text.split(":", 1)[1].strip()
-            group = random_formula.split("|")[-1].strip() or "group"
-            if count.isdigit() and len(count) <= 15:
-                summary.groups[group] = int(count)
+            if count:
+                group = _group(random_formula)
+                if count.isdigit() and len(count) <= 15:
+                    summary.groups[group] = int(count)
+            else:  # one count per level, under the levels' names
+                index = _nlme_groups(summary, lines, index)
             section = "done"
+        elif section in ("random done", "structure"):
+            # after the residual, the random part's table is whole: what comes before the
+            # fixed effects is a remark (a commented printout's script around it)
+            continue
         elif section == "random" and text.startswith("Formula:"):
             random_formula = text.split(":", 1)[1].strip()
+            random_formulas.append(random_formula)
+            names = []  # a level's correlations are with its own terms
         elif section == "random" and tokens[0] == "StdDev:" and column_names:
             # the transposed layout of a diagonal or one-term random part: the names on
             # one line, "StdDev:" and a standard deviation under each on the next
@@ -497,6 +689,8 @@ def _nlme_summary(
             column_names = []
             if trouble:
                 summary.unread.append(f"line {index}: random effect not read ({trouble}): {text!r}")
+            if summary.residual_sd is not None:  # nlme prints the residual last
+                section = "random done"
         elif section == "random" and (text.startswith("Structure:") or tokens[0] == "StdDev"):
             continue
         elif section == "random" and not any(is_number(token) for token in tokens):
@@ -505,14 +699,20 @@ def _nlme_summary(
             trouble = _nlme_random_row(summary, tokens, names, random_formula)
             if trouble:
                 summary.unread.append(f"line {index}: random effect not read ({trouble}): {text!r}")
-        elif section == "fixed" and tokens[0] == "Value":
-            continue
+            if summary.residual_sd is not None:  # nlme prints the residual last
+                section = "random done"
+        elif section == "fixed" and all(token in _NLME_FIXED_COLUMNS for token in tokens):
+            # the header, or that of the next columns when R splits the table at the
+            # console's width: their rows are merged by term
+            columns = [_NLME_FIXED_COLUMNS[token] for token in tokens]
         elif section == "fixed":
-            trouble = _nlme_fixed_row(summary, tokens)
+            # without a header (not pasted), the whole table's columns
+            trouble = fixed_row(pending, tokens, columns or [*_NLME_FIXED_COLUMNS.values()])
             if trouble:
                 summary.unread.append(f"line {index}: fixed effect not read ({trouble}): {text!r}")
-    if fixed_formula and random_formula:
-        summary.formula = f"{fixed_formula} + ({random_formula.lstrip('~').strip()})"
+    finish_fixed(summary, pending, index)
+    if fixed_formula and random_formulas:
+        summary.formula = " + ".join([fixed_formula, *map(_lme4_bar, random_formulas)])
     log_lik = summary.fit_statistics.get("logLik")
     if summary.estimation == "REML" and log_lik is not None and math.isfinite(log_lik.value):
         decimals = log_lik.decimals or 0
@@ -521,8 +721,80 @@ def _nlme_summary(
             f"REML criterion {summary.reml_criterion.text} is −2 × the printed logLik "
             f"{log_lik.text} (nlme prints no criterion)"
         )
-    _check_whole(summary, start)
+    _check_whole(summary, start, untitled)
     return summary, index
+
+
+#: nlme's fixed-effects columns and the neutral form's name of each.
+_NLME_FIXED_COLUMNS = {
+    "Value": "estimate",
+    "Std.Error": "std_error",
+    "DF": "df",
+    "t-value": "t_value",
+    "p-value": "p_value",
+}
+#: nlme's word for nesting in a level's name (``MRN %in% FAMID``).
+_IN = "%in%"
+#: Headings of the residuals' own correlation and variance models in nlme's summary.
+_NLME_RESIDUAL_STRUCTURES = ("Correlation Structure:", "Variance function:")
+#: A fixed formula written as a string in the call (``as.formula("y ~ x")``), as nlme
+#: prints the call's argument.
+_FORMULA_CALL = re.compile(r"^(?:stats::)?(?:as\.)?formula\(\s*[\"']([^\"']*)[\"']\s*\)$")
+
+
+def _written_formula(text: str) -> str:
+    """The fixed formula nlme printed, the formula itself when the call built it from a
+    string (``as.formula("SX_HI ~ age_at_scan + sex")``)."""
+    called = _FORMULA_CALL.match(text)
+    return called.group(1).strip() if called else text
+
+
+def _group(formula: str) -> str:
+    """The grouping factor of one level's random formula (``~1 | MRN %in% FAMID``)."""
+    return formula.split("|")[-1].strip() or "group"
+
+
+def _lme4_bar(formula: str) -> str:
+    """One level's nlme random formula as lme4's term: ``~cses | school`` is ``(cses |
+    school)``, and an inner level ``~x | ID %in% Country`` is ``(x | Country:ID)`` (lme4
+    reads ``%in%`` in a grouping factor as R's matching operator)."""
+    if _IN not in formula or "|" not in formula:
+        return f"({formula.lstrip('~').strip()})"
+    effects = formula.split("|")[0].lstrip("~").strip()
+    levels = [level.strip() for level in _group(formula).split(_IN)]
+    return f"({effects} | {':'.join(reversed(levels))})"
+
+
+def _nlme_groups(summary: Summary, lines: list[str], index: int) -> int:
+    """``Number of Groups:`` of nested levels: the levels' names on a line (``FAMID MRN
+    %in% FAMID``, a name holding ``%in%`` is one level) over their counts (``205 288``),
+    wrapped at the console's width into several such pairs; the index of the line after
+    them.  A pair whose names and counts do not line up is a row not read."""
+    while index + 1 < len(lines):
+        tokens, counts = lines[index].split(), lines[index + 1].split()
+        if (
+            not tokens
+            or any(is_number(token) for token in tokens)
+            or not counts
+            or not all(count.isdigit() for count in counts)
+        ):
+            break  # no names over counts: the table has ended
+        levels: list[str] = []
+        for position, token in enumerate(tokens):
+            if levels and _IN in (token, tokens[position - 1]):
+                levels[-1] += " " + token
+            else:
+                levels.append(token)
+        if len(levels) != len(counts) or any(len(count) > 15 for count in counts):
+            summary.unread.append(
+                f"line {index + 1}: 'Number of Groups' not read (expected a count of up to "
+                f"15 digits under each level): {lines[index].strip()[:80]!r}"
+            )
+            return index + 2
+        for level, count in zip(levels, counts, strict=True):
+            summary.groups[level] = int(count)
+        index += 2
+    return index
 
 
 def _nlme_random_row(summary: Summary, tokens: list[str], names: list[str], formula: str) -> str:
@@ -541,7 +813,7 @@ def _nlme_random_row(summary: Summary, tokens: list[str], names: list[str], form
     if name == "Residual":
         summary.residual_sd = sd
         return ""
-    group = formula.split("|")[-1].strip() or "group"
+    group = _group(formula)
     names.append(name)
     summary.random.append(RandomTerm(group, name, None, sd, [printed(t) for t in rest]))
     return ""
@@ -554,26 +826,12 @@ def _nlme_random_columns(
     under each name, no correlations (nlme's layout for one random term or a pdDiag)."""
     if len(values) != len(names) or not all(is_number(value) for value in values):
         return f"expected {len(names)} standard deviations under {' '.join(names)}"
-    group = formula.split("|")[-1].strip() or "group"
+    group = _group(formula)
     for name, value in zip(names, values, strict=True):
         if name == "Residual":
             summary.residual_sd = printed(value)
         else:
             summary.random.append(RandomTerm(group, name, None, printed(value)))
-    return ""
-
-
-def _nlme_fixed_row(summary: Summary, tokens: list[str]) -> str:
-    """``(Intercept) 12.636193 0.2445038 7024 51.68096 0``: Value, Std.Error, DF, t, p."""
-    tokens, bound = split_bound(tokens)
-    if len(tokens) < 6 or not all(is_number(t) for t in tokens[-5:]):
-        return "expected a term and 5 numbers"
-    estimate, std_error, df, t_value, p_value = (printed(t) for t in tokens[-5:])
-    if bound:
-        p_value = printed(tokens[-1], bound)
-    summary.fixed.append(
-        FixedTerm(" ".join(tokens[:-5]), estimate, std_error, t_value, df, p_value)
-    )
     return ""
 
 

@@ -1,5 +1,6 @@
 """R's printed tables of a mixed model as lme4 prints them and glmmTMB prints them again:
-the lines with their console and knitr prefixes removed, the random-effects table
+the lines with their console and knitr prefixes removed (and the ``#`` of a printout pasted
+back into a script as comments), the random-effects table
 (``Groups Name Variance Std.Dev. Corr``) and the fixed-effects table (``Estimate Std.
 Error`` then ``t value`` or ``z value``, lmerTest's ``df``, the p-value with its stars, R's
 ``< 2e-16``), merged by term when a console narrower than the table splits its columns.
@@ -15,6 +16,29 @@ from hlmrep.grading.printout import FixedTerm, Printed, RandomTerm, Summary, is_
 
 #: knitr's ``## ``, reprex's ``#> `` and a console's ``> `` before a line.
 PREFIX = re.compile(r"^\s*(?:##\s?|#>\s?|>\s?)?")
+#: A comment's ``#`` (and the spaces after it) before a line of a script.
+_COMMENT = re.compile(r"^#\s*")
+#: How lines of R's own printout begin: a run of ``#`` comments holding one of them is a
+#: printout pasted back into a script, not the script's remarks.
+PRINTOUT_VOCABULARY = (
+    "Linear mixed model fit by",
+    "Linear mixed-effects model fit by",
+    "REML criterion at convergence:",
+    "Scaled residuals:",
+    "Random effects:",
+    "Fixed effects:",
+    "Number of obs:",
+    "Number of Observations:",
+    "Number of Groups:",
+    "Estimates of Fixed Effects",
+    "Estimates of Random Effects",
+    "Conditional model:",
+    "ANOVA-like table for random-effects",
+)
+#: Where an author's remark begins after a number of a pasted row (``Residual 6.06 -
+#: standard deviation of residual.``): R prints none of these after a number in a table.
+_REMARK_MARKS = frozenset({"-", "--", "<-", "<--", "->", "#"})
+_TOKEN = re.compile(r"\S+")
 #: Significance stars after a p-value, with the quotes a legend prints them in.
 STARS = frozenset({"*", "**", "***", ".", "‘***’", "‘**’", "‘*’", "‘.’"})
 #: The fixed-effects table's column headings and the neutral form's name of each.
@@ -28,14 +52,57 @@ FIXED_COLUMNS = (
 )
 #: The words of a fixed-effects header line (or of one chunk's, in a split table).
 FIXED_HEADER_WORDS = frozenset(
-    {"Estimate", "Std.", "Error", "df", "ddf", "t", "z", "value", "Pr(>|t|)", "Pr(>|z|)"}
+    # "df for t": car::S()'s Kenward-Roger column
+    {"Estimate", "Std.", "Error", "df", "ddf", "for", "t", "z", "value", "Pr(>|t|)", "Pr(>|z|)"}
 )
 _DF = re.compile(r"\bd?df\b")
 
 
 def lines(text: str) -> list[str]:
-    """The text's lines without knitr's ``## ``, reprex's ``#> `` or a console's ``> ``."""
-    return [PREFIX.sub("", line).rstrip() for line in text.splitlines()]
+    """The text's lines without knitr's ``## ``, reprex's ``#> `` or a console's ``> ``,
+    and without the ``#`` of a printout pasted back into a script as comments (see
+    :func:`_uncommented`); one line out for each line in, so indices stay the text's."""
+    out = [PREFIX.sub("", line).rstrip() for line in text.splitlines()]
+    start = 0
+    while start < len(out):
+        if not out[start].startswith("#"):
+            start += 1
+            continue
+        end = start
+        while end < len(out) and out[end].startswith("#"):
+            end += 1
+        out[start:end] = _uncommented(out[start:end])
+        start = end
+    return out
+
+
+def _uncommented(run: list[str]) -> list[str]:
+    """A run of ``#`` comment lines as the printout it holds, when a line of it begins as
+    R's printout does (:data:`PRINTOUT_VOCABULARY`): a student who pastes the output back
+    into the script as comments (``# ID (Intercept) 8.614 2.935``, ``#Residual 6.06``)
+    still shows the numbers.  A run of other comments (the script's remarks, a tibble's
+    ``# A tibble``) is left as it is, so it is never read as a table.  A remark the
+    author wrote after a row's numbers is cut (:func:`_without_remark`)."""
+    bare = [_COMMENT.sub("", line, count=1) for line in run]
+    if not any(line.startswith(PRINTOUT_VOCABULARY) for line in bare):
+        return run
+    return [_without_remark(line) for line in bare]
+
+
+def _without_remark(line: str) -> str:
+    """A pasted row without the remark its author appended after its numbers
+    (``Residual 6.0597952 - standard deviation of residual.``): from a dash, an arrow or a
+    ``#`` that follows a number; a formula's line (``~``, where ``- 1`` is a term) is
+    kept whole."""
+    if "~" in line:
+        return line
+    after_number = False
+    for match in _TOKEN.finditer(line):
+        token = match.group()
+        if after_number and (token in _REMARK_MARKS or token.startswith("#")):
+            return line[: match.start()].rstrip()
+        after_number = is_number(token)
+    return line
 
 
 def split_bound(tokens: list[str]) -> tuple[list[str], str]:

@@ -20,11 +20,16 @@ models" fits these very HSB models):
 
 How it reaches an instructor: the whole listing or a few of its tables, pasted into a
 ``/* */`` comment under the program that made it, spaces collapsed, cells joined by
-`` | `` or one cell a line (a web page flattened), cut short anywhere.  So a printout is
-recognised by its vocabulary (several of its table titles and labels), not by one title
-line; a run is the tables from one ``Model Information`` (or a ``PROC MIXED`` statement)
-to the next, or to a table printed twice; a table's rows are rebuilt from its cells
-whatever the line breaks, its number of columns counted from its header.
+`` | `` or one cell a line (a web page flattened), or lines joined (a page copy that
+puts a table's rows, its fit statistics, even its title and header, on one line), cut
+short anywhere.  So a printout is recognised by its vocabulary (several of its table
+titles and labels), not by one title line; a run is the tables from one ``Model
+Information`` (or a ``PROC MIXED`` statement) to the next, or to a table printed twice;
+a table starts at its title wherever it is on a line; a table's rows are rebuilt from
+its cells whatever the line breaks, its number of columns counted from its header's
+words (wrapped or run on into its first row), rows run together on a line split where
+each row's labels follow the previous row's last column; a fit statistic is the number
+after its label.
 
 The printout names no formula.  When the ``PROC MIXED`` step that made it is pasted
 above it, its ``MODEL`` and ``RANDOM`` statements name the response and the random
@@ -119,6 +124,8 @@ HEADER_WORDS = frozenset(
 COLUMN_WORDS = frozenset(
     {"Estimate", "Error", "DF", "Value", "Pr", "Alpha", "Lower", "Upper", "Gradient"}
 )
+#: A header's words, those run on into its first row's line too (``Pr > |t|``, ``Pr Z``).
+HEADER_VOCABULARY = HEADER_WORDS | {"Z", "t", ">", "|t|", "|Z|", "Chi-Square", "ChiSq", "Label"}
 #: Rows of a table read at most (a table longer than any model of a course is pasted noise).
 MAX_ROWS = 200
 #: The fit statistics: the label SAS prints (without ``(smaller is better)``), the name
@@ -147,6 +154,8 @@ class Section:
     lines: list[tuple[int, list[str]]] = field(default_factory=list)
     #: nothing follows it in the text: a row it ends in may be cut short
     last: bool = False
+    #: its place in the text, finer than its line (a line may hold several tables)
+    order: int = 0
 
 
 @dataclass
@@ -155,6 +164,8 @@ class Step:
 
     line: int
     text: list[str] = field(default_factory=list)
+    #: its place in the text, finer than its line (as :attr:`Section.order`)
+    order: int = 0
 
     def statements(self) -> list[str]:
         """Its statements, whitespace collapsed (``model math = grade_c2 / solution``)."""
@@ -171,6 +182,10 @@ class Run:
     @property
     def line(self) -> int:
         return min(section.line for section in self.sections.values())
+
+    @property
+    def order(self) -> int:
+        return min(section.order for section in self.sections.values())
 
 
 def number(token: str) -> Printed | None:
@@ -219,6 +234,62 @@ def _title(joined: str) -> str | None:
     return next(prefix for prefix in TITLE_PREFIXES if joined.startswith(prefix))
 
 
+#: The titles as words, longest first; what may run on after a title on its line: its
+#: header's words, a fit statistic's label or the first label of a table of labels.
+_TITLE_WORDS = sorted((tuple(title.split()) for title in TITLES), key=lambda w: -len(w))
+_RUN_ON = (
+    HEADER_VOCABULARY
+    | {"-2", "AIC", "AICC", "BIC", "CAIC", "HQIC"}
+    | {
+        "Data",  # Model Information's Data Set
+        "Class",  # Class Level Information's header
+        "Covariance",  # Dimensions' Covariance Parameters
+        "Number",  # Number of Observations Read
+    }
+)
+
+
+def _title_run_on(tokens: list[str]) -> tuple[str, list[str]] | None:
+    """A title with its table's header (or its first statistic) run on after it on its
+    line (a page copy that joins lines), and what follows it."""
+    for words in _TITLE_WORDS:
+        k = len(words)
+        if len(tokens) > k and tokens[k] in _RUN_ON and tuple(tokens[:k]) == words:
+            return " ".join(words), tokens[k:]
+    return None
+
+
+#: Titles found within a line (of two words or more: ``Estimates`` alone is a word of
+#: prose too), and their first words.
+_INNER_TITLES = [
+    *(words for words in _TITLE_WORDS if len(words) > 1),
+    *(tuple(prefix.split()) for prefix in TITLE_PREFIXES),
+]
+_INNER_FIRST = frozenset(words[0] for words in _INNER_TITLES)
+
+
+def _split(tokens: list[str]) -> list[list[str]]:
+    """A line cut before each title within it (a page copy that joins a listing's lines):
+    a title after a table's last number, or one its header or first statistic runs on
+    after, or a title of the tables that go on with what they are of."""
+    pieces: list[list[str]] = []
+    begin, k = 0, 1
+    while k < len(tokens):
+        words = None
+        if tokens[k] in _INNER_FIRST:
+            words = next((w for w in _INNER_TITLES if tuple(tokens[k : k + len(w)]) == w), None)
+        if words is None:
+            k += 1
+            continue
+        after = tokens[k + len(words)] if k + len(words) < len(tokens) else ""
+        if is_cell(tokens[k - 1]) or after in _RUN_ON or " ".join(words) not in TITLES:
+            pieces.append(tokens[begin:k])
+            begin = k
+        k += len(words)
+    pieces.append(tokens[begin:])
+    return pieces
+
+
 def _procedure_title(tokens: list[str]) -> str | None:
     """``The Mixed Procedure`` → ``MIXED`` (SAS's page title, on every page)."""
     if 3 <= len(tokens) <= 5 and tokens[0] == "The" and tokens[-1] == "Procedure":
@@ -243,20 +314,26 @@ def read_listing(text: str, procedure: str) -> list[Run]:
     run: Run | None = None
     section: Section | None = None
     step: Step | None = None
-    for index, tokens in enumerate(listing_lines(text)):
+    pieces = (
+        (index, tokens) for index, line in enumerate(listing_lines(text)) for tokens in _split(line)
+    )
+    for order, (index, tokens) in enumerate(pieces):
         if not tokens:
             continue
         joined = " ".join(tokens)
         if tokens[0].upper() == "PROC" and len(tokens) > 1:
             context = tokens[1].upper().rstrip(";")
             run = section = None
-            step = Step(index, [joined]) if context == procedure else None
+            step = Step(index, [joined], order) if context == procedure else None
             if step is not None:
                 steps.append(step)
                 if _ends_step(joined):
                     step = None
             continue
         title = _title(joined)
+        rest: list[str] = []
+        if title is None:
+            title, rest = _title_run_on(tokens) or (None, [])
         name = _procedure_title(tokens)
         if step is not None and title is None and name is None:
             step.text.append(joined)
@@ -274,8 +351,10 @@ def read_listing(text: str, procedure: str) -> list[Run]:
             if run is None or title in run.sections or (title in OPENING and run.sections):
                 run = Run()
                 runs.append(run)
-            section = Section(title, index)
+            section = Section(title, index, order=order)
             run.sections[title] = section
+            if rest:
+                section.lines.append((index, rest))
         elif section is not None:
             section.lines.append((index, tokens))
     if section is not None:
@@ -288,16 +367,16 @@ def _pair(runs: list[Run], steps: list[Step]) -> None:
     """Give each run the step that made it: in order when there are as many steps as runs,
     each before its run (a program pasted whole above its output); otherwise the step
     pasted between the run and the one before it."""
-    if len(steps) == len(runs) and all(s.line < r.line for s, r in zip(steps, runs, strict=True)):
+    if len(steps) == len(runs) and all(s.order < r.order for s, r in zip(steps, runs, strict=True)):
         for step, run in zip(steps, runs, strict=True):
             run.step = step
         return
     previous, k = -1, 0
     for run in runs:  # steps and runs in the order of the text: one pass over both
-        while k < len(steps) and steps[k].line < run.line:
+        while k < len(steps) and steps[k].order < run.order:
             k += 1
-        run.step = steps[k - 1] if k and steps[k - 1].line > previous else None
-        previous = run.line
+        run.step = steps[k - 1] if k and steps[k - 1].order > previous else None
+        previous = run.order
 
 
 def key_values(section: Section | None, keys: tuple[str, ...]) -> dict[str, tuple[str, int]]:
@@ -343,18 +422,29 @@ class Table:
 def read_table(section: Section | None, least: int, most_names: int) -> Table:
     """A table's rows, whatever its line breaks: a row is its labels, then its cells (as
     many as the header names columns of numbers, ``least`` when the header is missing);
-    a line of labels and numbers is a row on its own; labels more than ``most_names``
-    (prose after the table) end it.  A row with too few cells that ends the text is cut
-    short: dropped, the table marked so."""
+    a line of labels and numbers is a row on its own, or several run together (a page
+    copy that joins a table's lines: each row its labels and exactly its columns' cells,
+    see :func:`_whole_rows`); labels more than ``most_names`` (prose after the table) end
+    it.  The header may run on into its first row's line.  A row with too few cells that
+    ends the text is cut short: dropped, the table marked so."""
     table = Table()
     if section is None:
         return table
-    lines = section.lines
+    lines = list(section.lines)
     first = next(
         (n for n, (_, tokens) in enumerate(lines) if any(is_cell(t) for t in tokens)), len(lines)
     )
     start = max((n + 1 for n in range(first) if HEADER_WORDS & set(lines[n][1])), default=0)
-    table.columns = sum(t in COLUMN_WORDS for _, tokens in lines[:start] for t in tokens) or None
+    header = [t for _, tokens in lines[:start] for t in tokens]
+    if first < len(lines) and start == first:  # the header run on into its first row
+        index, tokens = lines[first]
+        lead = next(k for k, t in enumerate(tokens) if is_cell(t))
+        # up to its last word (a CLASS variable's column, ``sector``, among them)
+        k = max((j + 1 for j in range(lead) if tokens[j] in HEADER_VOCABULARY), default=0)
+        if any(t in COLUMN_WORDS for t in tokens[:k]):
+            header += tokens[:k]
+            lines[first] = (index, tokens[k:])
+    table.columns = sum(t in COLUMN_WORDS for t in header) or None
     need = table.columns or least
     names: list[str] = []
     cells: list[str] = []
@@ -370,27 +460,29 @@ def read_table(section: Section | None, least: int, most_names: int) -> Table:
 
     for n in range(start, len(lines)):
         index, tokens = lines[n]
-        kinds = [is_cell(t) for t in tokens]
-        lead = next((k for k, cell in enumerate(kinds) if cell), len(tokens))
-        if not all(kinds[lead:]) or lead > most_names:
+        segments = _segments(tokens)
+        usable = _whole_rows(segments, table.columns, most_names)
+        for labels, numbers in segments[:usable]:
+            if numbers:
+                tail = n + 1
+            if not numbers:  # labels: a row's first cells, one a line
+                if cells:
+                    flush()
+                begun = index if begun is None else begun
+                names.extend(labels)
+            elif not labels:  # numbers: a row's next cells
+                begun = index if begun is None else begun
+                cells.extend(numbers)
+                if table.columns and len(cells) >= table.columns:
+                    flush()
+            else:  # a row's labels and cells: whole, or its cells go on on the next line
+                flush()
+                names, cells, begun = list(labels), list(numbers), index
+                if not table.columns or len(cells) >= table.columns:
+                    flush()
+        if usable < len(segments):
             ended = n
             break
-        if lead < len(tokens):
-            tail = n + 1
-        if lead == len(tokens):  # labels: a row's first cells, one a line
-            if cells:
-                flush()
-            begun = index if begun is None else begun
-            names.extend(tokens)
-        elif lead == 0:  # numbers: a row's next cells
-            begun = index if begun is None else begun
-            cells.extend(tokens)
-            if table.columns and len(cells) >= table.columns:
-                flush()
-        else:  # a whole row on its line
-            flush()
-            names, cells, begun = tokens[:lead], tokens[lead:], index
-            flush()
     flush()
     for row in table.rows:  # a level printed as a number (``grp 1``) is a label
         if table.columns and len(row.cells) > table.columns:
@@ -404,6 +496,47 @@ def read_table(section: Section | None, least: int, most_names: int) -> Table:
     return table
 
 
+def _segments(tokens: list[str]) -> list[tuple[list[str], list[str]]]:
+    """A line's tokens as runs of labels each followed by its run of cells: a label after
+    a cell starts the next run (the first run's labels, the last run's cells may be
+    none)."""
+    out: list[tuple[list[str], list[str]]] = []
+    labels: list[str] = []
+    numbers: list[str] = []
+    for token in tokens:
+        if is_cell(token):
+            numbers.append(token)
+            continue
+        if numbers:
+            out.append((labels, numbers))
+            labels, numbers = [], []
+        labels.append(token)
+    out.append((labels, numbers))
+    return out
+
+
+def _whole_rows(
+    segments: list[tuple[list[str], list[str]]], columns: int | None, most_names: int
+) -> int:
+    """How many of a line's runs (:func:`_segments`) are rows of the table.  One run is a
+    row when its labels are few enough; several (rows run together) are rows when each but
+    the last holds exactly a row's cells: the header's count of columns (more by a level
+    printed as a number, within ``most_names`` labels), or without a header the first
+    run's count, alike in every run.  The first run that is not ends the table there."""
+    if len(segments) == 1:
+        return 0 if len(segments[0][0]) > most_names else 1
+    width = columns or len(segments[0][1])
+    for k, (labels, numbers) in enumerate(segments):
+        if len(labels) > most_names:
+            return k
+        if k == len(segments) - 1:
+            return k + 1
+        extra = len(numbers) - width
+        if extra < 0 or (extra > 0 and (columns is None or len(labels) + extra > most_names)):
+            return k
+    return len(segments)
+
+
 def cut_short(summary: Summary, where: str) -> None:
     """A printout that stops inside a table (a page cut short): graded on what it holds."""
     summary.truncated = True
@@ -414,21 +547,58 @@ def fit_statistics(summary: Summary, section: Section | None) -> None:
     """``Fit Statistics`` (or ``Information Criteria``): the criterion, as the label names
     it (``-2 Res Log Likelihood`` REML's, lme4's criterion; ``-2 Log Likelihood`` the
     deviance), AIC and the others under their names; a criterion of the other estimation
-    than the summary's is kept under its label."""
-    keys = tuple(f"{label} (smaller is better)" for label in FIT_LABELS) + tuple(FIT_LABELS)
-    for key, (value, _) in key_values(section, keys).items():
-        label = key.removesuffix(" (smaller is better)")
-        found = number(value.split()[0])
-        if found is None or FIT_LABELS[label] in summary.fit_statistics:
+    than the summary's is kept under its label.  Each label is found among the table's
+    words, its value the number after it (and its ``(smaller is better)``), whatever the
+    line breaks: a page copy may put all of them on one line."""
+    if section is None:
+        return
+    for label, found in _labelled_numbers([t for _, tokens in section.lines for t in tokens]):
+        if FIT_LABELS[label] in summary.fit_statistics:
             continue
         if label == "-2 Res Log Likelihood" and summary.estimation == "REML":
-            summary.reml_criterion = found
+            if summary.reml_criterion is None:
+                summary.reml_criterion = found
         elif label == "-2 Log Likelihood" and summary.estimation == "ML":
-            summary.fit_statistics["deviance"] = found
+            summary.fit_statistics.setdefault("deviance", found)
         else:
             summary.fit_statistics[FIT_LABELS[label]] = found
     if "BIC (n = subjects)" in summary.fit_statistics:
         summary.notes.append(BIC_NOTE)
+
+
+#: The fit statistics' labels as words, longest first (``AICC`` before ``AIC``).
+_FIT_WORDS = sorted(
+    ((tuple(label.split()), label) for label in FIT_LABELS), key=lambda p: -len(p[0])
+)
+_FIT_FIRST = frozenset(words[0] for words, _ in _FIT_WORDS)
+
+
+def _labelled_numbers(tokens: list[str]) -> list[tuple[str, Printed]]:
+    """Each fit statistic's label among ``tokens`` with the number printed after it (past
+    a parenthesised ``(smaller is better)``), in one pass."""
+    out: list[tuple[str, Printed]] = []
+    k = 0
+    while k < len(tokens):
+        label = None
+        if tokens[k] in _FIT_FIRST:
+            label = next(
+                (name for words, name in _FIT_WORDS if tuple(tokens[k : k + len(words)]) == words),
+                None,
+            )
+        if label is None:
+            k += 1
+            continue
+        k += len(label.split())
+        if k < len(tokens) and tokens[k].startswith("("):
+            close = next(
+                (j for j in range(k, min(k + 4, len(tokens))) if tokens[j].endswith(")")), None
+            )
+            k = k if close is None else close + 1
+        found = number(tokens[k]) if k < len(tokens) else None
+        if found is not None:
+            out.append((label, found))
+            k += 1
+    return out
 
 
 def options(text: str) -> dict[str, str]:
