@@ -33,7 +33,7 @@ ROSTER = (
 @pytest.fixture(scope="module")
 def grades(grading_catalogue, hsb_table) -> list[dict]:
     out = [
-        grade_file(FORMULAS / name, grading_catalogue, table=hsb_table)
+        grade_file(FORMULAS / name, grading_catalogue, table=hsb_table, assignment=["model4"])
         for name in ("kofi_mensah_model4.txt", "maria_santos_model4.txt")
     ]
     return [*out, refusal("=cmd|' /C calc'!A0.txt", "vignette", "not a text file")]

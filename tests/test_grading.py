@@ -80,7 +80,12 @@ def test_verdicts_follow_the_audit_conventions(submitted, reference, kind, expec
 
 # ----- real lme4 output ----------------------------------------------------------------------
 def test_a_correct_model3_and_its_slope_test_replicate(grading_catalogue, hsb_table):
-    grade = grade_file(LME4_OUTPUT / "correct_model3.txt", grading_catalogue, table=hsb_table)
+    grade = grade_file(
+        LME4_OUTPUT / "correct_model3.txt",
+        grading_catalogue,
+        table=hsb_table,
+        assignment=["model3", "random_cses_slope"],  # a lab that asks for these two
+    )
     assert grade["status"] == "graded"
     assert [m["target"] for m in grade["models"]] == ["model3", "random_cses_slope"]
     assert all(m["confidence"] == "high" and m["diagnosis"] is None for m in grade["models"])
@@ -442,10 +447,18 @@ def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 
 def test_grade_exits_0_when_everything_replicates(catalogue_file):
     done = _cli(
-        "grade", str(LME4_OUTPUT / "correct_model3.txt"), "--catalogue", str(catalogue_file)
-    )
+        "grade", str(LME4_OUTPUT / "correct_model3.txt"), "--catalogue", str(catalogue_file),
+        "--assignment", "model3", "--assignment", "random_cses_slope",
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "34 of 34 reference numbers replicate" in done.stdout  # n and J graded too
+    # the default assignment asks for more: every number handed in replicates (exit 0),
+    # and what the file lacks counts against its score
+    everything = _cli(
+        "grade", str(LME4_OUTPUT / "correct_model3.txt"), "--catalogue", str(catalogue_file)
+    )
+    assert everything.returncode == 0, everything.stderr
+    assert "numbers count as not replicated" in everything.stdout
 
 
 def test_grade_exits_1_and_names_the_mistake(catalogue_file):
@@ -508,7 +521,10 @@ def test_the_workflow_grades_each_submission_and_only_a_new_one(tmp_path):
     assert rows["empty.txt"]["status"] == "error" and "empty" in rows["empty.txt"]["error"]
     page = (work / "reports/grades/ses_uncentred.txt.html").read_text()
     assert "SES not centred" in page
-    assert json.loads((work / "results/grades/correct_model3.txt.json").read_text())["score"] == 1
+    record = json.loads((work / "results/grades/correct_model3.txt.json").read_text())
+    assert record["all_replicated"] and record["missing"] == 0
+    # the rest of the default assignment, not handed in, counts against the score
+    assert record["score"] == round(34 / (34 + record["missing_required"]), 4)
     # a new submission: that one file is graded (and the index redone), nothing else
     shutil.copy(LME4_OUTPUT / "ml_instead_of_reml.txt", submissions / "carol.txt")
     plan = run_snakemake(work, "-n", "--cores", "2", *targets)

@@ -145,7 +145,8 @@ def test_a_model_the_assignment_does_not_ask_for_does_not_change_the_score(
     assert model3["target"] == "model3" and model3["part_of_assignment"]
     assert not extra["part_of_assignment"] and extra["numbers"] == []
     assert extra["names"]["sexFemale"] == "female"  # not minorityYes
-    assert grade["all_replicated"] and grade["score"] == 1.0
+    assert grade["all_replicated"]  # the model with sex counts for nothing either way
+    assert grade["expected"] == grade["graded"] + grade["missing_required"]
 
 
 def test_a_variance_tested_on_ml_refits_is_valid_with_a_note(grading_catalogue, hsb_table):
@@ -212,7 +213,10 @@ def test_the_assignment_decides_what_is_graded_and_what_is_missing(grading_catal
     assert [m["part_of_assignment"] for m in grade["models"]] == [True, False]
     assert grade["assignment"]["attempted"] == ["model3"]
     assert grade["assignment"]["missing"] == ["model4"]
-    assert grade["score"] == 1.0  # what was asked for and handed in replicates
+    # what was handed in replicates; model4, asked for and missing, counts as all its
+    # numbers not replicated
+    assert grade["all_replicated"] and grade["missing_required"] > 0
+    assert grade["score"] == round(grade["replicated"] / grade["expected"], 4) < 1
     only4 = grade_file(path, grading_catalogue, table=hsb_table, assignment=["model4"])
     assert [m["part_of_assignment"] for m in only4["models"]] == [False, False]
     assert only4["graded"] == 0 and only4["assignment"]["missing"] == ["model4"]

@@ -32,6 +32,7 @@ from hlmrep import cli
 from hlmrep.engine.formula import parse_formula
 from hlmrep.errors import ConfigError, HlmrepError, InputDataError, ModelSpecificationError
 from hlmrep.files import write_atomically
+from hlmrep.grading.console import format_grade
 from hlmrep.grading.grade import grade_file
 from hlmrep.grading.inventory import display_name, entries, key_for
 from hlmrep.grading.pages import grade_job, summary_csv
@@ -364,13 +365,58 @@ def test_invisible_characters_of_a_name_are_shown_on_pages_and_in_grade_books(
     assert "Ada Rtl" in canvas and "42" in canvas and shown not in canvas
 
 
+def test_references_the_file_lacks_count_against_the_score(grading_catalogue, hsb_table):
+    """A correct model3 and its slope test, two of the default assignment's requirements:
+    every number handed in replicates, and the rest of the assignment counts as all its
+    numbers not replicated (grading.missing_weight 1); asked for those two, full marks;
+    with weight 0, only what was handed in is scored."""
+    default = grade_file(CORRECT, grading_catalogue, table=hsb_table)
+    assert default["all_replicated"] and default["missing"] == 0
+    assert default["missing_required"] > 50  # Tables 4.2, 4.3, 4.5, model3a, model4, ...
+    assert default["score"] == round(34 / (34 + default["missing_required"]), 4) < 0.3
+    asked = grade_file(
+        CORRECT, grading_catalogue, table=hsb_table, assignment=["model3", "random_cses_slope"]
+    )
+    assert asked["missing_required"] == 0 and asked["score"] == 1.0
+    lenient = grade_file(CORRECT, grading_catalogue, table=hsb_table, missing_weight=0.0)
+    assert lenient["score"] == 1.0 and lenient["expected"] == 34
+    half = grade_file(CORRECT, grading_catalogue, table=hsb_table, missing_weight=0.5)
+    assert default["score"] < half["score"] < 1.0
+    assert "count as not replicated" in format_grade(default, grading_catalogue["mistakes"])
+
+
+def test_a_formula_that_is_not_its_table_s_model_is_not_full_marks(
+    grading_catalogue, hsb_table, tmp_path
+):
+    """A correct model3 summary under model4's formula line: the numbers are graded as the
+    model they are, the formula counts as one number wrong, and the diagnosis says so."""
+    path = tmp_path / "pasted.txt"
+    path.write_text(
+        _replaced(
+            "Formula: mAch ~ ses_c + (ses_c | id)",
+            "Formula: mAch ~ ses_c * meanses + ses_c * sector + (ses_c | id)",
+        )
+    )
+    grade = grade_file(
+        path, grading_catalogue, table=hsb_table, assignment=["model3", "random_cses_slope"]
+    )
+    summary = next(m for m in grade["models"] if m["kind"] == "summary")
+    assert summary["target"] == "model3"
+    assert summary["diagnosis"]["id"] == "formula_not_its_numbers"
+    formula = next(n for n in summary["numbers"] if n["id"] == "formula")
+    assert formula["verdict"] == "major"
+    assert grade["score"] < 1 and not grade["all_replicated"]
+    assert "formula_not_its_numbers" in grade["diagnoses"]
+
+
 def test_leaving_numbers_out_lowers_the_score(grading_catalogue, tmp_path):
     lines = [line for line in _correct_lines() if not line.startswith("ses_c ")]
     path = tmp_path / "kim.txt"
     path.write_text("\n".join(lines) + "\n")
     grade = grade_file(path, grading_catalogue)
     assert grade["missing"] >= 3 and not grade["all_replicated"]
-    assert grade["score"] == round(grade["replicated"] / (grade["graded"] + grade["missing"]), 4)
+    expected = grade["graded"] + grade["missing"] + grade["missing_required"]
+    assert grade["score"] == round(grade["replicated"] / expected, 4)
 
 
 def test_a_one_line_answer_sheet_does_not_score_full_marks(grading_catalogue, tmp_path):
@@ -541,7 +587,7 @@ def test_summary_csv_cells_are_never_formulas(grading_catalogue, tmp_path):
     for name in names:
         path = tmp_path / name.replace("/", "_")
         shutil.copy(CORRECT, path)
-        grades.append(grade_file(path, grading_catalogue, name=name))
+        grades.append(grade_file(path, grading_catalogue, name=name, missing_weight=0.0))
     rows = list(csv.DictReader(io.StringIO(summary_csv(grades))))
     shown = [r["submission"] for r in rows]
     # a tab is shown as <U+0009> (an invisible character), which is no formula either

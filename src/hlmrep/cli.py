@@ -63,6 +63,17 @@ def job_function(command: str) -> Callable[..., object]:
     return function
 
 
+def _share(text: str) -> float:
+    """A finite number from 0 to 1000 (a weight), for argparse."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= 1000:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number from 0 to 1000")
+    return value
+
+
 def _pairs(items: Sequence[str], flag: str) -> dict[str, str]:
     """``KEY=VALUE`` arguments as a dict, in the order given."""
     out: dict[str, str] = {}
@@ -223,6 +234,7 @@ def _grade(args: argparse.Namespace) -> int:
         args.json,
         args.min_significant_digits,
         args.assignment,
+        args.missing_weight,
     )
 
 
@@ -243,6 +255,10 @@ def _benchmark(args: argparse.Namespace) -> int:
         from hlmrep.dev.pipeline_benchmark import main as pipeline_main
 
         return pipeline_main(args.against, args.json)
+    if args.readers:
+        from hlmrep.dev.reader_speed import main as readers_main
+
+        return readers_main()
     from hlmrep.dev.benchmark import main as benchmark_main
 
     return benchmark_main(args.repeats, args.lme4, args.json)
@@ -349,6 +365,15 @@ def build_parser(with_jobs_listing: bool = False) -> argparse.ArgumentParser:
         help="a reference the assignment asks for, repeated (default: the book's Tables "
         "4.2-4.5 and the vignette's models and tests; config grading.assignment)",
     )
+    grade.add_argument(
+        "--missing-weight",
+        type=_share,
+        default=1.0,
+        metavar="W",
+        help="how much a reference of the assignment that the file lacks counts against the "
+        "score, as a share of its numbers (default 1: it scores zero; 0: not counted; "
+        "config grading.missing_weight)",
+    )
     grade.add_argument("--json", type=Path, help="also write the grade record here")
     grade.set_defaults(run=_grade)
 
@@ -378,6 +403,11 @@ def build_parser(with_jobs_listing: bool = False) -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--against", metavar="REV", help="with --pipeline: also measure this revision"
+    )
+    bench.add_argument(
+        "--readers",
+        action="store_true",
+        help="the readers' time against the length of a line (the slope: 4 is linear)",
     )
     bench.set_defaults(run=_benchmark)
     return parser

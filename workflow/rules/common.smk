@@ -247,6 +247,7 @@ GRADING = {
     "submissions": "submissions",
     "reference": "vignette",
     "min_significant_digits": 3,
+    "missing_weight": 1.0,
     "assignment": None,
     "roster": None,
 } | config.get("grading", {})

@@ -55,6 +55,7 @@ rule grade_submission:
         hlmrep=HLMREP,
         reference=GRADING["reference"],
         digits=GRADING["min_significant_digits"],
+        missing_weight=GRADING["missing_weight"],
         assignment=assignment_options(),
         points=GRADING["gradebook"]["points"],
         folder=submissions_folder(),
@@ -64,6 +65,7 @@ rule grade_submission:
         " --catalogue {input.catalogue:q} --data {input.table:q}"
         " --reference-source {params.reference}"
         " --min-significant-digits {params.digits} {params.assignment} --points {params.points}"
+        " --missing-weight {params.missing_weight}"
         " --out-json {output.json:q} --out-html {output.html:q}"
         " --out-feedback {output.feedback:q} 2>&1 | tee {log:q}"
 

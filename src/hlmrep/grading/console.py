@@ -124,14 +124,18 @@ def format_grade(grade: dict[str, Any], mistakes: dict[str, Any]) -> str:
             lines.append(f"  not reported: {', '.join(block['missing'])}")
     counts = ", ".join(f"{grade['counts'][v]} {v}" for v in ORDER)
     lines.append("")
-    expected = grade["graded"] + grade["missing"]
     lines.append(
-        f"{grade['replicated']} of {expected} reference numbers replicate ({counts}, "
-        f"{grade['missing']} not reported)"
+        f"{grade['replicated']} of {grade['expected']:g} reference numbers replicate "
+        f"({counts}, {grade['missing']} not reported)"
     )
     missing = grade.get("assignment", {}).get("missing", [])
     if missing:
-        lines.append(f"asked for, not found: {', '.join(missing)}")
+        counted = (
+            f": their {grade['missing_required']} numbers count as not replicated"
+            if grade["missing_weight"]
+            else ""
+        )
+        lines.append(f"asked for, not found: {', '.join(missing)}{counted}")
     for problem in grade["problems"]:
         lines.append(f"not read: {problem}")
     for item in grade.get("not_graded", []):
@@ -147,6 +151,7 @@ def grade_command(
     json_out: Path | None,
     significant_digits: int = 3,
     assignment: list[str] | None = None,
+    missing_weight: float = 1.0,
 ) -> int:
     from hlmrep.grading.grade import grade_bounded
 
@@ -168,6 +173,7 @@ def grade_command(
         significant_digits=significant_digits,
         table=table,
         assignment=assignment,
+        missing_weight=missing_weight,
     )
     print(format_grade(grade, catalogue["mistakes"]))
     if json_out is not None:

@@ -10,8 +10,10 @@ The order of the evidence, strongest first:
 
 1. a model or test the assignment does not ask for has none: its numbers are shown, not
    graded;
-2. an ``anova()`` whose models were fitted to different data is that, whatever its numbers
-   (a likelihood-ratio test compares two fits of one data set);
+2. a printout that contradicts itself (its formula is not the model of its numbers, or
+   its numbers are no fit of its formula) is that; an ``anova()`` whose models were fitted
+   to different data is that, whatever its numbers (a likelihood-ratio test compares two
+   fits of one data set);
 3. a printed formula that was fitted (:mod:`.their_model`) is diagnosed by how the model
    written differs from the reference: a catalogued difference first; with no difference,
    the known alternative computation its numbers are (lme4's stopping point), if any,
@@ -49,7 +51,8 @@ class Evidence:
     catalogued mistakes of a combination; ``formula_differences``: how the model written
     differs from the reference, None when no formula was fitted; ``known_mistake``: with
     no difference, the catalogue's candidate the numbers are; ``different_data``: an
-    anova()'s models fitted to different data."""
+    anova()'s models fitted to different data; ``inconsistent``: a printout whose formula
+    is not the model of its numbers."""
 
     part_of_assignment: bool = True
     candidate_mistake: str | None = None
@@ -58,6 +61,7 @@ class Evidence:
     formula_differences: list[Diagnosis] | None = None
     known_mistake: str | None = None
     different_data: Diagnosis | None = None
+    inconsistent: Diagnosis | None = None
 
 
 def _catalogued(mistake: str, catalogue: Catalogue) -> Diagnosis:
@@ -76,8 +80,12 @@ def decide(evidence: Evidence, catalogue: Catalogue) -> tuple[Diagnosis | None, 
             differences.append(_catalogued(SD_AS_VARIANCE, catalogue))
         if evidence.different_data is not None:
             differences.insert(0, evidence.different_data)
+    if evidence.inconsistent is not None:
+        differences.insert(0, evidence.inconsistent)
     if not evidence.part_of_assignment:
         return None, differences
+    if evidence.inconsistent is not None:
+        return evidence.inconsistent, differences
     if evidence.different_data is not None:
         return evidence.different_data, differences
     if evidence.formula_differences is not None:

@@ -405,6 +405,40 @@ THEIR_MODEL = "their_model"
 ASSIGNED_VARIABLES = {"cses", "meanses", "sector", "minority"}
 
 
+#: The difference of a printout whose formula is not the model of its table.
+_NOT_ITS_NUMBERS: Diagnosis = {
+    "id": "formula_not_its_numbers",
+    "title": "The formula printed is not the model whose numbers are printed",
+    "explanation": (
+        "The formula above the table has another number of fixed effects than the table "
+        "under it: the numbers come from another fit than the one the formula describes "
+        "(output pasted from two runs, or edited by hand). They are graded as the model "
+        "they are, and the model written counts as one number not replicated."
+    ),
+    "fix": "Hand in the output of one fit: its formula and its tables as the program printed them.",
+    "kind": "mistake",
+}
+
+
+def _formula_not_its_numbers(summary: Summary, grade: ModelGrade) -> NumberGrade:
+    """The model written, graded as one number that does not replicate: a printout whose
+    formula is not the model of its numbers is not full marks, whatever the numbers."""
+    return {
+        "id": "formula",
+        "quantity": "the model written (the printed formula)",
+        "symbol": None,
+        "submitted": summary.formula,
+        "reference": grade["target_formula"],
+        "reference_status": None,
+        "reference_note": None,
+        "optimum": None,
+        "verdict": verdicts.MAJOR,
+        "against": "the model of the printed table",
+        "diagnosis": None,  # the block's diagnosis names it
+        "their_fit": None,
+    }
+
+
 def _unassigned_variables(summary: Summary) -> list[str]:
     """The printed fixed terms' variables whose HSB role no model of the assignment has
     (female): a summary whose formula could not be fitted is then another model, whatever
@@ -628,12 +662,13 @@ def _blocks(
         if isinstance(block, Summary) and block.fixed:
             what = SUMMARY_LABELS.get(block.program, "summary()")
             label = f"{what} at line {block.line}"
-            their, why_not = None, None
+            their, why_not, mismatch = None, None, False
             if table is not None:
                 try:
                     their = their_model.fit_their_model(block, table)
                 except their_model.NotFittedError as error:
                     why_not = str(error)
+                    mismatch = isinstance(error, their_model.FormulaMismatchError)
             if their is not None:
                 targets = _summary_targets(prefer, has_tests, required)
                 grade, evidence = grade_their_model(
@@ -669,6 +704,9 @@ def _blocks(
             grade["program"] = block.program
             grade["reading_notes"] = block.notes
             grade["their_model"] = {"fitted": False, "reason": why_not}
+            if mismatch and why_not is not None:
+                grade["numbers"].append(_formula_not_its_numbers(block, grade))
+                evidence.inconsistent = _NOT_ITS_NUMBERS
             foreign = _unassigned_variables(block)
             if foreign:  # e.g. HLM's FEMALE slope model of the manual, its outcome not printed
                 evidence.part_of_assignment = False
@@ -836,6 +874,7 @@ def grade_file(
     significant_digits: int = verdicts.MIN_SIGNIFICANT_DIGITS,
     table: pd.DataFrame | None = None,
     assignment: list[str] | None = None,
+    missing_weight: float = 1.0,
 ) -> dict[str, Any]:
     """The grade of one submitted file; a file that cannot be graded gets ``status: error``.
 
@@ -845,7 +884,10 @@ def grade_file(
     (config ``grading.min_significant_digits``; :func:`.verdicts.required_unit`);
     ``table``: the prepared table, to fit the formulas the file prints
     (:mod:`.their_model`; None: numbers are matched by value alone); ``assignment``: the
-    references asked for (config ``grading.assignment``; None: grading.yaml's)."""
+    references asked for (config ``grading.assignment``; None: grading.yaml's);
+    ``missing_weight``: how much a reference the assignment asks for and the file lacks
+    counts, as a share of its printed numbers (config ``grading.missing_weight``; 1: as
+    if every one of them were reported wrong, so it scores zero; 0: not at all)."""
     label = visible(name or path.name)
     record: dict[str, Any] = {"submission": label, "reference": prefer, "sha256": None}
     try:
@@ -877,8 +919,27 @@ def grade_file(
         models=blocks,
         assignment=_assignment(blocks, required),
     )
-    record.update(_totals(blocks))
+    lacking = _numbers_of(record["assignment"]["missing"], catalogue, prefer)
+    record.update(_totals(blocks, lacking, missing_weight))
     return record
+
+
+def _numbers_of(references: list[str], catalogue: Catalogue, prefer: str) -> int:
+    """How many numbers the references print (a model and its twin once, the preferred
+    source's): what a file that lacks them leaves unreported."""
+    refs = load()
+    counted: set[str] = set()
+    total = 0
+    for name in references:
+        twin = refs.twin(name)
+        if twin in counted:
+            continue
+        if twin in references and refs.models[name].source != prefer:
+            continue
+        counted.add(name)
+        printed = _entry(catalogue, name)["printed"]
+        total += sum(1 for qid in printed if not qid.startswith(NOT_IN_SUMMARIES))
+    return total
 
 
 #: Entries of a list a record keeps (problems, rows not graded), and characters of each:
@@ -909,7 +970,7 @@ def refused(record: dict[str, Any], reason: str) -> dict[str, Any]:
     if len(reason) > 4 * MAX_ENTRY_CHARS:
         reason = reason[: 4 * MAX_ENTRY_CHARS] + "…"
     record.update(status="error", error=reason, format=None, models=[], problems=[])
-    record.update(_totals([]))
+    record.update(_totals([], 0, 0.0))
     return record
 
 
@@ -926,6 +987,7 @@ def grade_bounded(
     significant_digits: int = verdicts.MIN_SIGNIFICANT_DIGITS,
     table: pd.DataFrame | None = None,
     assignment: list[str] | None = None,
+    missing_weight: float = 1.0,
 ) -> dict[str, Any]:
     """:func:`grade_file` within the grading bounds, in a child process
     (:func:`.limits.run_bounded`, a bound that holds in C code too): running out of time or
@@ -944,6 +1006,7 @@ def grade_bounded(
             significant_digits=significant_digits,
             table=table,
             assignment=assignment,
+            missing_weight=missing_weight,
         )
 
     try:
@@ -968,7 +1031,11 @@ def grade_bounded(
         )
 
 
-def _totals(blocks: list[ModelGrade]) -> dict[str, Any]:
+def _totals(blocks: list[ModelGrade], lacking: int, missing_weight: float) -> dict[str, Any]:
+    """The record's counts and score: replicated numbers over the numbers expected, which
+    are every number graded, every number a graded model's reference prints and the file
+    leaves out, and ``missing_weight`` x the numbers of the references the assignment asks
+    for and the file lacks (``lacking``)."""
     counts = {v: 0 for v in verdicts.ORDER}
     for block in blocks:
         for n in block["numbers"]:
@@ -979,7 +1046,7 @@ def _totals(blocks: list[ModelGrade]) -> dict[str, Any]:
     # replicated: otherwise leaving out what one got wrong (or filling in one line of the
     # answer sheet) would score 100 %.
     missing = sum(len(b["missing"]) for b in blocks)
-    expected = graded + missing
+    expected = graded + missing + missing_weight * lacking
     named: dict[str, Diagnosis] = {
         b["diagnosis"]["id"]: b["diagnosis"] for b in blocks if b["diagnosis"]
     }
@@ -1000,9 +1067,13 @@ def _totals(blocks: list[ModelGrade]) -> dict[str, Any]:
         "counts": counts,
         "graded": graded,
         "missing": missing,
+        "missing_required": lacking,
+        "missing_weight": missing_weight,
+        "expected": round(expected, 4),
         "replicated": replicated,
-        "score": round(replicated / expected, 4) if expected else None,
-        "all_replicated": bool(blocks) and graded > 0 and replicated == expected,
+        "score": round(replicated / expected, 4) if expected and graded else None,
+        # every number of what was handed in: the console's exit status, the index's mark
+        "all_replicated": bool(blocks) and graded > 0 and replicated == graded + missing,
         "diagnoses": diagnoses,
         "notes": notes,
         "titles": titles,

@@ -197,7 +197,7 @@ def feedback_lines(grade: Mapping[str, Any], out_of: float) -> list[str]:
         lines.append("Asked for and not found: " + ", ".join(missing) + ".")
     score = points(grade, out_of)
     lines.append(
-        f"{grade['replicated']} of {grade['graded'] + grade['missing']} reference numbers "
+        f"{grade['replicated']} of {grade['expected']:g} reference numbers "
         f"replicate" + ("" if score is None else f": {score:g} of {out_of:g} points") + "."
     )
     return lines

@@ -119,6 +119,7 @@ def grade_job(
     reference_source: Literal["vignette", "textbook"],
     min_significant_digits: int = MIN_SIGNIFICANT_DIGITS,
     assignment: list[str] | None = None,
+    missing_weight: float = 1.0,
     points: float = 100.0,
     out_json: Path,
     out_html: Path,
@@ -132,7 +133,9 @@ def grade_job(
     same model; ``min_significant_digits`` the fewest digits a number may be printed with
     and still replicate; ``assignment`` the references the assignment asks for (none
     given: grading.yaml's default; an unknown one stops the job, as a config error);
-    ``points``: what a score of 100 % is worth in the feedback text (``out_feedback``).
+    ``missing_weight`` how much a reference asked for and not handed in counts
+    (:func:`.grade.grade_file`); ``points``: what a score of 100 % is worth in the
+    feedback text (``out_feedback``).
     Whatever the file holds, the job ends with a record: a file that cannot be
     graded, or that breaks the grader, or that exceeds the time and memory bounds, is
     recorded as an error of that file, so that the index and summary.csv list it and the
@@ -158,6 +161,7 @@ def grade_job(
             significant_digits=min_significant_digits,
             table=table,
             assignment=required,
+            missing_weight=missing_weight,
         )
     grade["key"] = key
     try:

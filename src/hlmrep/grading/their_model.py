@@ -133,6 +133,11 @@ class NotFittedError(HlmrepError):
     """The formula of a printout cannot be fitted here, and why (shown on the page)."""
 
 
+class FormulaMismatchError(NotFittedError):
+    """The printed formula is not the model of the printed table: it has another number of
+    fixed effects (model4's formula line above model3's numbers)."""
+
+
 def _plain(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
@@ -411,6 +416,7 @@ def fit_their_model(summary: Summary, table: pd.DataFrame) -> TheirModel:
     if not summary.formula:
         raise NotFittedError("the printout has no formula")
     printed_terms = [t.term for t in summary.fixed]
+    _check_formula_against_table(summary, printed_terms)
     text, formula, roles, codings = _read_formula(summary.formula, printed_terms)
     rename = _renamer(roles, codings)
     spec_terms = _spec(formula, roles, summary.estimation)
@@ -505,6 +511,27 @@ def fit_their_model(summary: Summary, table: pd.DataFrame) -> TheirModel:
     best.tried = tried
     best.computation = _computation(best, printed)
     return best
+
+
+def _check_formula_against_table(summary: Summary, printed_terms: list[str]) -> None:
+    """:class:`FormulaMismatchError` when the formula's fixed part has another number of
+    coefficients than the printed table (HSB's factors have two levels: one coefficient a
+    term); a table cut short is not compared."""
+    from hlmrep.engine import parse_formula
+
+    if summary.truncated:
+        return
+    try:
+        fixed = parse_formula(fold_bars(summary.formula)).fixed
+    except HlmrepError:
+        return  # _read_formula says why it cannot be read
+    implied = len(fixed.terms) + (1 if fixed.intercept else 0)
+    if implied != len(printed_terms):
+        raise FormulaMismatchError(
+            f"the formula {summary.formula!r} has {implied} fixed effects, the printed table "
+            f"{len(printed_terms)} ({', '.join(printed_terms)}): the formula is not the "
+            "model whose numbers are printed"
+        )
 
 
 def _read_formula(

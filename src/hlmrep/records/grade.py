@@ -99,6 +99,9 @@ class GradeRecord(TypedDict):
     counts: dict[str, int]
     graded: int
     missing: int
+    missing_required: int
+    missing_weight: float
+    expected: float
     replicated: int
     score: float | None
     all_replicated: bool

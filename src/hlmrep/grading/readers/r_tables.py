@@ -162,9 +162,8 @@ def random_row(summary: Summary, tokens: list[str], header: list[str]) -> str:
     with collapsed spaces, so the row is read by how many names precede its numbers), a
     term, its variance and SD (as the header names them), its correlations; the
     ``Residual`` row is the residual's."""
-    names = []
-    while tokens and not is_number(tokens[0]):
-        names.append(tokens.pop(0))
+    first = next((i for i, t in enumerate(tokens) if is_number(t)), len(tokens))
+    names, tokens = tokens[:first], tokens[first:]  # slices: a long row stays linear
     if not tokens or not all(is_number(t) for t in tokens):
         return "expected names, then numbers"
     columns = [c for c in ("Variance", "Std.Dev.") if c in header] or ["Variance", "Std.Dev."]

@@ -90,16 +90,14 @@ def term_name(patsy: str) -> str:
 
 def _split_interaction(name: str) -> list[str]:
     """``a:C(b, Treatment('x'))[T.y]`` split at the colons outside brackets."""
-    parts, depth, current = [], 0, ""
-    for char in name:
+    parts, depth, start = [], 0, 0
+    for index, char in enumerate(name):  # slices, never a string grown a character a time
         depth += char in "(["
         depth -= char in ")]"
         if char == ":" and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    return [*parts, current]
+            parts.append(name[start:index])
+            start = index + 1
+    return [*parts, name[start:]]
 
 
 def _variable(lme4_part: str, patsy_part: str) -> str:
@@ -231,7 +229,9 @@ def _random(
         for a, b, text in covariances:
             if name in (a, b):
                 other = b if name == a else a
-                if order.index(other) < order.index(name):
+                # a covariance with an effect whose variance is not printed (a page cut
+                # or a row run together) is not this table's
+                if other in order and order.index(other) < order.index(name):
                     term.covariances.append(printed(text))
         summary.random.append(term)
 
