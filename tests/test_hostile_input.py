@@ -457,7 +457,7 @@ def test_answer_sheet_cells_of_200_kb_and_1e400_are_named(grading_catalogue, tmp
     big = tmp_path / "big.csv"
     big.write_text("id,value\nmodel3.fixed.(Intercept).estimate," + "1" * 200_000 + "\n")
     grade = grade_file(big, grading_catalogue)
-    assert grade["status"] == "error" and "big.csv, line 2: not read as CSV" in grade["error"]
+    assert grade["status"] == "error" and "big.csv: line 2: not read as CSV" in grade["error"]
     inf = tmp_path / "inf.csv"
     inf.write_text(
         "id,value\nmodel3.fixed.(Intercept).estimate,1e400\nmodel3.fixed.cses.estimate,2.193\n"
@@ -543,15 +543,21 @@ def test_a_deep_html_page_is_refused_before_it_is_parsed(grading_catalogue, tmp_
 
 
 def test_a_million_bad_lines_make_a_small_record(grading_catalogue, tmp_path):
+    """An answer sheet of one good row and a million bad lines is refused by its length,
+    before it is parsed; one of 300 bad rows is graded, its problems listed 50 at most."""
+    head = "id,quantity,model,where,value\nmodel3.fixed.(Intercept).estimate,,,,12.636\n"
     path = tmp_path / "sheet.csv"
-    path.write_text(
-        "id,quantity,model,where,value\nmodel3.fixed.(Intercept).estimate,,,,12.636\n"
-        + "x\n" * 1_000_000
-    )
+    path.write_text(head + "x\n" * 1_000_000)
+    started = time.monotonic()
+    refused = grade_file(path, grading_catalogue)
+    assert time.monotonic() - started < 5
+    assert refused["status"] == "error" and "1000003 lines" in refused["error"]
+    assert len(json.dumps(refused)) < 4 * 1024
+    path.write_text(head + "x\n" * 300)
     grade = grade_file(path, grading_catalogue)
     assert grade["status"] == "graded" and not grade["all_replicated"]
     assert len(grade["problems"]) == 51
-    assert "999950 more problems" in grade["problems"][-1]
+    assert "250 more problems" in grade["problems"][-1]
     assert len(json.dumps(grade)) < 64 * 1024
 
 
@@ -768,10 +774,12 @@ def _hostile_class(folder: Path, secret: Path) -> dict[bytes, str]:
         b"sheet.csv": (
             b"id,quantity,model,where,value\nmodel3.fixed.(Intercept).estimate,,,,12.636\n"
             + b"x\n" * 1_000_000,
-            "wrong",
+            "error",
         ),
         "u_rtl_\u202etxt.exe".encode(): (correct, "replicated"),
     }
+    for number in range(30):  # a class's worth of right answers beside the hostile files
+        files[f"student_{number:02d}.txt".encode()] = (correct, "replicated")
     for raw, (content, _) in files.items():
         with open(os.path.join(os.fsencode(folder), raw), "wb") as handle:
             handle.write(content)
@@ -825,6 +833,7 @@ def test_a_hostile_class_is_graded_beside_a_correct_submission(tmp_path):
     assert "not a regular file (a FIFO)" in rows["pipe.txt"]["error"]
     assert "60000 rows" in rows["anova.txt"]["error"]
     assert "elements nest 250002 deep" in rows["nested.html"]["error"]
+    assert "1000003 lines" in rows["sheet.csv"]["error"]
     assert "u_rtl_<U+202E>txt.exe" in rows and "\u202e" not in (work / books[0]).read_text()
     raw_csv = (work / targets[1]).read_text(encoding="utf-8")
     assert "\"'=HYPERLINK(" in raw_csv  # neutralised, quoted

@@ -33,9 +33,10 @@ PRINTOUTS = {
     "SAS NLMIXED": "corpus/sas_nlmixed_nlsy_lineargrowth.txt",
     "SPSS": "spss/vera_novak_spss.txt",
 }
-#: Lines of each printout widened in turn (its first ones that hold both a letter and a
-#: digit or a table's rule: labels, rows, headers).
+#: Lines of each printout widened in turn: its first ones with words or a table's rule
+#: (labels, rows, headers), and every one with a word a reader looks for along a line.
 LINES_PER_PRINTOUT = 24
+VOCABULARY = ("groups", "For ", "INTRCPT", "cov(", "var(", "sd(", "subject", "Subject", "|")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Slope:
     size: int
     seconds_small: float
     seconds_large: float
+    lines: int
 
     @property
     def ratio(self) -> float:
@@ -52,21 +54,20 @@ class Slope:
 
     @property
     def microseconds_per_kb(self) -> float:
-        return 1e6 * self.seconds_large / (4 * self.size / 1024) / LINES_PER_PRINTOUT
+        return 1e6 * self.seconds_large / (4 * self.size / 1024) / self.lines
 
 
 def _lines(text: str) -> list[int]:
     """The indexes of the lines widened: after a copied printout's ``# `` header."""
-    out = []
+    out: list[int] = []
     for index, line in enumerate(text.splitlines()):
         if line.startswith("# "):
             continue
         # a labelled row, or a rule (a blank line counts: widened, it is a rule of "-")
-        if (line.strip() and any(c.isalpha() for c in line)) or set(line.strip()) <= {"-", "="}:
+        row = (line.strip() and any(c.isalpha() for c in line)) or set(line.strip()) <= {"-", "="}
+        if (row and len(out) < LINES_PER_PRINTOUT) or any(w in line for w in VOCABULARY):
             out.append(index)
-        if len(out) == LINES_PER_PRINTOUT:
-            break
-    return out
+    return out[: 2 * LINES_PER_PRINTOUT]
 
 
 def widened(text: str, index: int, size: int) -> str:
@@ -93,10 +94,11 @@ def slope(program: str, size: int = 64 * 1024) -> Slope:
     lines widened in turn to ``size`` and to ``4 x size`` bytes, summed."""
     text = (FIXTURES / PRINTOUTS[program]).read_text(encoding="utf-8")
     small = large = 0.0
-    for index in _lines(text):
+    chosen = _lines(text)
+    for index in chosen:
         small += _seconds(widened(text, index, size))
         large += _seconds(widened(text, index, 4 * size))
-    return Slope(program, size, small, large)
+    return Slope(program, size, small, large, len(chosen))
 
 
 def main(size: int = 256 * 1024) -> int:

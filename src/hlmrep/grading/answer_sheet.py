@@ -26,11 +26,13 @@ COLUMNS = ("id", "quantity", "model", "where", "value")
 
 @dataclass
 class Sheet:
-    """A filled sheet: numbers by reference (model or LRT) and quantity id."""
+    """A filled sheet: numbers by reference (model or LRT) and quantity id, and the line of
+    each (its row, 1-based, in the file)."""
 
     values: dict[str, dict[str, Printed]]
     problems: list[str] = field(default_factory=list)
     rows: int = 0
+    lines: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def rows(references: References | None = None) -> list[dict[str, str]]:
@@ -108,10 +110,20 @@ def _number(cell: str, decimal_comma: bool) -> Printed | None:
     return Printed(float(text), text, bound)
 
 
-def read(text: str, label: str, references: References | None = None) -> Sheet:
-    """Read a filled answer sheet; each unusable cell is named by row and column."""
+def read(text: str, label: str | None = None, references: References | None = None) -> Sheet:
+    """Read a filled answer sheet; each unusable cell is named by row and column (after
+    ``label``, the file's name, when given)."""
     refs = references or load()
+    where = f"{label}, " if label else ""
+    named = f"{label}: " if label else ""  # the reader's errors are named by the submission
     known = {row["id"] for row in rows(refs)}
+    lines_in_text = text.count("\n") + 1
+    if lines_in_text > 2 * len(known) + 100:
+        raise HlmrepError(
+            f"{named}{lines_in_text} lines; an answer sheet has one row a quantity "
+            f"({len(known)}), so at most {2 * len(known) + 100} lines are read "
+            "(`python -m hlmrep grade-template` writes it)"
+        )
     header = _first_line(text)
     delimiter = _delimiter(header)
     reader = csv.reader(io.StringIO(text.strip("\ufeff")), delimiter=delimiter)
@@ -119,8 +131,8 @@ def read(text: str, label: str, references: References | None = None) -> Sheet:
         lines = [r for r in reader]
     except csv.Error as error:  # a cell over csv's field limit (128 kB), a stray quote
         raise HlmrepError(
-            f"{label}, line {reader.line_num}: not read as CSV ({error}); write each value "
-            "as a number"
+            f"{named}line {reader.line_num}: not read as CSV ({error}); write each value as "
+            "a number"
         ) from None
     start = next(i for i, r in enumerate(lines) if any(c.strip() for c in r))
     names = [c.strip().lower() for c in lines[start]]
@@ -133,7 +145,7 @@ def read(text: str, label: str, references: References | None = None) -> Sheet:
         sheet.rows += 1
         if len(cells) <= max(id_column, value_column):
             sheet.problems.append(
-                f"{label}, row {index}: {len(cells)} columns, expected {len(names)}"
+                f"{where}row {index}: {len(cells)} columns, expected {len(names)}"
             )
             continue
         qid, cell = cells[id_column].strip(), cells[value_column].strip()
@@ -141,26 +153,27 @@ def read(text: str, label: str, references: References | None = None) -> Sheet:
             continue
         if qid not in known:
             sheet.problems.append(
-                f"{label}, row {index}, column id: {qid[:80]!r} is not a quantity of the "
+                f"{where}row {index}, column id: {qid[:80]!r} is not a quantity of the "
                 "answer sheet (see `python -m hlmrep grade-template`)"
             )
             continue
         if qid in seen:
-            sheet.problems.append(f"{label}, row {index}: {qid} is filled in twice; first kept")
+            sheet.problems.append(f"{where}row {index}: {qid} is filled in twice; first kept")
             continue
         value = _number(cell, decimal_comma=delimiter == ";")
         if value is None:
             sheet.problems.append(
-                f"{label}, row {index}, column value: {cell[:40]!r} is not a number "
+                f"{where}row {index}, column value: {cell[:40]!r} is not a number "
                 "(write it as printed, e.g. 12.64, -0.02, 1.2e-5 or < 2.2e-16)"
             )
             continue
         seen.add(qid)
         target, quantity = qid.split(".", 1)
         sheet.values.setdefault(target, {})[quantity] = value
+        sheet.lines.setdefault(target, {})[quantity] = index
     if not sheet.values:
         raise HlmrepError(
-            f"{label}: an answer sheet with no usable value"
+            f"{named}an answer sheet with no usable value"
             + (f" ({len(sheet.problems)} problems: {sheet.problems[0]})" if sheet.problems else "")
         )
     return sheet

@@ -36,6 +36,7 @@ from hlmrep.grading.printout import (
     Coefficients,
     Intervals,
     Printed,
+    Reported,
     Summary,
     r_format_decimals,
 )
@@ -639,16 +640,6 @@ def _blocks(
 ) -> list[ModelGrade]:
     required = load().required(required)
     out: list[ModelGrade] = []
-    if submission.sheet is not None:
-        for target, numbers in submission.sheet.values.items():
-            best, ties = match_numbers(numbers, {target: _entry(catalogue, target)})
-            best, ties = _combined(best, ties, numbers, table)
-            label = f"answer sheet: {target}"
-            grade, evidence = grade_match(
-                label, "answer sheet", best, ties, catalogue, significant_digits=significant_digits
-            )
-            out.append(_conclude(grade, evidence, catalogue, required))
-        return out
     assert submission.parsed is not None
     blocks = submission.parsed.blocks
     has_tests = any(isinstance(b, Anova) for b in blocks)
@@ -658,6 +649,20 @@ def _blocks(
         )
     for block in blocks[:MAX_BLOCKS]:
         if block.unread:  # graded whole or not at all: parse() has said why
+            continue
+        if isinstance(block, Reported):  # the answer sheet: its reference named, no matching
+            target = block.target
+            best, ties = match_numbers(block.numbers, {target: _entry(catalogue, target)})
+            best, ties = _combined(best, ties, block.numbers, table)
+            grade, evidence = grade_match(
+                f"answer sheet: {target}",
+                "answer sheet",
+                best,
+                ties,
+                catalogue,
+                significant_digits=significant_digits,
+            )
+            out.append(_conclude(grade, evidence, catalogue, required))
             continue
         if isinstance(block, Summary) and block.fixed:
             what = SUMMARY_LABELS.get(block.program, "summary()")
@@ -896,8 +901,7 @@ def grade_file(
         submission = recognise(raw, label)
         required = load().required(assignment)
         blocks = _blocks(submission, catalogue, prefer, significant_digits, table, required)
-        source = submission.parsed or submission.sheet
-        problems = source.problems if source is not None else []
+        problems = submission.parsed.problems if submission.parsed is not None else []
         not_graded = submission.parsed.not_graded if submission.parsed is not None else []
         if not blocks:
             raise SubmissionError(

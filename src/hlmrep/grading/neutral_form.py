@@ -27,6 +27,7 @@ from hlmrep.grading.printout import (
     Coefficients,
     Intervals,
     Printed,
+    Reported,
     Summary,
 )
 from hlmrep.grading.readers import PROGRAMS
@@ -221,18 +222,23 @@ def _coefficients(block: Coefficients, lines: _Lines, end: int) -> dict[str, Any
     }
 
 
+def _reported(block: Reported) -> dict[str, Any]:
+    return {
+        "kind": "answer sheet",
+        "line": block.line,
+        "target": block.target,
+        "numbers": {
+            qid: _number(value, block.rows.get(qid)) for qid, value in block.numbers.items()
+        },
+        "unread": list(block.unread),
+    }
+
+
 def neutral_form(submission: Submission) -> dict[str, Any]:
     """The submission's reading as plain data (JSON): its format, every block with each
     number's text and line, what could not be read and what is read but not graded."""
     lines = _Lines(submission.text.splitlines())
     out: dict[str, Any] = {"file": submission.name, "format": submission.format, "blocks": []}
-    if submission.sheet is not None:
-        out["answer_sheet"] = {
-            reference: {qid: _number(value, None) for qid, value in values.items()}
-            for reference, values in submission.sheet.values.items()
-        }
-        out["problems"] = list(submission.sheet.problems)
-        return out
     parsed = submission.parsed
     assert parsed is not None
     starts = [block.line for block in parsed.blocks] + [len(lines.lines) + 1]
@@ -245,6 +251,8 @@ def neutral_form(submission: Submission) -> dict[str, Any]:
             out["blocks"].append(_anova(block, lines, end))
         elif isinstance(block, Intervals):
             out["blocks"].append(_intervals(block, lines, end))
+        elif isinstance(block, Reported):
+            out["blocks"].append(_reported(block))
         else:
             out["blocks"].append(_coefficients(block, lines, end))
     out["problems"] = list(parsed.problems)
@@ -262,10 +270,11 @@ def _show(number: dict[str, Any] | None) -> str:
 def describe(form: dict[str, Any]) -> str:
     """The neutral form as a person reads it."""
     out = [f"{form['file']}: {form['format']}"]
-    for reference, values in form.get("answer_sheet", {}).items():
-        for qid, value in values.items():
-            out.append(f"  {reference} {qid} = {_show(value)}")
     for block in form["blocks"]:
+        if block["kind"] == "answer sheet":
+            out += ["", f"line {block['line']}: the answer sheet's rows for {block['target']}"]
+            out += [f"  {qid} = {_show(value)}" for qid, value in block["numbers"].items()]
+            continue
         if block["kind"] == "summary":
             groups = ", ".join(f"{g} {n}" for g, n in block["groups"].items()) or "-"
             out += [

@@ -99,6 +99,8 @@ class Reader:
     parse: Callable[[str], Parsed]
     #: the order readers are tried in (a text holding several is read by each)
     order: int = 50
+    #: a text it recognises is its alone (the answer sheet: a CSV file, no printout)
+    alone: bool = False
 
 
 @dataclass(frozen=True)
@@ -246,11 +248,26 @@ class Coefficients:
 
 
 @dataclass
+class Reported:
+    """Numbers reported for one reference by its name (the answer sheet's rows): each under
+    the quantity id the references use (``fixed.cses.estimate``), with the line it is on;
+    the sheet names each number's model, so it needs no matching by values."""
+
+    line: int
+    target: str
+    numbers: dict[str, Printed] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+    unread: list[str] = field(default_factory=list)
+    #: its last line (1-based), where the reader knows it; 0: up to the next block
+    end: int = 0
+
+
+@dataclass
 class Parsed:
     """Every block found, in the order of the text, what could not be read, by line, and
     what was recognised but is not graded."""
 
-    blocks: list[Summary | Anova | Intervals | Coefficients]
+    blocks: list[Summary | Anova | Intervals | Coefficients | Reported]
     problems: list[str]
     not_graded: list[str] = field(default_factory=list)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hlmrep.errors import HlmrepError
-from hlmrep.grading import answer_sheet, documents
+from hlmrep.grading import documents
 from hlmrep.grading.printout import Parsed
 from hlmrep.grading.readers import program_titles, read_printout
 
@@ -40,7 +40,6 @@ class Submission:
     text: str
     encoding: str
     parsed: Parsed | None = None
-    sheet: answer_sheet.Sheet | None = None
 
 
 def read_bytes(path: Path, label: str) -> bytes:
@@ -214,22 +213,17 @@ def recognise(raw: bytes, label: str) -> Submission:
     except documents.DocumentError as error:
         raise SubmissionError(str(error)) from None
     text = plain_text(text)
-    if container is None and answer_sheet.looks_like(text):
-        try:
-            sheet = answer_sheet.read(text, label)
-        except HlmrepError as error:
-            raise SubmissionError(str(error)) from None
-        return Submission(label, "answer sheet", text, encoding, sheet=sheet)
-    found, parsed = read_printout(text)
+    try:
+        found, parsed = read_printout(text)
+    except HlmrepError as error:
+        raise SubmissionError(f"{label}: {error}") from None
     if not parsed.blocks and container is None and documents.is_source_without_output(text):
         raise SubmissionError(documents.source_refusal(label))
     if not parsed.blocks:
         where = f" in {container}" if container else ""
         raise SubmissionError(
             f"{label}: no mixed-model output found{where}: {looks_like(text)}. hlmrep reads "
-            f"the printouts of {program_titles()}, and the answer sheet (its first line "
-            f"would be {','.join(answer_sheet.COLUMNS)}; `python -m hlmrep grade-template` "
-            "writes it)"
+            f"the printouts of {program_titles()}"
         )
     if container is not None:
         found = f"{found} in {container}"

@@ -891,15 +891,34 @@ def differences(
     return out
 
 
+#: What each program prints when its optimizer did not converge, and how to refit.
+NOT_CONVERGED_WORDS = {
+    "statsmodels": (
+        "Converged: No",
+        "in statsmodels, fit(method=['lbfgs']) or another method, or other start values",
+    ),
+    "lme4": (
+        "Model failed to converge",
+        "in lme4, lmerControl(optimizer = 'bobyqa') or allFit(), or rescale the predictors",
+    ),
+    "glmmTMB": (
+        "a convergence warning",
+        "in glmmTMB, glmmTMBControl(optimizer = optim, optArgs = list(method = 'BFGS'))",
+    ),
+}
+
+
 def not_converged(program: str) -> dict[str, Any]:
-    """The difference of a fit its program says did not converge."""
+    """The difference of a fit its program says did not converge, in that program's words."""
+    said, refit = NOT_CONVERGED_WORDS.get(
+        program, ("that it did not converge", "another optimizer or other start values")
+    )
     return _own(
         "not_converged",
         "The fit did not converge",
-        f"{program} says the optimizer did not converge (Converged: No): its numbers are "
-        "where the optimizer stopped, not the model's estimates, whatever the model.",
-        "Refit until it converges: in statsmodels, fit(method=['lbfgs']) or another "
-        "method, or other start values; check the estimates against lme4's.",
+        f"{program} says the optimizer did not converge ({said}): its numbers are where "
+        "the optimizer stopped, not the model's estimates, whatever the model.",
+        f"Refit until it converges: {refit}; check the estimates against lme4's at its optimum.",
     )
 
 

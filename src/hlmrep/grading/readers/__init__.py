@@ -56,7 +56,8 @@ PROGRAM_TOLERANCE: dict[str, dict[str, float]] = {
 
 def read_printout(text: str) -> tuple[str, Parsed]:
     """The formats found in ``text`` (their names joined) and everything they read; an
-    empty :class:`Parsed` when none finds a block."""
+    empty :class:`Parsed` when none finds a block.  A reader's :class:`HlmrepError` (an
+    answer sheet with no usable value) is the text's error."""
     names: list[str] = []
     merged = Parsed([], [])
     for reader in READERS:
@@ -68,6 +69,8 @@ def read_printout(text: str) -> tuple[str, Parsed]:
         merged.blocks += parsed.blocks
         merged.problems += parsed.problems
         merged.not_graded += parsed.not_graded
+        if reader.alone:
+            break
     merged.blocks.sort(key=lambda block: block.line)
     return " and ".join(names), merged
 
