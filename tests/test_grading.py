@@ -405,7 +405,9 @@ def test_submitted_text_is_escaped_in_the_pages(grading_catalogue, tmp_path, hsb
     path = tmp_path / "<b onmouseover=alert(2)>mallory.txt"
     path.write_text(text)
     grade = grade_file(path, grading_catalogue, table=hsb_table)
-    assert grade["all_replicated"]  # the name is data: lined up by its numbers
+    # the name is data: lined up by its numbers, every one of which replicates; the
+    # formula it makes cannot be fitted, which is one number short (minor)
+    assert _replicated_but_the_formula(grade)
     assert grade["models"][0]["names"][payload] == "cses"
     pages = [render_grade(grade, grading_catalogue["mistakes"]), render_index([grade])]
     for html in pages:
@@ -431,7 +433,16 @@ def test_a_submitted_formula_is_read_by_our_parser_never_evaluated(
     grade = grade_file(path, grading_catalogue, table=hsb_table)
     formula = grade["models"][0]["submitted_formula"]
     assert formula["canonical"] is None and "system" in formula["not_read"]
-    assert grade["all_replicated"] and not marker.exists()
+    assert _replicated_but_the_formula(grade) and not marker.exists()
+
+
+def _replicated_but_the_formula(grade: dict) -> bool:
+    """Every number replicates but the model written, graded minor: it was not fitted."""
+    numbers = [n for m in grade["models"] for n in m["numbers"]]
+    written = [n["verdict"] for n in numbers if n["id"] == "formula"]
+    return written == ["minor"] and all(
+        n["verdict"] in verdicts.REPLICATED for n in numbers if n["id"] != "formula"
+    )
 
 
 # ----- the command line ---------------------------------------------------------------------------

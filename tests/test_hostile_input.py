@@ -35,7 +35,7 @@ from hlmrep.files import write_atomically
 from hlmrep.grading.console import format_grade
 from hlmrep.grading.grade import grade_file
 from hlmrep.grading.inventory import display_name, entries, key_for
-from hlmrep.grading.pages import grade_job, summary_csv
+from hlmrep.grading.pages import grade_job, render_grade, summary_csv
 from hlmrep.workflow.config import read_config_file, validate_config
 
 LME4_OUTPUT = ROOT / "tests" / "fixtures" / "grading" / "lme4"
@@ -407,6 +407,31 @@ def test_a_formula_that_is_not_its_table_s_model_is_not_full_marks(
     assert formula["verdict"] == "major"
     assert grade["score"] < 1 and not grade["all_replicated"]
     assert "formula_not_its_numbers" in grade["diagnoses"]
+
+
+def test_a_formula_that_cannot_be_fitted_says_so_and_is_not_full_marks(
+    grading_catalogue, hsb_table, tmp_path
+):
+    """A right model3 under a formula the grader cannot fit as written (a second random
+    term): matched by its numbers, the page says why the formula was not fitted, and the
+    model written counts as one number not replicated (minor)."""
+    path = tmp_path / "two_terms.txt"
+    path.write_text(
+        _replaced(
+            "Formula: mAch ~ ses_c + (ses_c | id)",
+            "Formula: mAch ~ ses_c + (ses_c | id) + (1 | id:cls)",
+        )
+    )
+    grade = grade_file(
+        path, grading_catalogue, table=hsb_table, assignment=["model3", "random_cses_slope"]
+    )
+    summary = next(m for m in grade["models"] if m["kind"] == "summary")
+    assert summary["target"] == "model3" and not summary["their_model"]["fitted"]
+    assert "random-effects terms" in summary["their_model"]["reason"]
+    formula = next(n for n in summary["numbers"] if n["id"] == "formula")
+    assert formula["verdict"] == "minor"
+    assert grade["score"] < 1 and not grade["all_replicated"]
+    assert "Your formula was not fitted" in render_grade(grade, grading_catalogue["mistakes"])
 
 
 def test_leaving_numbers_out_lowers_the_score(grading_catalogue, tmp_path):

@@ -421,9 +421,11 @@ _NOT_ITS_NUMBERS: Diagnosis = {
 }
 
 
-def _formula_not_its_numbers(summary: Summary, grade: ModelGrade) -> NumberGrade:
-    """The model written, graded as one number that does not replicate: a printout whose
-    formula is not the model of its numbers is not full marks, whatever the numbers."""
+def _formula_number(summary: Summary, grade: ModelGrade, verdict: str) -> NumberGrade:
+    """The model written, graded as one number that does not replicate: ``major`` for a
+    printout whose formula is not the model of its numbers, ``minor`` for a formula that
+    cannot be fitted as written (a variable with no HSB role, a transformation the
+    grammar does not take); either is not full marks, whatever the numbers."""
     return {
         "id": "formula",
         "quantity": "the model written (the printed formula)",
@@ -433,8 +435,12 @@ def _formula_not_its_numbers(summary: Summary, grade: ModelGrade) -> NumberGrade
         "reference_status": None,
         "reference_note": None,
         "optimum": None,
-        "verdict": verdicts.MAJOR,
-        "against": "the model of the printed table",
+        "verdict": verdict,
+        "against": (
+            "the model of the printed table"
+            if verdict == verdicts.MAJOR
+            else "fitting it as written (not possible: see the note)"
+        ),
         "diagnosis": None,  # the block's diagnosis names it
         "their_fit": None,
     }
@@ -710,8 +716,12 @@ def _blocks(
             grade["reading_notes"] = block.notes
             grade["their_model"] = {"fitted": False, "reason": why_not}
             if mismatch and why_not is not None:
-                grade["numbers"].append(_formula_not_its_numbers(block, grade))
+                grade["numbers"].append(_formula_number(block, grade, verdicts.MAJOR))
                 evidence.inconsistent = _NOT_ITS_NUMBERS
+            elif why_not is not None and block.formula:
+                # a formula that cannot be fitted as written is not shown to be the model
+                # of its numbers: said on the page, and one number short of full marks
+                grade["numbers"].append(_formula_number(block, grade, verdicts.MINOR))
             foreign = _unassigned_variables(block)
             if foreign:  # e.g. HLM's FEMALE slope model of the manual, its outcome not printed
                 evidence.part_of_assignment = False

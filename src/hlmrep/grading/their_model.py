@@ -134,8 +134,8 @@ class NotFittedError(HlmrepError):
 
 
 class FormulaMismatchError(NotFittedError):
-    """The printed formula is not the model of the printed table: it has another number of
-    fixed effects (model4's formula line above model3's numbers)."""
+    """The printed formula is not the model of the printed table: their fixed parts have
+    other variables (model4's formula line above model3's numbers)."""
 
 
 def _plain(name: str) -> str:
@@ -514,9 +514,12 @@ def fit_their_model(summary: Summary, table: pd.DataFrame) -> TheirModel:
 
 
 def _check_formula_against_table(summary: Summary, printed_terms: list[str]) -> None:
-    """:class:`FormulaMismatchError` when the formula's fixed part has another number of
-    coefficients than the printed table (HSB's factors have two levels: one coefficient a
-    term); a table cut short is not compared."""
+    """:class:`FormulaMismatchError` when the formula's fixed part and the printed table
+    do not have the same variables: a variable of the formula that names no printed term
+    (model4's ``meanses`` above model3's table), or a printed term of no variable of the
+    formula.  A factor's printed terms carry its levels (``sectorCatholic``, ``sovN2``),
+    so each printed part is matched to the variable it starts with; a table cut short is
+    not compared."""
     from hlmrep.engine import parse_formula
 
     if summary.truncated:
@@ -525,12 +528,19 @@ def _check_formula_against_table(summary: Summary, printed_terms: list[str]) -> 
         fixed = parse_formula(fold_bars(summary.formula)).fixed
     except HlmrepError:
         return  # _read_formula says why it cannot be read
-    implied = len(fixed.terms) + (1 if fixed.intercept else 0)
-    if implied != len(printed_terms):
+    variables = {variable.label for term in fixed.terms for variable in term}
+    parts = {part for term in printed_terms for part in term.split(":") if part != "(Intercept)"}
+    unprinted = sorted(v for v in variables if not any(p.startswith(v) for p in parts))
+    unwritten = sorted(p for p in parts if not any(p.startswith(v) for v in variables))
+    if unprinted or unwritten:
+        said = []
+        if unprinted:
+            said.append(f"{', '.join(unprinted)} in the formula, not in the table")
+        if unwritten:
+            said.append(f"{', '.join(unwritten)} in the table, not in the formula")
         raise FormulaMismatchError(
-            f"the formula {summary.formula!r} has {implied} fixed effects, the printed table "
-            f"{len(printed_terms)} ({', '.join(printed_terms)}): the formula is not the "
-            "model whose numbers are printed"
+            f"the formula {summary.formula!r} and the printed table differ ({'; '.join(said)}): "
+            "the formula is not the model whose numbers are printed"
         )
 
 
