@@ -371,9 +371,10 @@ EXPECTED = {
     # the model by the bootstrap's own code.
     "engine/fit_record.py": FROM_COMPARISONS | {"crosscheck", "model_inference"} | GRADES,
     "engine/simulate.py": {"bootstrap_chunk", "bootstrap_gather", "scorecard", "report"} | GRADES,
-    "models/__init__.py": FROM_FITS,
+    # (the grading catalogue takes its ICC from the school statistics' definition)
+    "models/__init__.py": FROM_FITS | GRADING,
     "models/fits.py": FROM_FITS,
-    "models/school_statistics.py": FROM_FITS,
+    "models/school_statistics.py": FROM_FITS | GRADING,
     "models/comparisons.py": FROM_COMPARISONS,
     "models/inference.py": {"model_inference", "report"},
     "models/variance_explained.py": {"variance_explained", "scorecard", "report"},

@@ -567,6 +567,54 @@ def test_a_deep_html_page_is_refused_before_it_is_parsed(grading_catalogue, tmp_
     assert grade["status"] == "error" and "elements nest 250002 deep" in grade["error"]
 
 
+OFFICE = ROOT / "tests" / "fixtures" / "grading" / "packages" / "olga_word_hw4.docx"
+
+
+def _office_with(document_xml: bytes, compress: bool = True) -> bytes:
+    """The real Word homework with its text part replaced."""
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(OFFICE) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            data = document_xml if info.filename == "word/document.xml" else source.read(info)
+            method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+            target.writestr(info.filename, data, compress_type=method)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("bomb", "whose text is 105 MB uncompressed (at most 20 MB is read)"),
+        ("entities", "with a document type declaration: refused"),
+        ("cut", "a Word document that cannot be opened"),
+        ("broken", "whose XML cannot be read"),
+    ],
+)
+def test_hostile_word_documents_are_that_file_s_error(case, expected, grading_catalogue, tmp_path):
+    """A zip bomb (100 MB of text in 100 kB), a billion-laughs DOCTYPE, a truncated archive
+    and broken XML inside a real .docx: refused in words, in bounded memory and time, before
+    anything is read; the class's other files are untouched."""
+    real = OFFICE.read_bytes()
+    if case == "bomb":
+        raw = _office_with(b"<w:document>" + b" " * (105 * 10**6) + b"</w:document>")
+    elif case == "entities":
+        laughs = b'<!DOCTYPE d [<!ENTITY a "lol"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+        raw = _office_with(laughs + b"<d>&b;</d>")
+    elif case == "cut":
+        raw = real[: len(real) // 2]
+    else:
+        raw = _office_with(b"<w:document><w:body>")
+    path = tmp_path / f"{case}.docx"
+    path.write_bytes(raw)
+    assert len(raw) < 2 * 1024 * 1024
+    started = time.perf_counter()
+    grade = grade_file(path, grading_catalogue)
+    assert time.perf_counter() - started < 30
+    assert grade["status"] == "error" and expected in grade["error"], grade["error"]
+
+
 def test_a_million_bad_lines_make_a_small_record(grading_catalogue, tmp_path):
     """An answer sheet of one good row and a million bad lines is refused by its length,
     before it is parsed; one of 300 bad rows is graded, its problems listed 50 at most."""

@@ -32,6 +32,10 @@ PRINTOUTS = {
     "SAS": "sas/sven_berg_sas.txt",
     "SAS NLMIXED": "corpus/sas_nlmixed_nlsy_lineargrowth.txt",
     "SPSS": "spss/vera_novak_spss.txt",
+    "blme": "packages/boris_blme.txt",
+    "broom.mixed": "packages/bruno_broom.txt",
+    "parameters": "packages/paula_parameters.txt",
+    "sjPlot": "packages/samir_tab_models.html",
 }
 #: Lines of each printout widened in turn: its first ones with words or a table's rule
 #: (labels, rows, headers), and every one with a word a reader looks for along a line.

@@ -26,6 +26,7 @@ import pandas as pd
 
 from hlmrep.data.tables import read_prepared
 from hlmrep.grading.references import REFERENCE_LEVELS, ModelSpec, References, load
+from hlmrep.models.school_statistics import intraclass_correlation
 from hlmrep.records.catalogue import CATALOGUE, Catalogue
 
 if TYPE_CHECKING:
@@ -101,6 +102,9 @@ def result_numbers(
                 )
     values["residual.variance"] = result.sigma2
     values["residual.sd"] = result.sigma
+    icc = intraclass_correlation(result)  # of a random intercept alone (p. 71)
+    if icc is not None:
+        values["icc"] = icc
     values["n_obs"], values["n_groups"] = result.n_obs, result.n_groups
     for key, value in result.scaled_residual_quantiles.items():
         values[f"scaled_residuals.{key}"] = value

@@ -134,10 +134,17 @@ def nesting_depth(text: str) -> int:
     return deepest
 
 
+#: How an HTML page or a fragment of one begins: a page, or a table saved alone (sjPlot's
+#: ``tab_model(file = ...)`` writes its table and style without a page around them).
+_HTML_STARTS = ("<!doctype html", "<html", "<table", "<style", "<div", "<head", "<body", "<meta")
+
+
 def html_text(text: str, label: str = "the page") -> Unwrapped | None:
-    """The text of an HTML page's ``<pre>`` blocks; None when ``text`` is not HTML."""
+    """The text of an HTML page's ``<pre>`` blocks and its tables (:func:`table_lines`: a
+    knitted page's every table, another page's tables of models), in the page's order;
+    None when ``text`` is not HTML."""
     head = text.lstrip()[:200].lower()
-    if not (head.startswith("<!doctype html") or head.startswith("<html")):
+    if not head.startswith(_HTML_STARTS):
         return None
     depth = nesting_depth(text)
     if depth > MAX_HTML_DEPTH:
@@ -148,10 +155,51 @@ def html_text(text: str, label: str = "the page") -> Unwrapped | None:
     from selectolax.lexbor import LexborHTMLParser
 
     tree = LexborHTMLParser(text)
-    blocks = [node.text(deep=True) for node in tree.css("pre")]
+    blocks = []
+    nodes = tree.css("pre, table")
+    knitted = any(node.tag == "pre" for node in nodes)  # a page of output chunks
+    for node in nodes:
+        if node.tag == "pre":
+            blocks.append(node.text(deep=True))
+        elif (knitted or is_table_of_models(node)) and not _inside(node, "pre"):
+            blocks.append(table_lines(node))
     if not blocks:  # a program's HTML report (HLM 7's hlm2.html): its tables and lines
         blocks = [_page_lines(tree)]
     return Unwrapped("an HTML page", "\n\n".join(blocks)[:MAX_TEXT])
+
+
+#: The first cell of the rows that make a table one of fitted models side by side
+#: (sjPlot's ``tab_model()``: its predictors' header and its random part's heading).
+_MODEL_TABLE_CELLS = ("Predictors", "Random Effects")
+#: Widest a cell may span: more is a page's layout, not a table of models.
+_MAX_COLSPAN = 50
+
+
+def is_table_of_models(node: Any) -> bool:
+    """A table of fitted models side by side (see :data:`_MODEL_TABLE_CELLS`)."""
+    for row in node.css("tr"):
+        cells = row.css("td, th")
+        if cells and cells[0].text(deep=True).strip() in _MODEL_TABLE_CELLS:
+            return True
+    return False
+
+
+def table_lines(node: Any) -> str:
+    """A table (of models side by side, or a knitted page's kable table) line by line,
+    each row's cells in their columns: joined by
+    `` | ``, an empty cell kept empty and a cell spanning k columns followed by k − 1
+    empty ones, so a reader knows which model each number is of.  A cell's sub- and
+    superscripts are separated by a space (``τ<sub>00</sub>`` is ``τ 00``)."""
+    lines = []
+    for row in node.css("tr"):
+        cells: list[str] = []
+        for cell in row.css("td, th"):
+            cells.append(" ".join(cell.text(deep=True, separator=" ").split()))
+            span = cell.attributes.get("colspan") or "1"
+            extra = int(span) - 1 if span.isdigit() else 0
+            cells += [""] * min(max(extra, 0), _MAX_COLSPAN)
+        lines.append(" | ".join(cells))
+    return "\n".join(lines)
 
 
 #: Elements whose text is a line of their own in a page without <pre> blocks.
@@ -183,6 +231,170 @@ def _inside(node: Any, tag: str) -> bool:
             return True
         parent = parent.parent
     return False
+
+
+# ----- Word and OpenDocument ------------------------------------------------------------------
+#: The part of each office format that holds the document's text, by its media type.
+_OFFICE_PARTS = {
+    "docx": ("word/document.xml", "a Word document"),
+    "odt": ("content.xml", "an OpenDocument text"),
+}
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
+_TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
+#: Largest XML part read out of an office document (its text, uncompressed).
+MAX_XML = 20 * 1024 * 1024
+#: Most elements walked in one office document (a homework has tens of thousands).
+MAX_ELEMENTS = 2_000_000
+
+
+def office_kind(raw: bytes) -> str | None:
+    """``docx`` or ``odt`` for a Word or OpenDocument file (a zip archive holding the
+    format's part), None for anything else."""
+    if not raw.startswith(b"PK\x03\x04"):
+        return None
+    if b"mimetypeapplication/vnd.oasis.opendocument.text" in raw[:200]:
+        return "odt"
+    if b"word/document.xml" in raw or b"[Content_Types].xml" in raw[:2000]:
+        return "docx"
+    return None
+
+
+def office_text(raw: bytes, kind: str, label: str) -> Unwrapped:
+    """The text of a Word (``.docx``) or OpenDocument (``.odt``) document in its order:
+    each paragraph a line (a line break inside one, as a code block has, a new line), each
+    table row its cells joined by `` | ``, empty cells kept.  The archive is read with the
+    standard library: only the one XML part, at most :data:`MAX_XML` bytes uncompressed
+    (a zip bomb stops there), and a part with a document type declaration is refused (no
+    entity of it is ever expanded)."""
+    import zipfile
+    from xml.etree import ElementTree
+
+    part, container = _OFFICE_PARTS[kind]
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            info = archive.getinfo(part)
+            if info.file_size > MAX_XML:
+                raise DocumentError(
+                    f"{label}: {container} whose text is {info.file_size / 1e6:.0f} MB "
+                    f"uncompressed (at most {MAX_XML / 2**20:.0f} MB is read)"
+                )
+            with archive.open(info) as stream:
+                xml = stream.read(MAX_XML + 1)
+    except (zipfile.BadZipFile, KeyError, OSError, RuntimeError, EOFError) as error:
+        raise DocumentError(f"{label}: {container} that cannot be opened ({error})") from None
+    if len(xml) > MAX_XML:
+        raise DocumentError(f"{label}: {container} larger than it says (a zip bomb?)")
+    if b"<!DOCTYPE" in xml or b"<!ENTITY" in xml:
+        raise DocumentError(f"{label}: {container} with a document type declaration: refused")
+    try:
+        root = ElementTree.fromstring(xml)
+    except ElementTree.ParseError as error:
+        raise DocumentError(f"{label}: {container} whose XML cannot be read ({error})") from None
+    lines: list[str] = []
+    budget = [MAX_ELEMENTS]
+    if kind == "docx":
+        body = root.find(f"{_W}body")
+        for child in body if body is not None else []:
+            _docx_block(child, lines, budget)
+    else:
+        for text in root.iter("{urn:oasis:names:tc:opendocument:xmlns:office:1.0}text"):
+            for child in text:
+                _odt_block(child, lines, budget)
+    if budget[0] <= 0:
+        raise DocumentError(f"{label}: {container} of more than {MAX_ELEMENTS} elements: refused")
+    return Unwrapped(container, "\n".join(lines)[:MAX_TEXT])
+
+
+def _docx_block(node: Any, lines: list[str], budget: list[int]) -> None:
+    """A Word body's paragraph (``w:p``) or table (``w:tbl``), in order."""
+    if node.tag == f"{_W}p":
+        lines += _docx_runs(node, budget).split("\n")
+    elif node.tag == f"{_W}tbl":
+        for row in node.iter(f"{_W}tr"):
+            cells: list[str] = []
+            for cell in row.findall(f"{_W}tc"):
+                text = " ".join(_docx_runs(p, budget) for p in cell.iter(f"{_W}p"))
+                cells.append(" ".join(text.split()))
+                span = cell.find(f"{_W}tcPr/{_W}gridSpan")
+                extra = _span(span.get(f"{_W}val") if span is not None else None)
+                cells += [""] * extra
+            lines.append(" | ".join(cells))
+    elif node.tag == f"{_W}sdt":  # a content control (a title block) holds paragraphs
+        for child in node.iter(f"{_W}p"):
+            _docx_block(child, lines, budget)
+
+
+def _docx_runs(paragraph: Any, budget: list[int]) -> str:
+    """A paragraph's text: its runs' text, a tab, a line break as a new line."""
+    out: list[str] = []
+    for node in paragraph.iter():
+        budget[0] -= 1
+        if budget[0] <= 0:
+            break
+        if node.tag == f"{_W}t" and node.text:
+            out.append(node.text)
+        elif node.tag == f"{_W}tab":
+            out.append("\t")
+        elif node.tag in (f"{_W}br", f"{_W}cr"):
+            out.append("\n")
+    return "".join(out)
+
+
+def _odt_block(node: Any, lines: list[str], budget: list[int]) -> None:
+    """An OpenDocument text's paragraph, heading, list, section or table, in order."""
+    if node.tag in (f"{_TEXT}p", f"{_TEXT}h"):
+        lines += _odt_runs(node, budget).split("\n")
+    elif node.tag == f"{_TABLE}table":
+        for row in node.iter(f"{_TABLE}table-row"):
+            cells: list[str] = []
+            for cell in row:
+                if cell.tag not in (f"{_TABLE}table-cell", f"{_TABLE}covered-table-cell"):
+                    continue
+                text = " ".join(_odt_runs(p, budget) for p in cell.iter(f"{_TEXT}p"))
+                cells.append(" ".join(text.split()))
+                cells += [""] * _span(cell.get(f"{_TABLE}number-columns-spanned"))
+            lines.append(" | ".join(cells))
+    elif node.tag in (f"{_TEXT}list", f"{_TEXT}list-item", f"{_TEXT}section"):
+        for child in node:
+            _odt_block(child, lines, budget)
+
+
+def _odt_runs(paragraph: Any, budget: list[int]) -> str:
+    """A paragraph's text, OpenDocument's way: ``text:s`` is ``c`` spaces (a code block's
+    alignment), ``text:tab`` a tab, ``text:line-break`` a new line; spans hold text."""
+    out: list[str] = []
+
+    def walk(node: Any) -> None:
+        budget[0] -= 1
+        if budget[0] <= 0:
+            return
+        if node.text:
+            out.append(node.text)
+        for child in node:
+            if child.tag == f"{_TEXT}s":
+                count = child.get(f"{_TEXT}c") or "1"
+                out.append(" " * min(int(count) if count.isdigit() else 1, 1000))
+            elif child.tag == f"{_TEXT}tab":
+                out.append("\t")
+            elif child.tag == f"{_TEXT}line-break":
+                out.append("\n")
+            elif child.tag == f"{_TEXT}note":
+                pass  # a footnote's body is not the paragraph's text
+            else:
+                walk(child)
+            if child.tail:
+                out.append(child.tail)
+
+    walk(paragraph)
+    return "".join(out)
+
+
+def _span(value: str | None) -> int:
+    """The empty cells after a cell spanning ``value`` columns."""
+    if value is None or not value.isdigit():
+        return 0
+    return min(max(int(value) - 1, 0), _MAX_COLSPAN)
 
 
 def is_source_without_output(text: str) -> bool:

@@ -40,7 +40,14 @@ from hlmrep.grading.printout import (
     Summary,
     r_format_decimals,
 )
-from hlmrep.grading.readers import NOT_PRINTED, PRINTED_UNITS, PROGRAM_TOLERANCE, ROW_DIGITS
+from hlmrep.grading.readers import (
+    NOT_PRINTED,
+    PRINTED_UNITS,
+    PROGRAM_TOLERANCE,
+    PROGRAMS,
+    ROW_DIGITS,
+    SIGNIFICANT_DIGITS,
+)
 from hlmrep.grading.references import describe_quantity, load
 from hlmrep.grading.submission import Submission, SubmissionError, read_bytes, recognise
 from hlmrep.grading.their_model import TheirModel
@@ -49,7 +56,8 @@ from hlmrep.records.catalogue import Candidate, Catalogue, Entry
 from hlmrep.records.grade import BlockKind, Diagnosis, ModelGrade, NumberGrade
 
 #: Quantities a printed lme4 summary never shows, so their absence is not "missing".
-NOT_IN_SUMMARIES = ("random.cov.",)
+#: (an ICC is printed by packages that compute it, sjPlot and performance, beside a fit)
+NOT_IN_SUMMARIES = ("random.cov.", "icc")
 #: Blocks graded per file: a lab's output has a handful; more is pasted noise, and each
 #: block is matched against every candidate.
 MAX_BLOCKS = 50
@@ -113,6 +121,16 @@ def _row_units(entry: Entry, row_digits: dict[str, int]) -> dict[str, float]:
         ]
         if row:
             units[pattern] = 10.0 ** -r_format_decimals(row, digits)
+    return units
+
+
+def _significant_units(entry: Entry, digits: int) -> dict[str, float]:
+    """The last digit of each quantity printed at ``digits`` significant digits (a
+    tibble's 3: 12.1 for 12.1279, 0.318 for 0.3181), from the reference optimum's values."""
+    units = {}
+    for qid, value in _optimum(entry)["values"].items():
+        if digits and value is not None and value == value and value != 0 and abs(value) < math.inf:
+            units[qid] = 10.0 ** (math.floor(math.log10(abs(value))) - (digits - 1))
     return units
 
 
@@ -195,6 +213,7 @@ def grade_match(
     entry_override: Entry | None = None,
     program_tolerance: dict[str, float] | None = None,
     row_digits: dict[str, int] | None = None,
+    program_digits: int = 0,
 ) -> tuple[ModelGrade, Evidence]:
     """The grade of one submitted model or test, given its best match, and the evidence
     for its diagnosis (:func:`_conclude` decides it).
@@ -212,7 +231,11 @@ def grade_match(
             Entry, {**entry, "printed": {}, "candidates": [{**candidate, "id": "optimum"}]}
         )
     stars = bool(entry.get("stars"))
-    printed_units = {**(printed_units or {}), **_row_units(entry, row_digits or {})}
+    printed_units = {
+        **(printed_units or {}),
+        **_row_units(entry, row_digits or {}),
+        **_significant_units(entry, program_digits),
+    }
     numbers: list[NumberGrade] = []
     ungraded = []
     for qid, submitted in best.alignment.numbers.items():
@@ -302,10 +325,14 @@ def grade_their_model(
     # fewest differences; of two as near, the one with more terms in common (both
     # interactions left out of model4 is model4 without them, not model3 with extras)
     count, _, _, target, found = min(scored, key=lambda s: s[:3])
+    program = PROGRAMS.get(summary.program)
     if summary.converged is False:
         found = [their_model.not_converged(summary.program), *found]
-        if their.computation != "correct":
+        if their.computation not in ("correct", "penalised"):
             their.computation = "not converged"
+    if program is not None and program.penalised:
+        priors = [n for n in summary.notes if "prior" in n]
+        found = [their_model.with_prior(program.title, priors), *found]
     entry = _entry(catalogue, target)
     optimum = _optimum(entry)
     reference_terms = optimum["fixed_terms"]
@@ -360,6 +387,7 @@ def grade_their_model(
         significant_digits=significant_digits,
         printed_units=PRINTED_UNITS[summary.program],
         row_digits=ROW_DIGITS.get(summary.program),
+        program_digits=SIGNIFICANT_DIGITS.get(summary.program, 0),
         entry_override=entry,
         program_tolerance=PROGRAM_TOLERANCE.get(summary.program),
     )
@@ -388,17 +416,6 @@ def grade_their_model(
     return grade, evidence
 
 
-#: How each program's printed summary is named on the pages.
-SUMMARY_LABELS = {
-    "lme4": "summary()",
-    "nlme": "summary() of lme",
-    "statsmodels": "MixedLM summary",
-    "HLM": "HLM2 run",
-    "Stata": "mixed",
-    "SAS": "PROC MIXED",
-    "SAS NLMIXED": "PROC NLMIXED",
-    "SPSS": "MIXED",
-}
 #: The candidate of a summary fitted from its formula; a number it explains is diagnosed
 #: by the model's differences, listed with the model.
 THEIR_MODEL = "their_model"
@@ -544,6 +561,10 @@ COMPUTATION_WORDS = {
         "Your numbers are close to, not at, the optimum of the model you wrote: the "
         "program stopped a little early"
     ),
+    "penalised": (
+        "Your numbers are a fit with a prior (a penalised likelihood), not the REML or ML "
+        "estimates of the model you wrote: they differ where the prior pulls them"
+    ),
     "not converged": (
         "Your numbers are where the optimizer stopped without converging, as the program "
         "says: not a fit of the model you wrote"
@@ -577,6 +598,41 @@ def _sample(numbers: dict[str, Printed], catalogue: Catalogue) -> str | None:
         "no subset we know has these counts (each school left out; each level of sector, "
         "minority, female alone)"
     )
+
+
+def _grade_icc(
+    block: Summary,
+    catalogue: Catalogue,
+    prefer: str,
+    has_tests: bool,
+    required: list[str],
+    significant_digits: int,
+) -> ModelGrade:
+    """An ICC printed alone (performance's ``icc()``), graded against the ICC of the
+    random-intercept model it matches (Table 4.2's 0.18, p. 71; Table 4.3's conditional
+    ICC): nothing else of the model is printed, so nothing else is missing."""
+    targets = {
+        name: entry
+        for name in _summary_targets(prefer, has_tests, required)
+        if "icc" in _optimum(entry := _entry(catalogue, name))["values"]
+    }
+    best, ties = match_numbers({"icc": block.fit_statistics["ICC"]}, targets)
+    grade, evidence = grade_match(
+        f"{PROGRAMS[block.program].block_label} at line {block.line}",
+        "summary",
+        best,
+        ties,
+        catalogue,
+        check_missing=False,
+        significant_digits=significant_digits,
+        printed_units=PRINTED_UNITS[block.program],
+    )
+    grade["submitted_formula"] = _formula(block.formula)
+    grade["estimation"] = block.estimation
+    grade["program"] = block.program
+    grade["reading_notes"] = block.notes
+    grade["their_model"] = {"fitted": False, "reason": "an ICC printed alone has no formula"}
+    return _conclude(grade, evidence, catalogue, required)
 
 
 def _summary_targets(prefer: str, has_tests: bool, required: list[str]) -> list[str]:
@@ -670,8 +726,13 @@ def _blocks(
             )
             out.append(_conclude(grade, evidence, catalogue, required))
             continue
+        if isinstance(block, Summary) and not block.fixed and "ICC" in block.fit_statistics:
+            out.append(
+                _grade_icc(block, catalogue, prefer, has_tests, required, significant_digits)
+            )
+            continue
         if isinstance(block, Summary) and block.fixed:
-            what = SUMMARY_LABELS.get(block.program, "summary()")
+            what = PROGRAMS[block.program].block_label if block.program in PROGRAMS else "summary()"
             label = f"{what} at line {block.line}"
             their, why_not, mismatch = None, None, False
             if table is not None:
@@ -708,6 +769,7 @@ def _blocks(
                 significant_digits=significant_digits,
                 printed_units=PRINTED_UNITS[block.program],
                 row_digits=ROW_DIGITS.get(block.program),
+                program_digits=SIGNIFICANT_DIGITS.get(block.program, 0),
                 program_tolerance=PROGRAM_TOLERANCE.get(block.program),
             )
             grade["submitted_formula"] = _formula(block.formula)

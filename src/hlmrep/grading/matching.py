@@ -163,7 +163,8 @@ def align_summary(
             if est is None:
                 cost[i][j] = _BIG / 2
                 continue
-            distance = (abs(term.estimate.value - est) + abs(term.std_error.value - se)) / abs(se)
+            printed_se = se if term.std_error is None else term.std_error.value
+            distance = (abs(term.estimate.value - est) + abs(printed_se - se)) / abs(se)
             # Far off is still a counterpart (an intercept of 300000 is a wrong intercept,
             # not a missing one): capped below _BIG, which marks pairs that cannot match.
             cost[i][j] = min(distance, _BIG / 4) if math.isfinite(distance) else _BIG / 4
@@ -179,8 +180,10 @@ def align_summary(
             differences.append(f"fixed term {term.term!r} has no counterpart")
             continue
         numbers[f"fixed.{reference}.estimate"] = term.estimate
-        numbers[f"fixed.{reference}.se"] = term.std_error
-        numbers[f"fixed.{reference}.t"] = term.t_value
+        if term.std_error is not None:
+            numbers[f"fixed.{reference}.se"] = term.std_error
+        if term.t_value is not None:
+            numbers[f"fixed.{reference}.t"] = term.t_value
     for reference in theirs:
         if reference not in names.values():
             differences.append(f"no fixed term for {reference}")
@@ -209,6 +212,8 @@ def common_numbers(summary: Summary, numbers: dict[str, Printed]) -> None:
         ("min", "q1", "median", "q3", "max"), summary.scaled_residuals, strict=False
     ):
         numbers[f"scaled_residuals.{key}"] = value
+    if "ICC" in summary.fit_statistics:
+        numbers["icc"] = summary.fit_statistics["ICC"]
     if summary.n_obs is not None:
         numbers["n_obs"] = Printed(float(summary.n_obs), str(summary.n_obs))
     if summary.groups:

@@ -66,6 +66,14 @@ class Program:
     #: decimals that gives for the reference's values is what the program prints under
     #: the student's options, never too coarse
     row_digits: dict[str, int] = field(default_factory=dict)
+    #: significant digits it prints every number at by default (a tibble's 3): a number
+    #: printed so is never too coarse (0: it prints decimals, not significant digits)
+    significant_digits: int = 0
+    #: how a page names one of its printed fits ("summary()", "PROC MIXED", "tab_model()")
+    block_label: str = "summary()"
+    #: its estimates maximise the likelihood times a prior (blme's ``blmer``): a penalised
+    #: fit, not the REML or ML estimates, whose numbers differ where the prior pulls them
+    penalised: bool = False
 
 
 def r_format_decimals(values: list[float], digits: int) -> int:
@@ -151,8 +159,9 @@ class RandomTerm:
 class FixedTerm:
     term: str
     estimate: Printed
-    std_error: Printed
-    t_value: Printed
+    #: None where only the estimates are printed (``print()`` of an lmer fit)
+    std_error: Printed | None
+    t_value: Printed | None
     df: Printed | None = None
     p_value: Printed | None = None
 

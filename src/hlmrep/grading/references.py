@@ -411,4 +411,5 @@ def describe_quantity(qid: str) -> str:
         "p_value": "p-value",
         "n_obs": "number of students (n)",
         "n_groups": "number of schools (J)",
+        "icc": "intraclass correlation (ICC)",
     }.get(qid, qid)

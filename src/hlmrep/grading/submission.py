@@ -205,6 +205,9 @@ def recognise(raw: bytes, label: str) -> Submission:
         if raw.startswith(b"%PDF-"):
             unwrapped = documents.pdf_text(raw, label)
             text, encoding, container = unwrapped.text, "PDF text layer", unwrapped.container
+        elif (office := documents.office_kind(raw)) is not None:
+            unwrapped = documents.office_text(raw, office, label)
+            text, encoding, container = unwrapped.text, "UTF-8 (XML)", unwrapped.container
         else:
             text, encoding = decode(raw, label)
             inner = documents.notebook_text(text, label) or documents.html_text(text, label)
@@ -219,6 +222,12 @@ def recognise(raw: bytes, label: str) -> Submission:
         raise SubmissionError(f"{label}: {error}") from None
     if not parsed.blocks and container is None and documents.is_source_without_output(text):
         raise SubmissionError(documents.source_refusal(label))
+    if not parsed.blocks and parsed.not_graded:
+        where = f" in {container}" if container else ""
+        raise SubmissionError(
+            f"{label}: nothing to grade{where}: only printouts that are read and not graded "
+            f"({'; '.join(parsed.not_graded[:5])}). Hand in the summary() of each model"
+        )
     if not parsed.blocks:
         where = f" in {container}" if container else ""
         raise SubmissionError(

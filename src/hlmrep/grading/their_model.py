@@ -187,17 +187,45 @@ class Coding:
     marked: str
     label: str | None  # None: a 0/1 dummy
     baseline_label: str = ""
+    #: sum-to-zero contrasts (R's ``contr.sum``, set by afex): one column, +1 for the
+    #: marked level and −1 for the other, printed as the factor's name and ``1``
+    sum_to_zero: bool = False
 
     @property
     def relevelled(self) -> bool:
-        return self.marked != MARKED[self.role]
+        return not self.sum_to_zero and self.marked != MARKED[self.role]
 
     @property
     def token(self) -> str:
-        """The term's name in the reference's vocabulary (``sectorCatholic``, ``female``)."""
+        """The term's name in the reference's vocabulary (``sectorCatholic``, ``female``;
+        ``sectorPublicSum`` for sum-to-zero contrasts, which no reference uses)."""
+        if self.sum_to_zero:
+            return f"{self.role}{self.marked}Sum"
         if self.role == "female":
             return self.marked.lower()
         return f"{self.role}{self.marked}"
+
+    def as_sum_to_zero(self, marked: str) -> Coding:
+        """The same factor in sum-to-zero contrasts, ``marked`` coded +1."""
+        other = next(level for level in LEVEL_WORDS[self.role] if level != marked)
+        return Coding(self.role, marked, self.label or "1", other, sum_to_zero=True)
+
+
+def coding_alternatives(codings: Mapping[str, Coding]) -> list[dict[str, Coding]]:
+    """The codings a printout's terms may stand for: as read first; a factor printed with
+    the suffix ``1`` (``sector1``) may be a 0/1 factor's treatment contrast or a
+    sum-to-zero contrast (afex's ``mixed()`` sets them), with either level coded +1 (R's
+    first level, which the data decide); each is fitted and the one that reproduces the
+    printed numbers is what was computed."""
+    alternatives = [dict(codings)]
+    for role, coding in codings.items():
+        if coding.label != "1":
+            continue
+        for marked in LEVEL_WORDS[role]:
+            alternatives += [
+                {**other, role: coding.as_sum_to_zero(marked)} for other in alternatives[:1]
+            ]
+    return alternatives
 
 
 def _coding(role: str, name: str, printed_terms: list[str] | None) -> Coding:
@@ -345,7 +373,9 @@ def _table(
             coding = codings[role]
             ours = base[role].map({0: "Male", 1: "Female"}) if role == "female" else base[role]
             marked = ours.astype(str) == coding.marked
-            if coding.label is None:
+            if coding.sum_to_zero:
+                columns[name] = np.where(marked, 1.0, -1.0)
+            elif coding.label is None:
                 columns[name] = marked.astype(float)
             else:
                 labels = np.where(marked, coding.label, coding.baseline_label)
@@ -409,15 +439,36 @@ def fit_their_model(summary: Summary, table: pd.DataFrame) -> TheirModel:
 
     Raises :class:`NotFittedError` when the formula cannot be read or its variables have no
     HSB role; the caller then grades by numbers alone and says why."""
-    from hlmrep.engine import fit
-    from hlmrep.grading import matching, readers
-    from hlmrep.grading.catalogue import result_numbers
-
     if not summary.formula:
         raise NotFittedError("the printout has no formula")
     printed_terms = [t.term for t in summary.fixed]
     _check_formula_against_table(summary, printed_terms)
     text, formula, roles, codings = _read_formula(summary.formula, printed_terms)
+    best: TheirModel | None = None
+    for coded in coding_alternatives(codings):
+        candidate = _fit_coded(summary, table, text, formula, roles, coded)
+        if best is None or candidate.key() < best.key():
+            best = candidate
+        if not candidate.unreproduced:
+            break
+    assert best is not None
+    return best
+
+
+def _fit_coded(
+    summary: Summary,
+    table: pd.DataFrame,
+    text: str,
+    formula: Any,
+    roles: dict[str, str],
+    codings: dict[str, Coding],
+) -> TheirModel:
+    """:func:`fit_their_model` with the factors coded one way."""
+    from hlmrep.engine import fit
+    from hlmrep.grading import matching, readers
+    from hlmrep.grading.catalogue import result_numbers
+
+    printed_terms = [t.term for t in summary.fixed]
     rename = _renamer(roles, codings)
     spec_terms = _spec(formula, roles, summary.estimation)
     names = {t: rename_term(t, rename) for t in printed_terms}
@@ -497,6 +548,11 @@ def fit_their_model(summary: Summary, table: pd.DataFrame) -> TheirModel:
         for ses in ses_order
         for meanses in meanses_order
     ][:MAX_VARIANTS]
+    program = readers.PROGRAMS.get(summary.program)
+    penalised = program is not None and program.penalised
+    if penalised:
+        # a fit with a prior reproduces no variant: its data are taken as named
+        variants = variants[:1]
     for variant in variants:
         try:
             candidate = attempt(variant)
@@ -510,6 +566,8 @@ def fit_their_model(summary: Summary, table: pd.DataFrame) -> TheirModel:
     assert best is not None
     best.tried = tried
     best.computation = _computation(best, printed)
+    if best.computation != "correct" and penalised:
+        best.computation = "penalised"
     return best
 
 
@@ -706,6 +764,8 @@ def _renamer(roles: Mapping[str, str], codings: Mapping[str, Coding]) -> Any:
         elif role in codings:
             coding = codings[role]
             parts[name + (coding.label or "")] = coding.token
+            if coding.sum_to_zero:  # a numeric column of its own name where it is fitted
+                parts[name] = coding.token
         else:
             parts[name] = role
     return lambda part: parts.get(part, part)
@@ -737,8 +797,10 @@ def _printed_numbers(summary: Summary, names: Mapping[str, str]) -> dict[str, Pr
     for term in summary.fixed:
         name = names.get(term.term, term.term)
         numbers[f"fixed.{name}.estimate"] = term.estimate
-        numbers[f"fixed.{name}.se"] = term.std_error
-        numbers[f"fixed.{name}.t"] = term.t_value
+        if term.std_error is not None:
+            numbers[f"fixed.{name}.se"] = term.std_error
+        if term.t_value is not None:
+            numbers[f"fixed.{name}.t"] = term.t_value
         if term.term in summary.robust_se:
             numbers[f"fixed.{name}.robust_se"] = summary.robust_se[term.term]
     random_names = {"(Intercept)": "(Intercept)", **names}
@@ -932,6 +994,22 @@ def not_converged(program: str) -> dict[str, Any]:
     )
 
 
+def with_prior(program: str, priors: list[str]) -> dict[str, Any]:
+    """The difference of a fit whose program maximises the likelihood times a prior
+    (blme): an estimator, not a specification, differs from the reference's."""
+    said = "; ".join(priors) or "its prior"
+    return _own(
+        "estimator_with_prior",
+        "An estimator with a prior, not REML",
+        f"{program} fits the model you wrote with a prior ({said}): its estimates maximise "
+        "the likelihood times the prior, so they are pulled towards the prior where the "
+        "data say little (here the random effects' covariance), and are not the REML "
+        "estimates the assignment asks for. The model itself is not wrong.",
+        "Fit the model with lme4::lmer (or blmer with cov.prior = NULL) for the REML "
+        "estimates; report the prior's fit beside them if it is part of the analysis.",
+    )
+
+
 def not_equivalent(title: str, parametrisation: str) -> dict[str, Any]:
     """The difference of a model written as the reference in another parametrisation whose
     fit is not the reference's (its residual variance differs)."""
@@ -977,6 +1055,15 @@ def parametrisation_notes(model: TheirModel) -> list[str]:
     notes = []
     for coding in model.codings.values():
         written = next(n for n, r in model.roles.items() if r == coding.role)
+        if coding.sum_to_zero:
+            notes.append(
+                f"{written}: sum-to-zero contrasts (+1 {coding.marked}, −1 "
+                f"{coding.baseline_label}, as afex sets them), so the intercept is the mean of "
+                f"the two {_unit(coding.role)}s' and the {coding.role} effect is half the "
+                f"difference of {coding.marked} from {coding.baseline_label}; the REML "
+                "criterion differs from the reference's by a constant"
+            )
+            continue
         if coding.label is None and not coding.relevelled:
             continue  # a 0/1 dummy of the reference's level: the same numbers
         if coding.relevelled:
@@ -998,4 +1085,4 @@ def _unit(role: str) -> str:
 
 
 def is_reparametrised(model: TheirModel) -> bool:
-    return model.standardised or any(c.relevelled for c in model.codings.values())
+    return model.standardised or any(c.relevelled or c.sum_to_zero for c in model.codings.values())

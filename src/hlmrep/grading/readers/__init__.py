@@ -48,6 +48,12 @@ PRINTED_UNITS: dict[str, dict[str, float]] = {
 ROW_DIGITS: dict[str, dict[str, int]] = {
     name: program.row_digits for name, program in PROGRAMS.items() if program.row_digits
 }
+#: The significant digits each program prints every number at, where it does so.
+SIGNIFICANT_DIGITS: dict[str, int] = {
+    name: program.significant_digits
+    for name, program in PROGRAMS.items()
+    if program.significant_digits
+}
 #: How far each program's own computation may be from lme4's.
 PROGRAM_TOLERANCE: dict[str, dict[str, float]] = {
     name: program.tolerance for name, program in PROGRAMS.items() if program.tolerance

@@ -504,13 +504,15 @@ def _name(summary: Summary, state: _State, centred: set[str], outcome: str | Non
 
     for term, row in state.fixed.items():
         summary.fixed.append(replace(row, term=named(term)))
-        if term in state.robust:
-            summary.robust_se[named(term)] = state.robust[term].std_error
+        robust_se = state.robust[term].std_error if term in state.robust else None
+        if robust_se is not None:
+            summary.robust_se[named(term)] = robust_se
     robust_only = [term for term in state.robust if term not in state.fixed]
     for term in robust_only:
         # only the robust table printed: its SE is the one this printout gives
         summary.fixed.append(replace(state.robust[term], term=named(term)))
-        summary.robust_se[named(term)] = state.robust[term].std_error
+        if (robust_se := state.robust[term].std_error) is not None:
+            summary.robust_se[named(term)] = robust_se
     if robust_only:
         summary.notes.append(
             "only the table with robust standard errors is printed: its SEs, t-ratios and "
@@ -562,6 +564,7 @@ def _name(summary: Summary, state: _State, centred: set[str], outcome: str | Non
 
 HLM = Program(
     name="HLM",
+    block_label="HLM2 run",
     title="HLM 6-8 (hlm2)",
     prints="variances and SDs",
     default_method="REML",

@@ -182,29 +182,39 @@ def _block_starts(line: str) -> bool:
         or _is_nlme_start(line)
         or text == "Models:"
         or text.startswith("ANOVA-like table for random-effects")
-        or text.startswith(tuple(start for start, _ in _NOT_GRADED))
+        or text.startswith(tuple(start for start, _, _ in _NOT_GRADED))
     )
 
 
-#: Printouts recognised by their first line that no reference prints: (start, what).
+_NO_REFERENCE = "no reference prints it"
+_NO_F_TESTS = "hlmrep's engine has no F tests yet, so there is nothing to grade them against"
+#: Printouts recognised by their first line that are not graded: (start, what, why).
 _NOT_GRADED = (
-    ("Type III Analysis of Variance Table", "anova() of one model (F tests)"),
-    ("Type II Analysis of Variance Table", "anova() of one model (F tests)"),
-    ("Type I Analysis of Variance Table", "anova() of one model (F tests)"),
-    ("Analysis of Variance Table", "anova() of one model (F tests)"),
-    ("Single term deletions", "drop1()"),
+    ("Type III Analysis of Variance Table", "anova() of one model (F tests)", _NO_F_TESTS),
+    ("Type II Analysis of Variance Table", "anova() of one model (F tests)", _NO_F_TESTS),
+    ("Type I Analysis of Variance Table", "anova() of one model (F tests)", _NO_F_TESTS),
+    ("Analysis of Variance Table", "anova() of one model (F tests)", _NO_F_TESTS),
+    ("Mixed Model Anova Table", "afex mixed()'s F table", _NO_F_TESTS),
+    ("Single term deletions", "drop1()", _NO_REFERENCE),
+)
+_EMMEANS = (
+    "emmeans (estimated marginal means)",
+    "they are predictions from a model, not its fit: hand in the model's summary()",
 )
 
 
-def _recognised(text: str) -> str | None:
-    """What an ungraded printout is, from its first line, outside the graded blocks (a
-    summary's random-effects header is VarCorr's too: only a block's end lets it start)."""
-    for start, what in _NOT_GRADED:
+def _recognised(text: str) -> tuple[str, str] | None:
+    """What an ungraded printout is and why it is not graded, from its first line, outside
+    the graded blocks (a summary's random-effects header is VarCorr's too: only a block's
+    end lets it start)."""
+    for start, what, why in _NOT_GRADED:
         if text.startswith(start):
-            return what
+            return what, why
     tokens = text.split()
     if tokens[:3] == ["Groups", "Name", "Std.Dev."] or tokens[:3] == ["Groups", "Name", "Variance"]:
-        return "VarCorr()"
+        return "VarCorr()", _NO_REFERENCE
+    if "emmean" in tokens[1:3] or tokens[:3] == ["contrast", "estimate", "SE"]:
+        return _EMMEANS
     return None
 
 
@@ -265,11 +275,10 @@ def parse(text: str) -> Parsed:
             intervals, index = _intervals(lines, index)
             add_block(parsed, intervals, "confint()", index)
             continue
-        what = _recognised(text_)
-        if what is not None:
-            parsed.not_graded.append(
-                f"line {index + 1}: {what}: read, not graded (no reference prints it)"
-            )
+        recognised = _recognised(text_)
+        if recognised is not None:
+            what, why = recognised
+            parsed.not_graded.append(f"line {index + 1}: {what}: read, not graded ({why})")
             index = _skip_table(lines, index + 1)
             continue
         index += 1
@@ -379,6 +388,9 @@ def _summary(
     else:
         summary = Summary(line=start + 1, estimation="REML" if "by REML" in first else "ML")
         index = start + 1
+        if "blmerMod" in first:  # blme's blmer: lme4's layout under its priors' lines
+            summary.program = BLME.name
+            summary.notes += _priors(lines, start)
     section = ""
     #: where the fixed effects lead: the printout's end (lme4's last table), or on to the
     #: random effects and the fit statistics (car::S's layout)
@@ -463,6 +475,9 @@ def _summary(
         elif text.startswith("Fixed effects:"):
             section = "fixed"
             header = []
+        elif text.startswith("Fixed Effects:") and not summary.fixed:
+            index = _estimates_only(summary, lines, index)
+            section = "fixed done"
         elif text.startswith(_CAR_FIXED):
             section = "fixed"
             header = []
@@ -494,6 +509,22 @@ def _summary(
         finish_fixed(summary, pending, index)
     _check_whole(summary, start, untitled)
     return summary, index
+
+
+def _estimates_only(summary: Summary, lines: list[str], index: int) -> int:
+    """``print()`` of an lmer fit: its ``Fixed Effects:`` are a named vector (names over
+    values, wrapped at the console's width), estimates without standard errors; the
+    index of the line after them."""
+    while _named_vector_pair(lines, index):
+        names, values = lines[index].split(), lines[index + 1].split()
+        summary.fixed += [
+            FixedTerm(n, printed(v), None, None) for n, v in zip(names, values, strict=True)
+        ]
+        index += 2
+    summary.notes.append(
+        "print() of the fit: the fixed effects' estimates only, no standard errors"
+    )
+    return index
 
 
 #: car::S()'s heading of the fixed effects (of an lmer fit, with Kenward-Roger tests or not)
@@ -990,8 +1021,37 @@ LME4 = Program(
 )
 
 
+BLME = Program(
+    name="blme",
+    block_label="summary() of blmer",
+    title="R blme (blmer)",
+    prints="variances and SDs",
+    default_method="REML",
+    printed_units={"random.corr.*": 0.01},
+    row_digits={"scaled_residuals.*": 3},
+    penalised=True,
+)
+
+#: blme's lines above its summary's title: the priors, and the prior's deviance.
+_PRIOR_LINES = ("Cov prior", "Fixef prior", "Resid prior")
+#: Lines looked back from a blmer summary's title for its priors.
+_PRIOR_LOOKBACK = 6
+
+
+def _priors(lines: list[str], start: int) -> list[str]:
+    """blme's priors, as printed above the summary (``Cov prior  : school ~ wishart(...)``)."""
+    found = []
+    for line in lines[max(0, start - _PRIOR_LOOKBACK) : start]:
+        text = line.strip()
+        if text.startswith(_PRIOR_LINES):
+            key, _, value = text.partition(":")
+            found.append(f"blme's {key.strip().lower()}: {' '.join(value.split())[:200]}")
+    return found or ["blme's blmer: a fit with priors (not printed here)"]
+
+
 NLME = Program(
     name="nlme",
+    block_label="summary() of lme",
     title="R nlme",
     prints="SDs",
     default_method="REML",
@@ -1005,6 +1065,7 @@ READER = Reader(
     programs=(
         LME4,
         NLME,
+        BLME,
     ),
     recognises=lambda text: True,
     parse=parse,

@@ -949,6 +949,7 @@ def _effect_name(effect: str, printed_terms: dict[str, str]) -> str:
 
 SAS = Program(
     name="SAS",
+    block_label="PROC MIXED",
     title="SAS PROC MIXED",
     prints="variances",
     default_method="REML",

@@ -694,6 +694,7 @@ def _place(summary: Summary, roles: _Roles, rows: dict[str, Row], subject: str) 
 
 NLMIXED = Program(
     name="SAS NLMIXED",
+    block_label="PROC NLMIXED",
     title="SAS PROC NLMIXED",
     prints="variances",
     default_method="ML",

@@ -427,6 +427,7 @@ def _effect(name: str) -> str:
 
 SPSS = Program(
     name="SPSS",
+    block_label="MIXED",
     title="SPSS MIXED",
     prints="variances",
     default_method="REML",

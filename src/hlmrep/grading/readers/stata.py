@@ -520,6 +520,7 @@ def _random(
 
 STATA = Program(
     name="Stata",
+    block_label="mixed",
     title="Stata mixed / xtmixed",
     prints="variances",
     default_method="REML",

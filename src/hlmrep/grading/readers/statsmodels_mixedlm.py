@@ -257,6 +257,7 @@ def _formula(
 
 STATSMODELS = Program(
     name="statsmodels",
+    block_label="MixedLM summary",
     title="Python statsmodels MixedLM",
     prints="variances",
     default_method="REML",

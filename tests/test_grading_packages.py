@@ -1,0 +1,250 @@
+"""The R packages today's courses hand in (make_packages.R): glmmTMB, afex, blme, lmerTest's
+F tables, emmeans, and ``print()`` of an lmer fit.
+
+tests/fixtures/grading/packages holds one file per student, written by
+tests/fixtures/grading/make_packages.R with Debian's R packages; nothing is edited by hand.
+Each behaviour is asserted on that real output, and the script is rerun live where R has
+the packages (.ci/run installs them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, rerun_fixture_script
+from hlmrep.grading.grade import grade_file
+from hlmrep.grading.submission import SubmissionError, read
+
+PACKAGES = ROOT / "tests" / "fixtures" / "grading" / "packages"
+MAKE_PACKAGES = ROOT / "tests" / "fixtures" / "grading" / "make_packages.R"
+R_PACKAGES = ("lmerTest", "glmmTMB", "sjPlot", "broom.mixed", "parameters", "performance")
+R_PACKAGES_TOO = ("afex", "blme", "emmeans", "rmarkdown")
+
+
+def _summaries(grade: dict) -> list[dict]:
+    return [m for m in grade["models"] if m["label"].startswith("summary()")]
+
+
+def _verdicts(model: dict) -> dict[str, str]:
+    return {n["id"]: n["verdict"] for n in model["numbers"]}
+
+
+def _graded_whole(model: dict, target: str) -> None:
+    """Every number of the block replicates its reference (rounding included)."""
+    assert model["target"] == target
+    wrong = {q: v for q, v in _verdicts(model).items() if v not in ("exact", "rounding")}
+    assert wrong == {}
+
+
+def test_glmmtmb_s_reml_fit_is_read_as_reml_from_the_call_that_made_it(
+    grading_catalogue, hsb_table
+):
+    """``t4 <- glmmTMB(..., REML = TRUE)`` pasted above ``print(t4)`` and ``summary(t4)``:
+    the summary (which does not say) is a REML fit, its deviance column the REML
+    criterion; every number lme4's (glmmTMB's SEs within its own tolerance)."""
+    grade = grade_file(PACKAGES / "gloria_tmb_reml.txt", grading_catalogue, table=hsb_table)
+    (model,) = [m for m in grade["models"] if m.get("program") == "glmmTMB"]
+    assert model["target"] == "model4"
+    verdicts = _verdicts(model)
+    assert verdicts["criterion"] == "exact"
+    assert {v for q, v in verdicts.items()} <= {"exact", "rounding"}
+    assert model["diagnosis"] is None
+
+
+def test_glmmtmb_s_warning_after_the_assignment_marks_its_summary_not_converged(
+    grading_catalogue, hsb_table
+):
+    """glmmTMB's default ML fit of model3 warns of a non-positive-definite Hessian right
+    under the call; the summary printed later is of that fit: ML, not converged, both
+    named."""
+    submission = read(PACKAGES / "gustav_tmb_ml.txt")
+    assert submission.parsed is not None
+    (summary,) = [b for b in submission.parsed.blocks if getattr(b, "program", "") == "glmmTMB"]
+    assert summary.estimation == "ML" and summary.converged is False
+    grade = grade_file(PACKAGES / "gustav_tmb_ml.txt", grading_catalogue, table=hsb_table)
+    (model,) = [m for m in grade["models"] if m.get("program") == "glmmTMB"]
+    # glmmTMB fits by ML unless told: that catalogued difference is the diagnosis, and
+    # the fit's own failure to converge is listed with it
+    assert model["diagnosis"]["id"] == "ml_instead_of_reml"
+    assert "not_converged" in [d["id"] for d in model["differences"]]
+
+
+def test_afex_s_sum_to_zero_contrasts_are_model4_in_another_parametrisation(
+    grading_catalogue, hsb_table
+):
+    """afex's ``mixed()`` sets contr.sum and prints ``sector1``: fitted with that coding,
+    every number replicates (the REML criterion is the sum-coded fit's), and the page
+    names the parametrisation instead of calling model4 a different model."""
+    grade = grade_file(PACKAGES / "alma_afex.txt", grading_catalogue, table=hsb_table)
+    (model,) = _summaries(grade)
+    _graded_whole(model, "model4")
+    assert model["diagnosis"] is None
+    their = model["their_model"]
+    assert "in another parametrisation" in their["in_words"]
+    assert any("sum-to-zero contrasts" in note for note in their["parametrisation"])
+    assert any("afex mixed()'s F table: read, not graded" in n for n in grade["not_graded"])
+
+
+def test_blme_s_prior_is_named_as_the_estimator_not_a_specification_error(
+    grading_catalogue, hsb_table
+):
+    """blmer's Wishart prior pulls the random effects' covariance: the numbers differ, and
+    the diagnosis is the estimator with a prior (with the prior as printed), never a data
+    or model mistake; both the print() and the summary() of the fit are read."""
+    grade = grade_file(PACKAGES / "boris_blme.txt", grading_catalogue, table=hsb_table)
+    models = [m for m in grade["models"] if m["label"].startswith("summary() of blmer")]
+    assert len(models) == 2
+    for model in models:
+        assert model["target"] == "model4"
+        assert model["diagnosis"]["id"] == "estimator_with_prior"
+        assert "wishart" in model["diagnosis"]["explanation"]
+        assert (
+            "each school's mean SES over its sampled students" in (model["their_model"]["in_words"])
+        )
+        assert not any(d["id"].startswith("meanses") for d in model["differences"])
+
+
+def test_print_of_an_lmer_fit_grades_its_estimates(grading_catalogue, hsb_table):
+    """``print()`` of a fit (blme's here, lme4's layout) prints the fixed effects as a named
+    vector, without SEs: the estimates are read and graded, the SEs are not invented."""
+    submission = read(PACKAGES / "boris_blme.txt")
+    assert submission.parsed is not None
+    first = submission.parsed.blocks[0]
+    assert [t.term for t in first.fixed][:2] == ["(Intercept)", "cses"]
+    assert first.fixed[0].estimate.text == "12.121" and first.fixed[0].std_error is None
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("fiona_anova_f.txt", "anova() of one model (F tests): read, not graded (hlmrep's engine"),
+        ("emil_emmeans.txt", "emmeans (estimated marginal means): read, not graded"),
+    ],
+)
+def test_a_file_of_tables_that_are_not_graded_says_what_they_are(name: str, said: str):
+    """lmerTest's F tables (Satterthwaite and Kenward-Roger) and emmeans are recognised and
+    named, with why they are not graded; never "no mixed-model output found"."""
+    with pytest.raises(SubmissionError) as raised:
+        read(PACKAGES / name)
+    message = str(raised.value)
+    assert "nothing to grade" in message and said in message
+    assert "no mixed-model output found" not in message
+
+
+@pytest.mark.parametrize(
+    ("name", "targets"),
+    [
+        ("sofia_tab_model.html", ["model4"]),  # estimates, CIs and p only
+        ("samir_tab_models.html", ["table_4_2", "model3", "model4"]),  # side by side, SEs
+        ("sven_tab_stats.html", ["model3"]),  # statistics and df
+    ],
+)
+def test_sjplot_s_tab_model_grades_each_model_of_the_table(
+    grading_catalogue, hsb_table, name: str, targets: list[str]
+):
+    """tab_model()'s HTML table (saved alone) is read column group by column group: each
+    model's estimates, its variances (σ², τ00, τ11), ρ01, N and the observations; its
+    formula is the model its rows are, so it is fitted and named; every number printed
+    replicates at the two decimals tab_model prints."""
+    grade = grade_file(PACKAGES / name, grading_catalogue, table=hsb_table)
+    models = [m for m in grade["models"] if m["label"].startswith("tab_model()")]
+    assert [m["target"] for m in models] == targets
+    for model in models:
+        _graded_whole(model, model["target"])
+        assert model["diagnosis"] is None
+    if name == "samir_tab_models.html":  # Table 4.2's ICC, 0.18 (p. 71), graded
+        assert _verdicts(models[0])["icc"] == "exact"
+
+
+@pytest.mark.parametrize(
+    ("name", "target", "count"),
+    [
+        ("bruno_broom.txt", "model4", 24),  # tibbles: three significant digits, glance()
+        ("bella_broom_df.txt", "model3", 10),  # a data frame wrapped in two tables
+        ("paula_parameters.txt", "model4", 22),  # model_parameters(): two decimals
+    ],
+)
+def test_broom_mixed_and_parameters_tables_are_graded_number_by_number(
+    grading_catalogue, hsb_table, name: str, target: str, count: int
+):
+    """broom.mixed's tidy() (+ glance()) and parameters' model_parameters(): the fixed
+    effects, the random SDs and correlation, σ; a tibble's abbreviated headings and cut
+    terms read; printed at their package's default digits, never "too coarse"."""
+    grade = grade_file(PACKAGES / name, grading_catalogue, table=hsb_table)
+    (model,) = grade["models"]
+    _graded_whole(model, target)
+    assert len(model["numbers"]) == count
+
+
+def test_performance_s_icc_is_graded_against_table_4_2_s(grading_catalogue, hsb_table):
+    """icc() of the null model printed alone: its adjusted ICC graded against Table 4.2's
+    0.18 (and our optimum's 0.1804); r2() is named, not graded."""
+    grade = grade_file(PACKAGES / "pedro_performance.txt", grading_catalogue, table=hsb_table)
+    (model,) = grade["models"]
+    assert model["target"] == "table_4_2"
+    assert [(n["id"], n["verdict"]) for n in model["numbers"]] == [("icc", "exact")]
+    assert model["missing"] == []
+    assert any("performance r2()" in n for n in grade["not_graded"])
+
+
+@pytest.mark.parametrize(
+    ("name", "container"),
+    [
+        ("olga_word_hw4.docx", "a Word document"),
+        ("omar_odt_hw4.odt", "an OpenDocument text"),
+        ("karin_kable_hw4.html", "an HTML page"),
+        ("kurt_kable_hw4.md", None),  # github_document: kable's pipe table, escaped
+    ],
+)
+def test_knitted_homework_in_word_odt_html_and_markdown_is_graded_with_its_kable_table(
+    grading_catalogue, hsb_table, name: str, container: str | None
+):
+    """One R Markdown homework knitted by rmarkdown and pandoc: model3's summary() (a
+    monospaced block: a Word paragraph with line breaks, an OpenDocument paragraph with
+    ``text:s`` spaces) and its fixed effects as a kable() table (a Word, ODT or HTML table,
+    or a Markdown pipe table): both read and graded, every number replicated."""
+    submission = read(PACKAGES / name)
+    if container is not None:
+        assert submission.format.endswith(f"in {container}")
+    grade = grade_file(PACKAGES / name, grading_catalogue, table=hsb_table)
+    summary, table = grade["models"]
+    _graded_whole(summary, "model3")
+    assert len(summary["numbers"]) == 21
+    assert table["label"].startswith("table of fixed effects")
+    _graded_whole(table, "model3")
+    assert {n["id"] for n in table["numbers"]} == {
+        f"fixed.{term}.{what}"
+        for term in ("(Intercept)", "cses")
+        for what in ("estimate", "se", "t")
+    }
+    assert table["missing"] == [] and grade["problems"] == []
+
+
+def test_a_knitted_page_whose_model_table_is_tab_model_s_is_graded(grading_catalogue, hsb_table):
+    """tab_model() inside a knitted page (no output chunk of text at all): its table is
+    the page's model, read as the saved table is."""
+    grade = grade_file(PACKAGES / "tara_tab_model_hw5.html", grading_catalogue, table=hsb_table)
+    (model,) = grade["models"]
+    _graded_whole(model, "model4")
+    assert _verdicts(model)["fixed.sectorCatholic.se"] == "exact"
+
+
+@pytest.mark.lme4
+def test_fresh_output_of_the_packages_script_reads_the_same(hsb, tmp_path: Path):
+    """Rerun make_packages.R with the installed packages: the same files, read alike."""
+    out = rerun_fixture_script(MAKE_PACKAGES, hsb, tmp_path, *R_PACKAGES, *R_PACKAGES_TOO)
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in PACKAGES.iterdir())
+    for path in sorted(out.iterdir()):
+        try:
+            fresh = read(path).parsed
+            committed = read(PACKAGES / path.name).parsed
+        except SubmissionError as error:
+            with pytest.raises(SubmissionError) as again:
+                read(PACKAGES / path.name)
+            assert str(again.value) == str(error)
+            continue
+        assert fresh is not None and committed is not None
+        assert [type(b).__name__ for b in fresh.blocks] == [
+            type(b).__name__ for b in committed.blocks
+        ], path.name
