@@ -414,6 +414,9 @@ EXPECTED = {
     "grading/pages.py": GRADES,
     "grading/submission.py": GRADES,
     "grading/inventory.py": GRADES,
+    # A platform's download: its members listed and read, its names decoded for the books.
+    "grading/archives.py": GRADES,
+    "grading/platforms.py": GRADES,
     "grading/answer_sheet.py": GRADES,
     # Fitting what a submission wrote, mistakes combined, its printed intervals: the
     # grading jobs' own fits.

@@ -1007,6 +1007,7 @@ def test_a_deleted_submission_s_outputs_are_removed_by_the_index(grading_catalog
         for name, file in (
             ("html", "index.html"), ("csv", "summary.csv"),
             ("canvas", "canvas.csv"), ("moodle", "moodle.csv"),
+            ("moodle_worksheet", "moodle_worksheet.csv"),
         )
     }  # fmt: skip
     index_job(grade=[records / "kept.json"], **out)
@@ -1017,6 +1018,7 @@ def test_a_deleted_submission_s_outputs_are_removed_by_the_index(grading_catalog
         "reports/grades/index.html",
         "reports/grades/kept.html",
         "reports/grades/moodle.csv",
+        "reports/grades/moodle_worksheet.csv",
         "reports/grades/notes.csv",
         "reports/grades/summary.csv",
         "results/grades/kept.json",

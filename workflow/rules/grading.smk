@@ -81,6 +81,7 @@ rule grade_index:
         csv=grades_summary(),
         canvas=gradebook_file("canvas"),
         moodle=gradebook_file("moodle"),
+        moodle_worksheet=gradebook_file("moodle_worksheet"),
     log:
         log_file("grade_index"),
     conda:
@@ -95,4 +96,5 @@ rule grade_index:
         "{params.hlmrep} grade-index {params.grades} {params.roster}"
         " --title {params.title:q} --points {params.points}"
         " --out-html {output.html:q} --out-csv {output.csv:q}"
-        " --out-canvas {output.canvas:q} --out-moodle {output.moodle:q} 2>&1 | tee {log:q}"
+        " --out-canvas {output.canvas:q} --out-moodle {output.moodle:q}"
+        " --out-moodle-worksheet {output.moodle_worksheet:q} 2>&1 | tee {log:q}"

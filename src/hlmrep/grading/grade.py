@@ -952,6 +952,7 @@ def grade_file(
     table: pd.DataFrame | None = None,
     assignment: list[str] | None = None,
     missing_weight: float = 1.0,
+    member: str | None = None,
 ) -> dict[str, Any]:
     """The grade of one submitted file; a file that cannot be graded gets ``status: error``.
 
@@ -968,7 +969,7 @@ def grade_file(
     label = visible(name or path.name)
     record: dict[str, Any] = {"submission": label, "reference": prefer, "sha256": None}
     try:
-        raw = read_bytes(path, label)
+        raw = read_bytes(path, label) if member is None else _member_bytes(path, member, label)
         record["sha256"] = hashlib.sha256(raw).hexdigest()
         submission = recognise(raw, label)
         required = load().required(assignment)
@@ -1055,6 +1056,16 @@ def refusal(name: str, prefer: str, reason: str) -> dict[str, Any]:
     return refused({"submission": name, "reference": prefer, "sha256": None}, reason)
 
 
+def _member_bytes(path: Path, member: str, label: str) -> bytes:
+    """A member of an archive in the submissions folder (:mod:`.archives`)."""
+    from hlmrep.grading import archives
+
+    try:
+        return archives.read_member(path, member, label)
+    except archives.ArchiveError as error:
+        raise SubmissionError(str(error)) from None
+
+
 def grade_bounded(
     path: Path,
     catalogue: Catalogue,
@@ -1064,6 +1075,7 @@ def grade_bounded(
     table: pd.DataFrame | None = None,
     assignment: list[str] | None = None,
     missing_weight: float = 1.0,
+    member: str | None = None,
 ) -> dict[str, Any]:
     """:func:`grade_file` within the grading bounds, in a child process
     (:func:`.limits.run_bounded`, a bound that holds in C code too): running out of time or
@@ -1083,6 +1095,7 @@ def grade_bounded(
             table=table,
             assignment=assignment,
             missing_weight=missing_weight,
+            member=member,
         )
 
     try:

@@ -55,6 +55,8 @@ class Student:
     sis_login_id: str = ""
     section: str = ""
     email: str = ""
+    #: Moodle's participant id (its grading worksheet's ``Identifier``), from its download
+    participant: str = ""
 
 
 def read_roster(path: Path) -> dict[str, Student]:
@@ -102,7 +104,20 @@ def points(grade: Mapping[str, Any], out_of: float) -> float | None:
 
 
 def _student(grade: Mapping[str, Any], roster: Mapping[str, Student]) -> Student:
-    return roster.get(grade["submission"]) or Student(grade["submission"], grade["submission"])
+    """The roster's student of a file (by its name, or by its name inside the archive it
+    came in); else the student a platform's download names (:mod:`.platforms`: a member
+    of an archive only, whose name the platform gave it); else the file's name."""
+    from hlmrep.grading.platforms import decode
+
+    submission = grade["submission"]
+    member = submission.split("/", 1)[1] if "/" in submission else None
+    listed = roster.get(submission) or (roster.get(member) if member else None)
+    if listed is not None:
+        return listed
+    handed = decode(member) if member else None
+    if handed is None:
+        return Student(submission, submission)
+    return Student(submission, handed.name, id=handed.user_id, participant=handed.participant)
 
 
 def _safe(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -172,6 +187,45 @@ def moodle_csv(
             }
         )
     return _csv([*MOODLE_COLUMNS, title, "Feedback"], rows)
+
+
+#: Moodle's offline grading worksheet (assignfeedback_offline): the importer finds the
+#: participant by ``Identifier`` and needs ``Grade`` and ``Last modified (grade)``.
+MOODLE_WORKSHEET_COLUMNS = (
+    "Identifier",
+    "Full name",
+    "Grade",
+    "Maximum Grade",
+    "Last modified (grade)",
+    "Feedback comments",
+)
+
+
+def moodle_worksheet_csv(
+    grades: Iterable[Mapping[str, Any]], roster: Mapping[str, Student], out_of: float
+) -> str:
+    """moodle_worksheet.csv: Moodle's grading worksheet ("Upload grading worksheet") for
+    the students whose participant id a Moodle download gave (``Participant 12345``).
+    ``Last modified (grade)`` is left empty (the grading has no date of its own): tick
+    "Allow updating records that have been modified more recently in Moodle" to
+    overwrite grades entered there since."""
+    rows = []
+    for student, grade in _rows_by_student(grades, roster):
+        if not student.participant:
+            continue
+        score = None if grade is None else points(grade, out_of)
+        comment = "" if grade is None else " / ".join(feedback_lines(grade, out_of))
+        rows.append(
+            {
+                "Identifier": f"Participant {student.participant}",
+                "Full name": student.name,
+                "Grade": "" if score is None else score,
+                "Maximum Grade": out_of,
+                "Last modified (grade)": "",
+                "Feedback comments": comment,
+            }
+        )
+    return _csv(list(MOODLE_WORKSHEET_COLUMNS), rows)
 
 
 def feedback_lines(grade: Mapping[str, Any], out_of: float) -> list[str]:

@@ -16,8 +16,10 @@ but a hidden one becomes one grading job and one line of the index, with:
   file is graded again (its bytes never reach Snakemake as a path, which would be read
   as a pattern).
 
-The folder is listed with ``lstat`` only, at workflow parse time; the file is opened once,
-by its job, with ``O_NOFOLLOW`` and read to at most its size limit (:mod:`.submission`).
+The folder is listed with ``lstat`` at workflow parse time (a zip archive, a learning
+platform's download, is opened there for its directory: each of its members is an entry
+of its own, :mod:`.archives`); the file is read once, by its job, with ``O_NOFOLLOW`` and
+to at most its size limit (:mod:`.submission`).
 """
 
 from __future__ import annotations
@@ -27,8 +29,11 @@ import os
 import re
 import stat
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from hlmrep.grading import archives
 
 #: A file name used as it is for outputs and wildcards.
 PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
@@ -46,6 +51,9 @@ class Entry:
     path: Path
     refusal: str | None
     signature: str
+    #: the member's name when the entry is a file inside an archive at ``path``
+    #: (:mod:`.archives`), None for a file of the folder itself
+    member: str | None = None
 
 
 #: Unicode categories never shown as they are: controls, format characters (the
@@ -110,14 +118,50 @@ def entries(folder: Path) -> list[Entry]:
         return []
     out: list[Entry] = []
     keys: set[str] = set()
-    for raw, info in found[:MAX_ENTRIES]:
-        key = key_for(raw)
+
+    def unique(key: str, raw: bytes) -> str:
         if key in keys:  # a crafted name that copies another's key: give it its own
             key = f"{key}-{hashlib.sha256(raw + b'/').hexdigest()[:10]}"
         keys.add(key)
+        return key
+
+    for raw, info in found[:MAX_ENTRIES]:
         signature = f"{stat.filemode(info.st_mode)}:{info.st_size}:{info.st_mtime_ns}:{info.st_ino}"
         path = Path(os.fsdecode(os.path.join(os.fsencode(folder), raw)))
-        out.append(Entry(key, display_name(raw), path, _refusal(info), signature))
+        refusal = _refusal(info)
+        if refusal is None and archives.is_archive(path):
+            out += _archive_entries(path, display_name(raw), raw, unique)
+        else:
+            out.append(
+                Entry(unique(key_for(raw), raw), display_name(raw), path, refusal, signature)
+            )
+    return out[:MAX_ENTRIES]
+
+
+def _archive_entries(
+    path: Path, name: str, raw: bytes, unique: Callable[[str, bytes], str]
+) -> list[Entry]:
+    """An archive's members as entries (:mod:`.archives`): each named ``archive/member``,
+    keyed by the member's name, signed by its CRC and size (a new download of the same
+    files grades nothing again); the archive alone, refused, when it cannot be opened."""
+    try:
+        found = archives.members(path, name)
+    except archives.ArchiveError as error:
+        message = str(error).removeprefix(f"{name}: ")
+        return [Entry(unique(key_for(raw), raw), name, path, message, f"archive:{message}")]
+    out = []
+    for member in found:
+        member_raw = member.name.encode("utf-8", errors="surrogateescape")
+        out.append(
+            Entry(
+                unique(key_for(member_raw), member_raw),
+                f"{name}/{visible(member.name)}",
+                path,
+                member.refusal,
+                f"member:{member.crc:08x}:{member.size}",
+                member=member.name,
+            )
+        )
     return out
 
 

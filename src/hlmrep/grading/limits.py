@@ -28,6 +28,8 @@ from typing import Any
 
 from hlmrep.errors import HlmrepError
 
+#: Submissions larger than this are refused unread (R output of a whole chapter is < 100 kB).
+MAX_BYTES = 5 * 1024 * 1024
 #: Grading one file takes well under a second (docs/benchmarks.md).
 GRADING_SECONDS = 60
 #: Memory grading one file may add to the process: a 5 MB file needs a few tens of MB.

@@ -162,6 +162,7 @@ def grade_job(
             table=table,
             assignment=required,
             missing_weight=missing_weight,
+            member=entry.member,
         )
     grade["key"] = key
     try:
@@ -206,9 +207,10 @@ def index_job(
     out_csv: Path,
     out_canvas: Path,
     out_moodle: Path,
+    out_moodle_worksheet: Path,
 ) -> None:
     """The index page of all grades, summary.csv, and the grade books Canvas and Moodle
-    import (:mod:`hlmrep.grading.gradebook`).
+    import, with Moodle's grading worksheet (:mod:`hlmrep.grading.gradebook`).
 
     ``roster``: the students (submission file → name and the platform's ids); ``title``
     names the assignment's column; ``points``: what a score of 100 % is worth."""
@@ -220,12 +222,14 @@ def index_job(
     table = summary_csv(grades)
     canvas = gradebook.canvas_csv(grades, students, title, points)
     moodle = gradebook.moodle_csv(grades, students, title, points)
+    worksheet = gradebook.moodle_worksheet_csv(grades, students, points)
     unlisted = [g["submission"] for g in grades if students and g["submission"] not in students]
     if unlisted:
         log.warning("not in the roster (named by their file in the grade books): %s", unlisted)
     write_atomically(out_csv, lambda p: p.write_text(table, encoding="utf-8"))
     write_atomically(out_canvas, lambda p: p.write_text(canvas, encoding="utf-8"))
     write_atomically(out_moodle, lambda p: p.write_text(moodle, encoding="utf-8"))
+    write_atomically(out_moodle_worksheet, lambda p: p.write_text(worksheet, encoding="utf-8"))
     write_atomically(out_html, lambda p: p.write_text(html, encoding="utf-8"))
     for stale in stale_outputs(grade, out_html):
         log.info("removed %s: its submission is no longer in the folder", stale)

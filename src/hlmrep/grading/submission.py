@@ -22,11 +22,9 @@ from pathlib import Path
 
 from hlmrep.errors import HlmrepError
 from hlmrep.grading import documents
+from hlmrep.grading.limits import MAX_BYTES
 from hlmrep.grading.printout import Parsed
 from hlmrep.grading.readers import program_titles, read_printout
-
-#: Submissions larger than this are refused unread (R output of a whole chapter is < 100 kB).
-MAX_BYTES = 5 * 1024 * 1024
 
 
 class SubmissionError(HlmrepError):
@@ -78,6 +76,12 @@ def decode(raw: bytes, label: str) -> tuple[str, str]:
         if raw.startswith(bom):
             return _decode(raw, encoding, label), encoding
     kind = binary_kind(raw)
+    if kind == "a zip archive":
+        raise SubmissionError(
+            f"{label}: a zip archive (a learning platform's download?): put it in the "
+            "workflow's submissions folder, where each file in it is graded as a submission "
+            "of its own"
+        )
     if kind:
         raise SubmissionError(
             f"{label}: {kind}, not text: hand in the printed output as text, a PDF, a "
@@ -116,9 +120,9 @@ def binary_kind(raw: bytes) -> str:
     if raw.startswith(b"PK\x03\x04"):
         head = raw[:4096]
         if b"word/" in head:
-            return "a Word document (.docx)"
+            return "a Word document (.docx) that cannot be read"
         if b"opendocument.text" in head:
-            return "an OpenDocument text (.odt)"
+            return "an OpenDocument text (.odt) that cannot be read"
         if b"xl/" in head:
             return "an Excel workbook (.xlsx)"
         return "a zip archive"
