@@ -182,18 +182,24 @@ def test_the_index_job_writes_moodle_s_worksheet(graded, tmp_path):
 
 @pytest.mark.slow
 def test_the_workflow_grades_a_download_member_by_member(tmp_path):
-    """Moodle's archive dropped into submissions/: a job per member, Moodle's worksheet
+    """Canvas's and Moodle's archives dropped into submissions/: a job per member;
+    canvas.csv's ID column filled with each Canvas student's user id, Moodle's worksheet
     with both participants; a rerun does nothing."""
     from conftest import copy_workflow, run_snakemake
 
     work = copy_workflow(tmp_path)
     (work / "submissions").mkdir()
     (work / "submissions" / "moodle_hw_submissions.zip").write_bytes(MAKE["moodle_download"]())
+    (work / "submissions" / "canvas_lab4.zip").write_bytes(MAKE["canvas_download"]())
     target = "reports/grades/moodle_worksheet.csv"
-    done = run_snakemake(work, "--cores", "2", target)
+    canvas = "reports/grades/canvas.csv"
+    done = run_snakemake(work, "--cores", "2", target, canvas)
     assert done.returncode == 0, done.stderr[-3000:]
     rows = list(csv.DictReader(io.StringIO((work / target).read_text())))
     assert [r["Identifier"] for r in rows] == ["Participant 48213", "Participant 48214"]
     assert all(r["Grade"] for r in rows)
-    plan = run_snakemake(work, "-n", "--cores", "2", target)
+    books = {r["Student"]: r for r in csv.DictReader(io.StringIO((work / canvas).read_text()))}
+    for student, user in (("okaforamara", "104233"), ("liuben", "104519"), ("khanfarah", "104877")):
+        assert books[student]["ID"] == user and books[student]["HSB replication"], student
+    plan = run_snakemake(work, "-n", "--cores", "2", target, canvas)
     assert "grade_submission" not in plan.stdout

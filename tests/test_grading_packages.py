@@ -230,6 +230,17 @@ def test_a_knitted_page_whose_model_table_is_tab_model_s_is_graded(grading_catal
     assert _verdicts(model)["fixed.sectorCatholic.se"] == "exact"
 
 
+def test_rmarkdown_s_paged_data_frames_are_read(grading_catalogue, hsb_table):
+    """``df_print: paged`` puts each data frame in a script of JSON, no text: tidy(m4) and
+    the coefficients' data frame (its terms the row names) are both graded as model4."""
+    grade = grade_file(PACKAGES / "petra_paged_hw5.html", grading_catalogue, table=hsb_table)
+    tidy, table = grade["models"]
+    _graded_whole(tidy, "model4")
+    assert tidy["label"].startswith("tidy()") and len(tidy["numbers"]) == 22
+    _graded_whole(table, "model4")
+    assert len(table["numbers"]) == 18
+
+
 @pytest.mark.lme4
 def test_fresh_output_of_the_packages_script_reads_the_same(hsb, tmp_path: Path):
     """Rerun make_packages.R with the installed packages: the same files, read alike."""

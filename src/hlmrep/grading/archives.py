@@ -85,8 +85,9 @@ def is_archive(path: Path) -> bool:
                 names = archive.namelist()[: MAX_MEMBERS + 1]
         except (zipfile.BadZipFile, OSError, ValueError):
             return True  # a broken zip: an archive, whose entry says it cannot be opened
-    # a Word or OpenDocument file is a zip too: a document, read as one
-    return "word/document.xml" not in names and not ("mimetype" in names and "content.xml" in names)
+    # an Office Open XML (Word, Excel) or OpenDocument file is a zip too: a document, one
+    # entry, read (or refused) as one
+    return "[Content_Types].xml" not in names and "mimetype" not in names
 
 
 def members(path: Path, label: str) -> list[Member]:

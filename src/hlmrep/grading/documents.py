@@ -156,11 +156,13 @@ def html_text(text: str, label: str = "the page") -> Unwrapped | None:
 
     tree = LexborHTMLParser(text)
     blocks = []
-    nodes = tree.css("pre, table")
+    nodes = tree.css("pre, table, script[data-pagedtable-source]")
     knitted = any(node.tag == "pre" for node in nodes)  # a page of output chunks
     for node in nodes:
         if node.tag == "pre":
             blocks.append(node.text(deep=True))
+        elif node.tag == "script":
+            blocks.append(paged_table_lines(node.text(deep=True), label))
         elif (knitted or is_table_of_models(node)) and not _inside(node, "pre"):
             blocks.append(table_lines(node))
     if not blocks:  # a program's HTML report (HLM 7's hlm2.html): its tables and lines
@@ -182,6 +184,49 @@ def is_table_of_models(node: Any) -> bool:
         if cells and cells[0].text(deep=True).strip() in _MODEL_TABLE_CELLS:
             return True
     return False
+
+
+#: Rows of one paged table taken (rmarkdown pages a data frame ten rows at a time, and
+#: holds all of them in the page).
+MAX_PAGED_ROWS = 10_000
+
+
+def paged_table_lines(source: str, label: str) -> str:
+    """A data frame printed by rmarkdown's ``df_print: paged`` (a page's script of JSON:
+    its columns' labels and its rows), as :func:`table_lines` writes a table: the row's
+    name (or number) first, then its cells, joined by `` | ``.  The JSON is data: read,
+    never run."""
+    try:
+        paged = json.loads(source)
+    except (json.JSONDecodeError, RecursionError):
+        raise DocumentError(f"{label}: a paged table whose JSON cannot be read") from None
+    if not isinstance(paged, dict):
+        return ""
+    columns = paged.get("columns") if isinstance(paged.get("columns"), list) else []
+    labels: list[str] = []
+    keys: list[str] = []  # each column's key in a row: its "name" (1, 2, …; "_rn_")
+    for column in columns:
+        column = column if isinstance(column, dict) else {}
+        labels.append(_first(column.get("label")))
+        keys.append(_first(column.get("name")))
+    row_names = "_rn_" in keys  # the row names' column (a matrix's terms)
+    header = [lab for lab, key in zip(labels, keys, strict=True) if key != "_rn_"]
+    lines = [" | ".join(["", *header])]
+    rows = paged.get("data") if isinstance(paged.get("data"), list) else []
+    for number, row in enumerate(rows[:MAX_PAGED_ROWS], start=1):
+        if not isinstance(row, dict):
+            continue
+        first = str(row.get("_rn_", "")) if row_names else str(number)
+        cells = [str(row.get(key, "")) for key in keys if key != "_rn_"]
+        lines.append(" | ".join([first, *cells]))
+    return "\n".join(lines)
+
+
+def _first(value: Any) -> str:
+    """A paged table's JSON holds R's length-one vectors as lists."""
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    return "" if value is None else str(value)
 
 
 def table_lines(node: Any) -> str:

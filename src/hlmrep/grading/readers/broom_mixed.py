@@ -98,8 +98,17 @@ def _column(heading: str, columns: tuple[str, ...]) -> str | None:
     return matches[0] if len(matches) == 1 and stem else None
 
 
+def _split(line: str) -> list[str]:
+    """A line's cells: a table's row joined by `` | `` (a page's table, rmarkdown's paged
+    data frame, :mod:`...documents`), its empty row-name cell dropped; else its words."""
+    if " | " not in line:
+        return line.split()
+    cells = [cell.strip() for cell in line.split("|")]
+    return cells[1:] if cells and not cells[0] else cells
+
+
 def _header(line: str, columns: tuple[str, ...]) -> list[str] | None:
-    tokens = line.split()
+    tokens = _split(line)
     names = [_column(token, columns) for token in tokens]
     if not tokens or any(n is None for n in names):
         return None
@@ -151,7 +160,7 @@ def _rows(lines: list[str], start: int) -> tuple[dict[str, dict[str, str]], int]
             header = next_header
             index += 1
             continue
-        tokens = text.split()
+        tokens = _split(text)
         if not tokens or header is None:
             break
         if tokens[0].startswith("<"):  # a tibble's column types

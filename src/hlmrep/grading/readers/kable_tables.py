@@ -143,7 +143,7 @@ def _fixed(lines: list[str], start: int, header: list[str]) -> tuple[Summary, in
             token = cell.lstrip("<").strip()
             if is_number(token):
                 values[name] = printed(token, bound)
-        if "estimate" not in values or not row[0]:
+        if "estimate" not in values or not row[0] or is_number(row[0]):
             summary.unread.append(f"line {start + 2 + offset}: row not read: {' | '.join(row)!r}")
             continue
         summary.fixed.append(
