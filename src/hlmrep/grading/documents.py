@@ -202,7 +202,7 @@ def paged_table_lines(source: str, label: str) -> str:
         raise DocumentError(f"{label}: a paged table whose JSON cannot be read") from None
     if not isinstance(paged, dict):
         return ""
-    columns = paged.get("columns") if isinstance(paged.get("columns"), list) else []
+    columns = _list(paged.get("columns"))
     labels: list[str] = []
     keys: list[str] = []  # each column's key in a row: its "name" (1, 2, …; "_rn_")
     for column in columns:
@@ -212,7 +212,7 @@ def paged_table_lines(source: str, label: str) -> str:
     row_names = "_rn_" in keys  # the row names' column (a matrix's terms)
     header = [lab for lab, key in zip(labels, keys, strict=True) if key != "_rn_"]
     lines = [" | ".join(["", *header])]
-    rows = paged.get("data") if isinstance(paged.get("data"), list) else []
+    rows = _list(paged.get("data"))
     for number, row in enumerate(rows[:MAX_PAGED_ROWS], start=1):
         if not isinstance(row, dict):
             continue
@@ -220,6 +220,10 @@ def paged_table_lines(source: str, label: str) -> str:
         cells = [str(row.get(key, "")) for key in keys if key != "_rn_"]
         lines.append(" | ".join([first, *cells]))
     return "\n".join(lines)
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _first(value: Any) -> str:
