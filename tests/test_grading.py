@@ -278,6 +278,23 @@ def test_a_new_catalogue_entry_is_fitted_for_the_models_it_applies_to(hsb):
     assert built["mistakes"][entry.id]["title"] == entry.title
 
 
+def test_a_design_shared_by_a_models_reml_and_ml_fits_gives_their_numbers_to_the_bit(hsb):
+    """The catalogue builds a model's design matrices once for its REML and ML fits; each
+    fit's numbers are exactly those of the model fitted alone."""
+    from dataclasses import replace
+
+    from hlmrep.grading.references import load
+
+    table = catalogue.analysis_table(hsb)
+    spec = load().models["model4"].spec
+    designs: dict = {}
+    for reml in (True, False):
+        shared = catalogue.fit_numbers(replace(spec, reml=reml), table, designs=designs)
+        alone = catalogue.fit_numbers(replace(spec, reml=reml), table)
+        assert shared == alone and shared["estimation"] == ("REML" if reml else "ML")
+    assert len(designs) == 1
+
+
 # ----- answer sheets ------------------------------------------------------------------------------
 def _sheet_from_vignette(transpose: str | None = None) -> str:
     """The template with model3's rows filled from the vignette's printed numbers."""

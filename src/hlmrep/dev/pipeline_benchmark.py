@@ -2,8 +2,9 @@
 
 ``python -m hlmrep benchmark --pipeline [--against REV]`` clones this repository (its
 committed HEAD, and REV when given, e.g. the main it is compared with) into a temporary
-folder, installs each clone's locked environment with ``uv sync`` (bytecode compiled,
-untimed), and times in each, one after the other on the same machine:
+folder, installs each clone's locked environment with ``uv sync`` and compiles its
+``src`` (the environment's and the project's bytecode, untimed), and times in each, one
+after the other on the same machine:
 
 - ``cold``: ``snakemake --cores 2`` from an empty results folder in the fresh clone (so
   numba's cache is empty too), lme4 cross-check off;
@@ -87,6 +88,9 @@ def _clone(repository: Path, revision: str, into: Path) -> Path:
     subprocess.run(["git", "-C", str(into), "checkout", "--quiet", revision], check=True)
     env = {**os.environ, "UV_COMPILE_BYTECODE": "1", "UV_PYTHON_DOWNLOADS": "never"}
     subprocess.run(["uv", "sync", "--locked", "--quiet"], cwd=into, check=True, env=env)
+    # The project's own modules compiled too, as the README's install does: an editable
+    # install's source is otherwise compiled again by every process.
+    subprocess.run([_python(into), "-m", "compileall", "-q", "src"], cwd=into, check=True)
     return into
 
 

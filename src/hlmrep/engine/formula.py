@@ -685,11 +685,18 @@ class DesignMatrices:
     level2_values: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
 
+def _used_codes(values: pd.Series) -> np.ndarray:
+    """The category codes a categorical column uses, in its categories' order (missing
+    values, code -1, left out): read from the codes, never by boxing each value."""
+    codes = values.cat.codes.to_numpy()
+    return np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(values.cat.categories)))
+
+
 def _factor_levels(values: pd.Series) -> list[str] | None:
     """Levels of a categorical column (R's factor), or None for a numeric one."""
     if isinstance(values.dtype, pd.CategoricalDtype):
-        used = set(values.dropna().astype(str))
-        return [str(c) for c in values.cat.categories if str(c) in used]  # drop.unused.levels
+        categories = values.cat.categories
+        return [str(categories[c]) for c in _used_codes(values)]  # drop.unused.levels
     if pd.api.types.is_bool_dtype(values):
         return [str(v).upper() for v in sorted(values.dropna().unique())]
     if pd.api.types.is_numeric_dtype(values):
@@ -742,6 +749,10 @@ def _variable_columns(
         levels = _factor_levels(values)
         if levels is None:
             return values.to_numpy(dtype=float), None
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            renumbered = np.full(len(values.cat.categories) + 1, -1, dtype=np.intp)
+            renumbered[_used_codes(values)] = np.arange(len(levels))
+            return renumbered[values.cat.codes.to_numpy()], levels  # code -1 stays -1
         as_text = (
             values.astype(str).str.upper()
             if pd.api.types.is_bool_dtype(values)
@@ -836,8 +847,12 @@ def build_design(
                     f"data (columns: {list(columns)})"
                 )
     used = formula.columns
-    if reference_levels:
-        data = _apply_reference_levels(data, reference_levels)
+    orders = _reference_orders(data, reference_levels) if reference_levels else {}
+    # Only the formula's columns are read from here on: copied and recoded alone, never the
+    # whole table (a grading catalogue builds some seventy designs from one data set).
+    data = data[list(dict.fromkeys(used))]
+    if orders:
+        data = _apply_reference_levels(data, {c: o for c, o in orders.items() if c in used})
 
     response = data[formula.response]
     if not pd.api.types.is_numeric_dtype(response) or pd.api.types.is_bool_dtype(response):
@@ -998,8 +1013,10 @@ def _group_codes(values: pd.Series) -> tuple[np.ndarray, list[object]]:
     return np.asarray(codes), list(levels)
 
 
-def _apply_reference_levels(data: pd.DataFrame, reference_levels: dict[str, str]) -> pd.DataFrame:
-    data = data.copy()
+def _reference_orders(data: pd.DataFrame, reference_levels: dict[str, str]) -> dict[str, list[str]]:
+    """Each reference-level column's levels with its reference first (R's ``relevel``),
+    checked on the whole data, whether or not this formula reads the column."""
+    orders = {}
     for column, reference in reference_levels.items():
         if column not in data.columns:
             raise ModelSpecificationError(
@@ -1015,11 +1032,20 @@ def _apply_reference_levels(data: pd.DataFrame, reference_levels: dict[str, str]
             raise ModelSpecificationError(
                 f"reference level {reference!r} is not a level of {column!r} (levels: {levels})"
             )
-        ordered = [reference, *(level for level in levels if level != reference)]
-        data[column] = pd.Categorical(
-            values.astype(str) if not isinstance(values.dtype, pd.CategoricalDtype) else values,
-            categories=ordered,
-        )
+        orders[column] = [reference, *(level for level in levels if level != reference)]
+    return orders
+
+
+def _apply_reference_levels(data: pd.DataFrame, orders: dict[str, list[str]]) -> pd.DataFrame:
+    """``data`` with each column of ``orders`` a factor whose levels come in that order."""
+    data = data.copy()
+    for column, ordered in orders.items():
+        values = data[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            # The same categories reordered: the codes are renumbered, no value is boxed.
+            data[column] = values.cat.reorder_categories(ordered)
+        else:
+            data[column] = pd.Categorical(values.astype(str), categories=ordered)
     return data
 
 

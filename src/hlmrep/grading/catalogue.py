@@ -31,6 +31,7 @@ from hlmrep.records.catalogue import CATALOGUE, Catalogue
 
 if TYPE_CHECKING:
     from hlmrep.engine import LmmResult
+    from hlmrep.engine.formula import DesignMatrices
 
 log = logging.getLogger("hlmrep")
 
@@ -49,19 +50,30 @@ def analysis_table(prepared: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def fit_numbers(spec: ModelSpec, table: pd.DataFrame, robust: bool = False) -> dict[str, Any]:
-    """Fit ``spec`` with the engine; its numbers under the reference's quantity ids (with
-    the robust SEs for a reference's optimum, which HLM's printouts are graded against)."""
-    from hlmrep.engine import fit
+#: A design's key: the formula, its covariance structure and the school means it reads.
+DesignKey = tuple[str, str, str]
 
-    data = table.assign(meanses=table[f"meanses_{spec.meanses}"])
-    result = fit(
-        spec.formula(),
-        data,
-        reml=spec.reml,
-        reference_levels=REFERENCE_LEVELS,
-        covariance=spec.covariance,
-    )
+
+def fit_numbers(
+    spec: ModelSpec,
+    table: pd.DataFrame,
+    robust: bool = False,
+    designs: dict[DesignKey, DesignMatrices] | None = None,
+) -> dict[str, Any]:
+    """Fit ``spec`` with the engine; its numbers under the reference's quantity ids (with
+    the robust SEs for a reference's optimum, which HLM's printouts are graded against).
+    ``designs``: the design matrices already built, by :data:`DesignKey`; a model's REML
+    and ML fits read the same matrices, so a catalogue builds each once."""
+    from hlmrep.engine import fit_design, specify
+
+    specification = specify(spec.formula(), spec.reml, REFERENCE_LEVELS, covariance=spec.covariance)
+    key = (spec.formula(), str(spec.covariance), spec.meanses)
+    design = designs.get(key) if designs is not None else None
+    if design is None:
+        design = specification.design(table.assign(meanses=table[f"meanses_{spec.meanses}"]))
+        if designs is not None:
+            designs[key] = design
+    result = fit_design(design, specification)
     back = {column: variable for variable, column in spec.replace}
     numbers = result_numbers(result, lambda part: back.get(part, part), robust=robust)
     numbers["formula"] = spec.describe()
@@ -165,10 +177,11 @@ class _Fits:
     def __init__(self, table: pd.DataFrame) -> None:
         self.table = table
         self.cache: dict[tuple[ModelSpec, bool], dict[str, Any]] = {}
+        self.designs: dict[DesignKey, DesignMatrices] = {}
 
     def __call__(self, spec: ModelSpec, robust: bool = False) -> dict[str, Any]:
         if (spec, robust) not in self.cache:
-            self.cache[spec, robust] = fit_numbers(spec, self.table, robust)
+            self.cache[spec, robust] = fit_numbers(spec, self.table, robust, self.designs)
         return self.cache[spec, robust]
 
 

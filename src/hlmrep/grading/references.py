@@ -22,9 +22,8 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
 
-import yaml
-
 from hlmrep.errors import HlmrepError
+from hlmrep.files import parse_yaml
 from hlmrep.replication import reference
 
 #: Baseline levels, as R's factor() sorts them in Hsb82.
@@ -291,7 +290,7 @@ class References:
 
 def _data(name: str) -> dict[str, Any]:
     """``{name}.yaml`` beside this module, checked against its schema."""
-    data = yaml.safe_load((resources.files(__package__) / f"{name}.yaml").read_text())
+    data = parse_yaml((resources.files(__package__) / f"{name}.yaml").read_text())
     return check_against_schema(name, data)
 
 
@@ -300,7 +299,7 @@ def check_against_schema(name: str, data: Any) -> dict[str, Any]:
     that does not, so a misspelt key is never an entry silently skipped."""
     import jsonschema
 
-    schema = yaml.safe_load((resources.files(__package__) / f"{name}.schema.yaml").read_text())
+    schema = parse_yaml((resources.files(__package__) / f"{name}.schema.yaml").read_text())
     errors = sorted(
         jsonschema.Draft202012Validator(schema).iter_errors(data),
         key=lambda e: [str(p) for p in e.absolute_path],

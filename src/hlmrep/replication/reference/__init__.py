@@ -14,14 +14,14 @@ import math
 from importlib import resources
 from typing import Any
 
-import yaml
+from hlmrep.files import parse_yaml
 
 
 @functools.cache
 def load(name: str) -> dict[str, Any]:
     """``load("seed_lme4")`` or ``load("textbook_ch4")``: the parsed reference file."""
     text = (resources.files(__name__) / f"{name}.yaml").read_text()
-    return _null_keys_as_text(yaml.safe_load(text))
+    return _null_keys_as_text(parse_yaml(text))
 
 
 def _null_keys_as_text(node: Any) -> Any:
