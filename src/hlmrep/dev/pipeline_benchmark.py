@@ -16,7 +16,8 @@ after the other on the same machine:
   students, 22 400 schools with new ids): wall time and peak memory (max RSS);
 - ``grade_one``: ``python -m hlmrep grade`` of one submission (real lme4 output of model4
   without an interaction) with no catalogue, so its diagnosis fits (every reference model
-  and every catalogued mistake) run in the process: whole process, one core, median of 3;
+  and every catalogued mistake) run in the process: whole process, one core, median of 7
+  taken after every revision's other measures, the revisions in turn (A, B, A, B, …);
 - ``grade_job``: the workflow's job for one submission, the catalogue fitted already, with
   the fits of the formulas the file prints (a model4 fitted by ML with raw SES: its formula
   fitted under each data variant until one reproduces it); whole process, one core;
@@ -69,6 +70,8 @@ SUBMISSION_FOLDERS = tuple(
                  "documents")
 )  # fmt: skip
 COPIES = 140
+#: Rounds of the one-submission measure, every revision once per round.
+GRADE_ONE_ROUNDS = 7
 
 
 def _run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
@@ -209,29 +212,56 @@ def _scale_fit_job(clone: Path, table: Path) -> dict[str, float]:
     }
 
 
+def _timed(clone: Path, command: list[str], allowed: tuple[int, ...] = (0, 1)) -> float:
+    """Wall time of ``command`` run in ``clone`` with its own ``src`` first on the path."""
+    env = {**os.environ, "PYTHONPATH": str(clone / "src")}
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=clone, capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - started
+    if done.returncode not in allowed:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
+    return seconds
+
+
+def _one_submission(clone: Path) -> list[str] | None:
+    """``grade`` of the one submission with no catalogue, pinned to one core (None: a
+    revision from before grading existed)."""
+    fixtures = sorted((clone / SUBMISSIONS).glob("*.txt"))
+    if not fixtures:
+        return None
+    one = fixtures[[f.name for f in fixtures].index("missing_interaction.txt")]
+    no_catalogue = ["--catalogue", str(clone / "none.json"), "--data", "results/data/hsb.csv"]
+    return ["taskset", "-c", "0", _python(clone), "-m", "hlmrep", "grade", str(one), *no_catalogue]
+
+
+def _grade_one_interleaved(
+    clones: dict[str, Path], rounds: int = GRADE_ONE_ROUNDS
+) -> dict[str, float]:
+    """Each revision's one-submission time, median of ``rounds`` taken in turn (A, B, A,
+    B, …): a second and a half on a virtual machine whose speed drifts by a tenth from one
+    minute to the next is compared only when measured side by side."""
+    commands = {label: _one_submission(clone) for label, clone in clones.items()}
+    times: dict[str, list[float]] = {label: [] for label in clones}
+    for _ in range(rounds):
+        for label, command in commands.items():
+            if command is not None:
+                times[label].append(_timed(clones[label], command))
+    return {label: statistics.median(seconds) for label, seconds in times.items() if seconds}
+
+
 def _grading(clone: Path) -> dict[str, float]:
-    """Grading submissions: one alone, one job, thirty through Snakemake (see the module)."""
+    """Grading submissions: one job, thirty through Snakemake (see the module); the one
+    submission alone is timed afterwards, every revision in turn."""
     fixtures = sorted((clone / SUBMISSIONS).glob("*.txt"))
     if not fixtures:  # a revision from before grading existed
         return {}
-    env = {**os.environ, "PYTHONPATH": str(clone / "src")}
     one = fixtures[[f.name for f in fixtures].index("missing_interaction.txt")]
     pinned = ["taskset", "-c", "0", _python(clone), "-m", "hlmrep"]
 
-    def timed(command: list[str], allowed: tuple[int, ...] = (0, 1)) -> float:
-        started = time.perf_counter()
-        done = subprocess.run(command, cwd=clone, capture_output=True, text=True, env=env)
-        seconds = time.perf_counter() - started
-        if done.returncode not in allowed:
-            raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
-        return seconds
+    def timed(command: list[str]) -> float:
+        return _timed(clone, command)
 
-    no_catalogue = ["--catalogue", str(clone / "none.json"), "--data", "results/data/hsb.csv"]
-    result = {
-        "grade_one_s": statistics.median(
-            timed([*pinned, "grade", str(one), *no_catalogue]) for _ in range(3)
-        )
-    }
+    result: dict[str, float] = {}
     every = sorted(
         (p for folder in SUBMISSION_FOLDERS if (clone / folder).is_dir()
          for p in (clone / folder).iterdir()),
@@ -247,7 +277,7 @@ def _grading(clone: Path) -> dict[str, float]:
     result["grade_thirty_s"] = _run(grades, clone)
     job_help = subprocess.run(
         [*pinned, "grade-submission", "--help"], cwd=clone, capture_output=True, text=True,
-        env=env,
+        env={**os.environ, "PYTHONPATH": str(clone / "src")},
     ).stdout  # fmt: skip
     source = "--reference-source" if "--reference-source" in job_help else "--reference"
     data = ["--data", "results/data/hsb.csv"] if "--data" in job_help else []
@@ -291,6 +321,7 @@ def run(against: str | None = None, repository: Path | None = None) -> dict[str,
     revisions = {"HEAD": "HEAD"}
     if against:
         revisions[against] = against
+    clones: dict[str, Path] = {}
     results: dict[str, Any] = {"targets": TARGETS, "machine": os.uname().machine,
                                "cores": os.cpu_count(), "revisions": {}}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="hlmrep-bench-") as folder:
@@ -302,7 +333,10 @@ def run(against: str | None = None, repository: Path | None = None) -> dict[str,
                 check=True,
             ).stdout.strip()
             clone = _clone(repository, revision, Path(folder) / commit)
+            clones[label] = clone
             results["revisions"][label] = {"commit": commit, **measure(clone, None)}
+        for label, seconds in _grade_one_interleaved(clones).items():
+            results["revisions"][label]["grade_one_s"] = seconds
     return results
 
 
