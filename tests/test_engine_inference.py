@@ -321,3 +321,75 @@ def test_an_uncorrelated_model_runs_through_the_workflow_and_matches_lme4(tmp_pa
     inference = json.loads((work / "results/inference/model3_uncorrelated.json").read_text())
     names = [row["parameter"] for row in inference["confint_profile"]["rows"]]
     assert names == [".sig01", ".sig02", ".sigma", "(Intercept)", "cses"]
+
+
+# ----- a profile through a correlation of ±1 follows its lowest branch -----------------------
+@pytest.mark.parametrize(
+    "subjects",
+    [("308", "333", "334", "351", "371"), ("308", "330", "331", "335", "351"),
+     ("308", "310", "334", "350", "352")],
+    ids=["sig03_lower", "sig03_lower_2", "sig02_lower"],
+)  # fmt: skip
+def test_profile_limits_at_a_correlation_of_one_are_on_the_lowest_branch(sleepstudy, subjects):
+    """Five subjects of sleepstudy fitted by ML put the correlation at ±1, and the profile
+    of a variance parameter then has two valleys. At each limit reported, the deviance
+    minimized over the other parameters from fifteen starts (every correlation in -1, -0.5,
+    0, 0.5, 1 times SDs a third, one and three times the fit's) must give ζ = ±1.96 (to
+    1e-3): a limit on the higher branch gave 1.59 (.sig03) and 1.88 (.sig02) before."""
+    from hlmrep.engine.intervals import _Profiler, normal_quantile
+
+    data = sleepstudy[sleepstudy["Subject"].astype(str).isin(subjects)].copy()
+    data["Subject"] = data["Subject"].astype(str)
+    ml = fit("Reaction ~ Days + (Days | Subject)", data, reml=False)
+    assert abs(ml.random_correlation.iloc[0, 1]) > 0.9999
+    intervals = ml.confint("profile")
+    profiler = _Profiler(ml, normal_quantile(0.95))
+    x0, se = profiler.estimate, profiler.se
+    for index in range(3):
+        row = intervals.rows[index]
+        for sign, value in ((-1, row.lower), (1, row.upper)):
+            if value is None or value in (0.0, -1.0, 1.0):
+                continue  # a limit at the parameter space's edge is not a root
+            others = np.array([j for j in range(len(x0)) if j != index])
+            low = np.array([profiler._bounds(j)[0] for j in others])
+            high = np.array([profiler._bounds(j)[1] for j in others])
+            lower = np.where(np.isfinite(low), (low - x0[others]) / se[others], -1e10)
+            upper = np.where(np.isfinite(high), (high - x0[others]) / se[others], 1e10)
+
+            def objective(u, index=index, value=value, others=others):
+                x = x0.copy()
+                x[others] = x0[others] + u * se[others]
+                x[index] = value
+                return profiler.deviance(x)
+
+            best = math.inf
+            for correlation in (-1.0, -0.5, 0.0, 0.5, 1.0):
+                for scale in (1 / 3, 1.0, 3.0):
+                    x = x0.copy()
+                    for j in others:
+                        if not profiler.is_sd[j]:
+                            x[j] = correlation
+                        elif j < len(x0) - 1:
+                            x[j] = x0[j] * scale
+                    start = (x[others] - x0[others]) / se[others]
+                    if math.isfinite(objective(start)):
+                        best = min(
+                            best, profiler._minimize_others(objective, start, lower, upper)[1]
+                        )
+            zeta = math.sqrt(max(best - profiler.base, 0.0))
+            assert zeta == pytest.approx(1.96, abs=1e-3), (row.parameter, sign, value)
+
+
+def test_model3a_profile_limit_is_beyond_a_point_whose_deviance_is_lower(hsb):
+    """model3a's profile of .sig03 (the intercept–minority correlation) has valleys that a
+    warm-started search misses: at .sig03 = 0.8 these SDs and correlations give a deviance
+    only 1.842² above the ML fit's, so ζ(0.8) ≤ 1.842 < 1.96 and the upper limit lies above
+    0.8. The profile followed from its previous point alone put it at 0.757."""
+    from hlmrep.engine.intervals import _Profiler, normal_quantile
+
+    ml = fit("mathach ~ cses + minority + (cses + minority | school)", hsb, reml=False)
+    profiler = _Profiler(ml, normal_quantile(0.95))
+    witness = np.array([2.3552, -0.0794, 0.8, 0.7148, -0.6548, 0.8509, 5.9745])
+    assert math.sqrt(profiler.deviance(witness) - profiler.base) < 1.85
+    row = next(r for r in ml.confint("profile").rows if r.parameter == ".sig03")
+    assert row.upper is not None and row.upper > 0.8

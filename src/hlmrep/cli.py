@@ -214,6 +214,7 @@ def _fit(args: argparse.Namespace) -> int:
         level=args.level,
         robust=args.robust,
         df=args.df,
+        anova_type=args.anova,
     )
 
 
@@ -305,13 +306,24 @@ def build_parser(with_jobs_listing: bool = False) -> argparse.ArgumentParser:
     fit.add_argument("--level", type=_level, default=0.95, help="confidence level (default 0.95)")
     fit.add_argument(
         "--robust",
-        action="store_true",
-        help="HLM's robust (cluster-robust CR0) standard errors beside the model's",
+        nargs="?",
+        const="cr0",
+        choices=["cr0", "cr2"],
+        help="cluster-robust standard errors beside the model's: HLM's CR0 (the default), "
+        "or clubSandwich's CR2 with its Satterthwaite df",
     )
     fit.add_argument(
         "--df",
-        choices=["satterthwaite"],
-        help="degrees of freedom and p-values for the fixed effects, as lmerTest",
+        choices=["satterthwaite", "kenward-roger"],
+        help="degrees of freedom and p-values for the fixed effects, as lmerTest "
+        "(kenward-roger: with pbkrtest's adjusted SEs; REML fits)",
+    )
+    fit.add_argument(
+        "--anova",
+        type=int,
+        choices=[1, 3],
+        help="F tests of the fixed terms, type 1 (sequential) or 3, as lmerTest's anova(), "
+        "with --df's degrees of freedom (default satterthwaite)",
     )
     fit.set_defaults(run=_fit)
 

@@ -683,6 +683,13 @@ class DesignMatrices:
     random_columns: tuple[Column, ...] = ()
     level2_coefficient: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
     level2_values: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    #: The fixed part's terms and intercept, and each variable's values on the rows used
+    #: (numbers, or a factor's level codes and levels): what the full coding of a term
+    #: (:func:`full_term_coding`, for type III hypotheses) is built from.
+    fixed_terms: TermSet | None = None
+    variable_values: dict[Variable, tuple[np.ndarray, list[str] | None]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
 
 def _used_codes(values: pd.Series) -> np.ndarray:
@@ -940,7 +947,33 @@ def build_design(
         random_columns=tuple(random_columns),
         level2_coefficient=coefficient,
         level2_values=level2,
+        fixed_terms=formula.fixed,
+        variable_values=values,
     )
+
+
+def term_label(term: Term) -> str:
+    """R's label of a term: its variables joined by ``:`` (``cses:sector``)."""
+    return ":".join(variable.label for variable in term)
+
+
+def full_term_coding(design: DesignMatrices) -> tuple[np.ndarray, list[str]]:
+    """Every fixed term coded in full, as R's ``model.matrix(~ 0 + term)`` codes it alone
+    (a factor by one indicator per level), after an intercept column if the model has
+    one: lmerTest's ``get_rdX``, the "rank-deficient X" whose columns type III hypotheses
+    are stated on (SAS's estimable functions, Goodnight 1980)."""
+    if design.fixed_terms is None:
+        raise ModelSpecificationError("this design does not record its terms")
+    n = len(design.y)
+    blocks, names = [], []
+    if design.fixed_terms.intercept:
+        blocks.append(np.ones((n, 1)))
+        names.append("(Intercept)")
+    for term in design.fixed_terms.terms:
+        matrix, columns = _model_matrix(TermSet((term,), False), design.variable_values, n)
+        blocks.append(matrix)
+        names += [c.name for c in columns]
+    return (np.hstack(blocks) if blocks else np.zeros((n, 0))), names
 
 
 def _level2_models(

@@ -19,11 +19,14 @@ W = X_j or e_j; σ² cancels from V_R, so it is never needed.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hlmrep.engine.deviance import group_sums, relative_covariance_factor
+from hlmrep.errors import ModelSpecificationError
 
 if TYPE_CHECKING:
     from hlmrep.engine.model import LmmResult
@@ -59,3 +62,101 @@ def robust_vcov(result: LmmResult) -> np.ndarray:
 def robust_standard_errors(result: LmmResult) -> np.ndarray:
     """√diag of :func:`robust_vcov`, in the order of the fixed effects."""
     return np.sqrt(np.diag(robust_vcov(result)))
+
+
+@dataclass(frozen=True)
+class CR2Row:
+    """One fixed effect as clubSandwich's ``coef_test(fit, vcov = "CR2")`` prints it."""
+
+    term: str
+    estimate: float
+    std_error: float
+    t_value: float
+    df: float
+    p_value: float
+
+    def to_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+#: clubSandwich's ``matrix_power``: eigenvalues at or below this count as 0.
+EIGEN_FLOOR = 1e-12
+#: Rows of the largest group CR2 works with: its matrices are n_j × n_j, as clubSandwich's.
+MAX_GROUP_ROWS = 5000
+
+
+def cr2_table(result: LmmResult) -> tuple[np.ndarray, list[CR2Row]]:
+    """The CR2 ("bias-reduced linearization") cluster-robust covariance of β̂ and each
+    coefficient's t test with Bell and McCaffrey's Satterthwaite df, as clubSandwich's
+    ``vcovCR(fit, type = "CR2")`` and ``coef_test(fit, vcov = "CR2")`` compute them for an
+    lmer fit (Bell & McCaffrey 2002; Pustejovsky & Tipton 2018, JBES 36(4), §3).
+
+    With the fitted model as the working model (clubSandwich's ``inverse_var``): Θ_j =
+    I + Z_jTT'Z_j' (V_j/σ²), W_j = Θ_j⁻¹, M = (Σ X_j'W_jX_j)⁻¹, and the adjustment
+    A_j = R_j' (R_j (I − X_jMX_j'W_j) Θ_j R_j')^{-1/2} R_j (R_j'R_j = Θ_j) makes the meat
+    unbiased under the working model: V_CR2 = M (Σ X_j'W_jA_je_je_j'A_jW_jX_j) M.  The df of
+    coefficient i are 2E²/V of the quadratic form's weights P_i = D_i − H_i H_i'
+    (clubSandwich's ``get_GH``/``get_P_array``), computed here without the J × J matrix:
+    tr P_i = Σ_j (d_j − |h_j|²) and Σ P_i² = tr((H_i'H_i)²) − 2 Σ_j d_j |h_j|² + Σ_j d_j².
+    """
+    from scipy.stats import t as student_t
+
+    d = result.design
+    J, q = len(d.group_levels), len(result.random_names)
+    X, Z, y, index = d.X, d.Z, d.y, d.group_index
+    p = X.shape[1]
+    sizes = np.bincount(index, minlength=J)
+    if sizes.max() > MAX_GROUP_ROWS:
+        raise ModelSpecificationError(
+            f"CR2 works with n_j × n_j matrices, as clubSandwich does; the largest group "
+            f"has {sizes.max()} rows (at most {MAX_GROUP_ROWS})"
+        )
+    T = relative_covariance_factor(result.theta, q)
+    beta = result.solution.beta
+    e = y - X @ beta
+    order = np.argsort(index, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    groups = []
+    XtWX = np.zeros((p, p))
+    for j in range(J):
+        rows = order[starts[j] : starts[j + 1]]
+        Xj, Zj = X[rows], Z[rows] @ T
+        Theta = Zj @ Zj.T + np.eye(len(rows))
+        W = np.linalg.inv(Theta)
+        W = (W + W.T) / 2
+        XtWX += Xj.T @ W @ Xj
+        groups.append((Xj, e[rows], Theta, W))
+    M = np.linalg.inv(XtWX)
+    M = (M + M.T) / 2
+    L_M = np.linalg.cholesky(M)
+    meat = np.zeros((p, p))
+    H = np.empty((J, p, p))  # H_j = M E_j X_j L_M
+    D = np.empty((J, p))  # d_j: the row sums of squares of M E_j R_j'
+    for j, (Xj, ej, Theta, W) in enumerate(groups):
+        R = np.linalg.cholesky(Theta).T  # upper: R'R = Θ_j
+        IH = np.eye(len(ej)) - Xj @ M @ Xj.T @ W
+        G = R @ IH @ Theta @ R.T
+        values, vectors = np.linalg.eigh((G + G.T) / 2)
+        root = np.where(values > EIGEN_FLOOR, np.abs(values) ** -0.5, 0.0)
+        A = R.T @ (vectors * root) @ vectors.T @ R
+        E = Xj.T @ W @ A  # (p, n_j)
+        c = E @ ej
+        meat += np.outer(c, c)
+        ME = M @ E
+        H[j] = ME @ Xj @ L_M
+        D[j] = np.sum((ME @ R.T) ** 2, axis=1)
+    vcov = M @ meat @ M
+    vcov = (vcov + vcov.T) / 2
+    rows_out = []
+    for i, name in enumerate(result.fixed_names):
+        h = H[:, i, :]  # (J, p): h_j
+        norms = np.sum(h**2, axis=1)
+        HtH = h.T @ h
+        trace = float(np.sum(D[:, i] - norms))
+        squares = float(np.sum(HtH * HtH) - 2 * np.sum(D[:, i] * norms) + np.sum(D[:, i] ** 2))
+        df = trace**2 / squares if squares > 0 else math.inf
+        se = math.sqrt(float(vcov[i, i]))
+        t_value = float(beta[i]) / se
+        p_value = float(2.0 * student_t.sf(abs(t_value), df))
+        rows_out.append(CR2Row(name, float(beta[i]), se, t_value, df, p_value))
+    return vcov, rows_out

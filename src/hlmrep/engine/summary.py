@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 if TYPE_CHECKING:
+    from hlmrep.engine.kenward_roger import KenwardRogerRow
     from hlmrep.engine.model import LmmResult
+    from hlmrep.engine.satterthwaite import SatterthwaiteRow
 
 
 def format_summary(result: LmmResult) -> str:
@@ -84,10 +87,27 @@ def format_pvalue(p: float) -> str:
 
 def format_satterthwaite(result: LmmResult) -> str:
     """The fixed effects as lmerTest's ``summary()`` prints them (Satterthwaite's df)."""
-    rows = result.satterthwaite()
+    return _format_df_table(
+        result.satterthwaite(),
+        "Fixed effects (Satterthwaite's method for degrees of freedom, as lmerTest):",
+    )
+
+
+def format_kenward_roger(result: LmmResult) -> str:
+    """The fixed effects as ``summary(fit, ddf = "Kenward-Roger")`` prints them: the SEs
+    adjusted (pbkrtest's ``vcovAdj``), Kenward-Roger's df."""
+    from hlmrep.engine.kenward_roger import kenward_roger_table
+
+    return _format_df_table(
+        kenward_roger_table(result),
+        "Fixed effects (Kenward-Roger's method: adjusted SEs and df, as lmerTest and pbkrtest):",
+    )
+
+
+def _format_df_table(rows: Sequence[SatterthwaiteRow | KenwardRogerRow], title: str) -> str:
     width = max(12, *(len(r.term) + 1 for r in rows))
     lines = [
-        "Fixed effects (Satterthwaite's method for degrees of freedom, as lmerTest):",
+        title,
         f"{'':<{width}}{'Estimate':>10} {'Std. Error':>10} {'df':>10} {'t value':>8} "
         f"{'Pr(>|t|)':>9}",
     ]
@@ -131,5 +151,25 @@ def format_robust(result: LmmResult) -> str:
         lines.append(
             f"{name:<{width}}{est:10.6f} {se:10.6f} {model_se:10.6f} {t_ratio:8.3f} "
             f"{df:10d} {p:8.3f}"
+        )
+    return "\n".join(lines)
+
+
+def format_cr2(result: LmmResult) -> str:
+    """clubSandwich's ``coef_test(fit, vcov = "CR2")``: the bias-reduced cluster-robust SEs
+    with Bell and McCaffrey's Satterthwaite df."""
+    from hlmrep.engine.sandwich import cr2_table
+
+    _, rows = cr2_table(result)
+    width = max(14, *(len(r.term) + 1 for r in rows))
+    lines = [
+        "Fixed effects with robust standard errors (clubSandwich's CR2 by "
+        f"{result.design.group}, Satterthwaite df):",
+        f"{'':<{width}}{'Estimate':>10} {'SE':>10} {'t-stat':>8} {'d.f.':>10} {'p-value':>9}",
+    ]
+    for r in rows:
+        lines.append(
+            f"{r.term:<{width}}{r.estimate:10.4f} {r.std_error:10.4f} {r.t_value:8.3f} "
+            f"{r.df:10.2f} {format_pvalue(r.p_value):>9}"
         )
     return "\n".join(lines)

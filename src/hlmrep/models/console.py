@@ -2,7 +2,8 @@
 
 The engine's fit printed as lme4's ``summary()`` prints it, and on request the inference
 graders check against: profile or Wald intervals (lme4's ``confint``), HLM's robust
-standard errors, lmerTest's Satterthwaite df.  ``--json`` records every estimate.
+standard errors (CR0) or clubSandwich's CR2, lmerTest's Satterthwaite or Kenward-Roger df,
+lmerTest's type I or III F tests.  ``--json`` records every estimate.
 """
 
 from __future__ import annotations
@@ -13,24 +14,58 @@ from typing import Any
 
 from hlmrep.data.inputs import read_data_file
 from hlmrep.engine import LmmResult, fit
-from hlmrep.engine.summary import format_robust, format_satterthwaite
+from hlmrep.engine.summary import (
+    format_cr2,
+    format_kenward_roger,
+    format_robust,
+    format_satterthwaite,
+)
 from hlmrep.errors import HlmrepError
 from hlmrep.files import write_atomically
 
 
 def _inference(
-    result: LmmResult, confint: str | None, level: float, robust: bool, df: str | None
+    result: LmmResult,
+    confint: str | None,
+    level: float,
+    robust: str | None,
+    df: str | None,
+    anova_type: int | None = None,
 ) -> dict[str, object]:
-    """What ``--confint / --robust / --df`` add: printed after the summary, recorded."""
+    """What ``--confint / --robust / --df / --anova`` add: printed after the summary, and
+    recorded."""
     added: dict[str, object] = {}
     if df == "satterthwaite":
         print()
         print(format_satterthwaite(result))
         added["satterthwaite"] = [row.to_dict() for row in result.satterthwaite()]
-    if robust:
+    if df == "kenward-roger":
+        from hlmrep.engine.kenward_roger import kenward_roger_table
+
+        print()
+        print(format_kenward_roger(result))
+        added["kenward_roger"] = [row.to_dict() for row in kenward_roger_table(result)]
+    if anova_type is not None:
+        from hlmrep.engine.f_tests import anova
+
+        table = anova(result, anova_type, df or "satterthwaite")
+        print()
+        print(table.format())
+        added["anova"] = table.to_dict()
+    if robust == "cr0":
         print()
         print(format_robust(result))
         added["robust_std_errors"] = dict(result.robust_standard_errors().items())
+    if robust == "cr2":
+        from hlmrep.engine.sandwich import cr2_table
+
+        print()
+        print(format_cr2(result))
+        vcov, rows = cr2_table(result)
+        added["robust_cr2"] = {
+            "vcov": vcov.tolist(),
+            "rows": [row.to_dict() for row in rows],
+        }
     if confint:
         method = "profile" if confint == "profile" else "Wald"
         print()
@@ -53,15 +88,22 @@ def fit_command(
     json_path: Path | None = None,
     confint: str | None = None,
     level: float = 0.95,
-    robust: bool = False,
+    robust: str | bool | None = None,
     df: str | None = None,
+    anova_type: int | None = None,
 ) -> int:
     """Fit, print, and optionally record; 0 on success (errors raise with a message)."""
+    if df == "kenward-roger" and ml:
+        raise HlmrepError(
+            "--df kenward-roger: Kenward-Roger's method is defined for REML fits (as "
+            "lmerTest says); drop --ml"
+        )
     table = read_data_file(Path(data))
     result = fit(formula, table, reml=not ml, reference_levels=reference_levels or {})
     print(result.summary())
     record: dict[str, Any] = result.to_dict()
-    record.update(_inference(result, confint, level, robust, df))
+    kind = "cr0" if robust is True else (robust or None)
+    record.update(_inference(result, confint, level, kind, df, anova_type))
     if json_path is not None:
         text = json.dumps(record, indent=1) + "\n"
         try:

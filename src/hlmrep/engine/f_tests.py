@@ -1,0 +1,330 @@
+"""F tests of the fixed-effect terms, as lmerTest's ``anova()`` prints them.
+
+A term's hypothesis is a contrast matrix L (H0: Lβ = 0) built as lmerTest builds it
+(Kuznetsova, Brockhoff & Christensen 2017, JSS 82(13), §3.3):
+
+- **type I** (sequential): the rows of the term's columns in t(L), L the unit lower
+  triangle of the Doolittle decomposition of X'X (lmerTest's ``get_contrasts_type1``):
+  each term adjusted for the terms before it;
+- **type III** (SAS's, the default): each term's columns of L = ginv(X)·X_full, X_full
+  every term coded in full (:func:`~hlmrep.engine.formula.full_term_coding`), made
+  orthogonal to the terms that contain it, highest order first (lmerTest's
+  ``extract_contrasts_type3``; a model with one column or one term gets type I's).
+
+Each L is then tested with Satterthwaite's df (:meth:`SatterthwaiteIngredients.f_test`)
+or Kenward–Roger's (:meth:`KenwardRogerAdjustment.f_test`, REML fits only), and printed as
+lmerTest's ``contestMD`` tabulates it: Mean Sq = F·σ̂² (KR: the unscaled F), Sum Sq =
+Mean Sq · NumDF.  The test against R is tests/test_engine_small_sample.py.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hlmrep.engine.formula import full_term_coding, term_label
+from hlmrep.errors import ModelSpecificationError
+
+if TYPE_CHECKING:
+    from hlmrep.engine.formula import DesignMatrices, Term
+    from hlmrep.engine.model import LmmResult
+
+#: The denominator-df methods, by the names the command line and lmerTest use.
+METHODS = {"satterthwaite": "Satterthwaite's", "kenward-roger": "Kenward-Roger's"}
+#: Doolittle's and lmerTest's zero: entries below this are set to 0.
+DOOLITTLE_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class FRow:
+    """One term of the table."""
+
+    term: str
+    sum_sq: float
+    mean_sq: float
+    num_df: int
+    den_df: float
+    f_value: float
+    p_value: float
+
+    def to_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class AnovaTable:
+    """lmerTest's ``anova(fit, type = , ddf = )``."""
+
+    type: int
+    method: str
+    rows: tuple[FRow, ...]
+    #: each term's hypothesis matrix, (rows, p), over the fixed effects
+    hypotheses: dict[str, np.ndarray]
+
+    @property
+    def heading(self) -> str:
+        roman = {1: "I", 3: "III"}[self.type]
+        return f"Type {roman} Analysis of Variance Table with {METHODS[self.method]} method"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "type": self.type,
+            "method": self.method,
+            "rows": [row.to_dict() for row in self.rows],
+        }
+
+    def format(self) -> str:
+        """The table as R's ``print.anova`` prints it (``printCoefmat`` at 5 digits: Sum
+        Sq, Mean Sq, NumDF and DenDF zapped and formatted a column at a time, F rounded to
+        4 decimals, p-values by ``format.pval`` at 4 digits, significance stars)."""
+        header = ["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"]
+        columns = [
+            _r_format(_zapsmall(np.array([r.sum_sq for r in self.rows]), DIGITS)),
+            _r_format(_zapsmall(np.array([r.mean_sq for r in self.rows]), DIGITS)),
+            _r_format(_zapsmall(np.array([float(r.num_df) for r in self.rows]), DIGITS)),
+            _r_format(_zapsmall(np.array([r.den_df for r in self.rows]), DIGITS)),
+            _r_format(np.round(np.array([r.f_value for r in self.rows]), DIGITS - 1)),
+            _format_pvalues([r.p_value for r in self.rows], DIGITS - 1),
+        ]
+        show_stars = any(r.p_value < 0.1 for r in self.rows)
+        names = [r.term for r in self.rows]
+        name_width = max([len(n) for n in names], default=0)
+        widths = [
+            max([len(h), *(len(c) for c in col)]) for h, col in zip(header, columns, strict=True)
+        ]
+        lines = [self.heading]
+        lines.append(
+            " " * name_width
+            + "".join(f" {h:>{w}}" for h, w in zip(header, widths, strict=True))
+            + (" " * 4 if show_stars else "")
+        )
+        for i, row in enumerate(self.rows):
+            cells = "".join(f" {col[i]:>{w}}" for col, w in zip(columns, widths, strict=True))
+            stars = f" {_stars(row.p_value):<3}" if show_stars else ""
+            lines.append(f"{row.term:<{name_width}}{cells}{stars}")
+        if show_stars:
+            lines += ["---", "Signif. codes:  0 ‘***’ 0.001 ‘**’ 0.01 ‘*’ 0.05 ‘.’ 0.1 ‘ ’ 1"]
+        return "\n".join(lines)
+
+
+#: ``print.anova``'s digits: ``getOption("digits") - 2``.
+DIGITS = 5
+
+
+def _stars(p: float) -> str:
+    if p != p:
+        return ""
+    for cut, mark in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
+        if p < cut:
+            return mark
+    return ""
+
+
+def _significant(value: float, digits: int) -> tuple[int, int]:
+    """The significant digits ``value`` needs at ``digits`` (trailing zeros dropped) and
+    its decimal exponent after that rounding (R's ``scientific()`` in format.c)."""
+    if value == 0:
+        return 1, 0
+    mantissa, exponent = f"{abs(value):.{digits - 1}e}".split("e")
+    return len(mantissa.replace(".", "").rstrip("0")) or 1, int(exponent)
+
+
+def _r_format(values: np.ndarray, digits: int = DIGITS) -> list[str]:
+    """R's ``format(x, digits = )`` of a vector (``formatReal``): every value to at least
+    ``digits`` significant digits with one number of decimals for all, or, where that is
+    wider, scientific notation with one mantissa length for all."""
+    finite = [float(v) for v in values if math.isfinite(v)]
+    if not finite:
+        return ["NaN" if v != v else str(v) for v in values]
+    parts = [_significant(v, digits) for v in finite]
+    decimals = max(0, max(sig - exp - 1 for sig, exp in parts))
+    left = max(1, max(exp + 1 for _, exp in parts))
+    negative = int(any(v < 0 for v in finite))
+    fixed_width = negative + left + (decimals + 1 if decimals else 0)
+    mantissa = max(sig for sig, _ in parts) - 1
+    exponent_width = 3 if any(abs(exp) >= 100 for _, exp in parts) else 2
+    scientific_width = negative + (mantissa + 1 if mantissa else 0) + 1 + 2 + exponent_width
+    out = []
+    for v in values:
+        if v != v:
+            out.append("NaN")
+        elif fixed_width <= scientific_width:
+            out.append(f"{v:.{decimals}f}")
+        else:
+            coefficient, exponent = f"{v:.{mantissa}e}".split("e")
+            out.append(f"{coefficient}e{int(exponent):+0{exponent_width + 1}d}")
+    return out
+
+
+def _format_pvalues(values: list[float], digits: int) -> list[str]:
+    """R's ``format.pval(p, digits = , eps = .Machine$double.eps)``: the p-values from 1e-4
+    up (1e-3 at one digit) formatted together, the smaller ones together, those below ε as
+    ``<2e-16`` (its digits and spacing fitted to the others' width, as R does); NaN blank."""
+    eps = float(np.finfo(float).eps)
+    out = ["" for _ in values]
+    present = [i for i, p in enumerate(values) if p == p]
+    zero = [i for i in present if values[i] < eps]
+    rest = [i for i in present if values[i] >= eps]
+    fixed_from = 1e-4 if digits > 1 else 1e-3  # R: expo ≥ −3, or −4 with digits > 1
+    fixed = [i for i in rest if values[i] >= fixed_from]
+    small = [i for i in rest if values[i] < fixed_from]
+    for group in (fixed, small):
+        for i, text in zip(group, _r_format(np.array([values[i] for i in group]), digits),
+                           strict=True):  # fmt: skip
+            out[i] = text
+    if zero:
+        shown = max(1, digits - 2)
+        if rest:
+            width = max(len(out[i]) for i in rest)
+            if shown > 1 and shown + 6 > width:
+                shown = max(1, width - 7)
+            separator = "" if shown == 1 and width <= 6 else " "
+        else:
+            separator = "" if shown == 1 else " "
+        bound = _r_format(np.array([eps]), shown)[0]
+        for i in zero:
+            out[i] = f"<{separator}{bound}"
+    return out
+
+
+def _zapsmall(x: np.ndarray, digits: int = 7) -> np.ndarray:
+    """R's ``zapsmall`` (R 4.2): ``round(x, digits − log10(max |x|))``, the decimals
+    rounded to an integer: about ``digits`` significant digits of the largest entry."""
+    finite = np.abs(x[np.isfinite(x)])
+    largest = float(finite.max()) if finite.size else 0.0
+    decimals = max(0, math.floor(digits - math.log10(largest) + 0.5)) if largest > 0 else digits
+    return np.round(x, decimals)
+
+
+def _doolittle_lower(x: np.ndarray, eps: float = DOOLITTLE_EPS) -> np.ndarray:
+    """The unit lower-triangular L of x = LU, entries below ``eps`` zeroed (lmerTest's
+    ``doolittle``, a pivot below ``eps`` giving a zero column)."""
+    n = x.shape[0]
+    L = np.eye(n)
+    U = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            U[i, j] = x[i, j] - L[i, :i] @ U[:i, j]
+        for j in range(i + 1, n):
+            value = x[j, i] - L[j, :i] @ U[:i, i]
+            L[j, i] = 0.0 if abs(U[i, i]) < eps else value / U[i, i]
+    L[np.abs(L) < eps] = 0.0
+    return L
+
+
+def _term_columns(design: DesignMatrices) -> dict[str, list[int]]:
+    """Each fixed term's columns of X, by label (lmerTest's ``term2colX``)."""
+    assert design.fixed_terms is not None
+    labels = [term_label(term) for term in design.fixed_terms.terms]
+    out: dict[str, list[int]] = {label: [] for label in labels}
+    for j, column in enumerate(design.fixed_columns):
+        if column.factors:
+            out[":".join(variable for variable, _ in column.factors)].append(j)
+    return out
+
+
+def contrasts_type1(design: DesignMatrices) -> dict[str, np.ndarray]:
+    """Each term's sequential hypothesis (see the module)."""
+    X = design.X
+    p = X.shape[1]
+    L = np.ones((1, 1)) if p == 1 else _doolittle_lower(X.T @ X).T
+    return {term: L[columns] for term, columns in _term_columns(design).items()}
+
+
+def _contains(design: DesignMatrices) -> dict[str, list[str]]:
+    """For each term, the terms that contain it: its variables and more, the added ones
+    all factors (lmerTest's ``containment``)."""
+    assert design.fixed_terms is not None
+    terms = design.fixed_terms.terms
+    values = design.variable_values
+
+    def numeric(term: Term) -> set[str]:
+        return {v.label for v in term if values[v][1] is None}
+
+    out = {}
+    for term in terms:
+        names = {v.label for v in term}
+        out[term_label(term)] = [
+            term_label(other)
+            for other in terms
+            if names <= {v.label for v in other}
+            and len({v.label for v in other} - names) > 0
+            and numeric(term) == numeric(other)
+        ]
+    return out
+
+
+def contrasts_type3(design: DesignMatrices) -> dict[str, np.ndarray]:
+    """Each term's type III hypothesis (see the module)."""
+    assert design.fixed_terms is not None
+    X = design.X
+    terms = design.fixed_terms.terms
+    if X.shape[1] <= 1 or len(terms) <= 1:
+        return contrasts_type1(design)
+    full, full_names = full_term_coding(design)
+    L = _zapsmall((np.linalg.pinv(X) @ full).T)  # (columns of X_full, p)
+    columns = _term_columns(design)
+    contained_in = _contains(design)
+    order = sorted(range(len(terms)), key=lambda k: -len(terms[k]))  # stable: R's order()
+    for k in order:
+        label = term_label(terms[k])
+        containing = [j for other in contained_in[label] for j in columns[other]]
+        if containing:
+            x = L[:, containing]
+            y = L[:, columns[label]]
+            coefficients = np.linalg.lstsq(x, y, rcond=None)[0]
+            L[:, columns[label]] = _zapsmall(y - x @ coefficients)
+    rows = {name: i for i, name in reversed(list(enumerate(full_names)))}
+    try:
+        L = L[[rows[name] for name in design.fixed_names]]
+    except KeyError as missing:
+        raise ModelSpecificationError(
+            f"type III hypotheses: column {missing} of X has no full-coding column"
+        ) from None
+    out = {}
+    for term in terms:
+        label = term_label(term)
+        hypothesis = L[:, columns[label]].T
+        out[label] = hypothesis[np.sum(np.abs(hypothesis), axis=1) > 1e-8]
+    return out
+
+
+def anova(result: LmmResult, type: int = 3, method: str = "satterthwaite") -> AnovaTable:
+    """lmerTest's ``anova(fit, type = , ddf = )`` for every fixed term (see the module)."""
+    from scipy.stats import f as f_distribution
+
+    if type not in (1, 3):
+        raise ModelSpecificationError(f"anova type {type}: expected 1 or 3 (I or III)")
+    if method not in METHODS:
+        raise ModelSpecificationError(
+            f"denominator df {method!r}: expected one of {', '.join(METHODS)}"
+        )
+    design = result.design
+    hypotheses = contrasts_type1(design) if type == 1 else contrasts_type3(design)
+    beta = result.solution.beta
+    sigma2 = result.sigma2
+    rows = []
+    if method == "kenward-roger":
+        from hlmrep.engine.kenward_roger import kenward_roger
+
+        adjustment = kenward_roger(result)
+        for term, L in hypotheses.items():
+            test = adjustment.f_test(L, beta)
+            mean_sq = test.f_unscaled * sigma2
+            rows.append(
+                FRow(term, mean_sq * test.numerator_df, mean_sq, test.numerator_df,
+                     test.denominator_df, test.f_value, test.p_value)
+            )  # fmt: skip
+    else:
+        from hlmrep.engine.satterthwaite import ingredients
+
+        parts = ingredients(result)
+        for term, L in hypotheses.items():
+            f_value, q, den_df = parts.f_test(L, beta)
+            p_value = float(f_distribution.sf(f_value, q, den_df)) if q else math.nan
+            mean_sq = f_value * sigma2
+            rows.append(FRow(term, mean_sq * q, mean_sq, q, den_df, f_value, p_value))
+    return AnovaTable(type=type, method=method, rows=tuple(rows), hypotheses=hypotheses)
