@@ -365,8 +365,9 @@ EXPECTED = {
     "engine/kernel.py": ENGINE | COMPILE,
     "engine/warmup.py": ENGINE | COMPILE,
     "engine/*": ENGINE,
-    # The F tests of terms: the command line's (fit --anova); no job tests terms yet.
-    "engine/f_tests.py": set(),
+    # The F tests and ranova: the inference job's (and the command line's) alone.
+    "engine/f_tests.py": {"model_inference", "report"},
+    "engine/ranova.py": {"model_inference", "report"},
     # Restoring a fit from its record (and reading its criterion back): the bootstrap,
     # the cross-check, the comparisons and the inference; the fits themselves never restore.
     # The grading jobs too: a printed bootstrap interval is graded against a bootstrap of

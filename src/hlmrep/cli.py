@@ -201,6 +201,28 @@ def _level(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    """A whole number ≥ 1 (bootstrap samples, a seed), refused otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, not {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    """A seed: a whole number ≥ 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, not {value}")
+    return value
+
+
 def _fit(args: argparse.Namespace) -> int:
     from hlmrep.models.console import fit_command
 
@@ -215,6 +237,9 @@ def _fit(args: argparse.Namespace) -> int:
         robust=args.robust,
         df=args.df,
         anova_type=args.anova,
+        nsim=args.nsim,
+        seed=args.seed,
+        ranova=args.ranova,
     )
 
 
@@ -300,8 +325,21 @@ def build_parser(with_jobs_listing: bool = False) -> argparse.ArgumentParser:
     )
     fit.add_argument(
         "--confint",
-        choices=["profile", "wald"],
-        help="confidence intervals as lme4's confint(): profile likelihood or Wald",
+        choices=["profile", "wald", "boot"],
+        help="confidence intervals as lme4's confint(): profile likelihood, Wald, or "
+        "parametric bootstrap percentiles (--nsim, --seed)",
+    )
+    fit.add_argument(
+        "--nsim",
+        type=_positive_int,
+        default=500,
+        help="bootstrap samples for --confint boot (default 500, lme4's)",
+    )
+    fit.add_argument(
+        "--seed",
+        type=_seed,
+        default=1,
+        help="seed of --confint boot's samples (default 1)",
     )
     fit.add_argument("--level", type=_level, default=0.95, help="confidence level (default 0.95)")
     fit.add_argument(
@@ -317,6 +355,11 @@ def build_parser(with_jobs_listing: bool = False) -> argparse.ArgumentParser:
         choices=["satterthwaite", "kenward-roger"],
         help="degrees of freedom and p-values for the fixed effects, as lmerTest "
         "(kenward-roger: with pbkrtest's adjusted SEs; REML fits)",
+    )
+    fit.add_argument(
+        "--ranova",
+        action="store_true",
+        help="likelihood-ratio tests of the random terms, as lmerTest's ranova()",
     )
     fit.add_argument(
         "--anova",

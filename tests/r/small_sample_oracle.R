@@ -85,6 +85,17 @@ printed <- function(name, type, ddf) {
                                        REML = TRUE, control = tight))
   paste(capture.output(print(anova(m, type = type, ddf = ddf))), collapse = "\n")
 }
+# ranova() refits by update() in its caller's caller: the formula and data are global
+# names here, not a function's.
+out$printed_ranova <- list()
+for (ranova_model in c("sleep", "sleep_uncorrelated", "machines", "machines_slopes",
+                       "orthodont", "hsb_subset")) {
+  f <- models[[ranova_model]][[1]]
+  d <- models[[ranova_model]][[2]]
+  m <- suppressMessages(lmerTest::lmer(f, data = d, REML = TRUE, control = tight))
+  table <- ranova(m)
+  out$printed_ranova[[ranova_model]] <- paste(capture.output(print(table)), collapse = "\n")
+}
 out$printed <- list(
   orthodont_type3_satterthwaite = printed("orthodont", 3, "Satterthwaite"),
   orthodont_type1_kenward_roger = printed("orthodont", 1, "Kenward-Roger"),

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,9 @@ from scipy import special
 from hlmrep.files import write_atomically
 from hlmrep.records.bootstrap import BOOTSTRAP_SUMMARY, BootstrapSummary
 from hlmrep.records.comparison import COMPARISON
+
+if TYPE_CHECKING:
+    from hlmrep.engine.intervals import Intervals
 
 log = logging.getLogger("hlmrep")
 
@@ -156,3 +160,54 @@ def gather_job(
     BOOTSTRAP_SUMMARY.write(out_summary, summary)
     log.info("%s: %d of %d replicates converged", name, summary["converged"], summary["nsim"])
     return summary
+
+
+def bootstrap_intervals(
+    result: Any, nsim: int = 500, seed: int = 1, level: float = 0.95
+) -> Intervals:
+    """lme4's ``confint(fit, method = "boot", nsim = , boot.type = "perc")``: ``nsim``
+    samples simulated from the fit and refitted by the engine (REML or ML as the fit),
+    percentile intervals of every parameter (:func:`percentile_interval`).  Replicate r
+    draws from ``SeedSequence(seed, (key("confint"), r))``, so the intervals depend on the
+    seed and ``nsim`` alone, as the workflow's bootstrap targets do."""
+    from hlmrep.bootstrap.chunks import confint_chunk, parameter_names
+    from hlmrep.engine.intervals import Interval, Intervals
+
+    if nsim < 2:
+        raise ValueError(f"--nsim {nsim}: expected 2 or more samples")
+    started = time.perf_counter()
+    frame = confint_chunk(result, "confint", seed, range(nsim))
+    q = len(result.random_names)
+    spec = result.specification
+    meanings = [*spec.sigma_parameter_labels(result.design.group, result.random_names), "sigma",
+                *result.fixed_names]  # fmt: skip
+    estimates = np.concatenate(
+        [spec.sigma_parameters(result.theta, result.sigma, q), [result.sigma], result.beta]
+    )
+    rows = []
+    for name, meaning, estimate in zip(parameter_names(result), meanings, estimates, strict=True):
+        low, high = percentile_interval(frame[name].to_numpy(dtype=float), level)
+        rows.append(
+            Interval(
+                name,
+                meaning,
+                float(estimate),
+                None if math.isnan(low) else low,
+                None if math.isnan(high) else high,
+            )
+        )
+    failed = int((~frame["converged"].astype(bool)).sum())
+    notes = [
+        f"{nsim} samples simulated from the fit and refitted by "
+        f'{spec.estimation} (seed {seed}); percentile intervals, as boot.ci(type = "perc")'
+    ]
+    if failed:
+        notes.append(f"{failed} of {nsim} refits did not converge; their values are kept")
+    return Intervals(
+        "boot",
+        level,
+        rows,
+        basis=spec.estimation,
+        notes=notes,
+        seconds=time.perf_counter() - started,
+    )

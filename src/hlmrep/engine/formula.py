@@ -532,6 +532,10 @@ class MixedFormula:
         parts += [":".join(name(v) for v in term) for term in terms.terms]
         return " + ".join(parts)
 
+    def fixed_text(self) -> str:
+        """The fixed part rebuilt from its terms (``1 + cses + sector + cses:sector``)."""
+        return self._terms_text(self.fixed, False)
+
     def canonical(self) -> str:
         """The formula rebuilt from its expanded terms (what was fitted, said plainly)."""
         return (

@@ -137,23 +137,30 @@ def cr2_table(result: LmmResult) -> tuple[np.ndarray, list[CR2Row]]:
         IH = np.eye(len(ej)) - Xj @ M @ Xj.T @ W
         G = R @ IH @ Theta @ R.T
         values, vectors = np.linalg.eigh((G + G.T) / 2)
-        root = np.where(values > EIGEN_FLOOR, np.abs(values) ** -0.5, 0.0)
+        positive = values > EIGEN_FLOOR
+        root = np.where(positive, 1.0 / np.sqrt(np.where(positive, values, 1.0)), 0.0)
         A = R.T @ (vectors * root) @ vectors.T @ R
         E = Xj.T @ W @ A  # (p, n_j)
         c = E @ ej
         meat += np.outer(c, c)
         ME = M @ E
         H[j] = ME @ Xj @ L_M
-        D[j] = np.sum((ME @ R.T) ** 2, axis=1)
+        D[j] = np.square(ME @ R.T) @ np.ones(len(ej))
     vcov = M @ meat @ M
     vcov = (vcov + vcov.T) / 2
     rows_out = []
     for i, name in enumerate(result.fixed_names):
         h = H[:, i, :]  # (J, p): h_j
-        norms = np.sum(h**2, axis=1)
+        norms = np.square(h) @ np.ones(p)
         HtH = h.T @ h
-        trace = float(np.sum(D[:, i] - norms))
-        squares = float(np.sum(HtH * HtH) - 2 * np.sum(D[:, i] * norms) + np.sum(D[:, i] ** 2))
+        # Sums by BLAS products and math.fsum, never NumPy's reductions, whose SIMD
+        # accumulation order differs from one CPU to another (the results must not).
+        trace = math.fsum(D[:, i] - norms)
+        squares = (
+            math.fsum(np.square(HtH).ravel())
+            - 2 * math.fsum(D[:, i] * norms)
+            + math.fsum(np.square(D[:, i]))
+        )
         df = trace**2 / squares if squares > 0 else math.inf
         se = math.sqrt(float(vcov[i, i]))
         t_value = float(beta[i]) / se

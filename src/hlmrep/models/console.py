@@ -1,16 +1,16 @@
 """``python -m hlmrep fit DATA FORMULA``: fit any lme4-style formula to a CSV file.
 
 The engine's fit printed as lme4's ``summary()`` prints it, and on request the inference
-graders check against: profile or Wald intervals (lme4's ``confint``), HLM's robust
+graders check against: profile, Wald or bootstrap intervals (lme4's ``confint``), HLM's robust
 standard errors (CR0) or clubSandwich's CR2, lmerTest's Satterthwaite or Kenward-Roger df,
-lmerTest's type I or III F tests.  ``--json`` records every estimate.
+lmerTest's type I or III F tests and ``ranova()``.  ``--json`` records every estimate.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hlmrep.data.inputs import read_data_file
 from hlmrep.engine import LmmResult, fit
@@ -23,6 +23,9 @@ from hlmrep.engine.summary import (
 from hlmrep.errors import HlmrepError
 from hlmrep.files import write_atomically
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 def _inference(
     result: LmmResult,
@@ -31,6 +34,9 @@ def _inference(
     robust: str | None,
     df: str | None,
     anova_type: int | None = None,
+    nsim: int = 500,
+    seed: int = 1,
+    ranova_data: pd.DataFrame | None = None,
 ) -> dict[str, object]:
     """What ``--confint / --robust / --df / --anova`` add: printed after the summary, and
     recorded."""
@@ -45,6 +51,13 @@ def _inference(
         print()
         print(format_kenward_roger(result))
         added["kenward_roger"] = [row.to_dict() for row in kenward_roger_table(result)]
+    if ranova_data is not None:
+        from hlmrep.engine.ranova import ranova
+
+        random_table = ranova(result, ranova_data)
+        print()
+        print(random_table.format())
+        added["ranova"] = random_table.to_dict()
     if anova_type is not None:
         from hlmrep.engine.f_tests import anova
 
@@ -66,7 +79,17 @@ def _inference(
             "vcov": vcov.tolist(),
             "rows": [row.to_dict() for row in rows],
         }
-    if confint:
+    if confint == "boot":
+        from hlmrep.bootstrap.summary import bootstrap_intervals
+
+        print()
+        print("Computing bootstrap confidence intervals ...")
+        intervals = bootstrap_intervals(result, nsim, seed, level)
+        print(intervals.format())
+        for note in intervals.notes:
+            print(f"  note: {note}")
+        added["confint"] = intervals.to_dict()
+    elif confint:
         method = "profile" if confint == "profile" else "Wald"
         print()
         if method == "profile":
@@ -91,6 +114,9 @@ def fit_command(
     robust: str | bool | None = None,
     df: str | None = None,
     anova_type: int | None = None,
+    nsim: int = 500,
+    seed: int = 1,
+    ranova: bool = False,
 ) -> int:
     """Fit, print, and optionally record; 0 on success (errors raise with a message)."""
     if df == "kenward-roger" and ml:
@@ -103,7 +129,11 @@ def fit_command(
     print(result.summary())
     record: dict[str, Any] = result.to_dict()
     kind = "cr0" if robust is True else (robust or None)
-    record.update(_inference(result, confint, level, kind, df, anova_type))
+    record.update(
+        _inference(
+            result, confint, level, kind, df, anova_type, nsim, seed, table if ranova else None
+        )
+    )
     if json_path is not None:
         text = json.dumps(record, indent=1) + "\n"
         try:

@@ -1,5 +1,7 @@
 """The inference a grader checks a model's printout against: profile and Wald intervals
-(lme4's ``confint``), HLM's robust standard errors, lmerTest's Satterthwaite df.
+(lme4's ``confint``), HLM's robust standard errors and clubSandwich's CR2, lmerTest's
+Satterthwaite and Kenward-Roger df, lmerTest's type III F tests of the terms and its
+``ranova()`` of the random terms.
 
 One job per configured model reads its fit record, restores the fit at its θ̂ (checked, no
 optimizer; :func:`hlmrep.engine.restore`) and writes one JSON file: every number under
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hlmrep.data.tables import read_prepared
 from hlmrep.engine import LmmResult, parse_formula, restore
@@ -19,14 +21,35 @@ from hlmrep.engine.summary import hlm_degrees_of_freedom
 from hlmrep.files import write_atomically
 from hlmrep.records.fit import FIT
 
+if TYPE_CHECKING:
+    import pandas as pd
 
-def inference_record(result: LmmResult, name: str) -> dict[str, Any]:
-    """Profile and Wald intervals, robust SEs and Satterthwaite rows of one fit."""
+
+def inference_record(
+    result: LmmResult, name: str, data: pd.DataFrame | None = None
+) -> dict[str, Any]:
+    """Profile and Wald intervals, robust SEs (CR0 and CR2), Satterthwaite and (for a REML
+    fit) Kenward-Roger rows, and the type III F tests of one fit."""
+    from hlmrep.engine.f_tests import anova
+    from hlmrep.engine.kenward_roger import kenward_roger_table
+    from hlmrep.engine.sandwich import cr2_table
+
     profile = result.confint("profile")
     wald = result.confint("Wald")
     robust = result.robust_standard_errors()
     satterthwaite = result.satterthwaite()
     hlm_df = hlm_degrees_of_freedom(result)
+    _, cr2 = cr2_table(result)
+    # Kenward-Roger is defined for REML fits only (as lmerTest and pbkrtest say).
+    kr = kenward_roger_table(result) if result.reml else [None] * len(satterthwaite)
+    tables = {"type3_satterthwaite": anova(result, 3, "satterthwaite")}
+    random_table = None
+    if data is not None:
+        from hlmrep.engine.ranova import ranova
+
+        random_table = ranova(result, data)
+    if result.reml:
+        tables["type3_kenward_roger"] = anova(result, 3, "kenward-roger")
     return {
         "name": name,
         "formula": result.formula,
@@ -44,9 +67,21 @@ def inference_record(result: LmmResult, name: str) -> dict[str, Any]:
                 "satterthwaite_df": row.df,
                 "t_value": row.t_value,
                 "satterthwaite_p_value": row.p_value,
+                "cr2_std_error": robust2.std_error,
+                "cr2_df": robust2.df,
+                "cr2_p_value": robust2.p_value,
+                "kenward_roger_std_error": None if small is None else small.std_error,
+                "kenward_roger_df": None if small is None else small.df,
+                "kenward_roger_p_value": None if small is None else small.p_value,
             }
-            for term, row, df in zip(result.fixed_names, satterthwaite, hlm_df, strict=True)
+            for term, row, df, robust2, small in zip(
+                result.fixed_names, satterthwaite, hlm_df, cr2, kr, strict=True
+            )
         ],
+        "anova": {key: table.to_dict() for key, table in tables.items()},
+        "anova_printed": {key: table.format() for key, table in tables.items()},
+        "ranova": None if random_table is None else random_table.to_dict(),
+        "ranova_printed": None if random_table is None else random_table.format(),
     }
 
 
@@ -58,7 +93,7 @@ def inference_job(*, data: Path, fit: Path, name: str, out: Path) -> dict[str, A
     record = FIT.read(fit)
     table = read_prepared(Path(data), parse_formula(record["formula"]).columns)
     result = restore(record, table)
-    inference = inference_record(result, name)
+    inference = inference_record(result, name, table)
     text = json.dumps(inference, indent=1) + "\n"
     write_atomically(Path(out), lambda p: p.write_text(text))
     print("Computing profile confidence intervals ...")
