@@ -201,26 +201,19 @@ def _level(text: str) -> float:
     return value
 
 
-def _positive_int(text: str) -> int:
-    """A whole number ≥ 1 (bootstrap samples, a seed), refused otherwise."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected 1 or more, not {value}")
-    return value
+def _whole_number(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number ≥ ``minimum`` (bootstrap samples ≥ 1, a seed ≥ 0)."""
 
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {minimum} or more, not {value}")
+        return value
 
-def _seed(text: str) -> int:
-    """A seed: a whole number ≥ 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, not {value}")
-    return value
+    return parse
 
 
 def _fit(args: argparse.Namespace) -> int:
@@ -331,13 +324,13 @@ def build_parser(with_jobs_listing: bool = False) -> argparse.ArgumentParser:
     )
     fit.add_argument(
         "--nsim",
-        type=_positive_int,
+        type=_whole_number(1),
         default=500,
         help="bootstrap samples for --confint boot (default 500, lme4's)",
     )
     fit.add_argument(
         "--seed",
-        type=_seed,
+        type=_whole_number(0),
         default=1,
         help="seed of --confint boot's samples (default 1)",
     )

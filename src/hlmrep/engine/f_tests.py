@@ -82,12 +82,12 @@ class AnovaTable:
         4 decimals, p-values by ``format.pval`` at 4 digits, significance stars)."""
         header = ["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"]
         columns = [
-            _r_format(_zapsmall(np.array([r.sum_sq for r in self.rows]), DIGITS)),
-            _r_format(_zapsmall(np.array([r.mean_sq for r in self.rows]), DIGITS)),
-            _r_format(_zapsmall(np.array([float(r.num_df) for r in self.rows]), DIGITS)),
-            _r_format(_zapsmall(np.array([r.den_df for r in self.rows]), DIGITS)),
-            _r_format(np.round(np.array([r.f_value for r in self.rows]), DIGITS - 1)),
-            _format_pvalues([r.p_value for r in self.rows], DIGITS - 1),
+            r_format(zapsmall(np.array([r.sum_sq for r in self.rows]), DIGITS)),
+            r_format(zapsmall(np.array([r.mean_sq for r in self.rows]), DIGITS)),
+            r_format(zapsmall(np.array([float(r.num_df) for r in self.rows]), DIGITS)),
+            r_format(zapsmall(np.array([r.den_df for r in self.rows]), DIGITS)),
+            r_format(np.round(np.array([r.f_value for r in self.rows]), DIGITS - 1)),
+            format_pvalues([r.p_value for r in self.rows], DIGITS - 1),
         ]
         show_stars = any(r.p_value < 0.1 for r in self.rows)
         names = [r.term for r in self.rows]
@@ -103,7 +103,7 @@ class AnovaTable:
         )
         for i, row in enumerate(self.rows):
             cells = "".join(f" {col[i]:>{w}}" for col, w in zip(columns, widths, strict=True))
-            stars = f" {_stars(row.p_value):<3}" if show_stars else ""
+            stars = f" {significance_stars(row.p_value):<3}" if show_stars else ""
             lines.append(f"{row.term:<{name_width}}{cells}{stars}")
         if show_stars:
             lines += ["---", "Signif. codes:  0 ‘***’ 0.001 ‘**’ 0.01 ‘*’ 0.05 ‘.’ 0.1 ‘ ’ 1"]
@@ -114,7 +114,7 @@ class AnovaTable:
 DIGITS = 5
 
 
-def _stars(p: float) -> str:
+def significance_stars(p: float) -> str:
     if p != p:
         return ""
     for cut, mark in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
@@ -132,7 +132,7 @@ def _significant(value: float, digits: int) -> tuple[int, int]:
     return len(mantissa.replace(".", "").rstrip("0")) or 1, int(exponent)
 
 
-def _r_format(values: np.ndarray, digits: int = DIGITS) -> list[str]:
+def r_format(values: np.ndarray, digits: int = DIGITS) -> list[str]:
     """R's ``format(x, digits = )`` of a vector (``formatReal``): every value to at least
     ``digits`` significant digits with one number of decimals for all, or, where that is
     wider, scientific notation with one mantissa length for all."""
@@ -159,7 +159,7 @@ def _r_format(values: np.ndarray, digits: int = DIGITS) -> list[str]:
     return out
 
 
-def _format_pvalues(values: list[float], digits: int) -> list[str]:
+def format_pvalues(values: list[float], digits: int) -> list[str]:
     """R's ``format.pval(p, digits = , eps = .Machine$double.eps)``: the p-values from 1e-4
     up (1e-3 at one digit) formatted together, the smaller ones together, those below ε as
     ``<2e-16`` (its digits and spacing fitted to the others' width, as R does); NaN blank."""
@@ -172,7 +172,7 @@ def _format_pvalues(values: list[float], digits: int) -> list[str]:
     fixed = [i for i in rest if values[i] >= fixed_from]
     small = [i for i in rest if values[i] < fixed_from]
     for group in (fixed, small):
-        for i, text in zip(group, _r_format(np.array([values[i] for i in group]), digits),
+        for i, text in zip(group, r_format(np.array([values[i] for i in group]), digits),
                            strict=True):  # fmt: skip
             out[i] = text
     if zero:
@@ -184,13 +184,13 @@ def _format_pvalues(values: list[float], digits: int) -> list[str]:
             separator = "" if shown == 1 and width <= 6 else " "
         else:
             separator = "" if shown == 1 else " "
-        bound = _r_format(np.array([eps]), shown)[0]
+        bound = r_format(np.array([eps]), shown)[0]
         for i in zero:
             out[i] = f"<{separator}{bound}"
     return out
 
 
-def _zapsmall(x: np.ndarray, digits: int = 7) -> np.ndarray:
+def zapsmall(x: np.ndarray, digits: int = 7) -> np.ndarray:
     """R's ``zapsmall`` (R 4.2): ``round(x, digits − log10(max |x|))``, the decimals
     rounded to an integer: about ``digits`` significant digits of the largest entry."""
     finite = np.abs(x[np.isfinite(x)])
@@ -265,7 +265,7 @@ def contrasts_type3(design: DesignMatrices) -> dict[str, np.ndarray]:
     if X.shape[1] <= 1 or len(terms) <= 1:
         return contrasts_type1(design)
     full, full_names = full_term_coding(design)
-    L = _zapsmall((np.linalg.pinv(X) @ full).T)  # (columns of X_full, p)
+    L = zapsmall((np.linalg.pinv(X) @ full).T)  # (columns of X_full, p)
     columns = _term_columns(design)
     contained_in = _contains(design)
     order = sorted(range(len(terms)), key=lambda k: -len(terms[k]))  # stable: R's order()
@@ -276,7 +276,7 @@ def contrasts_type3(design: DesignMatrices) -> dict[str, np.ndarray]:
             x = L[:, containing]
             y = L[:, columns[label]]
             coefficients = np.linalg.lstsq(x, y, rcond=None)[0]
-            L[:, columns[label]] = _zapsmall(y - x @ coefficients)
+            L[:, columns[label]] = zapsmall(y - x @ coefficients)
     rows = {name: i for i, name in reversed(list(enumerate(full_names)))}
     try:
         L = L[[rows[name] for name in design.fixed_names]]

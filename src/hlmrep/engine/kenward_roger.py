@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hlmrep.engine.deviance import group_sums, relative_covariance_factor, theta_layout
+from hlmrep.engine.satterthwaite import TTestRow
 from hlmrep.errors import ModelSpecificationError
 
 if TYPE_CHECKING:
@@ -215,22 +216,7 @@ def kenward_roger(result: LmmResult) -> KenwardRogerAdjustment:
     )
 
 
-@dataclass(frozen=True)
-class KenwardRogerRow:
-    """One fixed effect as lmerTest's ``summary(fit, ddf = "Kenward-Roger")`` prints it."""
-
-    term: str
-    estimate: float
-    std_error: float
-    df: float
-    t_value: float
-    p_value: float
-
-    def to_dict(self) -> dict[str, object]:
-        return dict(self.__dict__)
-
-
-def kenward_roger_table(result: LmmResult) -> list[KenwardRogerRow]:
+def kenward_roger_table(result: LmmResult) -> list[TTestRow]:
     """Each fixed effect's KR-adjusted SE, df, t and p (lmerTest's ``contest1D``: the SE
     from Φ_A, the df from Φ and Φ_A's ingredients)."""
     from scipy.stats import t as student_t
@@ -245,5 +231,5 @@ def kenward_roger_table(result: LmmResult) -> list[KenwardRogerRow]:
         df = adjustment.df(L)
         t_value = float(beta[j]) / se
         p_value = float(2.0 * student_t.sf(abs(t_value), df))
-        out.append(KenwardRogerRow(name, float(beta[j]), se, df, t_value, p_value))
+        out.append(TTestRow(name, float(beta[j]), se, df, t_value, p_value))
     return out

@@ -40,7 +40,7 @@ from hlmrep.engine.specification import ModelSpecification, specify
 
 if TYPE_CHECKING:
     from hlmrep.engine.intervals import Intervals
-    from hlmrep.engine.satterthwaite import SatterthwaiteRow
+    from hlmrep.engine.satterthwaite import TTestRow
 
 
 @dataclass
@@ -306,7 +306,7 @@ class LmmResult:
 
         return pd.Series(robust_standard_errors(self), index=self.fixed_names, name="robust SE")
 
-    def satterthwaite(self) -> list[SatterthwaiteRow]:
+    def satterthwaite(self) -> list[TTestRow]:
         """lmerTest's fixed-effects table: Satterthwaite df, t value, p-value."""
         from hlmrep.engine.satterthwaite import satterthwaite
 

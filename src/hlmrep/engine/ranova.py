@@ -57,19 +57,19 @@ class RanovaTable:
         """The table as R prints it (``print.anova`` of lmerTest's table)."""
         from hlmrep.engine.f_tests import (
             DIGITS,
-            _format_pvalues,
-            _r_format,
-            _stars,
-            _zapsmall,
+            format_pvalues,
+            r_format,
+            significance_stars,
+            zapsmall,
         )
 
         def column(values: list[float | None]) -> list[str]:
             present = [v for v in values if v is not None]
-            texts = iter(_r_format(_zapsmall(np.array(present, dtype=float), DIGITS)))
+            texts = iter(r_format(zapsmall(np.array(present, dtype=float), DIGITS)))
             return ["" if v is None else next(texts) for v in values]
 
         p_values = [r.p_value for r in self.rows]
-        formatted = iter(_format_pvalues([p for p in p_values if p is not None], DIGITS - 1))
+        formatted = iter(format_pvalues([p for p in p_values if p is not None], DIGITS - 1))
         columns = [
             [str(r.npar) for r in self.rows],
             column([r.loglik for r in self.rows]),
@@ -97,7 +97,7 @@ class RanovaTable:
             cells = "".join(f" {col[i]:>{w}}" for col, w in zip(columns, widths, strict=True))
             stars = ""
             if show_stars:
-                stars = f" {_stars(row.p_value) if row.p_value is not None else '':<3}"
+                stars = f" {significance_stars(row.p_value) if row.p_value is not None else '':<3}"
             lines.append(f"{row.term:<{width}}{cells}{stars}")
         if show_stars:
             lines += ["---", "Signif. codes:  0 ‘***’ 0.001 ‘**’ 0.01 ‘*’ 0.05 ‘.’ 0.1 ‘ ’ 1"]

@@ -45,8 +45,9 @@ STEP_FLOOR = 0.1
 
 
 @dataclass(frozen=True)
-class SatterthwaiteRow:
-    """One fixed effect as lmerTest's ``summary()`` prints it."""
+class TTestRow:
+    """One fixed effect's t test as lmerTest's ``summary()`` prints it (Satterthwaite's or
+    Kenward-Roger's df)."""
 
     term: str
     estimate: float
@@ -175,7 +176,7 @@ def ingredients(result: LmmResult) -> SatterthwaiteIngredients:
     )
 
 
-def satterthwaite(result: LmmResult) -> list[SatterthwaiteRow]:
+def satterthwaite(result: LmmResult) -> list[TTestRow]:
     """Each fixed effect's Satterthwaite df, t value and p-value (lmerTest)."""
     from scipy.stats import t as student_t
 
@@ -189,5 +190,5 @@ def satterthwaite(result: LmmResult) -> list[SatterthwaiteRow]:
         se = math.sqrt(parts.vcov[j, j])
         t_value = beta[j] / se
         p_value = float(2.0 * student_t.sf(abs(t_value), df))
-        out.append(SatterthwaiteRow(name, float(beta[j]), se, float(df), float(t_value), p_value))
+        out.append(TTestRow(name, float(beta[j]), se, float(df), float(t_value), p_value))
     return out

@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from hlmrep.engine.kenward_roger import KenwardRogerRow
     from hlmrep.engine.model import LmmResult
-    from hlmrep.engine.satterthwaite import SatterthwaiteRow
+    from hlmrep.engine.satterthwaite import TTestRow
 
 
 def format_summary(result: LmmResult) -> str:
@@ -104,7 +103,7 @@ def format_kenward_roger(result: LmmResult) -> str:
     )
 
 
-def _format_df_table(rows: Sequence[SatterthwaiteRow | KenwardRogerRow], title: str) -> str:
+def _format_df_table(rows: Sequence[TTestRow], title: str) -> str:
     width = max(12, *(len(r.term) + 1 for r in rows))
     lines = [
         title,
