@@ -365,8 +365,10 @@ EXPECTED = {
     "engine/kernel.py": ENGINE | COMPILE,
     "engine/warmup.py": ENGINE | COMPILE,
     "engine/*": ENGINE,
-    # The F tests and ranova: the inference job's (and the command line's) alone.
-    "engine/f_tests.py": {"model_inference", "report"},
+    # The F tests: the inference job's, and the grading catalogue's (lmerTest's and
+    # lme4's F tables of each candidate), whose grades follow it. ranova: the inference
+    # job's (and the command line's) alone.
+    "engine/f_tests.py": {"model_inference", "report"} | GRADING,
     "engine/ranova.py": {"model_inference", "report"},
     # Restoring a fit from its record (and reading its criterion back): the bootstrap,
     # the cross-check, the comparisons and the inference; the fits themselves never restore.

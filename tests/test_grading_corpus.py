@@ -9,7 +9,8 @@ read``'s neutral form: each number must be read into its place (a fixed effect's
 beside its own standard error and df, a variance as the random effect's variance, the log
 likelihood as a fit statistic), equal to the printed value at its printed digits (half a
 unit in its last printed place); n and J as printed, or reported as not printed; the
-estimation as printed.  The corpus's own check (``shared/corpus/check_corpus.py``) only
+estimation as printed; an F table's every cell into its row and column, with the table's
+type and df method.  The corpus's own check (``shared/corpus/check_corpus.py``) only
 asks that each number appear somewhere in the JSON; this asks where.
 """
 
@@ -141,6 +142,8 @@ def _check_model(expected: dict[str, Any], block: dict[str, Any]) -> list[str]:
         named = {*block["groups"], *(effect["group"] for effect in block["random"])}
         if named != {expected["group"]}:
             wrong.append(f"grouping factor {expected['group']} (read {sorted(named)})")
+    if "df_method" in expected and block["df_method"] != DF_METHODS[expected["df_method"]]:
+        wrong.append(f"t tests' df {expected['df_method']} (read {block['df_method']})")
     method = str(expected.get("method", ""))
     for word in ("REML", "ML"):
         if method.split(" ")[0] == word and block["estimation"] != word:
@@ -151,13 +154,50 @@ def _check_model(expected: dict[str, Any], block: dict[str, Any]) -> list[str]:
     return wrong
 
 
+#: The manifest's words for a test's df method, and the neutral form's.
+DF_METHODS = {"Satterthwaite": "satterthwaite", "Kenward-Roger": "kenward_roger", "lme4": "lme4"}
+#: What a manifest entry of a fitted model records (an F table alone records none of it).
+FIT_KEYS = ("fixed", "random", "residual", "fit", "models")
+
+
+def _check_f_tests(expected: dict[str, Any], blocks: list[dict[str, Any]]) -> list[str]:
+    """An F table of the expected type and method whose every printed cell is read into
+    its row and column, at its printed digits (a bound ``<.001`` as a bound)."""
+    tables = [
+        block
+        for block in blocks
+        if block["kind"] == "F tests"
+        and block["method"] == DF_METHODS[expected["method"]]
+        and (expected["type"] is None or block["type"] == expected["type"])
+    ]
+    if not tables:
+        return [f"no {expected['method']} F table of type {expected['type']}"]
+    problems = []
+    for table in tables:
+        rows = {row["model"]: row["values"] for row in table["rows"]}
+        wrong = []
+        for term, cells in expected["rows"].items():
+            for column, text in cells.items():
+                number = rows.get(term, {}).get(column)
+                bound = "<" if text.startswith("<") else ""
+                if not _same(text.lstrip("<"), number) or (number or {}).get("bound", "") != bound:
+                    wrong.append(f"F test {term} {column} {text} (read {number})")
+        if len(rows) != len(expected["rows"]):
+            wrong.append(f"{len(rows)} F tests read of {len(expected['rows'])}")
+        problems.append(wrong)
+    return min(problems, key=len)
+
+
 @pytest.mark.parametrize("name", sorted(MANIFEST))
 def test_a_real_printout_reads_to_its_manifest(name: str) -> None:
     form = neutral_form(read(CORPUS / name))
     summaries = [block for block in form["blocks"] if block["kind"] == "summary"]
-    models = _models(MANIFEST[name])
+    entry = MANIFEST[name]
+    models = _models(entry) if any(key in entry for key in FIT_KEYS) else []
     assert len(summaries) >= len(models), f"{len(summaries)} fits read of {len(models)}"
     wrong: list[str] = []
+    if "f_tests" in entry:
+        wrong += _check_f_tests(entry["f_tests"], form["blocks"])
     for expected in models:
         # a file's fits are in its order; each expected fit must be one read
         problems = [_check_model(expected, block) for block in summaries]

@@ -1,5 +1,6 @@
 """The R packages today's courses hand in (make_packages.R): glmmTMB, afex, blme, lmerTest's
-F tables, emmeans, and ``print()`` of an lmer fit.
+Kenward-Roger summaries and F tables (types I, II, III; Satterthwaite and KR), lme4's own
+``anova()`` of a fit, emmeans, and ``print()`` of an lmer fit.
 
 tests/fixtures/grading/packages holds one file per student, written by
 tests/fixtures/grading/make_packages.R with Debian's R packages; nothing is edited by hand.
@@ -83,7 +84,11 @@ def test_afex_s_sum_to_zero_contrasts_are_model4_in_another_parametrisation(
     their = model["their_model"]
     assert "in another parametrisation" in their["in_words"]
     assert any("sum-to-zero contrasts" in note for note in their["parametrisation"])
-    assert any("afex mixed()'s F table: read, not graded" in n for n in grade["not_graded"])
+    tables = [m for m in grade["models"] if m["kind"] == "F tests"]
+    assert len(tables) == 2  # mixed()'s table, printed at the call and again
+    for table in tables:
+        _graded_whole(table, "model4")
+        assert table["label"].startswith("afex's mixed()") and len(table["numbers"]) == 20
 
 
 def test_blme_s_prior_is_named_as_the_estimator_not_a_specification_error(
@@ -118,18 +123,93 @@ def test_print_of_an_lmer_fit_grades_its_estimates(grading_catalogue, hsb_table)
 @pytest.mark.parametrize(
     ("name", "said"),
     [
-        ("fiona_anova_f.txt", "anova() of one model (F tests): read, not graded (hlmrep's engine"),
         ("emil_emmeans.txt", "emmeans (estimated marginal means): read, not graded"),
     ],
 )
 def test_a_file_of_tables_that_are_not_graded_says_what_they_are(name: str, said: str):
-    """lmerTest's F tables (Satterthwaite and Kenward-Roger) and emmeans are recognised and
-    named, with why they are not graded; never "no mixed-model output found"."""
+    """emmeans is recognised and named, with why it is not graded; never "no mixed-model
+    output found"."""
     with pytest.raises(SubmissionError) as raised:
         read(PACKAGES / name)
     message = str(raised.value)
     assert "nothing to grade" in message and said in message
     assert "no mixed-model output found" not in message
+
+
+#: Each F table of the packages' files: (file, its label's start, cells graded).
+F_TABLES = [
+    ("fiona_anova_f.txt", "lmerTest's anova() at line 2: type III F tests, Satterthwaite's", 30),
+    ("fiona_anova_f.txt", "lmerTest's anova() at line 13: type III F tests, Kenward-Roger's", 30),
+    ("kenji_kr_tables.txt", "lmerTest's anova() at line 40: type I F tests, Satterthwaite's", 30),
+    ("kenji_kr_tables.txt", "lmerTest's anova() at line 51: type II F tests, Kenward-Roger's", 30),
+    ("kenji_kr_tables.txt", "lme4's anova() of one fit at line 62: type I F tests, sequential", 20),
+    ("anke_afex_kr.txt", "afex's mixed() at line 5: type III F tests, Kenward-Roger's", 20),
+]
+
+
+@pytest.mark.parametrize(("name", "label", "count"), F_TABLES)
+def test_f_tables_are_graded_cell_by_cell(grading_catalogue, hsb_table, name, label, count):
+    """lmerTest's anova() of model4 (types I, II and III; Satterthwaite's and KR's df), lme4's
+    own sequential table and afex's KR table: every cell (Sum Sq, Mean Sq, NumDF, DenDF, F,
+    p; lme4's without df and p) is graded against our tests of model4 and replicates (lme4
+    stops short of the optimum: its df and F within LME4_TEST_TOLERANCE, said "rounding")."""
+    grade = grade_file(PACKAGES / name, grading_catalogue, table=hsb_table)
+    (table,) = [m for m in grade["models"] if m["label"].startswith(label)]
+    assert table["kind"] == "F tests" and table["diagnosis"] is None
+    _graded_whole(table, "model4")
+    assert len(table["numbers"]) == count
+    assert not [n for n in grade["not_graded"] if "F tests" in n or "F table" in n]
+
+
+def test_kenward_roger_summary_grades_its_adjusted_standard_errors_and_df(
+    grading_catalogue, hsb_table
+):
+    """lmerTest's summary(m4, ddf = "Kenward-Roger") prints KR's adjusted SEs (0.1560 for
+    cses, model-based 0.1556) and df: graded as KR's, each against our Kenward-Roger of
+    model4; the model-based SEs it does not print are not counted as left out."""
+    grade = grade_file(PACKAGES / "kenji_kr_tables.txt", grading_catalogue, table=hsb_table)
+    (summary,) = _summaries(grade)
+    _graded_whole(summary, "model4")
+    numbers = {n["id"]: n for n in summary["numbers"]}
+    assert numbers["fixed.cses.kr_se"]["submitted"] == "0.1560"
+    assert numbers["fixed.cses.kr_df"]["submitted"] == "138.2964"
+    assert numbers["fixed.cses:meanses.kr_p"]["submitted"] == "0.000669"
+    assert "fixed.cses.se" not in numbers and "fixed.cses.df" not in numbers
+    assert summary["missing"] == []
+
+
+def test_satterthwaite_df_and_p_values_of_a_summary_are_graded(grading_catalogue, hsb_table):
+    """lmerTest's default summary: its df and Pr(>|t|) columns are Satterthwaite's, graded
+    (afex's sum-to-zero fit: against model4 fitted in that parametrisation)."""
+    grade = grade_file(PACKAGES / "alma_afex.txt", grading_catalogue, table=hsb_table)
+    (summary,) = _summaries(grade)
+    numbers = {n["id"]: n for n in summary["numbers"]}
+    df = [q for q in numbers if q.endswith(".df")]
+    p_values = [q for q in numbers if q.endswith(".p")]
+    assert len(df) == len(p_values) == 6
+    assert numbers["fixed.meanses.df"]["submitted"] == "150.9859"
+    assert {numbers[q]["verdict"] for q in df + p_values} <= {"exact", "rounding"}
+
+
+@pytest.mark.parametrize(
+    ("name", "label", "mistake"),
+    [
+        ("ugo_uncentred_kr.txt", "summary() at line 21", "ses_uncentred"),
+        ("ugo_uncentred_kr.txt", "lmerTest's anova() at line 62", "ses_uncentred"),
+        ("mona_ml_f_tests.txt", "lmerTest's anova() at line 20", "ml_instead_of_reml"),
+    ],
+)
+def test_f_tests_and_kr_summaries_of_a_mistake_name_the_mistake(
+    grading_catalogue, hsb_table, name, label, mistake
+):
+    """model4 with SES uncentred (a KR summary and its KR F table) and model4 fitted by ML
+    (its F table alone, which says nothing of the estimation): the tests are that
+    mistake's, and the grade names it."""
+    grade = grade_file(PACKAGES / name, grading_catalogue, table=hsb_table)
+    (block,) = [m for m in grade["models"] if m["label"].startswith(label)]
+    assert block["target"] == "model4"
+    assert block["diagnosis"]["id"] == mistake
+    assert any(n["verdict"] in ("minor", "major") for n in block["numbers"])
 
 
 @pytest.mark.parametrize(
@@ -210,7 +290,7 @@ def test_knitted_homework_in_word_odt_html_and_markdown_is_graded_with_its_kable
     grade = grade_file(PACKAGES / name, grading_catalogue, table=hsb_table)
     summary, table = grade["models"]
     _graded_whole(summary, "model3")
-    assert len(summary["numbers"]) == 21
+    assert len(summary["numbers"]) == 25  # 21, and lmerTest's Satterthwaite df and p
     assert table["label"].startswith("table of fixed effects")
     _graded_whole(table, "model3")
     assert {n["id"] for n in table["numbers"]} == {
@@ -259,3 +339,30 @@ def test_fresh_output_of_the_packages_script_reads_the_same(hsb, tmp_path: Path)
         assert [type(b).__name__ for b in fresh.blocks] == [
             type(b).__name__ for b in committed.blocks
         ], path.name
+
+
+def test_an_f_table_longer_than_any_model_s_is_refused_whole(tmp_path: Path):
+    """A table of more rows than a reader keeps (a hostile or runaway file) is named and
+    not read, never read in part; an lm() fit's anova (a ``Residuals`` row) is no mixed
+    model's F table."""
+    text = (PACKAGES / "fiona_anova_f.txt").read_text().splitlines()
+    row = text[3]  # cses's row of the Satterthwaite table
+    many = [*text[:3], *(row.replace("cses", f"x{k}", 1) for k in range(40)), *text[8:11]]
+    path = tmp_path / "many.txt"
+    path.write_text("\n".join(many) + "\n")
+    parsed = read(path).parsed
+    assert parsed is not None
+    (table,) = parsed.blocks
+    assert table.unread
+    assert any("an F table of more than 20 rows" in p for p in parsed.problems)
+    assert any("not read whole" in p and "not graded" in p for p in parsed.problems)
+    lm = tmp_path / "lm.txt"
+    lm.write_text(
+        "Analysis of Variance Table\n\nResponse: mathach\n"
+        "            Df Sum Sq Mean Sq F value    Pr(>F)    \n"
+        "ses         1  35875   35875  872.23 < 2.2e-16 ***\n"
+        "Residuals 7183 295436      41                      \n"
+    )
+    with pytest.raises(SubmissionError) as refused:
+        read(lm)
+    assert "read, not graded (not F tests of a mixed model's terms" in str(refused.value)

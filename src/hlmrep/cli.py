@@ -357,8 +357,8 @@ def build_parser(with_jobs_listing: bool = False) -> argparse.ArgumentParser:
     fit.add_argument(
         "--anova",
         type=int,
-        choices=[1, 3],
-        help="F tests of the fixed terms, type 1 (sequential) or 3, as lmerTest's anova(), "
+        choices=[1, 2, 3],
+        help="F tests of the fixed terms, type 1 (sequential), 2 or 3, as lmerTest's anova(), "
         "with --df's degrees of freedom (default satterthwaite)",
     )
     fit.set_defaults(run=_fit)

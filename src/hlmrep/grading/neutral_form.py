@@ -25,6 +25,7 @@ from hlmrep.files import write_atomically
 from hlmrep.grading.printout import (
     Anova,
     Coefficients,
+    FTests,
     Intervals,
     Printed,
     Reported,
@@ -105,6 +106,7 @@ def _summary(block: Summary, lines: _Lines, end: int) -> dict[str, Any]:
         "program": block.program,
         "program_title": program.title if program else block.program,
         "estimation": block.estimation,
+        "df_method": block.df_method or None,
         "formula": block.formula,
         "n_obs": block.n_obs,
         "groups": dict(block.groups),
@@ -191,6 +193,27 @@ def _anova(block: Anova, lines: _Lines, end: int) -> dict[str, Any]:
     }
 
 
+def _f_tests(block: FTests, lines: _Lines, end: int) -> dict[str, Any]:
+    return {
+        "kind": "F tests",
+        "line": block.line,
+        "printed_by": block.printed_by,
+        "type": block.type,
+        "method": block.method,
+        "rows": [
+            {
+                "model": row.term,
+                "values": {
+                    name: _number(value, lines.find(value, block.line, end, row.term))
+                    for name, value in row.values.items()
+                },
+            }
+            for row in block.rows
+        ],
+        "unread": list(block.unread),
+    }
+
+
 def _intervals(block: Intervals, lines: _Lines, end: int) -> dict[str, Any]:
     return {
         "kind": "confint",
@@ -249,6 +272,8 @@ def neutral_form(submission: Submission) -> dict[str, Any]:
             out["blocks"].append(_summary(block, lines, end))
         elif isinstance(block, Anova):
             out["blocks"].append(_anova(block, lines, end))
+        elif isinstance(block, FTests):
+            out["blocks"].append(_f_tests(block, lines, end))
         elif isinstance(block, Intervals):
             out["blocks"].append(_intervals(block, lines, end))
         elif isinstance(block, Reported):
@@ -258,6 +283,14 @@ def neutral_form(submission: Submission) -> dict[str, Any]:
     out["problems"] = list(parsed.problems)
     out["not_graded"] = list(parsed.not_graded)
     return out
+
+
+#: An F table's denominator-df method, as a person names it.
+_F_METHOD_WORDS = {
+    "satterthwaite": "Satterthwaite's df",
+    "kenward_roger": "Kenward-Roger's df",
+    "lme4": "lme4's sequential table, no df",
+}
 
 
 def _show(number: dict[str, Any] | None) -> str:
@@ -280,7 +313,12 @@ def describe(form: dict[str, Any]) -> str:
             out += [
                 "",
                 f"line {block['line']}: a fitted model, {block['program_title']}, "
-                f"{block['estimation']}",
+                f"{block['estimation']}"
+                + (
+                    f", t tests with {_F_METHOD_WORDS[block['df_method']]}"
+                    if block["df_method"]
+                    else ""
+                ),
                 f"  formula: {block['formula'] or '-'}",
                 f"  observations: {block['n_obs'] if block['n_obs'] is not None else '-'}; "
                 f"groups: {groups}",
@@ -321,6 +359,11 @@ def describe(form: dict[str, Any]) -> str:
                 out.append(f"  not in the printout: {', '.join(block['not_read'])}")
         else:
             out += ["", f"line {block['line']}: {block['kind']}"]
+            if block["kind"] == "F tests":
+                out[-1] += (
+                    f" ({block['printed_by']}: type {block['type']}, "
+                    f"{_F_METHOD_WORDS[block['method']]})"
+                )
             for row in block.get("rows", []):
                 if "values" in row:
                     cells = ", ".join(f"{k} {_show(v)}" for k, v in row["values"].items())

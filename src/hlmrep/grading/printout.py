@@ -11,6 +11,8 @@ and what was read but is not graded.  The blocks are
   correlations), the residual, the criterion or log-likelihood, AIC and BIC, and the
   program's own notes (``converged``);
 - :class:`Anova`: likelihood-ratio tests of nested models, row by row;
+- :class:`FTests`: F tests of one fit's fixed terms (lmerTest's and lme4's ``anova()`` of
+  one model, afex's ``mixed()``), with their type and denominator-df method;
 - :class:`Intervals`: confidence intervals with their method and level;
 - :class:`Coefficients`: fixed-effect estimates alone;
 
@@ -197,6 +199,39 @@ class Summary:
     truncated: bool = False
     #: its last line (1-based), where the reader knows it; 0: up to the next block
     end: int = 0
+    #: the t tests' df as lmerTest's title names them: "satterthwaite", "kenward_roger" (its
+    #: standard errors are then Kenward-Roger's adjusted ones), "" where no df are printed
+    #: or their method is not said
+    df_method: str = ""
+
+
+#: An F table's columns, by the names the quantity ids give them.
+F_COLUMNS = ("sum_sq", "mean_sq", "num_df", "den_df", "F", "p")
+
+
+@dataclass
+class FTestRow:
+    term: str
+    values: dict[str, Printed]  # F_COLUMNS, those printed
+
+
+@dataclass
+class FTests:
+    """One printed table of F tests of a fit's fixed terms.
+
+    ``type``: "I", "II" or "III" (the hypotheses); ``method``: "satterthwaite" or
+    "kenward_roger" (the denominator df), or "lme4" for lme4's own sequential table,
+    which prints no df and no p-value."""
+
+    line: int
+    type: str
+    method: str
+    #: what printed it, as a person names it ("lmerTest's anova()", "afex's mixed()")
+    printed_by: str = "lmerTest's anova()"
+    rows: list[FTestRow] = field(default_factory=list)
+    unread: list[str] = field(default_factory=list)
+    #: its last line (1-based), where the reader knows it; 0: up to the next block
+    end: int = 0
 
 
 @dataclass
@@ -276,7 +311,7 @@ class Parsed:
     """Every block found, in the order of the text, what could not be read, by line, and
     what was recognised but is not graded."""
 
-    blocks: list[Summary | Anova | Intervals | Coefficients | Reported]
+    blocks: list[Summary | Anova | FTests | Intervals | Coefficients | Reported]
     problems: list[str]
     not_graded: list[str] = field(default_factory=list)
 
@@ -293,7 +328,10 @@ VARIANCES_ONLY: tuple[str, ...] = (
 
 
 def add_block(
-    parsed: Parsed, block: Summary | Anova | Intervals | Coefficients, what: str, end: int = 0
+    parsed: Parsed,
+    block: Summary | Anova | FTests | Intervals | Coefficients,
+    what: str,
+    end: int = 0,
 ) -> None:
     """A block read whole is graded; one with unread rows is named and not graded (a
     block is graded whole or not at all).  ``end`` is the index of the line after it

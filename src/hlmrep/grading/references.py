@@ -378,6 +378,29 @@ def load() -> References:
     return References(models, lrts, mistakes, tuple(grading["assignment"]))
 
 
+def f_test_id(type_: str, method: str, term: str, column: str) -> str:
+    """The quantity id of one cell of an F table: ``anova.III.satterthwaite.cses.F``
+    (type I, II or III; satterthwaite, kenward_roger or lme4; a column of
+    :data:`~hlmrep.grading.printout.F_COLUMNS`)."""
+    return f"anova.{type_}.{method}.{term}.{column}"
+
+
+#: An F table's columns and methods in words (:func:`.matching.f_test_id`).
+F_COLUMN_WORDS = {
+    "sum_sq": "Sum Sq",
+    "mean_sq": "Mean Sq",
+    "num_df": "NumDF",
+    "den_df": "DenDF",
+    "F": "F value",
+    "p": "p-value",
+}
+F_METHOD_WORDS = {
+    "satterthwaite": "Satterthwaite",
+    "kenward_roger": "Kenward-Roger",
+    "lme4": "lme4's sequential",
+}
+
+
 def describe_quantity(qid: str) -> str:
     """A quantity id in words: ``fixed.cses.se`` -> ``fixed effect cses: standard error``."""
     parts = qid.split(".")
@@ -387,7 +410,17 @@ def describe_quantity(qid: str) -> str:
         "robust_se": "robust standard error",
         "t": "t value",
         "sd": "SD",
+        "df": "Satterthwaite df",
+        "p": "p-value (Satterthwaite)",
+        "kr_se": "Kenward-Roger standard error",
+        "kr_t": "t value (Kenward-Roger)",
+        "kr_df": "Kenward-Roger df",
+        "kr_p": "p-value (Kenward-Roger)",
     }
+    if parts[0] == "anova" and len(parts) >= 5:
+        term, column = ".".join(parts[3:-1]), parts[-1]
+        method = F_METHOD_WORDS.get(parts[2], parts[2])
+        return f"F test of {term} (type {parts[1]}, {method}): {F_COLUMN_WORDS.get(column, column)}"
     if parts[0] == "fixed":
         return f"fixed effect {'.'.join(parts[1:-1])}: {words.get(parts[-1], parts[-1])}"
     if parts[0] == "random" and parts[1] in ("corr", "cov"):

@@ -486,19 +486,23 @@ def _fit_coded(
         return fit(text, _table(rows, formula, roles, codings, variant, ses_columns), reml=reml)
 
     robust = bool(summary.robust_se)  # printed (HLM): computed too
+    # lmerTest's df and p (Satterthwaite's or KR's): computed too
+    tests = frozenset({summary.df_method} if summary.df_method else ())
 
     def refit(variant: Variant, reml: bool) -> dict[str, float]:
         result = fit_variant(variant, reml)
-        values: dict[str, float] = result_numbers(result, rename, robust)["values"]
+        values: dict[str, float] = result_numbers(result, rename, robust, tests)["values"]
         return values
 
     def attempt(variant: Variant) -> TheirModel:
         result = fit_variant(variant, summary.estimation == "REML")
-        model = compare(variant, result_numbers(result, rename, robust), "optimum")
+        model = compare(variant, result_numbers(result, rename, robust, tests), "optimum")
         if model.unreproduced and summary.program == "lme4":
             stopped = result.lme4_default_run()
             if stopped.criterion > result.criterion + 1e-6:
-                other = compare(variant, result_numbers(stopped, rename), "lme4 default")
+                other = compare(
+                    variant, result_numbers(stopped, rename, False, tests), "lme4 default"
+                )
                 if len(other.unreproduced) < len(model.unreproduced):
                     other.optimum_criterion = result.criterion
                     return other
@@ -791,16 +795,12 @@ def _spec(formula: Any, roles: Mapping[str, str], estimation: str) -> ModelSpec:
 
 def _printed_numbers(summary: Summary, names: Mapping[str, str]) -> dict[str, Printed]:
     """A printed summary's numbers under quantity ids, its terms named by ``names``."""
-    from hlmrep.grading.matching import common_numbers
+    from hlmrep.grading.matching import common_numbers, fixed_numbers
 
     numbers: dict[str, Printed] = {}
     for term in summary.fixed:
         name = names.get(term.term, term.term)
-        numbers[f"fixed.{name}.estimate"] = term.estimate
-        if term.std_error is not None:
-            numbers[f"fixed.{name}.se"] = term.std_error
-        if term.t_value is not None:
-            numbers[f"fixed.{name}.t"] = term.t_value
+        fixed_numbers(summary, term, name, numbers)
         if term.term in summary.robust_se:
             numbers[f"fixed.{name}.robust_se"] = summary.robust_se[term.term]
     random_names = {"(Intercept)": "(Intercept)", **names}

@@ -20,6 +20,8 @@ class Candidate(TypedDict):
     formula: NotRequired[str]
     estimation: NotRequired[str]
     fixed_terms: NotRequired[list[str]]
+    #: the fixed terms an F table tests (``sector`` for ``sectorCatholic``), in order
+    tested_terms: NotRequired[list[str]]
     random_groups: NotRequired[list[Any]]
     n_obs: NotRequired[int]
     n_groups: NotRequired[int]

@@ -49,7 +49,7 @@ class Matched(TypedDict):
     differences: list[Any]
 
 
-BlockKind = Literal["summary", "answer sheet", "anova", "fixef", "confint"]
+BlockKind = Literal["summary", "answer sheet", "anova", "F tests", "fixef", "confint"]
 
 
 class ModelGrade(TypedDict):

@@ -1,6 +1,6 @@
 """R's printed mixed-model output read into the neutral form (:mod:`.printout`): lme4's and
 lmerTest's ``summary()``, ``anova()`` and ``ranova()``, nlme's ``summary(lme)``,
-``confint()`` and ``fixef()``.
+``confint()``, ``fixef()`` and the F tables of one fit (lmerTest's, lme4's, afex's).
 
 A building block for grading others' replications: a student's pasted output is
 untrusted text, so it is read by line patterns into numbers and names, nothing else, and
@@ -18,7 +18,13 @@ blocks in one text, in any order, whatever the variable and data names:
   effects (groups, names, variances, SDs, correlations), the residual variance, the numbers
   of observations and groups, the fixed effects (estimate, standard error, t value;
   lmerTest's df and p, in every form R prints a p-value: ``<2e-16``, ``< 2e-16``,
-  ``9.74e-05``, ``0.000652``, with stars or without);
+  ``9.74e-05``, ``0.000652``, with stars or without; the df's method from the title,
+  Satterthwaite's or Kenward-Roger's, whose SEs are then KR's adjusted ones);
+- ``anova(m)`` of one fit: lmerTest's type I, II or III table with Satterthwaite's or
+  Kenward-Roger's df (Sum Sq, Mean Sq, NumDF, DenDF, F, p; lmerTest 2's heading too, a
+  table split at the console's width merged by term), lme4's own sequential table (npar,
+  Sum Sq, Mean Sq, F) and afex ``mixed()``'s (its ``1, 143.59`` df cell; S and KR
+  methods); an lm() fit's table is not one;
 - ``anova(m1, m2, ...)``: the models and their formulas, each row's npar, AIC, BIC,
   logLik, deviance (or ``-2*log(L)``), Chisq, Df, p, and whether R said it refitted by ML;
 - lmerTest's ``ranova(m)``: each random term's deletion, read as the likelihood-ratio test
@@ -42,7 +48,7 @@ table, the next block's header), so prose, code and R's decorations (``---``, ``
 codes``, code fences) around and between blocks are neither read nor reported.  A row
 inside a table that cannot be read makes its whole block unread (:attr:`Summary.unread`):
 a block is graded whole or not at all.  Printouts that are recognised but that no
-reference prints (lmerTest's ``anova()`` of one model, ``drop1``, ``VarCorr``) are listed
+reference prints (``drop1``, ``VarCorr``, an lm() fit's ``anova()``) are listed
 as read and not graded (:attr:`Parsed.not_graded`).  ``confint()`` matrices (with their
 method, from R's message or the pasted call) and ``fixef()``'s named vector are read as
 blocks of their own.  A console narrower than a table (or ``sink()``) splits it into
@@ -54,11 +60,15 @@ from __future__ import annotations
 import math
 import re
 
+from hlmrep.grading.matching import P_VALUE_RELATIVE, TEST_SUFFIXES, TESTS_RELATIVE
 from hlmrep.grading.printout import (
+    F_COLUMNS,
     Anova,
     AnovaRow,
     Coefficients,
     FixedTerm,
+    FTestRow,
+    FTests,
     IntervalRow,
     Intervals,
     Parsed,
@@ -121,7 +131,7 @@ _SUMMARY_TRAILERS = (
 
 
 #: A console's prompt: the command typed after it, never R's output.
-_PROMPT = re.compile(r"^\s*> ")
+_PROMPT = re.compile(r"^\s*> (?!##|#>)")  # "> ## ": knitr's output in a Markdown quote
 
 
 def _commands(text: str) -> frozenset[int]:
@@ -187,14 +197,18 @@ def _block_starts(line: str) -> bool:
 
 
 _NO_REFERENCE = "no reference prints it"
-_NO_F_TESTS = "hlmrep's engine has no F tests yet, so there is nothing to grade them against"
+_NOT_F_TESTS_OF_A_FIT = (
+    "not F tests of a mixed model's terms as lmerTest, lme4 or afex print them (an lm() "
+    "fit's table, or another method)"
+)
 #: Printouts recognised by their first line that are not graded: (start, what, why).
+_F_TABLE = "anova() of one model (F tests)"
 _NOT_GRADED = (
-    ("Type III Analysis of Variance Table", "anova() of one model (F tests)", _NO_F_TESTS),
-    ("Type II Analysis of Variance Table", "anova() of one model (F tests)", _NO_F_TESTS),
-    ("Type I Analysis of Variance Table", "anova() of one model (F tests)", _NO_F_TESTS),
-    ("Analysis of Variance Table", "anova() of one model (F tests)", _NO_F_TESTS),
-    ("Mixed Model Anova Table", "afex mixed()'s F table", _NO_F_TESTS),
+    ("Type III Analysis of Variance Table", _F_TABLE, _NOT_F_TESTS_OF_A_FIT),
+    ("Type II Analysis of Variance Table", _F_TABLE, _NOT_F_TESTS_OF_A_FIT),
+    ("Type I Analysis of Variance Table", _F_TABLE, _NOT_F_TESTS_OF_A_FIT),
+    ("Analysis of Variance Table", _F_TABLE, _NOT_F_TESTS_OF_A_FIT),
+    ("Mixed Model Anova Table", "afex mixed()'s F table", _NOT_F_TESTS_OF_A_FIT),
     ("Single term deletions", "drop1()", _NO_REFERENCE),
 )
 _EMMEANS = (
@@ -275,6 +289,12 @@ def parse(text: str) -> Parsed:
             intervals, index = _intervals(lines, index)
             add_block(parsed, intervals, "confint()", index)
             continue
+        if _is_f_table_start(text_):
+            table, end = _f_tests(lines, index)
+            if table is not None:
+                add_block(parsed, table, table.printed_by, end)
+                index = end
+                continue
         recognised = _recognised(text_)
         if recognised is not None:
             what, why = recognised
@@ -387,6 +407,7 @@ def _summary(
         index = start
     else:
         summary = Summary(line=start + 1, estimation="REML" if "by REML" in first else "ML")
+        summary.df_method = _t_test_method(" ".join(lines[start : start + 2]))
         index = start + 1
         if "blmerMod" in first:  # blme's blmer: lme4's layout under its priors' lines
             summary.program = BLME.name
@@ -906,6 +927,227 @@ def _anova(lines: list[str], start: int, refit: bool) -> tuple[Anova, int]:
     return anova, index
 
 
+#: lmerTest's and lme4's F tables' headings: lmerTest 3 ("Type III Analysis of Variance
+#: Table with Satterthwaite's method"), lmerTest 2 ("Analysis of Variance Table of type III
+#: with Satterthwaite"), lme4's own ("Analysis of Variance Table") and afex's ("Mixed Model
+#: Anova Table (Type 3 tests, KR-method)").
+_F_HEADING = re.compile(
+    r"(?:Type (?P<roman>I{1,3}) Analysis of Variance Table"
+    r"(?: with (?P<method>Satterthwaite|Kenward-Roger)'s method)?"
+    r"|Analysis of Variance Table of type (?P<type2>I{1,3}|[123])\s+with\s+"
+    r"(?P<method2>Satterthwaite|Kenward-Roger)"
+    r"|Analysis of Variance Table"
+    r"|Mixed Model Anova Table \(Type (?P<afex_type>[123]) tests, (?P<afex_method>\w+)-method\))"
+    r"\s*$"
+)
+_METHODS = {
+    "Satterthwaite": "satterthwaite",
+    "Kenward-Roger": "kenward_roger",
+    "S": "satterthwaite",
+    "KR": "kenward_roger",
+}
+_ROMAN = {"1": "I", "2": "II", "3": "III", "I": "I", "II": "II", "III": "III"}
+#: The F tables' column headings and the quantity ids' names of them (lme4's ``npar``, an
+#: older lme4's ``Df``, lmerTest 2's ``F.value``).
+_F_COLUMNS = (
+    ("Sum Sq", "sum_sq"),
+    ("Mean Sq", "mean_sq"),
+    ("NumDF", "num_df"),
+    ("DenDF", "den_df"),
+    ("F value", "F"),
+    ("F.value", "F"),
+    ("Pr(>F)", "p"),
+    ("npar", "num_df"),
+    ("Df", "num_df"),
+)
+#: What each kind of table prints, in its order.
+_F_LAYOUTS = {
+    "lmerTest": F_COLUMNS,
+    "lme4": ("num_df", "sum_sq", "mean_sq", "F"),
+}
+
+
+def _is_f_table_start(text: str) -> bool:
+    return text.startswith(("Type I", "Analysis of Variance Table", "Mixed Model Anova Table"))
+
+
+def _t_test_method(title: str) -> str:
+    """The t tests' df method lmerTest's summary title names (its title may wrap)."""
+    if "Kenward-Roger" in title:
+        return "kenward_roger"
+    if "Satterthwaite" in title:
+        return "satterthwaite"
+    return ""
+
+
+def _f_header(text: str) -> list[str]:
+    found = []
+    rest = text
+    for heading, column in _F_COLUMNS:
+        at = rest.find(heading)
+        if at >= 0 and (heading != "Df" or rest.split().count("Df")):
+            found.append((at, column))
+            rest = rest[:at] + " " * len(heading) + rest[at + len(heading) :]
+    leftover = rest.split()
+    return [column for _, column in sorted(found)] if not leftover else []
+
+
+def _f_tests(lines: list[str], start: int) -> tuple[FTests | None, int]:
+    """A table of F tests of one fit's terms from its heading at ``lines[start]`` (see
+    :data:`_F_HEADING`); None (and where reading stopped) for what is not one: an lm()
+    fit's ``Analysis of Variance Table`` (a ``Response:`` line, a ``Residuals`` row),
+    afex's likelihood-ratio or bootstrap tables, an ``anova()`` of several fits."""
+    heading = _F_HEADING.match(lines[start].strip())
+    if heading is None:
+        return None, start
+    if heading.group("afex_type"):
+        return _afex_f_tests(lines, start, heading)
+    roman = heading.group("roman") or heading.group("type2")
+    method = heading.group("method") or heading.group("method2")
+    if roman and not method:
+        return None, start  # lmerTest's table of an lm() fit, or a method it does not name
+    table = FTests(
+        line=start + 1,
+        type=_ROMAN[roman] if roman else "I",
+        method=_METHODS[method] if method else "lme4",
+        printed_by="lmerTest's anova()" if method else "lme4's anova() of one fit",
+    )
+    layout = _F_LAYOUTS["lmerTest" if method else "lme4"]
+    index = start + 1
+    header: list[str] = []
+    pending: dict[str, dict[str, Printed]] = {}
+    order: list[str] = []
+    while index < len(lines):
+        text = lines[index].strip()
+        tokens = text.split()
+        if index > start + 1 and _block_starts(lines[index]):
+            break
+        if not text:
+            if pending and set(layout) <= {c for cells in pending.values() for c in cells}:
+                break  # every column read: the table has ended
+            index += 1
+            continue
+        if text.startswith(("approximation for degrees", "Response:")):
+            if text.startswith("Response:"):
+                return None, start  # lm()'s anova: not a mixed model
+            index += 1
+            continue
+        if text == "---" or text.startswith("Signif.") or text.startswith("0 ‘***’"):
+            index += 1
+            if pending:
+                break
+            continue
+        columns = _f_header(text)
+        if columns:
+            header = columns
+            index += 1
+            continue
+        if not header or not _is_row(tokens):
+            break  # prose, code, a fence after the table
+        index += 1
+        split = _values_start(tokens)  # a term may have spaces: scale(x, scale = TRUE)
+        name = " ".join(tokens[:split])
+        if name == "Residuals":
+            return None, start
+        values, bound = split_bound(tokens[split:])
+        if len(values) != len(header) or not all(is_number(v) for v in values):
+            table.unread.append(
+                f"line {index}: F test not read (expected a term and {len(header)} numbers): "
+                f"{text[:80]!r}"
+            )
+            continue
+        if name not in order and len(order) >= MAX_TABLE_ROWS["anova"]:
+            table.unread.append(
+                f"line {start + 1}: an F table of more than {MAX_TABLE_ROWS['anova']} rows"
+            )
+            break
+        cells = pending.setdefault(name, {})
+        if name not in order:
+            order.append(name)
+        for column, value in zip(header, values, strict=True):
+            cells[column] = printed(value)
+        if bound:
+            cells[header[-1]] = printed(values[-1], bound)
+    table.rows = [FTestRow(name, pending[name]) for name in order]
+    missing = [c for c in layout if any(c not in row.values for row in table.rows)]
+    if not table.rows:
+        table.unread.append(f"line {start + 1}: F table without rows (truncated?)")
+    elif missing:
+        table.unread.append(f"line {start + 1}: F table without its {', '.join(missing)} column(s)")
+    return table, index
+
+
+#: afex's row: its number, the effect, "NumDF, DenDF", F (stars after it) and the p-value
+#: as afex formats it ("<.001", ".006").
+_AFEX_ROW = re.compile(
+    r"\d+\s+(?P<term>\S+)\s+(?P<num>\d+(?:\.\d+)?),\s*(?P<den>[\d.]+(?:e[-+]?\d+)?)\s+"
+    r"(?P<F>[\d.]+(?:e[-+]?\d+)?)\s*(?:[*+.]+)?\s+(?P<p><?\s*[\d.]+(?:e-?\d+)?)"
+)
+
+
+def _afex_f_tests(
+    lines: list[str], start: int, heading: re.Match[str]
+) -> tuple[FTests | None, int]:
+    """afex's ``mixed()`` table: lmerTest's type III (or II) F tests (afex sets sum-to-zero
+    contrasts, which type III tests do not depend on) by Satterthwaite's ("S") or
+    Kenward-Roger's ("KR") method; its LRT and PB tables are likelihood-ratio tests of
+    refitted models, not graded."""
+    method = _METHODS.get(heading.group("afex_method"))
+    if method is None:
+        return None, start
+    table = FTests(
+        line=start + 1,
+        type=_ROMAN[heading.group("afex_type")],
+        method=method,
+        printed_by="afex's mixed()",
+    )
+    index = start + 1
+    header = False
+    while index < len(lines):
+        text = lines[index].strip()
+        if index > start + 1 and _block_starts(lines[index]):
+            break
+        index += 1
+        if text.startswith(("Model:", "Data:")) or not text:
+            if header and table.rows:
+                break
+            continue
+        tokens = text.split()
+        if tokens[:4] == ["Effect", "df", "F", "p.value"]:
+            header = True
+            continue
+        if not header:
+            continue
+        if text == "---" or text.startswith("Signif."):
+            break
+        if len(table.rows) >= MAX_TABLE_ROWS["anova"]:
+            table.unread.append(
+                f"line {start + 1}: an F table of more than {MAX_TABLE_ROWS['anova']} rows"
+            )
+            break
+        row = _AFEX_ROW.fullmatch(text)
+        if row is None:
+            table.unread.append(f"line {index}: afex F test not read: {text[:80]!r}")
+            continue
+        p_text = row.group("p").replace(" ", "")
+        bound = "<" if p_text.startswith("<") else ""
+        p_text = p_text.lstrip("<")
+        table.rows.append(
+            FTestRow(
+                row.group("term"),
+                {
+                    "num_df": printed(row.group("num")),
+                    "den_df": printed(row.group("den")),
+                    "F": printed(row.group("F")),
+                    "p": printed(p_text, bound),
+                },
+            )
+        )
+    if not table.rows:
+        table.unread.append(f"line {start + 1}: afex F table without rows (truncated?)")
+    return table, index
+
+
 def _is_row(tokens: list[str]) -> bool:
     """A table row: a name and then numbers (a bound or stars at the end)."""
     values, _ = split_bound(tokens[1:])
@@ -1009,6 +1251,18 @@ def _ranova(lines: list[str], start: int) -> tuple[list[Anova], int, list[str]]:
     return tests, index, unread
 
 
+#: How far lmerTest's tests may be from ours at the optimum and still be its computation of
+#: them: lme4's default optimizer stops short of the optimum on model4 (a slope SD 0.3179
+#: for 0.3181), which moves the df by up to 1e-3 and a p-value by up to 0.3 %
+#: (:data:`.matching.TESTS_RELATIVE`).
+LME4_TEST_TOLERANCE = {
+    **{f"fixed.*{suffix}": TESTS_RELATIVE for suffix in TEST_SUFFIXES},
+    "anova.*": TESTS_RELATIVE,
+    "fixed.*.p": P_VALUE_RELATIVE,
+    "fixed.*.kr_p": P_VALUE_RELATIVE,
+    "anova.*.p": P_VALUE_RELATIVE,
+}
+
 LME4 = Program(
     name="lme4",
     title="R lme4 / lmerTest",
@@ -1018,6 +1272,7 @@ LME4 = Program(
     # print.summary.merMod prints the scaled residuals at max(3, getOption("digits") - 3)
     # significant digits: 3 under options(digits = 3) to 6
     row_digits={"scaled_residuals.*": 3},
+    tolerance=LME4_TEST_TOLERANCE,
 )
 
 

@@ -14,8 +14,9 @@ import re
 
 from hlmrep.grading.printout import FixedTerm, Printed, RandomTerm, Summary, is_number, printed
 
-#: knitr's ``## ``, reprex's ``#> `` and a console's ``> `` before a line.
-PREFIX = re.compile(r"^\s*(?:##\s?|#>\s?|>\s?)?")
+#: knitr's ``## ``, reprex's ``#> `` and a console's ``> `` before a line; knitr's output
+#: inside a Markdown quote (``> ## ``) too.
+PREFIX = re.compile(r"^\s*(?:>\s?(?=##|#>))?(?:##\s?|#>\s?|>\s?)?")
 #: A comment's ``#`` (and the spaces after it) before a line of a script.
 _COMMENT = re.compile(r"^#\s*")
 #: How lines of R's own printout begin: a run of ``#`` comments holding one of them is a
