@@ -174,8 +174,8 @@ def _check_f_tests(expected: dict[str, Any], blocks: list[dict[str, Any]]) -> li
         return [f"no {expected['method']} F table of type {expected['type']}"]
     problems = []
     for table in tables:
-        rows = {row["model"]: row["values"] for row in table["rows"]}
-        wrong = []
+        rows = {row["term"]: row["values"] for row in table["rows"]}
+        wrong = [f"not read: {line}" for line in table["unread"]]
         for term, cells in expected["rows"].items():
             for column, text in cells.items():
                 number = rows.get(term, {}).get(column)

@@ -142,17 +142,25 @@ F_TABLES = [
     ("fiona_anova_f.txt", "lmerTest's anova() at line 13: type III F tests, Kenward-Roger's", 30),
     ("kenji_kr_tables.txt", "lmerTest's anova() at line 40: type I F tests, Satterthwaite's", 30),
     ("kenji_kr_tables.txt", "lmerTest's anova() at line 51: type II F tests, Kenward-Roger's", 30),
-    ("kenji_kr_tables.txt", "lme4's anova() of one fit at line 62: type I F tests, sequential", 20),
+    (
+        "kenji_kr_tables.txt",
+        "lme4's anova() of one fit at line 62: type I F tests, lme4's sequential",
+        20,
+    ),
     ("anke_afex_kr.txt", "afex's mixed() at line 5: type III F tests, Kenward-Roger's", 20),
+    ("anke_afex_kr.txt", "afex's mixed() at line 19: type III F tests, Kenward-Roger's", 20),
+    ("nadia_narrow_f_table.txt", "lmerTest's anova() at line 7: type III F tests", 30),
 ]
 
 
 @pytest.mark.parametrize(("name", "label", "count"), F_TABLES)
 def test_f_tables_are_graded_cell_by_cell(grading_catalogue, hsb_table, name, label, count):
-    """lmerTest's anova() of model4 (types I, II and III; Satterthwaite's and KR's df), lme4's
-    own sequential table and afex's KR table: every cell (Sum Sq, Mean Sq, NumDF, DenDF, F,
-    p; lme4's without df and p) is graded against our tests of model4 and replicates (lme4
-    stops short of the optimum: its df and F within LME4_TEST_TOLERANCE, said "rounding")."""
+    """lmerTest's anova() of model4 (types I, II and III; Satterthwaite's and KR's df; one
+    split in two chunks by a narrow console), lme4's own sequential table and afex's KR
+    table (as mixed() prints it and as anova() of it does): every cell (Sum Sq, Mean Sq,
+    NumDF, DenDF, F, p; lme4's without df and p) is graded against our tests of model4 and
+    replicates (lme4 stops short of the optimum: its df and F within TEST_TOLERANCE, said
+    "rounding")."""
     grade = grade_file(PACKAGES / name, grading_catalogue, table=hsb_table)
     (table,) = [m for m in grade["models"] if m["label"].startswith(label)]
     assert table["kind"] == "F tests" and table["diagnosis"] is None
@@ -366,3 +374,99 @@ def test_an_f_table_longer_than_any_model_s_is_refused_whole(tmp_path: Path):
     with pytest.raises(SubmissionError) as refused:
         read(lm)
     assert "read, not graded (not F tests of a mixed model's terms" in str(refused.value)
+
+
+def _f_table_variant(tmp_path: Path, old: str, new: str) -> Path:
+    """fiona's Satterthwaite table (real lmerTest output) with one text replaced."""
+    text = (PACKAGES / "fiona_anova_f.txt").read_text()
+    assert old in text
+    path = tmp_path / "variant.txt"
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+def test_a_wrong_numerator_df_is_wrong_not_lme4_s_rounding(grading_catalogue, hsb_table, tmp_path):
+    """NumDF is a count: 2 for sector's 1 is major, never "rounding" by the tolerance
+    lmerTest's df have at lme4's stopping point."""
+    path = _f_table_variant(
+        tmp_path,
+        "sector         589.0   589.0     1 149.61",
+        "sector         589.0   589.0     2 149.61",
+    )
+    grade = grade_file(path, grading_catalogue, table=hsb_table)
+    table = grade["models"][0]
+    verdicts = _verdicts(table)
+    assert verdicts["anova.III.satterthwaite.sector.num_df"] == "major"
+    assert verdicts["anova.III.satterthwaite.meanses.num_df"] == "exact"
+
+
+def test_a_test_of_another_variable_is_not_lined_up_by_its_f_value(
+    grading_catalogue, hsb_table, tmp_path
+):
+    """A row named minority (a variable model4 does not have) is no counterpart of
+    sector's test, however close its F: it is said to have none."""
+    path = _f_table_variant(
+        tmp_path,
+        "sector         589.0   589.0     1 149.61",
+        "minority       589.0   589.0     1 149.61",
+    )
+    grade = grade_file(path, grading_catalogue, table=hsb_table)
+    table = grade["models"][0]
+    assert "minority" not in table["names"]
+    assert "F test of 'minority' has no counterpart" in table["matched"]["differences"]
+    assert not [n for n in table["numbers"] if ".sector." in n["id"]]
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (  # anova(lm1, lm2): a comparison of two lm() fits
+            "Analysis of Variance Table\n\nModel 1: mathach ~ ses\nModel 2: mathach ~ ses + "
+            "sector\n  Res.Df    RSS Df Sum of Sq      F    Pr(>F)    \n1   7183 295436      "
+            "                                 \n2   7182 293000  1    2436.3 59.718 1.239e-14 "
+            "***\n",
+            "not F tests of a mixed model's terms",
+        ),
+        (  # an lm() fit's table without its Response line
+            "Analysis of Variance Table\n\n            Df Sum Sq Mean Sq F value    Pr(>F)    "
+            "\nses          1  35875   35875  872.23 < 2.2e-16 ***\nResiduals 7183 295436      "
+            "41                      \n",
+            "not F tests of a mixed model's terms",
+        ),
+        (  # afex's likelihood-ratio tests
+            "Mixed Model Anova Table (Type 3 tests, LRT-method)\n\nModel: mathach ~ cses + "
+            "(cses | school)\nData: d\nDf full model: 6\n  Effect df     Chisq p.value\n1   "
+            "cses  1 217.34 ***   <.001\n",
+            "afex mixed()'s F table: read, not graded",
+        ),
+    ],
+)
+def test_tables_that_are_not_f_tests_of_a_fit_are_named_not_read_as_them(
+    tmp_path: Path, text: str, said: str
+):
+    path = tmp_path / "table.txt"
+    path.write_text(text)
+    with pytest.raises(SubmissionError) as raised:
+        read(path)
+    assert said in str(raised.value) and "not read whole" not in str(raised.value)
+
+
+def test_a_line_after_afex_s_heading_that_is_not_its_table_ends_it(tmp_path: Path):
+    """afex's heading over a table of a layout it does not print: the heading is named as
+    no F table, nothing after it is taken for its rows, and the fixef() vector after it is
+    read; a heading pasted through Word (curly apostrophe) is still lmerTest's."""
+    path = tmp_path / "afex.txt"
+    path.write_text(
+        "Mixed Model Anova Table (Type 3 tests, KR-method)\n\n"
+        "Model: mathach ~ cses + (cses | school)\nData: d\n"
+        "  Effect    Chisq Df\n1   cses 217.34  1\n\n"
+        "(Intercept)        cses \n  12.636193    2.193196 \n"
+    )
+    parsed = read(path).parsed
+    assert parsed is not None
+    assert [type(b).__name__ for b in parsed.blocks] == ["Coefficients"]
+    assert any("afex mixed()'s F table: read, not graded" in n for n in parsed.not_graded)
+    curly = _f_table_variant(tmp_path, "with Satterthwaite's method", "with Satterthwaite’s method")
+    parsed = read(curly).parsed
+    assert parsed is not None
+    assert [b.method for b in parsed.blocks] == ["satterthwaite", "kenward_roger"]

@@ -368,7 +368,7 @@ def anova(
     else:
         from hlmrep.engine.satterthwaite import ingredients
 
-        parts = satterthwaite_parts or ingredients(result)
+        parts = ingredients(result) if satterthwaite_parts is None else satterthwaite_parts
         for term, L in hypotheses.items():
             f_value, q, den_df = parts.f_test(L, beta)
             p_value = float(fdtrc(q, den_df, f_value)) if q else math.nan
@@ -386,9 +386,6 @@ class SequentialRow:
     sum_sq: float
     mean_sq: float
     f_value: float
-
-    def to_dict(self) -> dict[str, object]:
-        return dict(self.__dict__)
 
 
 def lme4_anova(result: LmmResult) -> tuple[SequentialRow, ...]:

@@ -224,7 +224,7 @@ def kenward_roger_table(
     already computed."""
     from scipy.special import stdtr  # t tail; scipy.stats would add 0.3 s
 
-    adjustment = adjustment or kenward_roger(result)
+    adjustment = kenward_roger(result) if adjustment is None else adjustment
     beta = result.solution.beta
     out = []
     for j, name in enumerate(result.fixed_names):

@@ -183,7 +183,7 @@ def satterthwaite(
     the fit's ingredients when already computed."""
     from scipy.special import stdtr  # t tail; scipy.stats would add 0.3 s
 
-    parts = parts or ingredients(result)
+    parts = ingredients(result) if parts is None else parts
     out = []
     beta = result.solution.beta
     for j, name in enumerate(result.fixed_names):

@@ -171,8 +171,9 @@ def fixed_effect_tests(
     - ``f_tables``: :func:`~hlmrep.grading.references.f_test_id`, each term's F test,
       types I, II and III by both methods, and lme4's own sequential table.
 
-    A fit whose tests cannot be computed (a Hessian that is not positive definite) has
-    none: a submission's tests are then compared with nothing, never with a wrong number."""
+    A family of tests that cannot be computed (a Hessian that is not positive definite) is
+    left out, the others kept: a submission's tests are then compared with nothing, never
+    with a wrong number."""
     from hlmrep.engine.f_tests import anova, lme4_anova
     from hlmrep.engine.kenward_roger import kenward_roger, kenward_roger_table
     from hlmrep.engine.satterthwaite import ingredients, satterthwaite
@@ -180,25 +181,32 @@ def fixed_effect_tests(
 
     values: dict[str, float] = {}
     f_tables = "f_tables" in tests
-    try:
-        parts = ingredients(result) if f_tables or "satterthwaite" in tests else None
-        wants_kr = f_tables or "kenward_roger" in tests
-        adjustment = kenward_roger(result) if result.reml and wants_kr else None
-        rows = satterthwaite(result, parts) if "satterthwaite" in tests else []
-        kr_rows = (
-            kenward_roger_table(result, adjustment)
-            if adjustment is not None and "kenward_roger" in tests
-            else []
-        )
-        tables = [
-            anova(result, type_, method, parts, adjustment)
-            for type_, method in (F_TABLES if f_tables else ())
-            if adjustment is not None or method == "satterthwaite"
-        ]
-        sequential = lme4_anova(result) if f_tables else ()
-    except (HlmrepError, np.linalg.LinAlgError, ValueError) as error:
-        log.warning("no small-sample tests of %s: %s", result.formula, error)
-        return {}, []
+
+    def computed(what: str, compute: Callable[..., Any], *args: Any) -> Any:
+        """One family of tests, or None where it cannot be computed (the others stand)."""
+        try:
+            return compute(*args)
+        except (HlmrepError, np.linalg.LinAlgError, ValueError) as error:
+            log.warning("no %s of %s: %s", what, result.formula, error)
+            return None
+
+    wants_satterthwaite = f_tables or "satterthwaite" in tests
+    wants_kr = result.reml and (f_tables or "kenward_roger" in tests)
+    parts = computed("Satterthwaite df", ingredients, result) if wants_satterthwaite else None
+    adjustment = computed("Kenward-Roger", kenward_roger, result) if wants_kr else None
+    rows = satterthwaite(result, parts) if parts is not None and "satterthwaite" in tests else []
+    kr_rows = (
+        kenward_roger_table(result, adjustment)
+        if adjustment is not None and "kenward_roger" in tests
+        else []
+    )
+    tables = []
+    for type_, method in F_TABLES if f_tables else ():
+        if (parts if method == "satterthwaite" else adjustment) is not None:
+            table = computed("F tests", anova, result, type_, method, parts, adjustment)
+            if table is not None:
+                tables.append(table)
+    sequential = lme4_anova(result) if f_tables else ()
     for row in rows:
         values[f"fixed.{name(row.term)}.df"] = row.df
         values[f"fixed.{name(row.term)}.p"] = row.p_value

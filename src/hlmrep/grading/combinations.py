@@ -75,6 +75,13 @@ def search(
     ]
     alignment = Alignment(dict(numbers))
     scored: dict[tuple[str, ...], Score] = {}
+    # the summary's own t tests (lmerTest's df and p), so that a combination is scored on
+    # the numbers a single mistake is
+    tests = frozenset(
+        method
+        for method, suffix in (("satterthwaite", ".df"), ("kenward_roger", ".kr_df"))
+        if any(qid.endswith(suffix) for qid in numbers)
+    )
 
     def attempt(combination: tuple[Mistake, ...]) -> None:
         key = tuple(sorted(m.id for m in combination))
@@ -83,7 +90,7 @@ def search(
         derived = compose(spec, combination)
         if derived is None:
             return
-        fitted = fit_numbers(derived, table)
+        fitted = fit_numbers(derived, table, tests=tests)
         candidate: dict[str, Any] = {
             "id": COMBINED,
             "kind": "mistake",

@@ -49,7 +49,7 @@ from hlmrep.grading.readers import (
     ROW_DIGITS,
     SIGNIFICANT_DIGITS,
 )
-from hlmrep.grading.references import describe_quantity, load
+from hlmrep.grading.references import F_METHOD_WORDS, describe_quantity, load
 from hlmrep.grading.submission import Submission, SubmissionError, read_bytes, recognise
 from hlmrep.grading.their_model import TheirModel
 from hlmrep.grading.verdicts import Number, unit_of_digits
@@ -163,6 +163,9 @@ def _grade_number(
     tolerance = _tolerance(qid, program_tolerance)
     if (
         tolerance > 0
+        # a count is equal or wrong, a bound holds or not, a decision is a decision: a
+        # program's own computation of them is never "nearly" ours
+        and not (kind["count"] or submitted.bound or verdict == verdicts.DECISION)
         and verdict not in verdicts.REPLICATED
         and optimum is not None
         and math.isfinite(mine.value)
@@ -844,12 +847,14 @@ def _blocks(
     return out
 
 
-#: An F table's denominator-df method in words, for its grade's label.
-_F_METHODS = {
-    "satterthwaite": "Satterthwaite's df",
-    "kenward_roger": "Kenward-Roger's df",
-    "lme4": "sequential, no df",
-}
+def _term_roles(name: str) -> frozenset[str] | None:
+    """The HSB roles of a term's variables (``ses_cwc:sector`` -> cses, sector); None when
+    a variable has no role we recognise."""
+    from hlmrep.grading import intervals
+
+    if any(their_model.role_of(part) is None for part in name.split(":")):
+        return None
+    return intervals.fixed_roles(name)
 
 
 def _not_printed(summary: Summary) -> tuple[str, ...]:
@@ -876,9 +881,7 @@ def _grade_f_tests(
     best candidate names the model and, when it is a mistake's fit, the mistake.  The
     table prints no estimation: an ML fit's F tests are another candidate's numbers.
     lmerTest's tests at lme4's stopping point are its right answer
-    (:data:`.readers.lme4.LME4_TEST_TOLERANCE`)."""
-    from hlmrep.grading.intervals import fixed_roles
-    from hlmrep.grading.readers.lme4 import LME4_TEST_TOLERANCE
+    (:data:`.matching.TEST_TOLERANCE`)."""
 
     targets = _summary_targets(prefer, has_tests, required)
     known = {
@@ -887,7 +890,7 @@ def _grade_f_tests(
         for candidate in catalogue["models"][target]["candidates"]
         for term in candidate.get("tested_terms", [])
     }
-    if not any(fixed_roles(row.term) in known for row in block.rows):
+    if not any(_term_roles(row.term) in known for row in block.rows):
         return "read, not graded (its terms are those of no model of the assignment)"
     scores = []
     for target in targets:
@@ -895,19 +898,16 @@ def _grade_f_tests(
         for candidate in entry["candidates"]:
             if "tested_terms" not in candidate:
                 continue  # the source's printed numbers: no tests
-            alignment = matching.align_f_table(block, candidate, fixed_roles)
+            alignment = matching.align_f_table(block, candidate, _term_roles)
             scored = matching.score(target, candidate, alignment)
             scored.target_rank = 0 if entry["printed"] else 1
             scores.append(scored)
     if not any(score.compared for score in scores):
-        method = "Kenward-Roger's df of an ML fit" if block.method == "kenward_roger" else ""
-        return "read, not graded (no model of the assignment has these tests" + (
-            f"; {method} are not defined)" if method else ")"
-        )
+        return "read, not graded (no model of the assignment has these tests computed)"
     best, ties = matching.best_match(scores)
     label = (
         f"{block.printed_by} at line {block.line}: type {block.type} F tests, "
-        f"{_F_METHODS[block.method]}"
+        f"{F_METHOD_WORDS[block.method]}"
     )
     grade, evidence = grade_match(
         label,
@@ -917,11 +917,11 @@ def _grade_f_tests(
         catalogue,
         check_missing=False,
         significant_digits=significant_digits,
-        program_tolerance=LME4_TEST_TOLERANCE,
+        program_tolerance=matching.TEST_TOLERANCE,
     )
-    grade["method"] = _F_METHODS[block.method]
+    grade["method"] = F_METHOD_WORDS[block.method]
     grade["reading_notes"] = [
-        f"{block.printed_by}: type {block.type} hypotheses, {_F_METHODS[block.method]}"
+        f"{block.printed_by}: type {block.type} hypotheses, {F_METHOD_WORDS[block.method]}"
     ]
     return grade, evidence
 

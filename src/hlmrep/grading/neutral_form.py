@@ -32,6 +32,7 @@ from hlmrep.grading.printout import (
     Summary,
 )
 from hlmrep.grading.readers import PROGRAMS
+from hlmrep.grading.references import F_METHOD_WORDS
 from hlmrep.grading.submission import Submission, SubmissionError, read
 
 
@@ -202,7 +203,7 @@ def _f_tests(block: FTests, lines: _Lines, end: int) -> dict[str, Any]:
         "method": block.method,
         "rows": [
             {
-                "model": row.term,
+                "term": row.term,
                 "values": {
                     name: _number(value, lines.find(value, block.line, end, row.term))
                     for name, value in row.values.items()
@@ -285,14 +286,6 @@ def neutral_form(submission: Submission) -> dict[str, Any]:
     return out
 
 
-#: An F table's denominator-df method, as a person names it.
-_F_METHOD_WORDS = {
-    "satterthwaite": "Satterthwaite's df",
-    "kenward_roger": "Kenward-Roger's df",
-    "lme4": "lme4's sequential table, no df",
-}
-
-
 def _show(number: dict[str, Any] | None) -> str:
     if number is None:
         return "-"
@@ -315,7 +308,7 @@ def describe(form: dict[str, Any]) -> str:
                 f"line {block['line']}: a fitted model, {block['program_title']}, "
                 f"{block['estimation']}"
                 + (
-                    f", t tests with {_F_METHOD_WORDS[block['df_method']]}"
+                    f", t tests with {F_METHOD_WORDS[block['df_method']]}"
                     if block["df_method"]
                     else ""
                 ),
@@ -362,12 +355,12 @@ def describe(form: dict[str, Any]) -> str:
             if block["kind"] == "F tests":
                 out[-1] += (
                     f" ({block['printed_by']}: type {block['type']}, "
-                    f"{_F_METHOD_WORDS[block['method']]})"
+                    f"{F_METHOD_WORDS[block['method']]})"
                 )
             for row in block.get("rows", []):
                 if "values" in row:
                     cells = ", ".join(f"{k} {_show(v)}" for k, v in row["values"].items())
-                    out.append(f"    {row['model']}: {cells}")
+                    out.append(f"    {row.get('model', row.get('term'))}: {cells}")
                 else:
                     out.append(f"    {row['name']}: {_show(row['lower'])} {_show(row['upper'])}")
             for name, value in block.get("values", {}).items():

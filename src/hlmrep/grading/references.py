@@ -381,11 +381,18 @@ def load() -> References:
 def f_test_id(type_: str, method: str, term: str, column: str) -> str:
     """The quantity id of one cell of an F table: ``anova.III.satterthwaite.cses.F``
     (type I, II or III; satterthwaite, kenward_roger or lme4; a column of
-    :data:`~hlmrep.grading.printout.F_COLUMNS`)."""
+    :data:`~hlmrep.grading.printout.F_COLUMNS`; :func:`describe_quantity` names it)."""
     return f"anova.{type_}.{method}.{term}.{column}"
 
 
-#: An F table's columns and methods in words (:func:`.matching.f_test_id`).
+#: The df methods of tests (``FTests.method``, ``Summary.df_method`` of
+#: :mod:`.printout`) in words: the grade pages', the neutral form's and the quantities'.
+F_METHOD_WORDS = {
+    "satterthwaite": "Satterthwaite's df",
+    "kenward_roger": "Kenward-Roger's df",
+    "lme4": "lme4's sequential table, no df",
+}
+#: An F table's columns in words (:func:`f_test_id`).
 F_COLUMN_WORDS = {
     "sum_sq": "Sum Sq",
     "mean_sq": "Mean Sq",
@@ -393,11 +400,6 @@ F_COLUMN_WORDS = {
     "den_df": "DenDF",
     "F": "F value",
     "p": "p-value",
-}
-F_METHOD_WORDS = {
-    "satterthwaite": "Satterthwaite",
-    "kenward_roger": "Kenward-Roger",
-    "lme4": "lme4's sequential",
 }
 
 

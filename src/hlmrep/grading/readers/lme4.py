@@ -60,7 +60,7 @@ from __future__ import annotations
 import math
 import re
 
-from hlmrep.grading.matching import P_VALUE_RELATIVE, TEST_SUFFIXES, TESTS_RELATIVE
+from hlmrep.grading.matching import TEST_TOLERANCE
 from hlmrep.grading.printout import (
     F_COLUMNS,
     Anova,
@@ -199,10 +199,10 @@ def _block_starts(line: str) -> bool:
 _NO_REFERENCE = "no reference prints it"
 _NOT_F_TESTS_OF_A_FIT = (
     "not F tests of a mixed model's terms as lmerTest, lme4 or afex print them (an lm() "
-    "fit's table, or another method)"
+    "fit's table, a comparison of fits, or afex's likelihood-ratio or bootstrap tests)"
 )
-#: Printouts recognised by their first line that are not graded: (start, what, why).
 _F_TABLE = "anova() of one model (F tests)"
+#: Printouts recognised by their first line that are not graded: (start, what, why).
 _NOT_GRADED = (
     ("Type III Analysis of Variance Table", _F_TABLE, _NOT_F_TESTS_OF_A_FIT),
     ("Type II Analysis of Variance Table", _F_TABLE, _NOT_F_TESTS_OF_A_FIT),
@@ -933,7 +933,7 @@ def _anova(lines: list[str], start: int, refit: bool) -> tuple[Anova, int]:
 #: Anova Table (Type 3 tests, KR-method)").
 _F_HEADING = re.compile(
     r"(?:Type (?P<roman>I{1,3}) Analysis of Variance Table"
-    r"(?: with (?P<method>Satterthwaite|Kenward-Roger)'s method)?"
+    r"(?: with (?P<method>Satterthwaite|Kenward-Roger)['’]s method)?"
     r"|Analysis of Variance Table of type (?P<type2>I{1,3}|[123])\s+with\s+"
     r"(?P<method2>Satterthwaite|Kenward-Roger)"
     r"|Analysis of Variance Table"
@@ -949,7 +949,7 @@ _METHODS = {
 _ROMAN = {"1": "I", "2": "II", "3": "III", "I": "I", "II": "II", "III": "III"}
 #: The F tables' column headings and the quantity ids' names of them (lme4's ``npar``, an
 #: older lme4's ``Df``, lmerTest 2's ``F.value``).
-_F_COLUMNS = (
+_F_HEADINGS = (
     ("Sum Sq", "sum_sq"),
     ("Mean Sq", "mean_sq"),
     ("NumDF", "num_df"),
@@ -983,7 +983,7 @@ def _t_test_method(title: str) -> str:
 def _f_header(text: str) -> list[str]:
     found = []
     rest = text
-    for heading, column in _F_COLUMNS:
+    for heading, column in _F_HEADINGS:
         at = rest.find(heading)
         if at >= 0 and (heading != "Df" or rest.split().count("Df")):
             found.append((at, column))
@@ -1027,9 +1027,9 @@ def _f_tests(lines: list[str], start: int) -> tuple[FTests | None, int]:
                 break  # every column read: the table has ended
             index += 1
             continue
-        if text.startswith(("approximation for degrees", "Response:")):
-            if text.startswith("Response:"):
-                return None, start  # lm()'s anova: not a mixed model
+        if text.startswith(("approximation for degrees", "Response:", "Model 1:")):
+            if not text.startswith("approximation"):
+                return None, start  # an lm() fit's anova, or a comparison of fits
             index += 1
             continue
         if text == "---" or text.startswith("Signif.") or text.startswith("0 ‘***’"):
@@ -1037,6 +1037,8 @@ def _f_tests(lines: list[str], start: int) -> tuple[FTests | None, int]:
             if pending:
                 break
             continue
+        if tokens[:2] == ["Res.Df", "RSS"]:
+            return None, start  # anova(lm1, lm2)'s table
         columns = _f_header(text)
         if columns:
             header = columns
@@ -1077,12 +1079,18 @@ def _f_tests(lines: list[str], start: int) -> tuple[FTests | None, int]:
     return table, index
 
 
-#: afex's row: its number, the effect, "NumDF, DenDF", F (stars after it) and the p-value
-#: as afex formats it ("<.001", ".006").
+#: afex's ``nice()`` row (how ``mixed()`` prints): its number, the effect, "NumDF, DenDF",
+#: F (stars after it) and the p-value as afex formats it ("<.001", ".006").  Each part is
+#: a number of one shape, so no line can make the pattern backtrack.
+_AFEX_NUMBER = r"\d+(?:\.\d+)?(?:e[-+]?\d+)?|\.\d+"
 _AFEX_ROW = re.compile(
-    r"\d+\s+(?P<term>\S+)\s+(?P<num>\d+(?:\.\d+)?),\s*(?P<den>[\d.]+(?:e[-+]?\d+)?)\s+"
-    r"(?P<F>[\d.]+(?:e[-+]?\d+)?)\s*(?:[*+.]+)?\s+(?P<p><?\s*[\d.]+(?:e-?\d+)?)"
+    rf"\d+\s+(?P<term>\S+)\s+(?P<num>{_AFEX_NUMBER}),\s*(?P<den>{_AFEX_NUMBER})\s+"
+    rf"(?P<F>{_AFEX_NUMBER})(?:\s*[*+.]{{1,3}})?\s+(?P<p><?\s*(?:{_AFEX_NUMBER}))"
 )
+#: Longest afex row read: a row of its table is a term and four short numbers.
+_AFEX_ROW_LENGTH = 300
+#: Lines between afex's heading and its table.
+_AFEX_PREAMBLE = ("Model:", "Data:", "Df full model:")
 
 
 def _afex_f_tests(
@@ -1090,8 +1098,9 @@ def _afex_f_tests(
 ) -> tuple[FTests | None, int]:
     """afex's ``mixed()`` table: lmerTest's type III (or II) F tests (afex sets sum-to-zero
     contrasts, which type III tests do not depend on) by Satterthwaite's ("S") or
-    Kenward-Roger's ("KR") method; its LRT and PB tables are likelihood-ratio tests of
-    refitted models, not graded."""
+    Kenward-Roger's ("KR") method, as ``nice()`` prints it (``Effect df F p.value``) or as
+    ``anova()`` of the object does (``num Df den Df F Pr(>F)``).  Its LRT and PB tables are
+    likelihood-ratio tests of refitted models: not F tests (None)."""
     method = _METHODS.get(heading.group("afex_method"))
     if method is None:
         return None, start
@@ -1102,50 +1111,68 @@ def _afex_f_tests(
         printed_by="afex's mixed()",
     )
     index = start + 1
-    header = False
+    layout = ""
+    in_model = False  # afex wraps a long model formula over several lines
     while index < len(lines):
         text = lines[index].strip()
         if index > start + 1 and _block_starts(lines[index]):
             break
-        index += 1
-        if text.startswith(("Model:", "Data:")) or not text:
-            if header and table.rows:
-                break
-            continue
         tokens = text.split()
-        if tokens[:4] == ["Effect", "df", "F", "p.value"]:
-            header = True
+        if not layout:
+            if tokens[:4] == ["Effect", "df", "F", "p.value"]:
+                layout = "nice"
+            elif tokens[:5] == ["num", "Df", "den", "Df", "F"]:
+                layout = "anova"
+            elif text.startswith(_AFEX_PREAMBLE):
+                in_model = text.startswith("Model:")
+            elif text and not in_model:
+                return None, start  # not afex's table after all: read for what it is
+            index += 1
             continue
-        if not header:
-            continue
-        if text == "---" or text.startswith("Signif."):
+        if not text or text == "---" or text.startswith("Signif."):
             break
+        index += 1
         if len(table.rows) >= MAX_TABLE_ROWS["anova"]:
             table.unread.append(
                 f"line {start + 1}: an F table of more than {MAX_TABLE_ROWS['anova']} rows"
             )
             break
-        row = _AFEX_ROW.fullmatch(text)
-        if row is None:
-            table.unread.append(f"line {index}: afex F test not read: {text[:80]!r}")
-            continue
-        p_text = row.group("p").replace(" ", "")
-        bound = "<" if p_text.startswith("<") else ""
-        p_text = p_text.lstrip("<")
-        table.rows.append(
-            FTestRow(
-                row.group("term"),
-                {
-                    "num_df": printed(row.group("num")),
-                    "den_df": printed(row.group("den")),
-                    "F": printed(row.group("F")),
-                    "p": printed(p_text, bound),
-                },
-            )
+        trouble = (
+            _afex_nice_row(table, text) if layout == "nice" else _afex_anova_row(table, tokens)
         )
-    if not table.rows:
+        if trouble:
+            table.unread.append(f"line {index}: afex F test not read: {text[:80]!r}")
+    if not table.rows and not table.unread:
         table.unread.append(f"line {start + 1}: afex F table without rows (truncated?)")
     return table, index
+
+
+def _afex_nice_row(table: FTests, text: str) -> str:
+    row = _AFEX_ROW.fullmatch(text) if len(text) <= _AFEX_ROW_LENGTH else None
+    if row is None:
+        return "expected a number, a term, 'NumDF, DenDF', F and p"
+    p_text = row.group("p").replace(" ", "")
+    bound = "<" if p_text.startswith("<") else ""
+    cells = {
+        "num_df": printed(row.group("num")),
+        "den_df": printed(row.group("den")),
+        "F": printed(row.group("F")),
+        "p": printed(p_text.lstrip("<"), bound),
+    }
+    table.rows.append(FTestRow(row.group("term"), cells))
+    return ""
+
+
+def _afex_anova_row(table: FTests, tokens: list[str]) -> str:
+    split = _values_start(tokens)
+    values, bound = split_bound(tokens[split:])
+    if split != 1 or len(values) != 4 or not all(is_number(v) for v in values):
+        return "expected a term and num Df, den Df, F, Pr(>F)"
+    cells = dict(zip(("num_df", "den_df", "F", "p"), map(printed, values), strict=True))
+    if bound:
+        cells["p"] = printed(values[-1], bound)
+    table.rows.append(FTestRow(tokens[0], cells))
+    return ""
 
 
 def _is_row(tokens: list[str]) -> bool:
@@ -1251,18 +1278,6 @@ def _ranova(lines: list[str], start: int) -> tuple[list[Anova], int, list[str]]:
     return tests, index, unread
 
 
-#: How far lmerTest's tests may be from ours at the optimum and still be its computation of
-#: them: lme4's default optimizer stops short of the optimum on model4 (a slope SD 0.3179
-#: for 0.3181), which moves the df by up to 1e-3 and a p-value by up to 0.3 %
-#: (:data:`.matching.TESTS_RELATIVE`).
-LME4_TEST_TOLERANCE = {
-    **{f"fixed.*{suffix}": TESTS_RELATIVE for suffix in TEST_SUFFIXES},
-    "anova.*": TESTS_RELATIVE,
-    "fixed.*.p": P_VALUE_RELATIVE,
-    "fixed.*.kr_p": P_VALUE_RELATIVE,
-    "anova.*.p": P_VALUE_RELATIVE,
-}
-
 LME4 = Program(
     name="lme4",
     title="R lme4 / lmerTest",
@@ -1272,7 +1287,7 @@ LME4 = Program(
     # print.summary.merMod prints the scaled residuals at max(3, getOption("digits") - 3)
     # significant digits: 3 under options(digits = 3) to 6
     row_digits={"scaled_residuals.*": 3},
-    tolerance=LME4_TEST_TOLERANCE,
+    tolerance=TEST_TOLERANCE,
 )
 
 
