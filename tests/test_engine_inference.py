@@ -336,14 +336,15 @@ def test_profile_limits_at_a_correlation_of_one_are_on_the_lowest_branch(sleepst
     minimized over the other parameters from fifteen starts (every correlation in -1, -0.5,
     0, 0.5, 1 times SDs a third, one and three times the fit's) must give ζ = ±1.96 (to
     1e-3): a limit on the higher branch gave 1.59 (.sig03) and 1.88 (.sig02) before."""
-    from hlmrep.engine.intervals import _Profiler, normal_quantile
+    from hlmrep.engine.intervals import normal_quantile
+    from hlmrep.engine.profile import Profiler
 
     data = sleepstudy[sleepstudy["Subject"].astype(str).isin(subjects)].copy()
     data["Subject"] = data["Subject"].astype(str)
     ml = fit("Reaction ~ Days + (Days | Subject)", data, reml=False)
     assert abs(ml.random_correlation.iloc[0, 1]) > 0.9999
     intervals = ml.confint("profile")
-    profiler = _Profiler(ml, normal_quantile(0.95))
+    profiler = Profiler(ml, normal_quantile(0.95))
     x0, se = profiler.estimate, profiler.se
     for index in range(3):
         row = intervals.rows[index]
@@ -385,10 +386,11 @@ def test_model3a_profile_limit_is_beyond_a_point_whose_deviance_is_lower(hsb):
     warm-started search misses: at .sig03 = 0.8 these SDs and correlations give a deviance
     only 1.842² above the ML fit's, so ζ(0.8) ≤ 1.842 < 1.96 and the upper limit lies above
     0.8. The profile followed from its previous point alone put it at 0.757."""
-    from hlmrep.engine.intervals import _Profiler, normal_quantile
+    from hlmrep.engine.intervals import normal_quantile
+    from hlmrep.engine.profile import Profiler
 
     ml = fit("mathach ~ cses + minority + (cses + minority | school)", hsb, reml=False)
-    profiler = _Profiler(ml, normal_quantile(0.95))
+    profiler = Profiler(ml, normal_quantile(0.95))
     witness = np.array([2.3552, -0.0794, 0.8, 0.7148, -0.6548, 0.8509, 5.9745])
     assert math.sqrt(profiler.deviance(witness) - profiler.base) < 1.85
     row = next(r for r in ml.confint("profile").rows if r.parameter == ".sig03")

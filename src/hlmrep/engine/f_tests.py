@@ -10,7 +10,7 @@ A term's hypothesis is a contrast matrix L (H0: Lβ = 0) built as lmerTest build
   (lmerTest's containment, :func:`_contains`): L = (M₁X₂)⁺X, X₂ the term's columns and M₁
   the projection off the other terms' (lmerTest's ``get_contrasts_type2``);
 - **type III** (SAS's, the default): each term's columns of L = ginv(X)·X_full, X_full
-  every term coded in full (:func:`~hlmrep.engine.formula.full_term_coding`), made
+  every term coded in full (:func:`~hlmrep.engine.design.full_term_coding`), made
   orthogonal to the terms that contain it, highest order first (lmerTest's
   ``extract_contrasts_type3``; a model with one column or one term gets type I's).
 
@@ -34,11 +34,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hlmrep.engine.formula import full_term_coding, term_label
+from hlmrep.engine.design import full_term_coding, term_label
 from hlmrep.errors import ModelSpecificationError
 
 if TYPE_CHECKING:
-    from hlmrep.engine.formula import DesignMatrices, Term
+    from hlmrep.engine.design import DesignMatrices
+    from hlmrep.engine.formula import Term
     from hlmrep.engine.kenward_roger import KenwardRogerAdjustment
     from hlmrep.engine.model import LmmResult
     from hlmrep.engine.satterthwaite import SatterthwaiteIngredients

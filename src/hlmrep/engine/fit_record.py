@@ -22,7 +22,7 @@ import pandas as pd
 from hlmrep.engine.control import DEFAULT_CONTROL, Control
 from hlmrep.engine.deviance import cross_products, solve_at
 from hlmrep.engine.model import LmmResult
-from hlmrep.engine.optimize import OptimumReport
+from hlmrep.engine.optimizer_runs import OptimumReport
 from hlmrep.engine.specification import from_record
 from hlmrep.errors import ModelSpecificationError
 

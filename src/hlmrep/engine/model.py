@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from hlmrep.engine.control import DEFAULT_CONTROL, Control
+from hlmrep.engine.design import DesignMatrices
 from hlmrep.engine.deviance import (
     CrossProducts,
     Solution,
@@ -28,14 +29,9 @@ from hlmrep.engine.deviance import (
     theta_lower_bounds,
     theta_start,
 )
-from hlmrep.engine.formula import DesignMatrices
 from hlmrep.engine.likelihood import information_criteria
-from hlmrep.engine.optimize import (
-    DEFAULT_START,
-    LME4_OPTIMIZER,
-    OptimumReport,
-    find_optimum,
-)
+from hlmrep.engine.optimize import find_optimum
+from hlmrep.engine.optimizer_runs import DEFAULT_START, LME4_OPTIMIZER, OptimumReport
 from hlmrep.engine.specification import ModelSpecification, specify
 
 if TYPE_CHECKING:

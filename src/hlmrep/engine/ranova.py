@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hlmrep.engine.formula import term_label
+from hlmrep.engine.design import term_label
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -33,7 +33,7 @@ import numpy as np
 
 from hlmrep.engine import kernel
 from hlmrep.engine.deviance import solve_at, theta_layout
-from hlmrep.engine.optimize import central_hessian
+from hlmrep.engine.optimality import central_hessian
 
 if TYPE_CHECKING:
     from hlmrep.engine.model import LmmResult

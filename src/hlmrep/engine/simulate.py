@@ -19,6 +19,7 @@ import numpy as np
 
 from hlmrep.engine import kernel
 from hlmrep.engine.control import DEFAULT_CONTROL, Control
+from hlmrep.engine.design import DesignMatrices
 from hlmrep.engine.deviance import (
     CrossProducts,
     profiled_deviance_batch,
@@ -26,16 +27,10 @@ from hlmrep.engine.deviance import (
     theta_layout,
     theta_lower_bounds,
 )
-from hlmrep.engine.formula import DesignMatrices
 from hlmrep.engine.model import LmmResult, scaled_cross_products
-from hlmrep.engine.optimize import (
-    CountedObjective,
-    RunStatus,
-    bobyqa,
-    free_hessian,
-    projected_gradient,
-    scaled_gradient_measure,
-)
+from hlmrep.engine.optimality import free_hessian, projected_gradient, scaled_gradient_measure
+from hlmrep.engine.optimizer_runs import RunStatus
+from hlmrep.engine.optimizers import CountedObjective, bobyqa
 from hlmrep.engine.specification import ModelSpecification
 
 

@@ -19,14 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hlmrep.engine.design import DesignMatrices, build_design
 from hlmrep.engine.deviance import relative_covariance_factor, theta_layout
-from hlmrep.engine.formula import (
-    COVARIANCES,
-    DesignMatrices,
-    MixedFormula,
-    build_design,
-    parse_formula,
-)
+from hlmrep.engine.formula import COVARIANCES, MixedFormula, parse_formula
 from hlmrep.errors import ModelSpecificationError
 
 

@@ -32,7 +32,7 @@ from hlmrep.records.catalogue import CATALOGUE, Catalogue
 
 if TYPE_CHECKING:
     from hlmrep.engine import LmmResult
-    from hlmrep.engine.formula import DesignMatrices
+    from hlmrep.engine.design import DesignMatrices
 
 log = logging.getLogger("hlmrep")
 

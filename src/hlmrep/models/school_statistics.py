@@ -98,7 +98,7 @@ def school_regressions(result: LmmResult) -> SchoolRegressions:
 def level2_prediction(result: LmmResult) -> np.ndarray:
     """W_j γ̂ for every school and random coefficient (R&B eq. 4.13, pp. 76, 81).
 
-    Read off the formula's terms (:func:`hlmrep.formula._level2_models`): coefficient r's
+    Read off the formula's terms (:func:`hlmrep.engine.design._level2_models`): coefficient r's
     level-2 model holds the fixed effects whose columns are r's column times school-level
     values, so W_j γ̂ is the sum of those γ̂ times the school's values.  A school's own data
     play no part, so a school without minority students still gets γ̂ for minorityYes.
