@@ -3,7 +3,7 @@
 
 from pathlib import Path
 
-from hlmrep.workflow.config import read_config_file, typed_overrides, validate_config
+from hlmrep.pipeline.config import read_config_file, typed_overrides, validate_config
 from snakemake.utils import update_config
 
 # config.yaml is read as plain YAML data by hlmrep (Snakemake's `configfile:` would run YTE
@@ -18,7 +18,7 @@ validate_config(config, CONFIG_SCHEMA)
 
 
 # `snakemake --report report.zip`: figures, scorecard and our HTML report, with captions.
-report: "workflow/report/workflow.rst"
+report: "workflow/captions/workflow.rst"
 
 
 # On a cluster, the light jobs (gathering chunks, variance explained, the scorecard, the

@@ -22,6 +22,20 @@ from hlmrep.engine.model import LmmResult, fit
 ROOT = Path(__file__).resolve().parents[1]
 LME4_REFERENCE = ROOT / "tests" / "reference" / "lme4_reference.json"
 
+#: Fixtures that run R or Snakemake (the R oracles, a whole pipeline): a test that uses
+#: one is ``slow``, outside the inner loop ``pytest -m "not slow"`` (docs/tests.md).
+SLOW_FIXTURES = frozenset({"oracle", "pipeline", "smoke"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``slow`` what reruns a fixture script with R or Python (``test_fresh_*``) or
+    uses a fixture of :data:`SLOW_FIXTURES`; the full suite runs them all the same."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if item.name.startswith("test_fresh_") or fixtures & SLOW_FIXTURES:
+            item.add_marker(pytest.mark.slow)
+
+
 #: Names in the vignette's formulas (mlmRev) mapped to the prepared table's.
 VIGNETTE_TO_OURS = {"mean.ses": "meanses"}
 

@@ -3,7 +3,7 @@ code dependencies computed from imports, and the smoke configuration.
 
 The code-dependency test edits every package file in a copy of the project, one at a time,
 and asks Snakemake (dry run) which jobs would rerun; the expected rules are written out
-below from what each stage's module does, independently of hlmrep.workflow.dependencies.
+below from what each stage's module does, independently of hlmrep.pipeline.dependencies.
 """
 
 from __future__ import annotations
@@ -93,8 +93,8 @@ def test_restore_refuses_a_record_of_other_data(hsb, fit_hsb):
 #: (the `check` command's defaults for a user at the repository's root).
 NOT_STAGES = {"cli.py"}
 #: Subpackages that are not stages: the engine (no paths at all), the grading (its own
-#: tests), developer tools and the workflow's parse-time helpers.
-NOT_STAGE_PACKAGES = {"engine", "grading", "dev", "workflow"}
+#: tests), developer tools and the pipeline's parse-time helpers.
+NOT_STAGE_PACKAGES = {"engine", "grading", "dev", "pipeline"}
 
 
 @pytest.mark.parametrize(
@@ -237,9 +237,9 @@ def test_the_scorecards_needs_are_what_it_reads(pipeline):
     """config.SCORECARD_NEEDS (what the parse-time warning names) against the files the
     scorecard actually reads on the default run."""
     from conftest import results_keys
+    from hlmrep.pipeline.config import SCORECARD_NEEDS
     from hlmrep.replication.scorecard import explanations, textbook_rows, vignette_rows
     from hlmrep.replication.textbook import Results
-    from hlmrep.workflow.config import SCORECARD_NEEDS
 
     results = Results(results_keys(pipeline / "results"))
     textbook_rows(results, explanations())
@@ -364,6 +364,7 @@ EXPECTED = {
     "engine/__init__.py": ENGINE | COMPILE,
     "engine/kernel.py": ENGINE | COMPILE,
     "engine/warmup.py": ENGINE | COMPILE,
+    "models/kernels.py": ENGINE | COMPILE,
     "engine/*": ENGINE,
     # The F tests: the inference job's, and the grading catalogue's (lmerTest's and
     # lme4's F tables of each candidate), whose grades follow it. ranova: the inference
@@ -401,7 +402,7 @@ EXPECTED = {
     # The report package holds the templates the grade pages use too.
     "report/__init__.py": {"figure", "report"} | GRADES,
     "report/templates/*": {"report"} | GRADES,
-    "workflow/*": set(),
+    "pipeline/*": set(),
     "dev/*": set(),
     # The readers of printouts, one module per program, found by their registry: the
     # grading of submissions.

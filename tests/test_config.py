@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from hlmrep.errors import ConfigError
-from hlmrep.workflow.config import load_config, typed_overrides, validate_config
+from hlmrep.pipeline.config import load_config, typed_overrides, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"

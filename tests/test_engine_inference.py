@@ -28,7 +28,7 @@ import pytest
 from conftest import ROOT, have_rscript_with
 from hlmrep.engine import Refittable, fit, parse_formula, restore
 from hlmrep.engine.collation import r_sorted
-from hlmrep.engine.intervals import format_r_matrix
+from hlmrep.engine.r_print import format_r_matrix
 from hlmrep.errors import ModelSpecificationError
 
 ORACLE = ROOT / "tests" / "r" / "inference_oracle.R"

@@ -106,6 +106,7 @@ def test_a_bad_roster_is_an_error_naming_the_file_row_and_column(tmp_path, text,
     assert str(error.value).startswith(str(path)) and message in str(error.value)
 
 
+@pytest.mark.slow
 def test_the_workflow_writes_the_grade_books_and_the_feedback(tmp_path):
     work = copy_workflow(tmp_path)
     submissions = work / "submissions"

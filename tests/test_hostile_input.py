@@ -36,7 +36,7 @@ from hlmrep.grading.console import format_grade
 from hlmrep.grading.grade import grade_file
 from hlmrep.grading.inventory import display_name, entries, key_for
 from hlmrep.grading.pages import grade_job, render_grade, summary_csv
-from hlmrep.workflow.config import read_config_file, validate_config
+from hlmrep.pipeline.config import read_config_file, validate_config
 
 LME4_OUTPUT = ROOT / "tests" / "fixtures" / "grading" / "lme4"
 CORRECT = LME4_OUTPUT / "correct_model3.txt"

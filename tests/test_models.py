@@ -13,9 +13,9 @@ from conftest import copy_workflow, job_counts, results_keys, run_snakemake
 from hlmrep.engine.likelihood import mixture_p_value
 from hlmrep.models.comparisons import ComparisonError, compare
 from hlmrep.models.fits import fit_record
+from hlmrep.pipeline.config import chunk_size
 from hlmrep.replication.reference import load, matches
 from hlmrep.replication.textbook import Results, textbook_values
-from hlmrep.workflow.config import chunk_size
 
 pytestmark = pytest.mark.slow
 TEXTBOOK = load("textbook_ch4")["tables"]
@@ -271,7 +271,7 @@ def test_mixture_p_value_closed_forms():
 
 def test_unknown_model_in_a_comparison_is_a_config_error(tmp_path):
     from hlmrep.errors import ConfigError
-    from hlmrep.workflow.config import validate_config
+    from hlmrep.pipeline.config import validate_config
 
     root = Path(__file__).resolve().parents[1]
     config = yaml.safe_load((root / "config.yaml").read_text())

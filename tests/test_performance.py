@@ -19,7 +19,7 @@ import pytest
 from scipy import special, stats
 
 from hlmrep.models.school_statistics import school_regressions
-from hlmrep.workflow.config import AUTO_CHUNK_LIMIT, chunk_size
+from hlmrep.pipeline.config import AUTO_CHUNK_LIMIT, chunk_size
 
 
 def _job(work: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

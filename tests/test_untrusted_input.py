@@ -18,7 +18,7 @@ import yaml
 from conftest import ROOT, copy_workflow, have_rscript_with, run_snakemake
 from hlmrep.engine.formula import parse_formula
 from hlmrep.errors import ConfigError, ModelSpecificationError
-from hlmrep.workflow.config import validate_config
+from hlmrep.pipeline.config import validate_config
 
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 

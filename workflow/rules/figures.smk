@@ -38,7 +38,7 @@ rule figure:
     output:
         png=report(
             figure_file("{figure}", "png"),
-            caption="../report/figure.rst",
+            caption="../captions/figure.rst",
             category="Figures",
             labels={"figure": "{figure}"},
         ),

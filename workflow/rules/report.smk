@@ -7,7 +7,7 @@ rule scorecard:
         json=scorecard_file("json"),
         csv=report(
             scorecard_file("csv"),
-            caption="../report/scorecard.rst",
+            caption="../captions/scorecard.rst",
             category="Scorecard",
         ),
     log:
@@ -30,7 +30,7 @@ rule report:
         unpack(report_inputs_of),
         code=job_code("report"),
     output:
-        report(report_file(), caption="../report/report.rst", category="Report"),
+        report(report_file(), caption="../captions/report.rst", category="Report"),
     log:
         log_file("report"),
     benchmark:

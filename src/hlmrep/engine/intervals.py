@@ -10,10 +10,11 @@ REML fit); lme4 gives no Wald interval for the variance parameters (``NA``).
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from hlmrep.engine.r_print import format_r_matrix
 
 if TYPE_CHECKING:
     from hlmrep.engine.model import LmmResult
@@ -142,38 +143,3 @@ def confidence_intervals(
     if method.lower() == "wald":
         return wald_intervals(result, level)
     raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
-
-
-# ----------------------------------------------------------------------------------------
-# R's printout of a numeric matrix
-# ----------------------------------------------------------------------------------------
-def _significant_decimals(value: float, digits: int = 7) -> int:
-    """Decimals R shows for ``value`` at ``digits`` significant digits (trailing 0s dropped)."""
-    if value == 0 or not math.isfinite(value):
-        return 0
-    target = float(f"{value:.{digits - 1}e}")
-    for needed in range(1, digits + 1):
-        if float(f"{value:.{needed - 1}e}") == target:
-            break
-    exponent = math.floor(math.log10(abs(target)))
-    return max(0, needed - 1 - exponent)
-
-
-def format_r_matrix(
-    row_names: list[str], headers: list[str], values: list[list[float | None]]
-) -> str:
-    """A numeric matrix as R's ``print`` shows it at ``digits = 7``: each column with the
-    decimals its most demanding entry needs, ``NA`` for a missing value."""
-    columns = []
-    for c, header in enumerate(headers):
-        entries = [row[c] for row in values]
-        finite = [v for v in entries if v is not None and math.isfinite(v)]
-        decimals = max((_significant_decimals(v) for v in finite), default=0)
-        texts = ["NA" if v is None else f"{v:.{decimals}f}" for v in entries]
-        width = max(len(header), *(len(t) for t in texts)) if texts else len(header)
-        columns.append((header.rjust(width), [t.rjust(width) for t in texts]))
-    name_width = max((len(n) for n in row_names), default=0)
-    lines = [" " * name_width + "".join(" " + header for header, _ in columns)]
-    for i, name in enumerate(row_names):
-        lines.append(name.ljust(name_width) + "".join(" " + texts[i] for _, texts in columns))
-    return "\n".join(lines)

@@ -55,7 +55,7 @@ class RanovaTable:
 
     def format(self) -> str:
         """The table as R prints it (``print.anova`` of lmerTest's table)."""
-        from hlmrep.engine.f_tests import (
+        from hlmrep.engine.r_print import (
             DIGITS,
             format_pvalues,
             r_format,

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hlmrep.engine.r_print import format_pvalue
+
 if TYPE_CHECKING:
     from hlmrep.engine.model import LmmResult
     from hlmrep.engine.satterthwaite import TTestRow
@@ -72,16 +74,6 @@ def format_summary(result: LmmResult) -> str:
     if result.singular:
         lines.append("boundary (singular) fit: a diagonal element of T is below 1e-4")
     return "\n".join(lines)
-
-
-def format_pvalue(p: float) -> str:
-    """R's ``format.pval(p, digits = 3)`` as ``printCoefmat`` shows it: ``<2e-16`` below
-    machine precision."""
-    if p < 2.220446e-16:
-        return "<2e-16"
-    if p < 1e-4:
-        return f"{p:.2e}".replace("e-0", "e-")
-    return f"{p:.3g}" if p < 0.001 else f"{p:.4f}".rstrip("0").rstrip(".")
 
 
 def format_satterthwaite(result: LmmResult) -> str:

@@ -5,17 +5,14 @@ module (``__pycache__``), keyed by the source, the argument types and the proces
 fresh checkout every job that reaches the kernels would compile them, several at once (5–8
 s each).  :func:`warm` instead runs a small synthetic fit and one bootstrap replicate, which
 call every kernel the workflow calls with the argument types it calls them with, so the
-cache is written once (by the workflow's ``compile_kernels`` job, which the engine's jobs
-wait for) and every later job only loads it.
+cache is written once (by the workflow's ``compile_kernels`` job,
+:mod:`hlmrep.models.kernels`, which the engine's jobs wait for) and every later job only
+loads it.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import os
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -51,23 +48,3 @@ def warm() -> dict[str, Any]:
         name for name, function in vars(kernel).items() if hasattr(function, "py_func")
     )
     return {"seconds": time.perf_counter() - started, "kernels": kernels}
-
-
-def compile_kernels_job(*, out: Path) -> None:
-    """Compile the engine's kernels into numba's cache once; write the list as a marker.
-
-    The marker holds no timing, so that it is the same file on every run and machine.  It
-    is written beside itself and renamed (the engine imports nothing of the workflow's
-    file helpers), so a killed job leaves no marker that a rerun would trust."""
-    import numba
-
-    done = warm()
-    record = {"numba": numba.__version__, "kernels": done["kernels"]}
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(f".{out.name}.partial")
-    temporary.write_text(json.dumps(record, indent=1) + "\n")
-    os.replace(temporary, out)
-    logging.getLogger("hlmrep").info(
-        "%d kernels compiled or loaded in %.2f s", len(done["kernels"]), done["seconds"]
-    )

@@ -1,5 +1,5 @@
 """The HTML templates (the report, the grade pages, their shared style.css): a package,
-so that the jobs that render them depend on them (:mod:`hlmrep.workflow.dependencies`)."""
+so that the jobs that render them depend on them (:mod:`hlmrep.pipeline.dependencies`)."""
 
 from __future__ import annotations
 
