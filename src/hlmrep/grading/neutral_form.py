@@ -174,6 +174,15 @@ def _not_read(block: Summary) -> list[str]:
     return missing
 
 
+def _row_values(
+    values: dict[str, Printed], label: str, lines: _Lines, start: int, end: int
+) -> dict[str, Any]:
+    """A table row's numbers, each with the line it was printed on (beside its label)."""
+    return {
+        name: _number(value, lines.find(value, start, end, label)) for name, value in values.items()
+    }
+
+
 def _anova(block: Anova, lines: _Lines, end: int) -> dict[str, Any]:
     return {
         "kind": block.kind,
@@ -183,10 +192,7 @@ def _anova(block: Anova, lines: _Lines, end: int) -> dict[str, Any]:
         "rows": [
             {
                 "model": row.model,
-                "values": {
-                    name: _number(value, lines.find(value, block.line, end, row.model))
-                    for name, value in row.values.items()
-                },
+                "values": _row_values(row.values, row.model, lines, block.line, end),
             }
             for row in block.rows
         ],
@@ -202,13 +208,7 @@ def _f_tests(block: FTests, lines: _Lines, end: int) -> dict[str, Any]:
         "type": block.type,
         "method": block.method,
         "rows": [
-            {
-                "term": row.term,
-                "values": {
-                    name: _number(value, lines.find(value, block.line, end, row.term))
-                    for name, value in row.values.items()
-                },
-            }
+            {"term": row.term, "values": _row_values(row.values, row.term, lines, block.line, end)}
             for row in block.rows
         ],
         "unread": list(block.unread),
