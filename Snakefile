@@ -35,8 +35,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/bootstrap.smk"
-include: "workflow/rules/figures.smk"
-include: "workflow/rules/crosscheck.smk"
+include: "workflow/rules/replication.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/grading.smk"
 
@@ -44,4 +43,4 @@ include: "workflow/rules/grading.smk"
 rule all:
     default_target: True
     input:
-        final_outputs(),
+        PLAN.final_outputs(),

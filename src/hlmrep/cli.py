@@ -294,6 +294,7 @@ def _jobs_listing() -> str:
 
 def build_parser(with_jobs_listing: bool = False) -> argparse.ArgumentParser:
     """The user commands' parser; ``--help`` lists the job commands after them."""
+    from hlmrep.grading.settings import DEFAULTS as GRADING_DEFAULTS
     from hlmrep.pipeline import paths
 
     parser = argparse.ArgumentParser(
@@ -382,7 +383,7 @@ def build_parser(with_jobs_listing: bool = False) -> argparse.ArgumentParser:
     grade.add_argument(
         "--reference-source",
         choices=("vignette", "textbook"),
-        default="vignette",
+        default=GRADING_DEFAULTS.reference,
         help="which source wins where both print the same model (model3/Table 4.4, "
         "model4/Table 4.5); config grading.reference in the workflow",
     )
@@ -401,10 +402,10 @@ def build_parser(with_jobs_listing: bool = False) -> argparse.ArgumentParser:
     grade.add_argument(
         "--min-significant-digits",
         type=int,
-        default=3,
+        default=GRADING_DEFAULTS.min_significant_digits,
         metavar="N",
         help="the fewest significant digits a number may be printed with and still "
-        "replicate (default 3; config grading.min_significant_digits in the workflow)",
+        "replicate (default %(default)s; config grading.min_significant_digits in the workflow)",
     )
     grade.add_argument(
         "--assignment",
@@ -416,10 +417,10 @@ def build_parser(with_jobs_listing: bool = False) -> argparse.ArgumentParser:
     grade.add_argument(
         "--missing-weight",
         type=_share,
-        default=1.0,
+        default=GRADING_DEFAULTS.missing_weight,
         metavar="W",
         help="how much a reference of the assignment that the file lacks counts against the "
-        "score, as a share of its numbers (default 1: it scores zero; 0: not counted; "
+        "score, as a share of its numbers (default %(default)s: it scores zero; 0: not counted; "
         "config grading.missing_weight)",
     )
     grade.add_argument("--json", type=Path, help="also write the grade record here")

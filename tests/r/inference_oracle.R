@@ -1,4 +1,4 @@
-# The R side of tests/test_engine_inference.py: lme4's confint() (profile and Wald),
+# The R side of tests/engine/test_inference.py: lme4's confint() (profile and Wald),
 # lmerTest's Satterthwaite df, clubSandwich's CR0 robust SEs, and R's sort() of strings,
 # for a fixed list of models (formulas are written here, never passed in).
 #

@@ -1,4 +1,4 @@
-# The R side of tests/test_engine_small_sample.py: pbkrtest's Kenward-Roger adjusted
+# The R side of tests/engine/test_small_sample.py: pbkrtest's Kenward-Roger adjusted
 # covariance and df, lmerTest's t tests and type I, II and III F tests (Satterthwaite and
 # Kenward-Roger), lme4's own anova() of one fit, clubSandwich's CR2 with its Satterthwaite
 # df, for a fixed list of models on outside data sets (formulas are written here, never

@@ -3,8 +3,8 @@ rule bootstrap_chunk:
     input:
         table=data_table(),
         kernels=kernels_file(),
-        fits=bootstrap_fits,
-        comparison=bootstrap_comparisons,
+        fits=PLAN.bootstrap_fits,
+        comparison=PLAN.bootstrap_comparisons,
         code=job_code("bootstrap-chunk"),
     output:
         chunk_file("{target}", "{chunk}"),
@@ -16,9 +16,9 @@ rule bootstrap_chunk:
         "../../envs/hlmrep.yaml"
     params:
         hlmrep=HLMREP,
-        target=bootstrap_chunk_arguments,
-        seed=config["bootstrap"]["seed"],
-        chunk_size=bootstrap_chunk_size_of,
+        target=PLAN.bootstrap_chunk_arguments,
+        seed=SETTINGS.bootstrap.seed,
+        chunk_size=PLAN.bootstrap_chunk_size,
         fits=repeated_option("fit", "fits"),
         comparison=repeated_option("comparison", "comparison"),
     shell:
@@ -31,8 +31,8 @@ rule bootstrap_chunk:
 rule bootstrap_gather:
     """All chunks of a target in replicate order; intervals or the bootstrap p-value."""
     input:
-        chunks=bootstrap_chunks,
-        comparison=bootstrap_comparisons,
+        chunks=PLAN.bootstrap_chunks,
+        comparison=PLAN.bootstrap_comparisons,
         code=job_code("bootstrap-gather"),
     output:
         table=replicates_file("{target}"),
@@ -45,7 +45,7 @@ rule bootstrap_gather:
         "../../envs/hlmrep.yaml"
     params:
         hlmrep=HLMREP,
-        target=bootstrap_gather_arguments,
+        target=PLAN.bootstrap_gather_arguments,
         chunks=repeated_option("chunk", "chunks"),
         comparison=repeated_option("comparison", "comparison"),
     shell:

@@ -1,7 +1,7 @@
 rule prepare_data:
     """Read and check the HSB files; derive meanses, cses and codings; Table 4.1."""
     input:
-        unpack(data_inputs),
+        unpack(PLAN.data_inputs),
         code=job_code("prepare-data"),
     output:
         table=data_table(),
@@ -14,9 +14,9 @@ rule prepare_data:
         "../../envs/hlmrep.yaml"
     params:
         hlmrep=HLMREP,
-        source=config["data"]["source"],
-        meanses=config["data"]["meanses"],
-        csv=csv_arguments,
+        source=SETTINGS.data.source,
+        meanses=SETTINGS.data.meanses,
+        csv=PLAN.csv_arguments,
     shell:
         "{params.hlmrep} prepare-data --source {params.source} {params.csv}"
         " --meanses {params.meanses}"

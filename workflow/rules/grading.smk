@@ -53,19 +53,12 @@ rule grade_submission:
         "../../envs/hlmrep.yaml"
     params:
         hlmrep=HLMREP,
-        reference=GRADING["reference"],
-        digits=GRADING["min_significant_digits"],
-        missing_weight=GRADING["missing_weight"],
-        assignment=assignment_options(),
-        points=GRADING["gradebook"]["points"],
-        folder=submissions_folder(),
-        signature=submission_signature,
+        grading=PLAN.grading_arguments(),
+        folder=SETTINGS.grading.submissions,
+        signature=PLAN.submission_signature,
     shell:
         "{params.hlmrep} grade-submission --folder {params.folder:q} --key {wildcards.submission:q}"
-        " --catalogue {input.catalogue:q} --data {input.table:q}"
-        " --reference-source {params.reference}"
-        " --min-significant-digits {params.digits} {params.assignment} --points {params.points}"
-        " --missing-weight {params.missing_weight}"
+        " --catalogue {input.catalogue:q} --data {input.table:q} {params.grading}"
         " --out-json {output.json:q} --out-html {output.html:q}"
         " --out-feedback {output.feedback:q} 2>&1 | tee {log:q}"
 
@@ -73,8 +66,8 @@ rule grade_submission:
 rule grade_index:
     """The index of all grades and summary.csv, one row per submission."""
     input:
-        grades=grade_records,
-        roster=roster_input(),
+        grades=PLAN.grade_records,
+        roster=PLAN.roster_input(),
         code=job_code("grade-index"),
     output:
         html=grades_index(),
@@ -89,12 +82,11 @@ rule grade_index:
     params:
         hlmrep=HLMREP,
         grades=repeated_option("grade", "grades"),
-        roster=roster_option,
-        title=GRADING["gradebook"]["title"],
-        points=GRADING["gradebook"]["points"],
+        roster=PLAN.roster_option,
+        gradebook=PLAN.gradebook_arguments(),
     shell:
         "{params.hlmrep} grade-index {params.grades} {params.roster}"
-        " --title {params.title:q} --points {params.points}"
+        " {params.gradebook}"
         " --out-html {output.html:q} --out-csv {output.csv:q}"
         " --out-canvas {output.canvas:q} --out-moodle {output.moodle:q}"
         " --out-moodle-worksheet {output.moodle_worksheet:q} 2>&1 | tee {log:q}"

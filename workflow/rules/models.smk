@@ -1,7 +1,7 @@
 wildcard_constraints:
-    model="|".join(config["models"]),
-    comparison="|".join(config["comparisons"]) or "no_comparisons",
-    target="|".join(config["bootstrap"]["targets"]) or "no_targets",
+    model="|".join(SETTINGS.models),
+    comparison="|".join(SETTINGS.comparisons) or "no_comparisons",
+    target="|".join(SETTINGS.bootstrap.targets) or "no_targets",
     chunk=r"\d+",
     figure=r"[a-z0-9_]+",
 
@@ -44,8 +44,8 @@ rule fit_model:
         "../../envs/hlmrep.yaml"
     params:
         hlmrep=HLMREP,
-        formula=model_formula_argument,
-        estimation=model_estimation_flag,
+        formula=PLAN.formula_argument,
+        estimation=PLAN.estimation_flag,
     shell:
         "{params.hlmrep} fit-model --data {input.table:q} --name {wildcards.model}"
         " --formula {params.formula} {params.estimation} --out-fit {output.fit:q}"
@@ -78,8 +78,8 @@ rule model_inference:
 rule compare_models:
     """Likelihood-ratio comparison of two models, as R's anova()."""
     input:
-        reduced=comparison_fit("reduced"),
-        full=comparison_fit("full"),
+        reduced=PLAN.comparison_fit("reduced"),
+        full=PLAN.comparison_fit("full"),
         table=data_table(),
         kernels=kernels_file(),
         code=job_code("compare"),
@@ -94,7 +94,7 @@ rule compare_models:
         "../../envs/hlmrep.yaml"
     params:
         hlmrep=HLMREP,
-        test=comparison_test,
+        test=PLAN.comparison_test,
     shell:
         "{params.hlmrep} compare --name {wildcards.comparison} --reduced {input.reduced:q}"
         " --full {input.full:q} --test {params.test} --data {input.table:q}"
@@ -104,7 +104,7 @@ rule compare_models:
 rule variance_explained:
     """Proportion of variance explained between configured pairs of models."""
     input:
-        fits=[fit_file(name) for name in explained_models()],
+        fits=list(PLAN.explained_fits().values()),
         code=job_code("variance-explained"),
     output:
         explained_file(),
@@ -116,8 +116,8 @@ rule variance_explained:
         "../../envs/hlmrep.yaml"
     params:
         hlmrep=HLMREP,
-        pairs=explained_pair_arguments(),
-        fits=named("fit", {name: fit_file(name) for name in explained_models()}),
+        pairs=PLAN.explained_pair_arguments(),
+        fits=named("fit", PLAN.explained_fits()),
     shell:
         "{params.hlmrep} variance-explained {params.pairs} {params.fits}"
         " --out {output:q} 2>&1 | tee {log:q}"

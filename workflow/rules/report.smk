@@ -1,33 +1,45 @@
-rule scorecard:
-    """Every reference number beside ours, with tolerance and verdict."""
+# The report stage (hlmrep.report): the figures, each drawn from results files by role
+# (hlmrep.pipeline.plan.FIGURES: no model is refitted in a plotting job), and the HTML
+# report that reads every results file, the scorecard and the figures.
+
+
+rule figure:
+    """Draw one figure from the results files: PNG, SVG, its data and its caption."""
     input:
-        unpack(scorecard_inputs),
-        code=job_code("scorecard"),
+        unpack(PLAN.figure_inputs_of),
+        code=job_code("figure"),
     output:
-        json=scorecard_file("json"),
-        csv=report(
-            scorecard_file("csv"),
-            caption="../captions/scorecard.rst",
-            category="Scorecard",
+        png=report(
+            figure_file("{figure}", "png"),
+            caption="../captions/figure.rst",
+            category="Figures",
+            labels={"figure": "{figure}"},
         ),
+        svg=figure_file("{figure}", "svg"),
+        data=figure_file("{figure}", "csv"),
+        caption=figure_file("{figure}", "json"),
     log:
-        log_file("scorecard"),
+        log_file("figure/{figure}"),
     benchmark:
-        benchmark_file("scorecard")
+        benchmark_file("figure/{figure}")
     conda:
         "../../envs/hlmrep.yaml"
     params:
         hlmrep=HLMREP,
-        inputs=keyed(results_inputs()),
+        inputs=PLAN.figure_input_arguments,
+        seed=SETTINGS.figures.seed,
+        sample_schools=SETTINGS.figures.sample_schools,
+        prefix=PLAN.figure_prefix,
     shell:
-        "{params.hlmrep} scorecard {params.inputs} --out-json {output.json:q}"
-        " --out-csv {output.csv:q} 2>&1 | tee {log:q}"
+        "{params.hlmrep} figure --name {wildcards.figure} {params.inputs}"
+        " --seed {params.seed} --sample-schools {params.sample_schools}"
+        " --out-prefix {params.prefix} 2>&1 | tee {log:q}"
 
 
 rule report:
     """The HTML report: scorecard, models, tests, bootstrap, figures, provenance."""
     input:
-        unpack(report_inputs_of),
+        unpack(PLAN.report_inputs),
         code=job_code("report"),
     output:
         report(report_file(), caption="../captions/report.rst", category="Report"),
@@ -39,10 +51,10 @@ rule report:
         "../../envs/hlmrep.yaml"
     params:
         hlmrep=HLMREP,
-        inputs=keyed(report_inputs()),
+        inputs=keyed(PLAN.report_inputs()),
         benchmarks=shlex.quote(BENCHMARKS),
-        bootstrap_seed=config["bootstrap"]["seed"],
-        figures_seed=config["figures"]["seed"],
+        bootstrap_seed=SETTINGS.bootstrap.seed,
+        figures_seed=SETTINGS.figures.seed,
     shell:
         "{params.hlmrep} report {params.inputs} --benchmarks {params.benchmarks}"
         " --bootstrap-seed {params.bootstrap_seed} --figures-seed {params.figures_seed}"

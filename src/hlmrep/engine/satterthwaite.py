@@ -18,7 +18,7 @@ balanced designs, whose exact ν is an integer (sleepstudy 17, Orthodont 25, Mac
 ν is then within 6e-6 relative of it, where plain central differences at
 1e-3·max(|φ_k|, 0.1) are off by 1e-5 to 1e-4 (25.0013 for 25).  lmerTest takes numDeriv's
 Richardson extrapolation (four steps from 1e-4·|φ_k|); the two agree to 1e-5 on ten
-outside data sets (tests/test_engine_small_sample.py).  Only the free θ are parameters
+outside data sets (tests/engine/test_small_sample.py).  Only the free θ are parameters
 (``(x || g)``: T's diagonal).
 """
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hlmrep.errors import InputDataError
+from hlmrep.grading.settings import DEFAULTS
 from hlmrep.grading.verdicts import ORDER, REPLICATED
 from hlmrep.records.catalogue import CATALOGUE, Catalogue
 
@@ -153,9 +154,9 @@ def grade_command(
     data: Path,
     reference: str,
     json_out: Path | None,
-    significant_digits: int = 3,
+    significant_digits: int = DEFAULTS.min_significant_digits,
     assignment: list[str] | None = None,
-    missing_weight: float = 1.0,
+    missing_weight: float = DEFAULTS.missing_weight,
 ) -> int:
     from hlmrep.grading.grade import grade_bounded
 

@@ -50,6 +50,7 @@ from hlmrep.grading.readers import (
     SIGNIFICANT_DIGITS,
 )
 from hlmrep.grading.references import F_METHOD_WORDS, describe_quantity, load
+from hlmrep.grading.settings import DEFAULTS
 from hlmrep.grading.submission import Submission, SubmissionError, read_bytes, recognise
 from hlmrep.grading.their_model import TheirModel
 from hlmrep.grading.verdicts import Number, unit_of_digits
@@ -1039,12 +1040,12 @@ def _formula(text: str) -> dict[str, str | None]:
 def grade_file(
     path: Path,
     catalogue: Catalogue,
-    prefer: str = "vignette",
+    prefer: str = DEFAULTS.reference,
     name: str | None = None,
     significant_digits: int = verdicts.MIN_SIGNIFICANT_DIGITS,
     table: pd.DataFrame | None = None,
     assignment: list[str] | None = None,
-    missing_weight: float = 1.0,
+    missing_weight: float = DEFAULTS.missing_weight,
     member: str | None = None,
 ) -> dict[str, Any]:
     """The grade of one submitted file; a file that cannot be graded gets ``status: error``.
@@ -1166,12 +1167,12 @@ def _member_bytes(path: Path, member: str, label: str) -> bytes:
 def grade_bounded(
     path: Path,
     catalogue: Catalogue,
-    prefer: str = "vignette",
+    prefer: str = DEFAULTS.reference,
     name: str | None = None,
     significant_digits: int = verdicts.MIN_SIGNIFICANT_DIGITS,
     table: pd.DataFrame | None = None,
     assignment: list[str] | None = None,
-    missing_weight: float = 1.0,
+    missing_weight: float = DEFAULTS.missing_weight,
     member: str | None = None,
 ) -> dict[str, Any]:
     """:func:`grade_file` within the grading bounds, in a child process

@@ -17,7 +17,8 @@ from typing import Any, Literal, cast
 import jinja2
 
 from hlmrep.files import write_atomically
-from hlmrep.grading.verdicts import MIN_SIGNIFICANT_DIGITS, ORDER
+from hlmrep.grading.settings import DEFAULTS
+from hlmrep.grading.verdicts import ORDER
 from hlmrep.records.catalogue import CATALOGUE
 from hlmrep.records.grade import GRADE, GradeRecord
 from hlmrep.report import templates
@@ -116,11 +117,11 @@ def grade_job(
     key: str,
     catalogue: Path,
     data: Path,
-    reference_source: Literal["vignette", "textbook"],
-    min_significant_digits: int = MIN_SIGNIFICANT_DIGITS,
+    reference_source: Literal["vignette", "textbook"] = DEFAULTS.reference,
+    min_significant_digits: int = DEFAULTS.min_significant_digits,
     assignment: list[str] | None = None,
-    missing_weight: float = 1.0,
-    points: float = 100.0,
+    missing_weight: float = DEFAULTS.missing_weight,
+    points: float = DEFAULTS.gradebook_points,
     out_json: Path,
     out_html: Path,
     out_feedback: Path,
@@ -201,8 +202,8 @@ def index_job(
     *,
     grade: list[Path],
     roster: Path | None = None,
-    title: str = "HSB replication",
-    points: float = 100.0,
+    title: str = DEFAULTS.gradebook_title,
+    points: float = DEFAULTS.gradebook_points,
     out_html: Path,
     out_csv: Path,
     out_canvas: Path,

@@ -26,6 +26,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from hlmrep.grading.settings import DEFAULTS
+
 EXACT, ROUNDING, TOO_COARSE, MINOR, MAJOR, DECISION = (
     "exact",
     "rounding",
@@ -37,8 +39,8 @@ EXACT, ROUNDING, TOO_COARSE, MINOR, MAJOR, DECISION = (
 #: Best first: when a number is graded against two references, the better verdict wins.
 ORDER = (EXACT, ROUNDING, TOO_COARSE, MINOR, MAJOR, DECISION)
 #: Significant digits a number must be printed with unless the assignment says otherwise
-#: (config ``grading.min_significant_digits``).
-MIN_SIGNIFICANT_DIGITS = 3
+#: (config ``grading.min_significant_digits``; its default declared in :mod:`.settings`).
+MIN_SIGNIFICANT_DIGITS = DEFAULTS.min_significant_digits
 REPLICATED = frozenset({EXACT, ROUNDING})
 #: Relative error at and above which a difference is major.
 MAJOR_RELATIVE_ERROR = 0.10

@@ -6,7 +6,6 @@ reads those files and never refits.  Files are written only when the whole job s
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import cast
 
@@ -19,6 +18,7 @@ from hlmrep.engine.model import rows_fingerprint
 from hlmrep.files import sha256, write_atomically
 from hlmrep.models.school_statistics import hlm_statistics
 from hlmrep.records.fit import FIT, FitRecord
+from hlmrep.records.hlm import HLM, HlmRecord
 
 
 def fit_record(result: LmmResult, name: str, data_path: Path) -> FitRecord:
@@ -67,9 +67,9 @@ def fit_model_job(
     result = fit(formula, table, reml=not ml)
     record = fit_record(result, name, data_path)
     statistics, schools = hlm_statistics(result)
-    statistics["name"] = name
+    hlm: HlmRecord = {**statistics, "name": name}
     write_atomically(Path(out_schools), lambda p: schools.to_csv(p, index=False))
-    write_atomically(Path(out_hlm), lambda p: p.write_text(json.dumps(statistics, indent=1)))
+    HLM.write(out_hlm, hlm)
     if out_observations is not None:
         d = result.design
         observations = pd.DataFrame(

@@ -11,15 +11,14 @@ or HLM's "with robust standard errors" table can be set beside it number by numb
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 from hlmrep.data.tables import read_prepared
 from hlmrep.engine import LmmResult, parse_formula, restore
 from hlmrep.engine.summary import hlm_degrees_of_freedom
-from hlmrep.files import write_atomically
 from hlmrep.records.fit import FIT
+from hlmrep.records.inference import INFERENCE, FTable, InferenceRecord, Intervals, Ranova
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
 
 def inference_record(
     result: LmmResult, name: str, data: pd.DataFrame | None = None
-) -> dict[str, Any]:
+) -> InferenceRecord:
     """Profile and Wald intervals, robust SEs (CR0 and CR2), Satterthwaite and (for a REML
     fit) Kenward-Roger rows, and the type III F tests of one fit."""
     from hlmrep.engine.f_tests import anova
@@ -53,9 +52,10 @@ def inference_record(
     return {
         "name": name,
         "formula": result.formula,
-        "estimation": result.specification.estimation,
-        "confint_profile": profile.to_dict(),
-        "confint_wald": wald.to_dict(),
+        "estimation": "REML" if result.reml else "ML",
+        # The engine's tables as dicts, of the record's types (checked before writing).
+        "confint_profile": cast(Intervals, profile.to_dict()),
+        "confint_wald": cast(Intervals, wald.to_dict()),
         "confint_profile_printed": profile.format(),
         "fixed_effects": [
             {
@@ -78,14 +78,14 @@ def inference_record(
                 result.fixed_names, satterthwaite, hlm_df, cr2, kr, strict=True
             )
         ],
-        "anova": {key: table.to_dict() for key, table in tables.items()},
+        "anova": {key: cast(FTable, table.to_dict()) for key, table in tables.items()},
         "anova_printed": {key: table.format() for key, table in tables.items()},
-        "ranova": None if random_table is None else random_table.to_dict(),
+        "ranova": None if random_table is None else cast(Ranova, random_table.to_dict()),
         "ranova_printed": None if random_table is None else random_table.format(),
     }
 
 
-def inference_job(*, data: Path, fit: Path, name: str, out: Path) -> dict[str, Any]:
+def inference_job(*, data: Path, fit: Path, name: str, out: Path) -> InferenceRecord:
     """Profile and Wald intervals, robust SEs and Satterthwaite df of one configured model.
 
     The fit is restored from its record (``fit``) on the prepared table (``data``); the
@@ -94,8 +94,7 @@ def inference_job(*, data: Path, fit: Path, name: str, out: Path) -> dict[str, A
     table = read_prepared(Path(data), parse_formula(record["formula"]).columns)
     result = restore(record, table)
     inference = inference_record(result, name, table)
-    text = json.dumps(inference, indent=1) + "\n"
-    write_atomically(Path(out), lambda p: p.write_text(text))
+    INFERENCE.write(out, inference)
     print("Computing profile confidence intervals ...")
     print(inference["confint_profile_printed"])
     return inference

@@ -4,12 +4,11 @@ jobs compile them at once on a fresh checkout."""
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 from hlmrep.engine.warmup import warm
-from hlmrep.files import write_atomically
+from hlmrep.records.kernels import KERNELS
 
 log = logging.getLogger("hlmrep")
 
@@ -21,8 +20,6 @@ def compile_kernels_job(*, out: Path) -> None:
     import numba
 
     done = warm()
-    record = {"numba": numba.__version__, "kernels": done["kernels"]}
-    text = json.dumps(record, indent=1) + "\n"
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(Path(out), lambda temporary: temporary.write_text(text))
+    KERNELS.write(Path(out), {"numba": numba.__version__, "kernels": list(done["kernels"])})
     log.info("%d kernels compiled or loaded in %.2f s", len(done["kernels"]), done["seconds"])

@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy import special
 
 from hlmrep.engine.model import LmmResult
+
+if TYPE_CHECKING:  # the record's type only: the job that writes it checks it
+    from hlmrep.records.hlm import HlmStatistics, HomogeneityTest
 
 
 @dataclass(frozen=True)
@@ -128,7 +132,9 @@ def level2_predictor_counts(result: LmmResult) -> dict[str, int]:
     return counts
 
 
-def homogeneity_chisq(result: LmmResult, regressions: SchoolRegressions) -> dict[str, dict]:
+def homogeneity_chisq(
+    result: LmmResult, regressions: SchoolRegressions
+) -> dict[str, HomogeneityTest]:
     """HLM's χ² test that τ_qq = 0 for each random coefficient (pp. 63–64, Tables 4.2–4.5).
 
         χ²_q = Σ_j (β̂_qj − Ŵ_qj γ̂_q)² / V̂_qqj,   V̂_qqj = σ̂² [(Z_j'Z_j)⁻¹]_qq,
@@ -139,7 +145,7 @@ def homogeneity_chisq(result: LmmResult, regressions: SchoolRegressions) -> dict
     """
     counts = level2_predictor_counts(result)
     usable = regressions.usable
-    out = {}
+    out: dict[str, HomogeneityTest] = {}
     for q, name in enumerate(result.random_names):
         v = result.sigma2 * regressions.ols_cov_unscaled[usable, q, q]
         chisq = float(np.sum(regressions.residual_ols[usable, q] ** 2 / v))
@@ -194,10 +200,10 @@ def plausible_value_range(result: LmmResult, level: float = 0.95) -> list[float]
     return [gamma00 - z * math.sqrt(tau00), gamma00 + z * math.sqrt(tau00)]
 
 
-def hlm_statistics(result: LmmResult) -> tuple[dict[str, object], pd.DataFrame]:
+def hlm_statistics(result: LmmResult) -> tuple[HlmStatistics, pd.DataFrame]:
     """Every textbook statistic of one model, and the per-school table behind them."""
     regressions = school_regressions(result)
-    statistics: dict[str, object] = {
+    statistics: HlmStatistics = {
         "model_formula": result.formula,
         "chisq_homogeneity": homogeneity_chisq(result, regressions),
         "reliability": reliabilities(result, regressions),

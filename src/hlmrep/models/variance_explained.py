@@ -5,14 +5,13 @@ Reads the two models' fit files; nothing is refitted.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from hlmrep.errors import HlmrepError
-from hlmrep.files import write_atomically
 from hlmrep.records.fit import FIT
+from hlmrep.records.variance_explained import VARIANCE_EXPLAINED, VarianceExplained
 
 
 def variance_explained(base: Mapping[str, Any], model: Mapping[str, Any]) -> dict[str, float]:
@@ -41,7 +40,7 @@ def variance_explained(base: Mapping[str, Any], model: Mapping[str, Any]) -> dic
 
 def variance_explained_job(
     *, pair: dict[str, str], fit: dict[str, Path], out: Path
-) -> dict[str, Any]:
+) -> VarianceExplained:
     """Proportion of variance explained between configured pairs of models (pp. 74, 85).
 
     ``pair``: ``NAME=BASE:MODEL`` for each pair; ``fit``: ``MODEL=PATH`` of every fit record
@@ -58,12 +57,12 @@ def variance_explained_job(
                 )
         pairs[name] = (base, model)
     loaded = {name: FIT.read(path) for name, path in fit.items()}
-    table = {}
+    table: VarianceExplained = {}
     for name, (base, model) in sorted(pairs.items()):  # name order, whatever the config's
         table[name] = {
             "base": base,
             "model": model,
             **variance_explained(loaded[base], loaded[model]),
         }
-    write_atomically(Path(out), lambda p: p.write_text(json.dumps(table, indent=1)))
+    VARIANCE_EXPLAINED.write(out, table)
     return table

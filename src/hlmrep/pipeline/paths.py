@@ -1,5 +1,5 @@
 """Every file name of the workflow, written once: the rules' inputs and outputs
-(``workflow/rules/common.smk`` imports these) and the user commands' defaults (``check``,
+(:mod:`hlmrep.pipeline.plan` builds them from these) and the user commands' defaults (``check``,
 ``grade``) read them from here.
 
 Paths are relative to the working directory Snakemake runs in (the project, or the folder

@@ -9,10 +9,14 @@ whose own record does not match writes nothing.
 
 Only the fields that other jobs read are declared (a record may hold more: the engine's
 optimizer report, the inputs' checksums, notes); ``NotRequired`` marks the fields that some
-records of a kind lack.  One module per kind beside this one: ``fit``, ``comparison``,
-``bootstrap``, ``catalogue``, ``grade``.  Those modules do without ``from __future__ import
-annotations``: on Python 3.11 a TypedDict learns which keys are ``NotRequired`` only from
-annotations evaluated when the class is made.
+records of a kind lack.  One module per kind beside this one: ``data_summary`` (the
+prepared data), ``fit``, ``hlm`` (a fit's HLM statistics), ``inference``, ``comparison``,
+``variance_explained``, ``bootstrap``, ``crosscheck`` (lme4 beside us), ``scorecard``,
+``catalogue``, ``grade``, ``figure`` (a figure's caption), ``kernels`` (the compiled
+kernels' marker): every JSON results file a job writes is one of them.  Those
+modules do without ``from __future__ import annotations``: on Python 3.11 a TypedDict
+learns which keys are ``NotRequired`` only from annotations evaluated when the class is
+made.
 """
 
 from __future__ import annotations
@@ -138,12 +142,14 @@ class RecordKind(Generic[Record]):
     """One kind of record: its type, what it is called, the job command that writes it, its
     layout.
 
-    ``check`` adds what a type cannot say (a table that must not be empty); ``final_newline``
-    and ``ensure_ascii`` keep each kind's files byte for byte as they have been written."""
+    ``check`` adds what a type cannot say (a table that must not be empty); ``indent``,
+    ``final_newline`` and ``ensure_ascii`` keep each kind's files byte for byte as they have
+    been written."""
 
     type: type[Record]
     label: str
     job: str
+    indent: int = 1
     final_newline: bool = False
     ensure_ascii: bool = True
     check: Callable[[Any], list[str]] = field(default=lambda record: [])
@@ -171,7 +177,7 @@ class RecordKind(Generic[Record]):
             raise ValueError(
                 f"job {self.job} made a {self.label} of the wrong shape: {self._listed(problems)}"
             )
-        text = json.dumps(record, indent=1, ensure_ascii=self.ensure_ascii)
+        text = json.dumps(record, indent=self.indent, ensure_ascii=self.ensure_ascii)
         return text + "\n" if self.final_newline else text
 
     def write(self, path: Path, record: Record) -> None:

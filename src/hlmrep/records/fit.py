@@ -66,6 +66,7 @@ class FitRecord(TypedDict):
     scaled_residuals: dict[str, float]
     fixed_effects: list[FixedEffect]
     vcov_fixed: list[list[float]]
+    fixed_correlation: list[list[float]]
     random_effects: RandomEffects
     residual_variance: float
     sigma: float

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from hlmrep.files import read_json
+from hlmrep.records.crosscheck import CROSSCHECK
 from hlmrep.replication.crosscheck import failures as crosscheck_failures
 from hlmrep.replication.scorecard import check
 
@@ -22,15 +22,16 @@ def check_command(scorecard: Path, crosscheck: Path) -> int:
         print(f"{len(failing)} number(s) that should replicate do not:", file=sys.stderr)
         for row_id in failing:
             print(f"  {row_id}", file=sys.stderr)
-    cross = read_json(crosscheck, "lme4 cross-check record") if crosscheck.exists() else {}
-    wrong = crosscheck_failures(cross)
+    cross = CROSSCHECK.read(crosscheck) if crosscheck.exists() else None
+    wrong = crosscheck_failures(cross) if cross is not None else []
     for line in wrong:
         print(f"lme4 cross-check: {line}", file=sys.stderr)
     if failing or wrong:
         return 1
     print(f"check passed: every number in {scorecard} replicated or is explained")
-    if cross.get("ran"):
+    if cross is not None and cross["ran"]:
         print(f"lme4 cross-check ({crosscheck}): {cross['counts']}; no failure")
     else:
-        print(f"lme4 cross-check not run: {cross.get('status', {}).get('reason', 'no file')}")
+        reason = cross["status"]["reason"] if cross is not None else "no file"
+        print(f"lme4 cross-check not run: {reason}")
     return 0

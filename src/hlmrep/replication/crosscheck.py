@@ -21,13 +21,19 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from hlmrep.data.tables import read_prepared
-from hlmrep.errors import HlmrepError, InputDataError
-from hlmrep.files import read_json, write_atomically
+from hlmrep.errors import HlmrepError
+from hlmrep.files import read_json
+from hlmrep.records.crosscheck import (
+    CROSSCHECK,
+    CrosscheckRecord,
+    CrosscheckStatus,
+    ModelAgreement,
+)
 from hlmrep.records.fit import FIT
 
 #: The values of ``crosscheck.lme4`` in config.yaml.
@@ -280,18 +286,18 @@ def crosscheck_job(
     fit: dict[str, Path],
     lme4: dict[str, Path] | None = None,
     out: Path,
-) -> dict[str, Any]:
+) -> CrosscheckRecord:
     """Our fits beside lme4's: the record of per-model agreement, or why it did not run.
 
     ``status`` is the parse-time plan as JSON (was R with lme4 found, and why not); ``lme4``
     holds lme4's fits when it ran (none otherwise).  Our fit is restored from its fit
     record (no refit) and evaluated at lme4's θ too.
     """
-    plan: dict[str, Any] = json.loads(status)
+    plan = cast(CrosscheckStatus, json.loads(status))  # checked with the record it is in
     data_path, fits, lme4_fits = data, fit, lme4 or {}
     from hlmrep.engine import restore  # here, not at the top: the plan is read at parse time
 
-    record: dict[str, Any] = {"status": plan, "ran": bool(plan.get("run")), "models": {}}
+    record: CrosscheckRecord = {"status": plan, "ran": bool(plan.get("run")), "models": {}}
     if record["ran"]:
         missing = sorted(set(fits) - set(lme4_fits))
         if missing or data_path is None:
@@ -306,16 +312,17 @@ def crosscheck_job(
             if len(theta) != len(restored.theta):
                 theta = restored.specification.embed(theta, len(restored.random_names))
             at_theta = restored.at_theta(theta)
-            record["models"][name] = {
+            agreement = {
                 "lme4": _lme4_summary(theirs),
                 **compare_model(ours, theirs, at_theta.to_dict(include_groups=False)),
             }
+            record["models"][name] = cast(ModelAgreement, agreement)  # checked when written
         verdicts = [m["verdict"] for m in record["models"].values()]
         record["counts"] = {v: verdicts.count(v) for v in sorted(set(verdicts))}
         first = next(iter(record["models"].values()), None)
         record["r_version"] = first["lme4"]["r_version"] if first else None
         record["lme4_version"] = first["lme4"]["lme4_version"] if first else None
-    write_atomically(Path(out), lambda p: p.write_text(json.dumps(record, indent=1)))
+    CROSSCHECK.write(out, record)
     if not record["ran"]:
         print(f"lme4 cross-check not run: {plan.get('reason')}")
     for name, line in record["models"].items():
@@ -333,26 +340,15 @@ def _lme4_summary(fit: dict[str, Any]) -> dict[str, Any]:
 SAME_THETA_DIGITS = 8
 
 
-def failures(record: dict[str, Any]) -> list[str]:
-    """What in a cross-check record means our engine is wrong (empty: nothing).
+def failures(record: CrosscheckRecord) -> list[str]:
+    """What in a cross-check record (read by :data:`~hlmrep.records.crosscheck.CROSSCHECK`,
+    which checks it) means our engine is wrong (empty: nothing).
 
     Our fit not being the optimum, or the two engines disagreeing at the same θ, fail;
     lme4 stopping short of the optimum does not, it is reported.
     """
-    models = record.get("models", {}) if isinstance(record, dict) else None
-    if not isinstance(models, dict) or not all(
-        isinstance(line, dict)
-        and isinstance(line.get("verdict"), str)
-        and isinstance(line.get("at_lme4_theta"), dict)
-        and "significant_digits" in line["at_lme4_theta"]
-        for line in models.values()
-    ):
-        raise InputDataError(
-            "lme4 cross-check record: expected per model a verdict and the agreement at "
-            "lme4's θ (the crosscheck job's output); rerun the workflow, which rebuilds it"
-        )
     out = []
-    for name, line in models.items():
+    for name, line in record["models"].items():
         if line["verdict"] == "ours-not-optimal":
             out.append(f"{name}: {line['explanation']}")
         digits = line["at_lme4_theta"]["significant_digits"]

@@ -14,20 +14,20 @@ files (through :mod:`hlmrep.replication.textbook`); nothing is recomputed here. 
 from __future__ import annotations
 
 import fnmatch
-import json
 import logging
 import math
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 from scipy import special
 
 from hlmrep.errors import HlmrepError, InputDataError
-from hlmrep.files import read_json, sha256, write_atomically
+from hlmrep.files import sha256, write_atomically
+from hlmrep.records.scorecard import SCORECARD, Scorecard, ScorecardRow, ScorecardSummary
 from hlmrep.replication.reference import load, rounding_tolerance
 from hlmrep.replication.textbook import Results, textbook_values
 
@@ -50,6 +50,9 @@ SEED_NAMES = {"mean.ses": "meanses"}
 
 @dataclass
 class Row:
+    """One reference number beside ours; its dict is a
+    :class:`~hlmrep.records.scorecard.ScorecardRow`."""
+
     id: str
     source: str  # textbook | vignette
     section: str
@@ -352,7 +355,7 @@ def _bootstrap_rows(results: Results, seed: dict[str, Any], add: Any) -> None:
     pb = seed["lrt"]["parametric_bootstrap_minority"]
     section = f"PBmodcomp: {pb['description']}"
     try:
-        summary = results.json("bootstrap/pb_minority")
+        summary = results.bootstrap("pb_minority")
         add(
             "seed.lrt.parametric_bootstrap_minority.extremes",
             section,
@@ -376,7 +379,7 @@ def _bootstrap_rows(results: Results, seed: dict[str, Any], add: Any) -> None:
     reference = seed["models"]["model3"]["bootstrap_ci"]
     section = "confint(model3, method = 'boot')"
     try:
-        summary = results.json("bootstrap/ci_model3")
+        summary = results.bootstrap("ci_model3")
     except FileNotFoundError:
         add("seed.models.model3.bootstrap_ci", section, "intervals", None, "CI", 0.0, "-")
         return
@@ -384,14 +387,18 @@ def _bootstrap_rows(results: Results, seed: dict[str, Any], add: Any) -> None:
         if param == "level":
             continue
         ours = summary["intervals"][param]
-        for end, ref in zip(("lower", "upper"), bounds, strict=True):
-            se = ours[f"{end}_mc_se"]
+        limits = {
+            "lower": (ours["lower"], ours["lower_mc_se"]),
+            "upper": (ours["upper"], ours["upper_mc_se"]),
+        }
+        for end, ref in zip(limits, bounds, strict=True):
+            limit, se = limits[end]
             tolerance = BOOT_Z * math.sqrt(se**2 * (1 + summary["nsim"] / VIGNETTE_BOOT_NSIM))
             add(
                 f"seed.models.model3.bootstrap_ci.{param}.{end}",
                 section,
                 f"{param} {end}",
-                ours[end],
+                limit,
                 ref,
                 tolerance,
                 f"Monte Carlo: {BOOT_Z:.2f} x combined MC SE (ours, nsim {summary['nsim']}; "
@@ -408,7 +415,7 @@ def build(inputs: Mapping[str, str | Path]) -> tuple[list[Row], dict[str, str]]:
     return rows, {name: sha256(path) for name, path in sorted(results.files.items())}
 
 
-def summarize(rows: list[Row]) -> dict[str, Any]:
+def summarize(rows: list[Row]) -> ScorecardSummary:
     counts: dict[str, int] = {}
     for row in rows:
         counts[row.verdict] = counts.get(row.verdict, 0) + 1
@@ -422,23 +429,25 @@ def summarize(rows: list[Row]) -> dict[str, Any]:
 
 def write(
     rows: list[Row], out_json: Path, out_csv: Path, inputs: dict[str, str] | None = None
-) -> dict[str, Any]:
+) -> ScorecardSummary:
     summary = summarize(rows)
     # Paths relative to the scorecard's folder, so that `check` finds them from any cwd.
     relative = {
         os.path.relpath(name, Path(out_json).parent): digest
         for name, digest in (inputs or {}).items()
     }
-    payload = {"summary": summary, "inputs": relative, "rows": [asdict(row) for row in rows]}
-    write_atomically(
-        Path(out_json), lambda p: p.write_text(json.dumps(payload, indent=1, default=str))
-    )
+    payload: Scorecard = {
+        "summary": summary,
+        "inputs": relative,
+        "rows": [cast(ScorecardRow, asdict(row)) for row in rows],  # checked when written
+    }
+    SCORECARD.write(out_json, payload)
     frame = pd.DataFrame([asdict(row) for row in rows])
     write_atomically(Path(out_csv), lambda p: frame.to_csv(p, index=False))
     return summary
 
 
-def scorecard_job(*, input: dict[str, Path], out_json: Path, out_csv: Path) -> dict[str, Any]:
+def scorecard_job(*, input: dict[str, Path], out_json: Path, out_csv: Path) -> ScorecardSummary:
     """Every reference number (textbook, vignette) beside ours, with tolerance and verdict.
 
     ``input`` gives each results file by key (``fits/model3``, ``comparisons/NAME``, …:
@@ -449,10 +458,10 @@ def scorecard_job(*, input: dict[str, Path], out_json: Path, out_csv: Path) -> d
     return summary
 
 
-def stale_inputs(payload: dict[str, Any], folder: Path) -> list[str]:
+def stale_inputs(payload: Scorecard, folder: Path) -> list[str]:
     """Results files that changed, or went missing, since the scorecard was built."""
     stale = []
-    for name, digest in payload.get("inputs", {}).items():
+    for name, digest in payload["inputs"].items():
         path = Path(os.path.normpath(folder / name))
         if not path.is_file():
             stale.append(f"{name} is missing")
@@ -464,20 +473,11 @@ def stale_inputs(payload: dict[str, Any], folder: Path) -> list[str]:
 def check(scorecard_json: Path) -> list[str]:
     """Ids of the rows that should replicate and do not (empty: the check passes).
 
-    Refuses (InputDataError) a scorecard that is missing, unreadable, or older than the
-    results it was built from: a check must not pass on numbers that are no longer there.
+    Refuses (InputDataError) a scorecard that is missing, unreadable, not a scorecard
+    (:data:`~hlmrep.records.scorecard.SCORECARD`), or older than the results it was built
+    from: a check must not pass on numbers that are no longer there.
     """
-    payload = read_json(Path(scorecard_json), "scorecard")
-    rows = payload.get("rows") if isinstance(payload, dict) else None
-    if (
-        not isinstance(rows, list)
-        or not rows
-        or not all(isinstance(r, dict) and {"id", "verdict"} <= set(r) for r in rows)
-    ):
-        raise InputDataError(
-            f"scorecard {scorecard_json} has no rows of numbers (each with an id and a "
-            "verdict): rerun the workflow"
-        )
+    payload = SCORECARD.read(Path(scorecard_json))
     stale = stale_inputs(payload, Path(scorecard_json).parent)
     if stale:
         raise InputDataError(

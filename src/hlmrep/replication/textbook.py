@@ -7,23 +7,38 @@ Nothing here computes a statistic: every value is read from a file a job wrote.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from hlmrep.files import read_json
 from hlmrep.records import RecordKind
-from hlmrep.records.bootstrap import BOOTSTRAP_SUMMARY
-from hlmrep.records.comparison import COMPARISON
-from hlmrep.records.fit import FIT
+from hlmrep.records.bootstrap import BOOTSTRAP_SUMMARY, BootstrapSummary
+from hlmrep.records.comparison import COMPARISON, ComparisonRecord
+from hlmrep.records.data_summary import DATA_SUMMARY, DataSummary
+from hlmrep.records.fit import FIT, FitRecord
+from hlmrep.records.hlm import HLM, HlmRecord
+from hlmrep.records.variance_explained import VARIANCE_EXPLAINED, ExplainedPair
 
-#: The results files read by key whose kind is a typed record, checked when read.
+#: The kind of every results file read by key, each checked when read: a key's own entry
+#: (``data/summary``) or its folder's (``fits/model3`` is a fit record).
 RECORD_KINDS: dict[str, RecordKind[Any]] = {
+    "data/summary": DATA_SUMMARY,
     "fits": FIT,
+    "hlm": HLM,
     "comparisons": COMPARISON,
+    "variance_explained": VARIANCE_EXPLAINED,
     "bootstrap": BOOTSTRAP_SUMMARY,
 }
+
+
+def record_kind(key: str, kinds: Mapping[str, RecordKind[Any]] = RECORD_KINDS) -> RecordKind[Any]:
+    """The record kind of the results file under ``key`` (a key of no kind is an error of
+    the caller: every results file read by key is a typed record)."""
+    kind = kinds.get(key) or kinds.get(key.split("/", 1)[0])
+    if kind is None:
+        raise KeyError(f"results key {key!r} names no record kind (known: {sorted(kinds)})")
+    return kind
+
 
 #: Models of the default config that answer each textbook table.
 TEXTBOOK_MODELS = {
@@ -40,43 +55,62 @@ MEANSES = "meanses_school_file"
 
 
 class Results:
-    """Lazy reader of the JSON results files a job was given, by key.
+    """Lazy reader of the results files a job was given, by key, each a typed record.
 
     Keys name what a file holds, ``kind/name``: ``fits/model3``, ``hlm/model3``,
     ``comparisons/fixed_minority``, ``bootstrap/ci_model3``, ``variance_explained``,
-    ``data/summary``.  The rule gives each key its path (the rules are the only place where
-    paths are written); a key it does not give is a model or test not configured, and its
-    numbers are missing.
+    ``data/summary`` (:data:`RECORD_KINDS`).  The rule gives each key its path (the rules
+    are the only place where paths are written); a key it does not give is a model or test
+    not configured, and its numbers are missing.
     """
 
     def __init__(self, inputs: Mapping[str, str | Path]) -> None:
         self.inputs = {key: Path(path) for key, path in inputs.items()}
         #: Every file read, so that what was built from them can be checked for staleness.
         self.files: dict[str, Path] = {}
+        self._records: dict[str, Any] = {}  # one read per file; files do not change meanwhile
 
-    @functools.cache  # noqa: B019 - one reader per report; files do not change meanwhile
-    def json(self, key: str) -> dict[str, Any]:
-        path = self.inputs.get(key)
-        if path is None or not path.exists():  # not configured: its rows are missing
-            raise FileNotFoundError(f"no results file for {key!r}: not configured or not run")
-        self.files[str(path)] = path
-        kind = RECORD_KINDS.get(key.split("/", 1)[0])
-        return dict(kind.read(path)) if kind is not None else read_json(path)
+    def record(self, key: str) -> Any:
+        """The record under ``key``, of the kind the key names (:func:`record_kind`)."""
+        if key not in self._records:
+            path = self.inputs.get(key)
+            if path is None or not path.exists():  # not configured: its rows are missing
+                raise FileNotFoundError(f"no results file for {key!r}: not configured or not run")
+            self.files[str(path)] = path
+            self._records[key] = record_kind(key).read(path)
+        return self._records[key]
 
-    def fit(self, model: str) -> dict[str, Any]:
-        return self.json(f"fits/{model}")
+    def fit(self, model: str) -> FitRecord:
+        record: FitRecord = self.record(f"fits/{model}")
+        return record
 
-    def hlm(self, model: str) -> dict[str, Any]:
-        return self.json(f"hlm/{model}")
+    def hlm(self, model: str) -> HlmRecord:
+        record: HlmRecord = self.record(f"hlm/{model}")
+        return record
 
-    def comparison(self, name: str) -> dict[str, Any]:
-        return self.json(f"comparisons/{name}")
+    def comparison(self, name: str) -> ComparisonRecord:
+        record: ComparisonRecord = self.record(f"comparisons/{name}")
+        return record
 
-    def explained(self, name: str) -> dict[str, Any]:
-        return self.json("variance_explained")[name]
+    def bootstrap(self, target: str) -> BootstrapSummary:
+        record: BootstrapSummary = self.record(f"bootstrap/{target}")
+        return record
+
+    def explained(self, name: str) -> ExplainedPair:
+        pair: ExplainedPair = self.record("variance_explained")[name]
+        return pair
+
+    def data_summary(self) -> DataSummary:
+        record: DataSummary = self.record("data/summary")
+        return record
 
     # ----- accessors used by the mappings --------------------------------------------------
-    def fixed(self, model: str, term: str, what: str = "estimate") -> float:
+    def fixed(
+        self,
+        model: str,
+        term: str,
+        what: Literal["estimate", "std_error", "t_value"] = "estimate",
+    ) -> float:
         for row in self.fit(model)["fixed_effects"]:
             if row["term"] == term:
                 return float(row[what])
@@ -199,7 +233,7 @@ def _deviance_tests(r: Results) -> dict[str, Any]:
 
 
 def _table_4_1(r: Results) -> dict[str, Any]:
-    return dict(r.json("data/summary")["table_4_1"])
+    return dict(r.data_summary()["table_4_1"])
 
 
 TEXTBOOK: dict[str, Accessor] = {

@@ -8,7 +8,6 @@ timestamps, so a rerun writes identical bytes.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from scipy import special
 from hlmrep.data.tables import read_prepared, read_school_table
 from hlmrep.errors import HlmrepError
 from hlmrep.files import write_atomically
+from hlmrep.records.figure import FIGURE_CAPTION
 from hlmrep.records.fit import FIT, FitRecord
 
 #: The vignette's colour-blind palette (its first three colours), by mean-SES category.
@@ -58,7 +58,7 @@ def r_cut(values: np.ndarray, n: int = 3) -> np.ndarray:
 
 #: The roles of the files a figure may read.
 ROLES = ("students", "schools", "fit", "observations")
-#: What a figure reads, by role (the rule's table in figures.smk gives the paths).
+#: What a figure reads, by role (the plan's table, hlmrep.pipeline.plan.FIGURES, gives the paths).
 Inputs = Mapping[str, Path]
 
 
@@ -409,7 +409,7 @@ def figure_job(
         if error.args and error.args[0] in ROLES:
             raise HlmrepError(
                 f"figure {name!r} reads a {error.args[0]!r} file, but its rule gave only "
-                f"{sorted(inputs)} (workflow/rules/figures.smk)"
+                f"{sorted(inputs)} (hlmrep.pipeline.plan.FIGURES)"
             ) from error
         raise
     out_prefix = Path(out_prefix)
@@ -425,9 +425,6 @@ def figure_job(
         out_prefix.with_suffix(".csv"),
         lambda p: drawn.data.to_csv(p, index=False, float_format="%.10g"),
     )
-    write_atomically(
-        out_prefix.with_suffix(".json"),
-        lambda p: p.write_text(json.dumps({"name": name, "caption": drawn.caption}, indent=1)),
-    )
+    FIGURE_CAPTION.write(out_prefix.with_suffix(".json"), {"name": name, "caption": drawn.caption})
     plt.close(drawn.figure)
     return drawn

@@ -19,8 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from hlmrep import code_paths
-from hlmrep.files import read_json, write_atomically
-from hlmrep.replication.textbook import TEXTBOOK_ORDER
+from hlmrep.files import write_atomically
+from hlmrep.records.bootstrap import BootstrapSummary
+from hlmrep.records.comparison import ComparisonRecord
+from hlmrep.records.crosscheck import CROSSCHECK, CrosscheckRecord, ModelAgreement
+from hlmrep.records.figure import FIGURE_CAPTION
+from hlmrep.records.fit import FitRecord
+from hlmrep.records.hlm import HlmRecord
+from hlmrep.records.inference import INFERENCE, InferenceRecord
+from hlmrep.records.scorecard import SCORECARD
+from hlmrep.replication.textbook import RECORD_KINDS, TEXTBOOK_ORDER, record_kind
 from hlmrep.report import templates
 
 PACKAGES = [
@@ -40,8 +48,24 @@ PACKAGES = [
 ]
 
 
-def _json(path: Path | None) -> Any:
-    return read_json(path) if path is not None and path.exists() else None
+#: The kind of every results file the report reads by key: those the scorecard reads, the
+#: scorecard, the cross-check record and each model's inference.  (A figure's caption is
+#: read with its figure: :data:`hlmrep.records.figure.FIGURE_CAPTION`.)
+REPORT_KINDS = {
+    **RECORD_KINDS,
+    "inference": INFERENCE,
+    "scorecard": SCORECARD,
+    "crosscheck": CROSSCHECK,
+}
+
+
+def _record(files: Mapping[str, Path], key: str) -> Any:
+    """The record under ``key``, checked (:data:`REPORT_KINDS`); None if not given or not
+    made."""
+    path = files.get(key)
+    if path is None or not path.exists():
+        return None
+    return record_kind(key, REPORT_KINDS).read(path)
 
 
 def _versions() -> dict[str, str]:
@@ -94,7 +118,10 @@ def _figures(inputs: dict[str, Path]) -> list[dict[str, str]]:
         if not key.startswith("figure/"):
             continue
         name = key.split("/", 1)[1]
-        caption = _json(inputs.get(f"caption/{name}"))
+        caption_file = inputs.get(f"caption/{name}")
+        caption = (
+            FIGURE_CAPTION.read(caption_file) if caption_file and caption_file.exists() else None
+        )
         if png.exists() and caption:
             out.append(
                 {
@@ -114,11 +141,9 @@ def book_order(models: list[str]) -> list[str]:
 
 
 def _named(inputs: dict[str, Path], kind: str) -> dict[str, Any]:
-    """``{name: content}`` of every JSON input ``kind/name``, in the order given."""
+    """``{name: record}`` of every input ``kind/name``, in the order given."""
     prefix = f"{kind}/"
-    return {
-        key[len(prefix) :]: _json(path) for key, path in inputs.items() if key.startswith(prefix)
-    }
+    return {key[len(prefix) :]: _record(inputs, key) for key in inputs if key.startswith(prefix)}
 
 
 def context(
@@ -135,30 +160,35 @@ def context(
     ``caption/{name}``.
     """
     files = {key: Path(path) for key, path in inputs.items()}
-    fitted = _named(files, "fits")
+    fitted: dict[str, FitRecord] = _named(files, "fits")
     order = book_order(list(fitted))
     fits = {name: fitted[name] for name in order}
-    hlm = _named(files, "hlm")
-    comparisons = _named(files, "comparisons")
-    bootstrap = _named(files, "bootstrap")
-    inference = _named(files, "inference")
-    crosscheck = _json(files.get("crosscheck")) or {"ran": False, "models": {}, "status": {}}
-    crosscheck["models"] = {
-        name: crosscheck["models"][name] for name in order if name in crosscheck["models"]
-    }
+    hlm: dict[str, HlmRecord] = _named(files, "hlm")
+    comparisons: dict[str, ComparisonRecord] = _named(files, "comparisons")
+    bootstrap: dict[str, BootstrapSummary] = _named(files, "bootstrap")
+    inference: dict[str, InferenceRecord] = _named(files, "inference")
+    cross: CrosscheckRecord | None = _record(files, "crosscheck")
+    lines = cross["models"] if cross is not None else {}
+    in_order = {name: lines[name] for name in order if name in lines}
+    # Without a cross-check record (not given): as one that did not run, for no reason known.
+    crosscheck: dict[str, Any] = (
+        {**cross, "models": in_order}
+        if cross is not None
+        else {"ran": False, "models": {}, "status": {}}
+    )
     job_rows = _job_benchmarks(benchmarks)
     return {
-        "data": _json(files.get("data/summary")),
+        "data": _record(files, "data/summary"),
         "fits": fits,
         "hlm": hlm,
         "comparisons": comparisons,
-        "explained": _json(files.get("variance_explained")) or {},
+        "explained": _record(files, "variance_explained") or {},
         "bootstrap": bootstrap,
         "inference": inference,
-        "scorecard": _json(files.get("scorecard")),
+        "scorecard": _record(files, "scorecard"),
         "crosscheck": crosscheck,
-        "crosscheck_card": _crosscheck_card(crosscheck),
-        "lme4_values": _lme4_values(crosscheck),
+        "crosscheck_card": _crosscheck_card(in_order),
+        "lme4_values": _lme4_values(in_order),
         "figures": _figures(files),
         "benchmarks": job_rows,
         "total_job_seconds": sum(row["seconds"] for row in job_rows),
@@ -176,7 +206,7 @@ def context(
                     for name, fit in fits.items()
                 },
                 "comparisons": {
-                    name: {k: test[k] for k in ("reduced", "full", "test")}
+                    name: {"reduced": test["reduced"], "full": test["full"], "test": test["test"]}
                     for name, test in comparisons.items()
                 },
                 "bootstrap": {
@@ -194,10 +224,10 @@ def context(
 SETTINGS_KEYS = ("kind", "nsim", "level", "model", "comparison")
 
 
-def _crosscheck_card(crosscheck: dict[str, Any]) -> dict[str, Any]:
+def _crosscheck_card(lines: dict[str, ModelAgreement]) -> dict[str, Any]:
     """The summary card: models where lme4 agrees or stopped short of our verified optimum
     (both fine), against those where ours is not the optimum (a failure)."""
-    verdicts = [line["verdict"] for line in crosscheck.get("models", {}).values()]
+    verdicts: list[str] = [line["verdict"] for line in lines.values()]
     fine = sum(v in ("agree", "lme4-not-optimal", "flat-optimum") for v in verdicts)
     return {
         "fine": fine,
@@ -209,11 +239,11 @@ def _crosscheck_card(crosscheck: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _lme4_values(crosscheck: dict[str, Any]) -> dict[str, dict[str, float]]:
+def _lme4_values(lines: dict[str, ModelAgreement]) -> dict[str, dict[str, float]]:
     """lme4's estimate of each parameter, keyed "kind|parameter", for the lme4 columns."""
     return {
         name: {f"{row['kind']}|{row['parameter']}": row["lme4"] for row in line["parameters"]}
-        for name, line in crosscheck.get("models", {}).items()
+        for name, line in lines.items()
     }
 
 

@@ -120,7 +120,7 @@ def test_jobs_went_through_sbatch_and_finished_on_the_node(cluster, slurm_run, c
         assert states[job] == ("COMPLETED", cluster), (job, states.get(job))
     # Into the CI log: what was submitted, and where and how it ended.
     with capsys.disabled():
-        print("\nSLURM run of the reduced config (tests/test_slurm.py):")
+        print("\nSLURM run of the reduced config (tests/workflow/test_slurm.py):")
         for line in re.findall(r"^Job .* has been submitted with SLURM jobid \d+.*$", output, re.M):
             job = re.search(r"SLURM jobid (\d+)", line).group(1)
             state, node = states[job]

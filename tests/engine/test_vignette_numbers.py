@@ -117,7 +117,7 @@ def test_model3a_printed_output_is_lme4s_default_stop_not_the_optimum(fit_hsb, l
     ]
     assert not failures, failures
     # 3. ... but that point is not the REML optimum: the verified optimum is lower by > 8
-    #    and not singular (lme4's own bobyqa and Nelder_Mead agree, test_engine_lme4.py).
+    #    and not singular (lme4's own bobyqa and Nelder_Mead agree, engine/test_against_lme4.py).
     assert result.optimum.verified and not result.singular
     assert model["reml_criterion"]["value"] - result.criterion > 8.0
     assert round(result.criterion, 1) == 46495.1

@@ -1,5 +1,7 @@
-# The crosscheck job reads the parse-time plan (was R with lme4 found?), so it runs where
-# that plan was made: in the main Snakemake process's machine, never on a cluster node.
+# The replication stage (hlmrep.replication): our fits beside lme4's, and every reference
+# number beside ours. The crosscheck job reads the parse-time plan (was R with lme4
+# found?), so it runs where that plan was made: in the main Snakemake process's machine,
+# never on a cluster node.
 localrules:
     crosscheck,
 
@@ -19,9 +21,9 @@ rule lme4_fit:
     conda:
         "../../envs/lme4.yaml"
     params:
-        rscript=shlex.quote(config["crosscheck"]["rscript"]),
-        formula=r_formula_argument,
-        reml=r_reml_argument,
+        rscript=shlex.quote(SETTINGS.crosscheck.rscript),
+        formula=PLAN.r_formula_argument,
+        reml=PLAN.r_reml_argument,
     shell:
         "{params.rscript} --vanilla {input.script:q} --data {input.table:q}"
         " --summary {input.summary:q} --name {wildcards.model} --formula {params.formula}"
@@ -31,8 +33,8 @@ rule lme4_fit:
 rule crosscheck:
     """Our fits beside lme4's: per-model agreement, or why the cross-check did not run."""
     input:
-        fits=[fit_file(name) for name in config["models"]],
-        lme4=list(crosscheck_lme4_files().values()),
+        fits=list(PLAN.fits().values()),
+        lme4=list(PLAN.lme4_files().values()),
         table=data_table(),
         kernels=kernels_file(),
         code=job_code("crosscheck"),
@@ -49,9 +51,35 @@ rule crosscheck:
         # The plan (whether R with lme4 was found, and why not) is a parameter, so that
         # installing R or switching the mode reruns this job. It is not config: it is what
         # the main process found when it parsed the workflow.
-        status=shlex.quote(json.dumps(CROSSCHECK, sort_keys=True)),
-        fits=named("fit", {name: fit_file(name) for name in config["models"]}),
-        lme4=named("lme4", crosscheck_lme4_files()),
+        status=PLAN.crosscheck_status(),
+        fits=named("fit", PLAN.fits()),
+        lme4=named("lme4", PLAN.lme4_files()),
     shell:
         "{params.hlmrep} crosscheck --status {params.status}"
         " --data {input.table:q} {params.fits} {params.lme4} --out {output:q} 2>&1 | tee {log:q}"
+
+
+rule scorecard:
+    """Every reference number beside ours, with tolerance and verdict."""
+    input:
+        unpack(PLAN.results_inputs),
+        code=job_code("scorecard"),
+    output:
+        json=scorecard_file("json"),
+        csv=report(
+            scorecard_file("csv"),
+            caption="../captions/scorecard.rst",
+            category="Scorecard",
+        ),
+    log:
+        log_file("scorecard"),
+    benchmark:
+        benchmark_file("scorecard")
+    conda:
+        "../../envs/hlmrep.yaml"
+    params:
+        hlmrep=HLMREP,
+        inputs=keyed(PLAN.results_inputs()),
+    shell:
+        "{params.hlmrep} scorecard {params.inputs} --out-json {output.json:q}"
+        " --out-csv {output.csv:q} 2>&1 | tee {log:q}"

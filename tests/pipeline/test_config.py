@@ -13,7 +13,7 @@ import yaml
 from hlmrep.errors import ConfigError
 from hlmrep.pipeline.config import load_config, typed_overrides, validate_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 DEFAULT = yaml.safe_load((ROOT / "config.yaml").read_text())
 

@@ -30,7 +30,7 @@ from hlmrep.grading import verdicts
 from hlmrep.grading.neutral_form import neutral_form
 from hlmrep.grading.submission import read
 
-CORPUS = Path(__file__).parent / "fixtures" / "grading" / "corpus"
+CORPUS = Path(__file__).parents[1] / "fixtures" / "grading" / "corpus"
 MANIFEST: dict[str, dict[str, Any]] = yaml.safe_load((CORPUS / "manifest.yaml").read_text())[
     "files"
 ]

@@ -94,7 +94,8 @@ def test_vignette_lrt_tables(pipeline, name):
         assert row["npar"] == printed["npar"]
         for column in ("AIC", "BIC", "deviance"):
             assert matches(row[column], printed[column], 0), (role, column)
-        # R prints the logLik -23256.54 as "-23256" (tests/test_engine_seed.py): within 1.
+        # R prints the logLik -23256.54 as "-23256" (tests/engine/test_vignette_numbers.py):
+        # within 1.
         assert matches(row["logLik"], printed["logLik"], 0, tol=1.0)
     if name == "fixed_minority":
         assert result["estimation"] == "ML"
@@ -273,7 +274,7 @@ def test_unknown_model_in_a_comparison_is_a_config_error(tmp_path):
     from hlmrep.errors import ConfigError
     from hlmrep.pipeline.config import validate_config
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     config = yaml.safe_load((root / "config.yaml").read_text())
     config["comparisons"]["fixed_minority"]["full"] = "model99"
     with pytest.raises(ConfigError, match=r"comparisons\.fixed_minority\.full: 'model99' is not"):

@@ -350,13 +350,23 @@ EXPECTED = {
     "files.py": ALL,
     # The data stage: every later job reads the prepared table it writes.
     "data/*": ALL,
-    # The typed records: the mechanism, read or written by nearly every job; each kind,
-    # by the jobs that write or read it.
-    "records/__init__.py": FROM_FITS | GRADING,
+    # The typed records: the mechanism, read or written by every job (the data stage
+    # writes its summary with it, and every later job reruns); each kind, by the jobs that
+    # write or read it.
+    # (the compiled kernels' marker is a record too: its kind's reader and writer)
+    "records/__init__.py": ALL | COMPILE,
+    "records/kernels.py": ENGINE | COMPILE,
+    "records/figure.py": {"figure", "report"},
+    "records/data_summary.py": ALL,
     # (the grading jobs import the bootstrap's code, which reads and writes them)
     "records/fit.py": FROM_FITS | GRADES,
+    "records/hlm.py": FROM_FITS,
+    "records/inference.py": {"model_inference", "report"},
     "records/comparison.py": FROM_COMPARISONS | GRADES,
+    "records/variance_explained.py": {"variance_explained", "scorecard", "report"},
     "records/bootstrap.py": {"bootstrap_gather", "scorecard", "report"} | GRADES,
+    "records/crosscheck.py": {"crosscheck", "report"},
+    "records/scorecard.py": SCORECARD,
     "records/catalogue.py": GRADING,
     "records/grade.py": GRADES,
     # The compiled kernels (and the warm-up that calls them): recompiled, and every job
@@ -414,6 +424,8 @@ EXPECTED = {
     "grading/*": GRADING,
     # Comparing numbers: the grading jobs, not the catalogue.
     "grading/verdicts.py": GRADES,
+    # The grading settings' defaults: the grading jobs' signatures.
+    "grading/settings.py": GRADES,
     "grading/matching.py": GRADES,
     "grading/diagnosis.py": GRADES,
     "grading/grade.py": GRADES,

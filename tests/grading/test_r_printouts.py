@@ -22,7 +22,7 @@ from hlmrep.grading.printout import Summary
 from hlmrep.grading.readers import r_tables
 from hlmrep.grading.readers.lme4 import parse
 
-CORPUS = Path(__file__).parent / "fixtures" / "grading" / "corpus"
+CORPUS = Path(__file__).parents[1] / "fixtures" / "grading" / "corpus"
 
 
 def _summaries(text: str) -> list[Summary]:

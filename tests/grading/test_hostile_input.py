@@ -751,7 +751,11 @@ def test_a_cross_check_record_of_the_wrong_shape_is_one_line(tmp_path, pipeline,
     crosscheck.write_text(content)
     done = _hlmrep("check", str(pipeline / "reports/scorecard.json"), "--crosscheck",
                    str(crosscheck))  # fmt: skip
-    _one_line_error(done, "lme4 cross-check record: expected per model a verdict")
+    _one_line_error(
+        done,
+        f"cross-check record {crosscheck} does not hold what a cross-check record holds: ",
+        "rerun the workflow, which rebuilds it (job crosscheck)",
+    )
 
 
 def test_an_outcome_whose_squares_overflow_is_refused_and_a_tiny_one_is_fitted(tmp_path, hsb):

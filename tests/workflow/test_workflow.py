@@ -11,7 +11,7 @@ import yaml
 
 from conftest import copy_workflow, run_snakemake
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 

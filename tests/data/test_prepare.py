@@ -245,7 +245,7 @@ def test_expected_layout_is_documented():
     """The README documents the layout the checks enforce."""
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for column in STUDENT_COLUMNS + SCHOOL_COLUMNS:
         assert column in readme
 
