@@ -373,6 +373,7 @@ EXPECTED = {
     # that runs the engine reruns.
     "engine/__init__.py": ENGINE | COMPILE,
     "engine/kernel.py": ENGINE | COMPILE,
+    "engine/kernel_cache.py": ENGINE | COMPILE,
     "engine/warmup.py": ENGINE | COMPILE,
     "models/kernels.py": ENGINE | COMPILE,
     "engine/*": ENGINE,

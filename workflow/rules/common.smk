@@ -1,6 +1,7 @@
-# The plan every rule reads: one hlmrep.pipeline.plan.Plan, made from the checked config.
-# Rules name its methods for their inputs and parameters (no inline lambdas, no logic
-# here); every path comes from hlmrep.pipeline.paths.
+# The plan the rules read (one hlmrep.pipeline.plan.Plan), made from the checked config.
+# Rules name its methods for their inputs and parameters (no inline lambdas); what is
+# left here needs Snakemake's `workflow` (conda or not, the main process or a job's);
+# every path comes from hlmrep.pipeline.paths.
 
 import shlex
 import sys

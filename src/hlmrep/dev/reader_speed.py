@@ -8,7 +8,7 @@ of each program is, in turn, repeated along itself to ``size`` bytes, and the wh
 is read as a submission is (:func:`hlmrep.grading.submission.recognise`); the time at
 ``4 x size`` over the time at ``size`` is the slope's test: about 4 when reading is linear,
 16 when it is quadratic.  ``python -m hlmrep benchmark --readers`` prints the table;
-``tests/grading/test_reader_speed.py`` asserts it.
+``tests/dev/test_reader_speed.py`` asserts it.
 """
 
 from __future__ import annotations

@@ -15,6 +15,12 @@ import math
 import numba
 import numpy as np
 
+from hlmrep.engine import kernel_cache
+
+# numba's cache of these kernels lives in the user's cache folder, shared by every checkout
+# of the same source (:mod:`hlmrep.engine.kernel_cache`): before the first @njit below.
+kernel_cache.install()
+
 LOG_2PI = math.log(2.0 * math.pi)
 
 

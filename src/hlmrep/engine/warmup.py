@@ -1,9 +1,10 @@
 """Compile the engine's kernels once, before the jobs that use them.
 
-numba compiles a kernel the first time it is called and caches the machine code beside the
-module (``__pycache__``), keyed by the source, the argument types and the processor.  On a
-fresh checkout every job that reaches the kernels would compile them, several at once (5–8
-s each).  :func:`warm` instead runs a small synthetic fit and one bootstrap replicate, which
+numba compiles a kernel the first time it is called and caches the machine code, keyed by
+the source, the argument types and the processor, in the user's cache folder
+(:mod:`hlmrep.engine.kernel_cache`: shared by every checkout of the same kernels).  With
+an empty cache every job that reaches the kernels would compile them, several at once
+(5–8 s each).  :func:`warm` instead runs a small synthetic fit and one bootstrap replicate, which
 call every kernel the workflow calls with the argument types it calls them with, so the
 cache is written once (by the workflow's ``compile_kernels`` job,
 :mod:`hlmrep.models.kernels`, which the engine's jobs wait for) and every later job only

@@ -117,7 +117,7 @@ def grade_job(
     key: str,
     catalogue: Path,
     data: Path,
-    reference_source: Literal["vignette", "textbook"] = DEFAULTS.reference,
+    reference_source: Literal["vignette", "textbook"],
     min_significant_digits: int = DEFAULTS.min_significant_digits,
     assignment: list[str] | None = None,
     missing_weight: float = DEFAULTS.missing_weight,
