@@ -151,7 +151,16 @@ def job_parser(command: str, function: Callable[..., object]) -> argparse.Argume
 
 
 def run_job(command: str, argv: Sequence[str]) -> int:
-    """Parse ``argv`` by the job's signature and call it; its int result is the exit code."""
+    """Parse ``argv`` by the job's signature and call it; its int result is the exit code.
+
+    Within a workflow run the job is handed to the run's job server, which runs this same
+    function in a forked process that has its imports done (:mod:`hlmrep.job_server`),
+    unless that server is not here or cannot run it exactly as this process would."""
+    from hlmrep import job_server
+
+    remote = job_server.run_remote([command, *argv])
+    if remote is not None:
+        return remote
     function = job_function(command)
     parsed = vars(job_parser(command, function).parse_args(argv))
     hints = typing.get_type_hints(function)
@@ -267,6 +276,12 @@ def _grade_template(args: argparse.Namespace) -> int:
     from hlmrep.grading.answer_sheet import template_command
 
     return template_command(args.out)
+
+
+def _job_server(args: argparse.Namespace) -> int:
+    from hlmrep.job_server import serve
+
+    return serve(args.socket, args.parent)
 
 
 def _benchmark(args: argparse.Namespace) -> int:
@@ -439,6 +454,15 @@ def build_parser(with_jobs_listing: bool = False) -> argparse.ArgumentParser:
     tmpl = sub.add_parser("grade-template", help="write the answer sheet (CSV) to fill in")
     tmpl.add_argument("--out", type=Path, help="file to write (default: standard output)")
     tmpl.set_defaults(run=_grade_template)
+
+    server = sub.add_parser(
+        "job-server",
+        help="run one workflow run's jobs as forks of a warm process (the Snakefile starts "
+        "and stops it; docs/architecture.md)",
+    )
+    server.add_argument("--socket", type=Path, required=True, help="the Unix socket to make")
+    server.add_argument("--parent", type=int, help="stop when this process ends")
+    server.set_defaults(run=_job_server)
 
     bench = sub.add_parser("benchmark", help="time the engine (see docs/benchmarks.md)")
     bench.add_argument("--repeats", type=int, default=21)

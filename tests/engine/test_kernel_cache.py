@@ -60,7 +60,14 @@ def test_a_fresh_clone_loads_the_kernels_another_checkout_compiled(tmp_path):
     runs = {}
     for name, src in (("first", ROOT / "src"), ("clone", clone / "src")):
         runs[name] = subprocess.run(
-            [sys.executable, "-m", "hlmrep", "compile-kernels", "--out", str(tmp_path / name)],
+            [
+                sys.executable,
+                "-m",
+                "hlmrep",
+                "compile-kernels",
+                "--out",
+                str(tmp_path / f"{name}.json"),
+            ],
             env={**env, "PYTHONPATH": str(src)},
             capture_output=True,
             text=True,

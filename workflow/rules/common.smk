@@ -3,9 +3,11 @@
 # left here needs Snakemake's `workflow` (conda or not, the main process or a job's);
 # every path comes from hlmrep.pipeline.paths.
 
+import os
 import shlex
 import sys
 
+from hlmrep import job_server
 from hlmrep.pipeline.config import check_models_needed
 from hlmrep.pipeline.paths import (
     BENCHMARKS,
@@ -86,3 +88,19 @@ PLAN = Plan(
     lme4_crosscheck_plan(),
 )
 HLMREP = PLAN.hlmrep
+
+
+# While the run lasts, the jobs run as forks of one process that has done their imports
+# (hlmrep.job_server): each job is the same command, and one the server cannot run exactly
+# as its own process would (another machine, interpreter or environment) runs on its own.
+onstart:
+    if workflow.is_main_process and not USES_CONDA:
+        os.environ.update(job_server.start(src=f"{workflow.basedir}/src"))
+
+
+onsuccess:
+    job_server.stop(os.environ)
+
+
+onerror:
+    job_server.stop(os.environ)

@@ -8,9 +8,10 @@ nothing known), 2 when the file cannot be graded.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from hlmrep.errors import InputDataError
 from hlmrep.grading.settings import DEFAULTS
@@ -182,9 +183,11 @@ def grade_command(
     )
     print(format_grade(grade, catalogue["mistakes"]))
     if json_out is not None:
-        from hlmrep.records.grade import GRADE, GradeRecord
+        # (not a grade record: the workflow's job adds the submission's key and file)
+        from hlmrep.files import write_atomically
 
-        GRADE.write(json_out, cast(GradeRecord, grade))  # checked before it is written
+        text = json.dumps(grade, indent=1, ensure_ascii=False) + "\n"
+        write_atomically(json_out, lambda p: p.write_text(text, encoding="utf-8"))
     if grade["status"] == "error":
         return 2
     return 0 if grade["all_replicated"] and not grade["unmatched"] else 1

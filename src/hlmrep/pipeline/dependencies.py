@@ -17,6 +17,11 @@ from __future__ import annotations
 
 import ast
 import functools
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT_PACKAGE = "hlmrep"
@@ -173,7 +178,16 @@ def _data_files(name: str) -> list[Path]:
 
 
 def code_files(*entries: str) -> list[str]:
-    """The files a job that runs ``entries`` depends on, sorted, as strings (rule inputs)."""
+    """The files a job that runs ``entries`` depends on, sorted, as strings (rule inputs).
+
+    Parsing the package's hundred modules costs every Snakemake invocation about half a
+    second, a no-op's included; so the answer is kept in the user's cache folder
+    (:func:`_cached`), valid while no file of the package changed (name, size,
+    modification time)."""
+    return _cached("\0".join(entries), lambda: _code_files(*entries))
+
+
+def _code_files(*entries: str) -> list[str]:
     files: set[Path] = set()
     for name in closure(*entries):
         source = module_file(name)
@@ -181,3 +195,52 @@ def code_files(*entries: str) -> list[str]:
             files.add(source)
         files.update(_data_files(name))
     return sorted(str(p) for p in files)
+
+
+def _tree_stamp() -> str:
+    """A digest of every file of the package: its path, size and modification time."""
+    digest = hashlib.sha256(str(PACKAGE_DIR).encode())
+    for path in sorted(PACKAGE_DIR.rglob("*")):
+        if "__pycache__" in path.parts or not path.is_file():
+            continue
+        status = path.stat()
+        digest.update(f"{path}\0{status.st_size}\0{status.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _cache_file() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "hlmrep" / "code_files.json"
+
+
+@functools.cache
+def _cache() -> tuple[str, dict[str, list[str]]]:
+    """The stamp of the package now and what the cache file holds for it (else nothing)."""
+    stamp = _tree_stamp()
+    try:
+        kept = json.loads(_cache_file().read_text())
+    except (OSError, ValueError):
+        return stamp, {}
+    if not isinstance(kept, dict) or kept.get("stamp") != stamp:
+        return stamp, {}
+    entries = kept.get("entries")
+    return stamp, dict(entries) if isinstance(entries, dict) else {}
+
+
+def _cached(key: str, compute: Callable[[], list[str]]) -> list[str]:
+    stamp, entries = _cache()
+    found = entries.get(key)
+    if isinstance(found, list) and all(isinstance(f, str) for f in found):
+        return list(found)
+    files = compute()
+    entries[key] = files
+    path = _cache_file()
+    try:  # a cache that cannot be written is only slower
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".code_files.")
+        with os.fdopen(handle, "w") as out:
+            json.dump({"stamp": stamp, "entries": entries}, out)
+        os.replace(temporary, path)
+    except OSError:
+        pass
+    return files

@@ -1,0 +1,377 @@
+"""Jobs as forks of one warm process: the start-up every job paid, paid once per run.
+
+A job of the workflow is ``python -m hlmrep <job> ...``; before it does its work it
+imports numpy, pandas, numba, scipy and loads the compiled kernels, about 0.6 s of a
+fit job's 0.85 s (docs/benchmarks.md). While a Snakemake run lasts, :func:`serve` keeps
+one process that has done all that, listening on a Unix socket in a folder only its
+user can open (started and stopped by the Snakefile's ``onstart``/``onsuccess``/
+``onerror``). A job process that finds it (:func:`run_remote`, from
+:func:`hlmrep.cli.run_job`) hands it its arguments, working folder, environment and
+standard streams (the file descriptors themselves, ``SCM_RIGHTS``) and waits; the server
+forks a child that runs the job exactly as the job process would have (:func:`hlmrep.cli.main`
+in that folder, with that environment, writing to those streams) and reports its exit
+status. The job process exits with it; its log, its outputs and its exit code are the
+job's, so Snakemake, its logs and benchmarks see no difference.
+
+What could make a forked job compute something else is refused, and the job then runs
+in its own process as before: another interpreter or module path (a conda environment,
+another checkout), an environment that differs in a variable a library reads when it is
+loaded (:data:`LOAD_TIME_VARIABLES`: OpenBLAS's and numba's settings among them), a
+package file changed since the server loaded it. A job on another machine (a cluster
+node) finds no socket and runs in its own process. If the job process is killed (Snakemake
+cancels a job), the server kills the child's process group. The grading jobs' bounds on
+time and memory are set in their own child processes, as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+import tempfile
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+#: The environment variable that names the server's socket (set for the jobs of a run).
+SOCKET_VARIABLE = "HLMREP_JOB_SERVER"
+#: Prefixes (and names) of environment variables read when a library loads: a job whose
+#: environment differs from the server's in one of them runs in its own process.
+LOAD_TIME_VARIABLES = (
+    "NUMBA_", "OPENBLAS_", "GOTO", "OMP_", "MKL_", "NPY_", "NUMPY_", "SCIPY_", "BLIS_", "NUMEXPR_",
+    "VECLIB_", "PYTHON", "HLMREP_", "LD_", "MPL", "XDG_CACHE_HOME", "LANG", "LC_", "TZ",
+)  # fmt: skip
+#: The thread counts Snakemake gives each job's environment (its ``threads``).
+SNAKEMAKE_THREAD_VARIABLES = (
+    "OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS",
+)  # fmt: skip
+#: The largest request (arguments and environment) a server reads.
+MAX_REQUEST_BYTES = 4 << 20
+#: How often the server checks that the Snakemake process it serves is alive.
+POLL_SECONDS = 0.05
+
+
+def _load_time_environment(environment: Mapping[str, str]) -> dict[str, str]:
+    return {
+        key: value
+        for key, value in environment.items()
+        if key.startswith(LOAD_TIME_VARIABLES) and key != SOCKET_VARIABLE
+    }
+
+
+# ----- the job's side -------------------------------------------------------------------
+def run_remote(argv: list[str]) -> int | None:
+    """Run the job ``argv`` in the run's server; its exit status, or None when there is no
+    server here or it refuses (the caller then runs the job itself)."""
+    path = os.environ.get(SOCKET_VARIABLE)
+    if not path:
+        return None
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        connection.connect(path)
+    except OSError:
+        connection.close()
+        return None
+    with connection:
+        request = json.dumps(
+            {
+                "argv": argv,
+                "cwd": os.getcwd(),
+                "environment": dict(os.environ),
+                "executable": os.path.realpath(sys.executable),
+                "path": sys.path,
+            }
+        ).encode()
+        started = False
+        try:
+            socket.send_fds(connection, [struct.pack("!Q", len(request)) + request], [0, 1, 2])
+            reply = connection.makefile("r", encoding="utf-8")
+            if reply.readline().strip() != "started":
+                return None  # refused (the reason is in the server's log)
+            started = True
+            last = reply.readline().strip()
+        except OSError:
+            if not started:
+                return None
+            last = ""
+        if last.startswith("exit "):
+            return int(last.split()[1])
+        print("error: the job server ended before the job did", file=sys.stderr)
+        return 1
+
+
+# ----- the server's side ------------------------------------------------------------------
+def preload() -> None:
+    """Import every job's module and load the compiled kernels (compiling them if the
+    cache is empty), so that a forked job starts with nothing left to load."""
+    import importlib
+
+    from hlmrep.cli import JOBS
+    from hlmrep.engine.warmup import warm
+
+    for target in JOBS.values():
+        importlib.import_module(target.partition(":")[0])
+    warm()
+
+
+def _loaded_files() -> dict[str, tuple[int, int]]:
+    """The modification time and size of every package file the server has loaded."""
+    stamps = {}
+    for module in list(sys.modules.values()):
+        name = getattr(module, "__file__", None)
+        if name and name.endswith(".py"):
+            try:
+                status = os.stat(name)
+            except OSError:
+                continue
+            stamps[name] = (status.st_mtime_ns, status.st_size)
+    return stamps
+
+
+def _changed(stamps: dict[str, tuple[int, int]]) -> str | None:
+    for name, stamp in stamps.items():
+        try:
+            status = os.stat(name)
+        except OSError:
+            return name
+        if (status.st_mtime_ns, status.st_size) != stamp:
+            return name
+    return None
+
+
+def _receive(connection: socket.socket) -> tuple[dict[str, Any], list[int]]:
+    """The request and the three standard streams' descriptors."""
+    header, fds, _, _ = socket.recv_fds(connection, 8 + 65536, 3)
+    if len(header) < 8 or len(fds) != 3:
+        for fd in fds:
+            os.close(fd)
+        raise ValueError("not a job request")
+    (size,) = struct.unpack("!Q", header[:8])
+    if size > MAX_REQUEST_BYTES:
+        for fd in fds:
+            os.close(fd)
+        raise ValueError("request too large")
+    body = bytearray(header[8:])
+    while len(body) < size:
+        chunk = connection.recv(min(65536, size - len(body)))
+        if not chunk:
+            break
+        body.extend(chunk)
+    return json.loads(bytes(body)), list(fds)
+
+
+def _refusal(request: dict[str, Any], stamps: dict[str, tuple[int, int]]) -> str | None:
+    """Why this server cannot run the job as its own process would (None: it can)."""
+    if request.get("executable") != os.path.realpath(sys.executable):
+        return "another interpreter"
+    if request.get("path") != sys.path:
+        return "another module path"
+    ours = _load_time_environment(os.environ)
+    theirs = _load_time_environment(request.get("environment", {}))
+    if ours != theirs:
+        differing = sorted(set(ours.items()) ^ set(theirs.items()))
+        return f"environment differs in {sorted({key for key, _ in differing})}"
+    changed = _changed(stamps)
+    if changed:
+        return f"{changed} changed since the server loaded it"
+    return None
+
+
+def _run_child(request: dict[str, Any], fds: list[int]) -> None:
+    """In the forked child: become the job process, run the job, exit with its status."""
+    code = 1
+    try:
+        os.setpgid(0, 0)
+        for target, fd in zip((0, 1, 2), fds, strict=True):
+            os.dup2(fd, target)
+        for fd in fds:
+            if fd > 2:
+                os.close(fd)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.chdir(request["cwd"])
+        environment = dict(request["environment"])
+        environment.pop(SOCKET_VARIABLE, None)
+        os.environ.clear()
+        os.environ.update(environment)
+        tempfile.tempdir = None  # TMPDIR as the job's environment says
+        sys.argv = ["hlmrep", *request["argv"]]
+        import logging
+
+        from hlmrep.cli import main
+
+        code = main(list(request["argv"]))
+        logging.shutdown()
+    except SystemExit as leaving:
+        code = leaving.code if isinstance(leaving.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def serve(socket_path: Path, parent: int | None = None) -> int:
+    """Preload, then run every job a connection asks for in a forked child until the
+    Snakemake process ``parent`` ends or SIGTERM comes; the socket is removed at the end."""
+    preload()
+    stamps = _loaded_files()
+    socket_path = Path(socket_path)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(socket_path))
+    listener.listen(64)
+    running: dict[socket.socket, int] = {}
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    print(f"job server {os.getpid()} listening on {socket_path}", file=sys.stderr, flush=True)
+    try:
+        while not stopping:
+            if parent is not None and not _alive(parent):
+                break
+            readable, _, _ = select.select([listener, *running], [], [], POLL_SECONDS)
+            for ready in readable:
+                if ready is listener:
+                    _accept(listener, running, stamps)
+                else:  # a job process closed its end: it was killed
+                    _kill(running.pop(ready))
+                    ready.close()
+            _reap(running)
+    finally:
+        for connection, pid in running.items():
+            _kill(pid)
+            connection.close()
+        listener.close()
+        socket_path.unlink(missing_ok=True)
+    return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _accept(
+    listener: socket.socket, running: dict[socket.socket, int], stamps: dict[str, tuple[int, int]]
+) -> None:
+    connection, _ = listener.accept()
+    fds: list[int] = []
+    try:
+        connection.settimeout(5.0)
+        request, fds = _receive(connection)
+        connection.settimeout(None)
+        reason = _refusal(request, stamps)
+        if reason is not None:
+            print(f"job server: {request.get('argv', ['?'])[0]} runs in its own process: "
+                  f"{reason}", file=sys.stderr, flush=True)  # fmt: skip
+            connection.sendall(b"refused\n")
+            connection.close()
+            return
+        pid = os.fork()
+        if pid == 0:
+            listener.close()
+            for other in running:
+                other.close()
+            connection.close()
+            _run_child(request, fds)
+        connection.sendall(b"started\n")
+        running[connection] = pid
+    except (OSError, ValueError) as error:
+        print(f"job server: a request failed: {error}", file=sys.stderr, flush=True)
+        connection.close()
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _reap(running: dict[socket.socket, int]) -> None:
+    """Tell each job process whose child ended its exit status."""
+    for connection, pid in list(running.items()):
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done, status = pid, 1 << 8
+        if done == 0:
+            continue
+        code = os.waitstatus_to_exitcode(status)
+        code = code if code >= 0 else 128 - code
+        with contextlib.suppress(OSError):
+            connection.sendall(f"exit {code}\n".encode())
+        connection.close()
+        del running[connection]
+
+
+def _kill(pid: int) -> None:
+    """End a job's child and everything it started (its process group), and reap it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+# ----- the workflow's side ------------------------------------------------------------------
+#: The servers this process started, by socket path (the Snakemake process's own).
+_STARTED: dict[str, Any] = {}
+
+
+def start(src: str, python: str = sys.executable) -> dict[str, str]:
+    """Start a server for this Snakemake process's run; the environment its jobs need to
+    find it. The jobs do not wait for it: until it listens, they run in their own
+    processes."""
+    import subprocess
+
+    folder = Path(tempfile.mkdtemp(prefix="hlmrep-jobs-"))  # mode 0700: this user's alone
+    socket_path = folder / "socket"
+    environment = dict(os.environ)
+    # What Snakemake sets for a job of one thread (snakemake.shell), as every rule's jobs are
+    environment.update(dict.fromkeys(SNAKEMAKE_THREAD_VARIABLES, "1"))
+    environment["PYTHONPATH"] = src + (
+        os.pathsep + environment["PYTHONPATH"] if environment.get("PYTHONPATH") else ""
+    )
+    with open(folder / "server.log", "wb") as log:
+        _STARTED[str(socket_path)] = subprocess.Popen(
+            [python, "-m", "hlmrep", "job-server", "--socket", str(socket_path),
+             "--parent", str(os.getpid())],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=environment,
+            start_new_session=True,
+        )  # fmt: skip
+    return {SOCKET_VARIABLE: str(socket_path)}
+
+
+def stop(environment: Mapping[str, str]) -> None:
+    """Stop the server this process started for a run, and remove its folder."""
+    path = environment.get(SOCKET_VARIABLE)
+    server = _STARTED.pop(path, None) if path else None
+    if server is None:
+        return
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except Exception:
+        server.kill()
+        server.wait()
+    folder = Path(str(path)).parent
+    for item in folder.glob("*"):
+        item.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        folder.rmdir()

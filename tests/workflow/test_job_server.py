@@ -1,0 +1,147 @@
+"""The job server (hlmrep.job_server): a job run as a fork of the run's warm process does
+what its own process does, byte for byte, with its exit status and its messages; what
+the server cannot run as the job's own process would is refused and runs on its own; a
+killed job leaves nothing running; a workflow run leaves no server behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hlmrep import job_server
+
+ROOT = Path(__file__).resolve().parents[2]
+SRC = str(ROOT / "src")
+
+
+def _wait_for(path: Path, seconds: float = 120.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no server socket at {path}")
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def server():
+    """A server as the Snakefile starts one (this process as its Snakemake process)."""
+    environment = job_server.start(src=SRC)
+    socket_path = Path(environment[job_server.SOCKET_VARIABLE])
+    _wait_for(socket_path)
+    yield environment
+    job_server.stop(environment)
+    assert not socket_path.parent.exists()
+
+
+def _job_environment(server_environment: dict[str, str], **extra: str) -> dict[str, str]:
+    """A job's environment as Snakemake gives it: the run's, one thread, src first."""
+    environment = {**os.environ, **server_environment, **extra}
+    environment.update(dict.fromkeys(job_server.SNAKEMAKE_THREAD_VARIABLES, "1"))
+    environment["PYTHONPATH"] = SRC + (
+        os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else ""
+    )
+    return environment
+
+
+def _fit(out: Path, data: Path, environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    out.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable, "-m", "hlmrep", "fit-model", "--data", str(data), "--name", "model3",
+        "--formula", "mathach ~ cses + (cses | school)", "--out-fit", str(out / "fit.json"),
+        "--out-schools", str(out / "schools.csv"), "--out-hlm", str(out / "hlm.json"),
+        "--out-observations", str(out / "observations.csv"),
+    ]  # fmt: skip
+    # in the folder the server was started from, as every job of a run is: with -m, the
+    # working folder is first on the module path
+    return subprocess.run(command, env=environment, capture_output=True, text=True)
+
+
+def _server_log(server_environment: dict[str, str]) -> str:
+    folder = Path(server_environment[job_server.SOCKET_VARIABLE]).parent
+    return (folder / "server.log").read_text()
+
+
+def test_a_job_through_the_server_writes_what_its_own_process_writes(
+    server, prepared_file, tmp_path
+):
+    served = _fit(tmp_path / "served", prepared_file, _job_environment(server))
+    own = _fit(tmp_path / "own", prepared_file, _job_environment({}))
+    assert served.returncode == own.returncode == 0, served.stderr + own.stderr
+    for name in ("fit.json", "schools.csv", "hlm.json", "observations.csv"):
+        assert (tmp_path / "served" / name).read_bytes() == (tmp_path / "own" / name).read_bytes()
+    assert served.stdout == own.stdout  # the summary, printed as lme4 prints it
+    assert "runs in its own process" not in _server_log(server)
+
+
+def test_a_failing_job_fails_through_the_server_with_its_message(server, tmp_path):
+    done = _fit(tmp_path / "out", tmp_path / "absent.csv", _job_environment(server))
+    assert done.returncode == 1
+    assert "absent.csv" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_job_in_another_environment_runs_in_its_own_process(server, prepared_file, tmp_path):
+    """OpenBLAS reads its kernel family when it loads: a job asking for another one
+    cannot be a fork of the server."""
+    environment = _job_environment(server, NUMBA_OPT="2")
+    done = _fit(tmp_path / "out", prepared_file, environment)
+    assert done.returncode == 0, done.stderr
+    assert "fit-model runs in its own process: environment differs in ['NUMBA_OPT']" in (
+        _server_log(server)
+    )
+
+
+def test_without_a_server_a_job_runs_in_its_own_process(prepared_file, tmp_path):
+    environment = _job_environment({job_server.SOCKET_VARIABLE: str(tmp_path / "none")})
+    done = _fit(tmp_path / "out", prepared_file, environment)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_killed_job_leaves_no_child_running(server, prepared_file, tmp_path):
+    """Snakemake cancelling a job kills its process; the server then kills the fork."""
+    fit = tmp_path / "fit"
+    assert _fit(fit, prepared_file, _job_environment({})).returncode == 0
+    command = [
+        sys.executable, "-m", "hlmrep", "bootstrap-chunk", "--name", "long", "--kind",
+        "confint", "--nsim", "1000000", "--seed", "1", "--chunk", "0", "--chunk-size",
+        "1000000", "--data", str(prepared_file), "--fit", str(fit / "fit.json"),
+        "--out", str(tmp_path / "chunk.csv"),
+    ]  # fmt: skip
+    job = subprocess.Popen(command, env=_job_environment(server), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)  # fmt: skip
+    time.sleep(3)
+    children = _forks_of_server(server)
+    assert children, "the job did not reach the server"
+    job.send_signal(signal.SIGKILL)
+    job.wait()
+    deadline = time.monotonic() + 10
+    while _forks_of_server(server) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _forks_of_server(server)
+    assert not (tmp_path / "chunk.csv").exists()
+
+
+def _forks_of_server(server_environment: dict[str, str]) -> list[int]:
+    log = _server_log(server_environment).split()
+    pid = int(log[2])
+    done = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [int(p) for p in done.stdout.split()]
+
+
+def test_a_request_that_is_not_one_is_refused_and_the_server_goes_on(
+    server, prepared_file, tmp_path
+):
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.connect(server[job_server.SOCKET_VARIABLE])
+        connection.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        connection.settimeout(10)
+        assert connection.recv(100) == b""
+    done = _fit(tmp_path / "after", prepared_file, _job_environment(server))
+    assert done.returncode == 0, done.stderr
