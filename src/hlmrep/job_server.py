@@ -16,7 +16,8 @@ job's, so Snakemake, its logs and benchmarks see no difference.
 What could make a forked job compute something else is refused, and the job then runs
 in its own process as before: another interpreter or module path (a conda environment,
 another checkout), an environment that differs in a variable a library reads when it is
-loaded (:data:`LOAD_TIME_VARIABLES`: OpenBLAS's and numba's settings among them), a
+loaded (any variable but :data:`PER_JOB_VARIABLES`: OpenBLAS's and numba's settings, a
+cluster job's own ids among them), a
 package file changed since the server loaded it. A job on another machine (a cluster
 node) finds no socket and runs in its own process. If the job process is killed (Snakemake
 cancels a job), the server kills the child's process group. The grading jobs' bounds on
@@ -34,6 +35,7 @@ import socket
 import struct
 import sys
 import tempfile
+import time
 import traceback
 from collections.abc import Mapping
 from pathlib import Path
@@ -41,12 +43,13 @@ from typing import Any
 
 #: The environment variable that names the server's socket (set for the jobs of a run).
 SOCKET_VARIABLE = "HLMREP_JOB_SERVER"
-#: Prefixes (and names) of environment variables read when a library loads: a job whose
-#: environment differs from the server's in one of them runs in its own process.
-LOAD_TIME_VARIABLES = (
-    "NUMBA_", "OPENBLAS_", "GOTO", "OMP_", "MKL_", "NPY_", "NUMPY_", "SCIPY_", "BLIS_", "NUMEXPR_",
-    "VECLIB_", "PYTHON", "HLMREP_", "LD_", "MPL", "XDG_CACHE_HOME", "LANG", "LC_", "TZ",
-)  # fmt: skip
+#: Environment variables that may differ between a job and the server: set per job by
+#: Snakemake or the shell and read by nothing a job loads. Any other difference (OpenBLAS's
+#: and numba's settings, pandas' and matplotlib's, HOME, a cluster job's SLURM_JOB_ID)
+#: and the job runs in its own process.
+PER_JOB_VARIABLES = frozenset(
+    {"TMPDIR", "TMP", "TEMP", "TEMPDIR", "SHLVL", "_", "PWD", "OLDPWD", SOCKET_VARIABLE}
+)
 #: The thread counts Snakemake gives each job's environment (its ``threads``).
 SNAKEMAKE_THREAD_VARIABLES = (
     "OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -58,12 +61,13 @@ MAX_REQUEST_BYTES = 4 << 20
 POLL_SECONDS = 0.05
 
 
-def _load_time_environment(environment: Mapping[str, str]) -> dict[str, str]:
-    return {
-        key: value
-        for key, value in environment.items()
-        if key.startswith(LOAD_TIME_VARIABLES) and key != SOCKET_VARIABLE
-    }
+#: How long a connection may take to send its request, and a job to hear "started".
+REQUEST_SECONDS = 2.0
+STARTED_SECONDS = 10.0
+
+
+def _compared_environment(environment: Mapping[str, str]) -> dict[str, str]:
+    return {key: value for key, value in environment.items() if key not in PER_JOB_VARIABLES}
 
 
 # ----- the job's side -------------------------------------------------------------------
@@ -91,18 +95,27 @@ def run_remote(argv: list[str]) -> int | None:
         ).encode()
         started = False
         try:
-            socket.send_fds(connection, [struct.pack("!Q", len(request)) + request], [0, 1, 2])
+            connection.settimeout(STARTED_SECONDS)
+            message = struct.pack("!Q", len(request)) + request
+            sent = socket.send_fds(connection, [message], [0, 1, 2])
+            connection.sendall(message[sent:])
             reply = connection.makefile("r", encoding="utf-8")
             if reply.readline().strip() != "started":
                 return None  # refused (the reason is in the server's log)
             started = True
+            connection.settimeout(None)  # the job takes what it takes
             last = reply.readline().strip()
         except OSError:
             if not started:
                 return None
             last = ""
         if last.startswith("exit "):
-            return int(last.split()[1])
+            words = last.split()
+            if len(words) == 4:  # Snakemake's benchmark file measures this process only
+                print(f"INFO hlmrep: run by the job server: peak memory "
+                      f"{int(words[2]) / 1024:.0f} MB, CPU {float(words[3]):.2f} s",
+                      file=sys.stderr, flush=True)  # fmt: skip
+            return int(words[1])
         print("error: the job server ended before the job did", file=sys.stderr)
         return 1
 
@@ -114,11 +127,15 @@ def preload() -> None:
     import importlib
 
     from hlmrep.cli import JOBS
+    from hlmrep.engine import kernel_cache
     from hlmrep.engine.warmup import warm
 
     for target in JOBS.values():
         importlib.import_module(target.partition(":")[0])
-    warm()
+    # Loaded, never compiled here: with an empty cache the compile_kernels job compiles
+    # them once, and each fork loads them from the cache.
+    if kernel_cache.cache_folder().is_dir() or os.environ.get("NUMBA_CACHE_DIR"):
+        warm()
 
 
 def _loaded_files() -> dict[str, tuple[int, int]]:
@@ -147,48 +164,103 @@ def _changed(stamps: dict[str, tuple[int, int]]) -> str | None:
 
 
 def _receive(connection: socket.socket) -> tuple[dict[str, Any], list[int]]:
-    """The request and the three standard streams' descriptors."""
+    """The request and the three standard streams' descriptors, within REQUEST_SECONDS;
+    a request of another shape is a ValueError (its descriptors closed)."""
+    deadline = time.monotonic() + REQUEST_SECONDS
+    connection.settimeout(REQUEST_SECONDS)
     header, fds, _, _ = socket.recv_fds(connection, 8 + 65536, 3)
-    if len(header) < 8 or len(fds) != 3:
+    try:
+        if len(header) < 8 or len(fds) != 3:
+            raise ValueError("not a job request")
+        (size,) = struct.unpack("!Q", header[:8])
+        if size > MAX_REQUEST_BYTES:
+            raise ValueError("request too large")
+        body = bytearray(header[8:])
+        while len(body) < size:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ValueError("request too slow")
+            connection.settimeout(left)
+            chunk = connection.recv(min(65536, size - len(body)))
+            if not chunk:
+                raise ValueError("request cut short")
+            body.extend(chunk)
+        request = json.loads(bytes(body))
+        _check_shape(request)
+    except BaseException:
         for fd in fds:
             os.close(fd)
-        raise ValueError("not a job request")
-    (size,) = struct.unpack("!Q", header[:8])
-    if size > MAX_REQUEST_BYTES:
-        for fd in fds:
-            os.close(fd)
-        raise ValueError("request too large")
-    body = bytearray(header[8:])
-    while len(body) < size:
-        chunk = connection.recv(min(65536, size - len(body)))
-        if not chunk:
-            break
-        body.extend(chunk)
-    return json.loads(bytes(body)), list(fds)
+        raise
+    return request, list(fds)
+
+
+def _check_shape(request: object) -> None:
+    """A request is an object: argv a non-empty list of strings, cwd and executable
+    strings, environment an object of strings, path a list of strings."""
+    if not isinstance(request, dict):
+        raise ValueError("a request is an object")
+    argv, environment, path = request.get("argv"), request.get("environment"), request.get("path")
+    if not (isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv)):
+        raise ValueError("argv: expected a list of strings")
+    if not all(isinstance(request.get(key), str) for key in ("cwd", "executable")):
+        raise ValueError("cwd and executable: expected strings")
+    if not (
+        isinstance(environment, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in environment.items())
+    ):
+        raise ValueError("environment: expected an object of strings")
+    if not (isinstance(path, list) and all(isinstance(entry, str) for entry in path)):
+        raise ValueError("path: expected a list of strings")
 
 
 def _refusal(request: dict[str, Any], stamps: dict[str, tuple[int, int]]) -> str | None:
     """Why this server cannot run the job as its own process would (None: it can)."""
-    if request.get("executable") != os.path.realpath(sys.executable):
+    if request["executable"] != os.path.realpath(sys.executable):
         return "another interpreter"
-    if request.get("path") != sys.path:
+    if request["cwd"] != os.getcwd():
+        return "another working folder"
+    if request["path"] != sys.path:
         return "another module path"
-    ours = _load_time_environment(os.environ)
-    theirs = _load_time_environment(request.get("environment", {}))
+    ours = _compared_environment(os.environ)
+    theirs = _compared_environment(request["environment"])
     if ours != theirs:
-        differing = sorted(set(ours.items()) ^ set(theirs.items()))
-        return f"environment differs in {sorted({key for key, _ in differing})}"
+        differing = sorted(set(ours) ^ set(theirs) | {k for k in ours if theirs.get(k) != ours[k]})
+        return f"environment differs in {differing[:10]}"
     changed = _changed(stamps)
     if changed:
         return f"{changed} changed since the server loaded it"
     return None
 
 
-def _run_child(request: dict[str, Any], fds: list[int]) -> None:
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this process when the server dies (PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _exit_status(leaving: SystemExit) -> int:
+    """What Python's own exit makes of a SystemExit: None 0, an int itself, else the
+    message printed and 1."""
+    if leaving.code is None:
+        return 0
+    if isinstance(leaving.code, int):
+        return leaving.code
+    print(leaving.code, file=sys.stderr)
+    return 1
+
+
+def _run_child(request: dict[str, Any], fds: list[int], server: int) -> None:
     """In the forked child: become the job process, run the job, exit with its status."""
     code = 1
     try:
-        os.setpgid(0, 0)
+        _die_with_parent()
+        if os.getppid() != server:  # the server died before the line above
+            os._exit(1)
         for target, fd in zip((0, 1, 2), fds, strict=True):
             os.dup2(fd, target)
         for fd in fds:
@@ -207,10 +279,13 @@ def _run_child(request: dict[str, Any], fds: list[int]) -> None:
 
         from hlmrep.cli import main
 
-        code = main(list(request["argv"]))
+        try:
+            code = main(list(request["argv"]))
+        except SystemExit as leaving:
+            code = _exit_status(leaving)
+        except KeyboardInterrupt:
+            code = 130
         logging.shutdown()
-    except SystemExit as leaving:
-        code = leaving.code if isinstance(leaving.code, int) else 1
     except BaseException:
         traceback.print_exc()
         code = 1
@@ -218,27 +293,31 @@ def _run_child(request: dict[str, Any], fds: list[int]) -> None:
         try:
             sys.stdout.flush()
             sys.stderr.flush()
-        finally:
-            os._exit(code)
+        except BaseException:
+            code = code or 1
+        os._exit(code)
 
 
 def serve(socket_path: Path, parent: int | None = None) -> int:
     """Preload, then run every job a connection asks for in a forked child until the
-    Snakemake process ``parent`` ends or SIGTERM comes; the socket is removed at the end."""
+    Snakemake process ``parent`` ends or SIGTERM comes; the socket's folder is removed at
+    the end when the parent is gone (else the parent's :func:`stop` removes it)."""
     preload()
     stamps = _loaded_files()
     socket_path = Path(socket_path)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(str(socket_path))
+    listener.bind(str(socket_path.with_name("socket.binding")))
     listener.listen(64)
+    # listening before the path exists: a job that finds the socket is served
+    os.replace(socket_path.with_name("socket.binding"), socket_path)
     running: dict[socket.socket, int] = {}
     stopping = False
 
-    def stop(signum: int, frame: object) -> None:
+    def stop_serving(signum: int, frame: object) -> None:
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGTERM, stop_serving)
     print(f"job server {os.getpid()} listening on {socket_path}", file=sys.stderr, flush=True)
     try:
         while not stopping:
@@ -258,6 +337,11 @@ def serve(socket_path: Path, parent: int | None = None) -> int:
             connection.close()
         listener.close()
         socket_path.unlink(missing_ok=True)
+        if parent is not None and not _alive(parent):
+            for item in socket_path.parent.glob("*"):
+                item.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                socket_path.parent.rmdir()
     return 0
 
 
@@ -274,29 +358,39 @@ def _alive(pid: int) -> bool:
 def _accept(
     listener: socket.socket, running: dict[socket.socket, int], stamps: dict[str, tuple[int, int]]
 ) -> None:
+    """Read one request and fork its job, or refuse it; whatever the request holds, the
+    server goes on."""
     connection, _ = listener.accept()
     fds: list[int] = []
     try:
-        connection.settimeout(5.0)
         request, fds = _receive(connection)
         connection.settimeout(None)
         reason = _refusal(request, stamps)
         if reason is not None:
-            print(f"job server: {request.get('argv', ['?'])[0]} runs in its own process: "
-                  f"{reason}", file=sys.stderr, flush=True)  # fmt: skip
+            print(f"job server: {request['argv'][0]} runs in its own process: {reason}",
+                  file=sys.stderr, flush=True)  # fmt: skip
             connection.sendall(b"refused\n")
             connection.close()
             return
+        server = os.getpid()
         pid = os.fork()
         if pid == 0:
             listener.close()
             for other in running:
                 other.close()
             connection.close()
-            _run_child(request, fds)
-        connection.sendall(b"started\n")
+            os.setpgid(0, 0)
+            _run_child(request, fds, server)
+        with contextlib.suppress(OSError):  # the child may have done it already
+            os.setpgid(pid, pid)
         running[connection] = pid
-    except (OSError, ValueError) as error:
+        print(f"job server: started {request['argv'][0]} ({pid})", file=sys.stderr, flush=True)
+        try:
+            connection.sendall(b"started\n")
+        except OSError:
+            _kill(running.pop(connection))
+            connection.close()
+    except Exception as error:
         print(f"job server: a request failed: {error}", file=sys.stderr, flush=True)
         connection.close()
     finally:
@@ -308,23 +402,25 @@ def _reap(running: dict[socket.socket, int]) -> None:
     """Tell each job process whose child ended its exit status."""
     for connection, pid in list(running.items()):
         try:
-            done, status = os.waitpid(pid, os.WNOHANG)
+            done, status, usage = os.wait4(pid, os.WNOHANG)
         except ChildProcessError:
-            done, status = pid, 1 << 8
+            done, status, usage = pid, 1 << 8, None
         if done == 0:
             continue
         code = os.waitstatus_to_exitcode(status)
         code = code if code >= 0 else 128 - code
+        peak, cpu = (usage.ru_maxrss, usage.ru_utime + usage.ru_stime) if usage else (0, 0.0)
         with contextlib.suppress(OSError):
-            connection.sendall(f"exit {code}\n".encode())
+            connection.sendall(f"exit {code} {peak} {cpu:.3f}\n".encode())
         connection.close()
         del running[connection]
 
 
 def _kill(pid: int) -> None:
     """End a job's child and everything it started (its process group), and reap it."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
+    for kill in (os.killpg, os.kill):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            kill(pid, signal.SIGKILL)
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)
 
@@ -355,12 +451,16 @@ def start(src: str, python: str = sys.executable) -> dict[str, str]:
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=environment,
             start_new_session=True,
         )  # fmt: skip
+    import atexit
+
+    atexit.register(stop, {SOCKET_VARIABLE: str(socket_path)})  # if no hook runs
     return {SOCKET_VARIABLE: str(socket_path)}
 
 
-def stop(environment: Mapping[str, str]) -> None:
-    """Stop the server this process started for a run, and remove its folder."""
-    path = environment.get(SOCKET_VARIABLE)
+def stop(environment: dict[str, str] | os._Environ[str]) -> None:
+    """Stop the server this process started for a run, remove its folder, and take its
+    variable out of ``environment`` (this process's, from the hooks)."""
+    path = environment.pop(SOCKET_VARIABLE, None)
     server = _STARTED.pop(path, None) if path else None
     if server is None:
         return

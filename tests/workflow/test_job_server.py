@@ -31,7 +31,12 @@ def _wait_for(path: Path, seconds: float = 120.0) -> None:
 @pytest.fixture(scope="module")
 def server():
     """A server as the Snakefile starts one (this process as its Snakemake process)."""
+    # (pytest names the running test in the environment: neither the server nor the jobs
+    # get that, as a workflow run's jobs all get the environment the run started with)
+    test = os.environ.pop("PYTEST_CURRENT_TEST", None)
     environment = job_server.start(src=SRC)
+    if test is not None:
+        os.environ["PYTEST_CURRENT_TEST"] = test
     socket_path = Path(environment[job_server.SOCKET_VARIABLE])
     _wait_for(socket_path)
     yield environment
@@ -42,6 +47,7 @@ def server():
 def _job_environment(server_environment: dict[str, str], **extra: str) -> dict[str, str]:
     """A job's environment as Snakemake gives it: the run's, one thread, src first."""
     environment = {**os.environ, **server_environment, **extra}
+    environment.pop("PYTEST_CURRENT_TEST", None)
     environment.update(dict.fromkeys(job_server.SNAKEMAKE_THREAD_VARIABLES, "1"))
     environment["PYTHONPATH"] = SRC + (
         os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else ""
@@ -76,7 +82,9 @@ def test_a_job_through_the_server_writes_what_its_own_process_writes(
     for name in ("fit.json", "schools.csv", "hlm.json", "observations.csv"):
         assert (tmp_path / "served" / name).read_bytes() == (tmp_path / "own" / name).read_bytes()
     assert served.stdout == own.stdout  # the summary, printed as lme4 prints it
+    assert "started fit-model" in _server_log(server)  # the fork ran it
     assert "runs in its own process" not in _server_log(server)
+    assert "run by the job server: peak memory" in served.stderr
 
 
 def test_a_failing_job_fails_through_the_server_with_its_message(server, tmp_path):
@@ -86,8 +94,8 @@ def test_a_failing_job_fails_through_the_server_with_its_message(server, tmp_pat
 
 
 def test_a_job_in_another_environment_runs_in_its_own_process(server, prepared_file, tmp_path):
-    """OpenBLAS reads its kernel family when it loads: a job asking for another one
-    cannot be a fork of the server."""
+    """numba reads its settings when it loads: a job asking for others cannot be a fork
+    of the server (nor can a cluster job with its own SLURM_JOB_ID)."""
     environment = _job_environment(server, NUMBA_OPT="2")
     done = _fit(tmp_path / "out", prepared_file, environment)
     assert done.returncode == 0, done.stderr
@@ -114,7 +122,9 @@ def test_a_killed_job_leaves_no_child_running(server, prepared_file, tmp_path):
     ]  # fmt: skip
     job = subprocess.Popen(command, env=_job_environment(server), stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)  # fmt: skip
-    time.sleep(3)
+    deadline = time.monotonic() + 60
+    while "started bootstrap-chunk" not in _server_log(server) and time.monotonic() < deadline:
+        time.sleep(0.1)
     children = _forks_of_server(server)
     assert children, "the job did not reach the server"
     job.send_signal(signal.SIGKILL)
@@ -127,8 +137,7 @@ def test_a_killed_job_leaves_no_child_running(server, prepared_file, tmp_path):
 
 
 def _forks_of_server(server_environment: dict[str, str]) -> list[int]:
-    log = _server_log(server_environment).split()
-    pid = int(log[2])
+    pid = job_server._STARTED[server_environment[job_server.SOCKET_VARIABLE]].pid
     done = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
     return [int(p) for p in done.stdout.split()]
 
@@ -145,3 +154,39 @@ def test_a_request_that_is_not_one_is_refused_and_the_server_goes_on(
         assert connection.recv(100) == b""
     done = _fit(tmp_path / "after", prepared_file, _job_environment(server))
     assert done.returncode == 0, done.stderr
+
+
+def test_a_request_of_another_shape_or_a_silent_one_never_stops_the_server(
+    server, prepared_file, tmp_path
+):
+    """Valid JSON that is not a request (with the three descriptors), and a connection
+    that sends nothing: each is closed; the jobs after them are served."""
+    import json
+    import socket
+    import struct
+
+    path = server[job_server.SOCKET_VARIABLE]
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    silent.connect(path)
+    for body in (b"[]", json.dumps({"argv": [], "cwd": "/"}).encode(), b"{" * 100000):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.connect(path)
+            socket.send_fds(connection, [struct.pack("!Q", len(body)) + body], [0, 1, 2])
+            connection.settimeout(10)
+            assert connection.recv(100) == b""
+    started = time.monotonic()
+    done = _fit(tmp_path / "after", prepared_file, _job_environment(server))
+    silent.close()
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - started < 30
+    assert "a request failed" in _server_log(server)
+
+
+@pytest.mark.parametrize(("arguments", "status"), [(["--help"], 0), (["--nsim", "x"], 2)])
+def test_a_job_that_exits_early_exits_with_its_own_status(server, arguments, status):
+    environment = _job_environment(server)
+    command = [sys.executable, "-m", "hlmrep", "bootstrap-chunk", *arguments]
+    served = subprocess.run(command, env=environment, capture_output=True, text=True)
+    own = subprocess.run(command, env=_job_environment({}), capture_output=True, text=True)
+    assert served.returncode == own.returncode == status
+    assert served.stdout == own.stdout

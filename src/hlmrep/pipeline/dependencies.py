@@ -198,19 +198,26 @@ def _code_files(*entries: str) -> list[str]:
 
 
 def _tree_stamp() -> str:
-    """A digest of every file of the package: its path, size and modification time."""
+    """A digest of every file of the package: its path and its bytes (a copy that keeps
+    modification times, or an edit within one clock tick, still changes it)."""
     digest = hashlib.sha256(str(PACKAGE_DIR).encode())
     for path in sorted(PACKAGE_DIR.rglob("*")):
-        if "__pycache__" in path.parts or not path.is_file():
+        if "__pycache__" in path.parts:
             continue
-        status = path.stat()
-        digest.update(f"{path}\0{status.st_size}\0{status.st_mtime_ns}\n".encode())
+        try:
+            content = path.read_bytes() if path.is_file() else None
+        except OSError:  # an editor's temporary file, gone
+            continue
+        if content is not None:
+            digest.update(f"{path}\0{len(content)}\0".encode() + hashlib.sha256(content).digest())
     return digest.hexdigest()
 
 
 def _cache_file() -> Path:
+    """One cache file per checkout (named by its package folder), in the user's cache."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "hlmrep" / "code_files.json"
+    checkout = hashlib.sha256(str(PACKAGE_DIR).encode()).hexdigest()[:16]
+    return Path(base) / "hlmrep" / "code_files" / f"{checkout}.json"
 
 
 @functools.cache
@@ -219,7 +226,7 @@ def _cache() -> tuple[str, dict[str, list[str]]]:
     stamp = _tree_stamp()
     try:
         kept = json.loads(_cache_file().read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RuntimeError):
         return stamp, {}
     if not isinstance(kept, dict) or kept.get("stamp") != stamp:
         return stamp, {}
@@ -233,14 +240,19 @@ def _cached(key: str, compute: Callable[[], list[str]]) -> list[str]:
     if isinstance(found, list) and all(isinstance(f, str) for f in found):
         return list(found)
     files = compute()
-    entries[key] = files
-    path = _cache_file()
+    entries[key] = list(files)
+    temporary = None
     try:  # a cache that cannot be written is only slower
+        path = _cache_file()
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".code_files.")
         with os.fdopen(handle, "w") as out:
             json.dump({"stamp": stamp, "entries": entries}, out)
         os.replace(temporary, path)
-    except OSError:
+        temporary = None
+    except (OSError, RuntimeError):  # RuntimeError: no home folder
         pass
+    finally:
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)
     return files
