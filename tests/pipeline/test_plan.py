@@ -14,7 +14,7 @@ import pytest
 
 from hlmrep.grading.settings import DEFAULTS, GradingSettings
 from hlmrep.pipeline.config import load_config, validate_config
-from hlmrep.pipeline.plan import FIGURES, Plan, WorkflowConfig, models_figures_read, number
+from hlmrep.pipeline.plan import FIGURE_INPUTS, Plan, WorkflowConfig, models_figures_read, number
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -176,7 +176,7 @@ def test_the_cross_check_reads_lme4_files_only_when_it_runs(default_config):
 
 def test_every_figure_reads_existing_kinds_of_results(default_config):
     plan = plan_of(default_config)
-    for name in FIGURES:
+    for name in FIGURE_INPUTS:
         for role, path in plan.figure_inputs(name).items():
             assert path.startswith("results/"), (name, role, path)
     assert plan.figure_inputs("figure_4_1") == {

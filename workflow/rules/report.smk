@@ -1,5 +1,5 @@
 # The report stage (hlmrep.report): the figures, each drawn from results files by role
-# (hlmrep.pipeline.plan.FIGURES: no model is refitted in a plotting job), and the HTML
+# (hlmrep.pipeline.plan.FIGURE_INPUTS: no model is refitted in a plotting job), and the HTML
 # report that reads every results file, the scorecard and the figures.
 
 

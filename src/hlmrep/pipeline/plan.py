@@ -169,7 +169,7 @@ class WorkflowConfig:
 #: What each figure reads, by role: a kind of results file and the model it belongs to (no
 #: model for the prepared table). No model is refitted in a plotting job; the figure rule
 #: reads this table for its inputs and arguments, and the report for its figures.
-FIGURES: dict[str, dict[str, tuple[str, str | None]]] = {
+FIGURE_INPUTS: dict[str, dict[str, tuple[str, str | None]]] = {
     "scatter_all": {"students": ("table", None)},
     "sample_schools": {"students": ("table", None), "schools": ("schools", "model3")},
     "model_vs_ols": {"students": ("table", None), "fit": ("fit", "model3")},
@@ -194,7 +194,7 @@ def models_figures_read() -> dict[str, list[str]]:
     configured (:func:`hlmrep.pipeline.config.check_models_needed`)."""
     return {
         f"figure {name}": sorted({model for _, model in roles.values() if model})
-        for name, roles in FIGURES.items()
+        for name, roles in FIGURE_INPUTS.items()
     }
 
 
@@ -399,9 +399,10 @@ class Plan:
     # ----- the figures --------------------------------------------------------------------
     @staticmethod
     def figure_inputs(name: str) -> dict[str, str]:
-        """``{role: path}`` of the files one figure reads (:data:`FIGURES`)."""
+        """``{role: path}`` of the files one figure reads (:data:`FIGURE_INPUTS`)."""
         return {
-            role: FIGURE_FILES[kind](model or "") for role, (kind, model) in FIGURES[name].items()
+            role: FIGURE_FILES[kind](model or "")
+            for role, (kind, model) in FIGURE_INPUTS[name].items()
         }
 
     def figure_inputs_of(self, wildcards: Wildcards) -> dict[str, str]:
@@ -437,7 +438,7 @@ class Plan:
         inputs["crosscheck"] = paths.crosscheck_file()
         for name in self.config.models:
             inputs[f"inference/{name}"] = paths.inference_file(name)
-        for name in FIGURES:
+        for name in FIGURE_INPUTS:
             inputs[f"figure/{name}"] = paths.figure_file(name, "png")
             inputs[f"caption/{name}"] = paths.figure_file(name, "json")
         return inputs

@@ -58,7 +58,7 @@ def r_cut(values: np.ndarray, n: int = 3) -> np.ndarray:
 
 #: The roles of the files a figure may read.
 ROLES = ("students", "schools", "fit", "observations")
-#: What a figure reads, by role (the plan's table, hlmrep.pipeline.plan.FIGURES, gives the paths).
+#: What a figure reads, by role (hlmrep.pipeline.plan.FIGURE_INPUTS gives the paths).
 Inputs = Mapping[str, Path]
 
 
@@ -409,7 +409,7 @@ def figure_job(
         if error.args and error.args[0] in ROLES:
             raise HlmrepError(
                 f"figure {name!r} reads a {error.args[0]!r} file, but its rule gave only "
-                f"{sorted(inputs)} (hlmrep.pipeline.plan.FIGURES)"
+                f"{sorted(inputs)} (hlmrep.pipeline.plan.FIGURE_INPUTS)"
             ) from error
         raise
     out_prefix = Path(out_prefix)
