@@ -19,6 +19,7 @@ import importlib
 import importlib.util
 import inspect
 import logging
+import os
 import sys
 import types
 import typing
@@ -279,9 +280,26 @@ def _grade_template(args: argparse.Namespace) -> int:
 
 
 def _job_server(args: argparse.Namespace) -> int:
-    from hlmrep.job_server import serve
+    import shlex
 
-    return serve(args.socket, args.parent)
+    from hlmrep import job_server
+
+    if args.start:
+        idle = SHELL_SERVER_IDLE_SECONDS if args.idle_seconds is None else args.idle_seconds
+        path = job_server.start_for_shell(idle)
+        print(f"export {job_server.SOCKET_VARIABLE}={shlex.quote(str(path))}")
+        return 0
+    if args.stop:
+        named = args.socket or os.environ.get(job_server.SOCKET_VARIABLE)
+        if not named or not job_server.stop_for_shell(Path(named)):
+            print(f"error: no job server at {named or '(none named)'}", file=sys.stderr)
+            return 1
+        print(f"unset {job_server.SOCKET_VARIABLE}")
+        return 0
+    if args.socket is None:
+        print("error: job-server needs --start, --stop or --socket", file=sys.stderr)
+        return 2
+    return job_server.serve(args.socket, args.parent, args.idle_seconds)
 
 
 def _benchmark(args: argparse.Namespace) -> int:
@@ -457,11 +475,26 @@ def build_parser(with_jobs_listing: bool = False) -> argparse.ArgumentParser:
 
     server = sub.add_parser(
         "job-server",
-        help="run one workflow run's jobs as forks of a warm process (the Snakefile starts "
-        "and stops it; docs/architecture.md)",
+        help="run commands as forks of a warm process: a workflow run's jobs (the Snakefile "
+        "starts and stops it) or, with --start, this shell's commands: "
+        'eval "$(python -m hlmrep job-server --start)" (docs/architecture.md)',
     )
-    server.add_argument("--socket", type=Path, required=True, help="the Unix socket to make")
+    what = server.add_mutually_exclusive_group()
+    what.add_argument(
+        "--start",
+        action="store_true",
+        help="start one for this shell's later commands; print the export line to eval",
+    )
+    what.add_argument(
+        "--stop", action="store_true", help="stop this shell's (the one the variable names)"
+    )
+    server.add_argument("--socket", type=Path, help="the Unix socket to make (or to stop)")
     server.add_argument("--parent", type=int, help="stop when this process ends")
+    server.add_argument(
+        "--idle-seconds",
+        type=float,
+        help="stop after this long without a job (with --start: default 1800)",
+    )
     server.set_defaults(run=_job_server)
 
     bench = sub.add_parser("benchmark", help="time the engine (see docs/benchmarks.md)")
@@ -486,9 +519,24 @@ def build_parser(with_jobs_listing: bool = False) -> argparse.ArgumentParser:
     return parser
 
 
+#: Commands never handed to a job server: the server's own, and the benchmark (it times
+#: processes, and would time the server's).
+NOT_SERVED = frozenset({"job-server", "benchmark"})
+#: How long a shell's job server waits for a command before it stops (job-server --start).
+SHELL_SERVER_IDLE_SECONDS = 1800.0
+
+
 def _dispatch(argv: list[str]) -> int:
     if argv and argv[0] in JOBS:
         return run_job(argv[0], argv[1:])
+    if argv and argv[0] not in NOT_SERVED and not argv[0].startswith("-"):
+        # A shell's job server (job-server --start) runs the command in a warm fork,
+        # unless it cannot run it exactly as this process would.
+        from hlmrep import job_server
+
+        remote = job_server.run_remote(argv, report_usage=False)
+        if remote is not None:
+            return remote
     wants_help = not argv or argv[0] in ("-h", "--help")
     args = build_parser(with_jobs_listing=wants_help).parse_args(argv)
     result: int = args.run(args)

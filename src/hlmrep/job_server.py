@@ -71,9 +71,10 @@ def _compared_environment(environment: Mapping[str, str]) -> dict[str, str]:
 
 
 # ----- the job's side -------------------------------------------------------------------
-def run_remote(argv: list[str]) -> int | None:
+def run_remote(argv: list[str], report_usage: bool = True) -> int | None:
     """Run the job ``argv`` in the run's server; its exit status, or None when there is no
-    server here or it refuses (the caller then runs the job itself)."""
+    server here or it refuses (the caller then runs the job itself). ``report_usage``: say
+    the fork's peak memory and CPU time on standard error (a job's log)."""
     path = os.environ.get(SOCKET_VARIABLE)
     if not path:
         return None
@@ -111,7 +112,7 @@ def run_remote(argv: list[str]) -> int | None:
             last = ""
         if last.startswith("exit "):
             words = last.split()
-            if len(words) == 4:  # Snakemake's benchmark file measures this process only
+            if len(words) == 4 and report_usage:  # Snakemake's benchmark file: this process
                 print(f"INFO hlmrep: run by the job server: peak memory "
                       f"{int(words[2]) / 1024:.0f} MB, CPU {float(words[3]):.2f} s",
                       file=sys.stderr, flush=True)  # fmt: skip
@@ -217,9 +218,7 @@ def _refusal(request: dict[str, Any], stamps: dict[str, tuple[int, int]]) -> str
     """Why this server cannot run the job as its own process would (None: it can)."""
     if request["executable"] != os.path.realpath(sys.executable):
         return "another interpreter"
-    if request["cwd"] != os.getcwd():
-        return "another working folder"
-    if request["path"] != sys.path:
+    if request["path"] != sys.path and not _only_folder_differs(request):
         return "another module path"
     ours = _compared_environment(os.environ)
     theirs = _compared_environment(request["environment"])
@@ -230,6 +229,26 @@ def _refusal(request: dict[str, Any], stamps: dict[str, tuple[int, int]]) -> str
     if changed:
         return f"{changed} changed since the server loaded it"
     return None
+
+
+def _only_folder_differs(request: dict[str, Any]) -> bool:
+    """Whether the module paths differ only in their first entry, each side's working
+    folder (``python -m`` puts it there), and nothing this server loaded came through its
+    own: then the fork, given the job's folder as that entry, imports what the job's own
+    process would."""
+    theirs, ours = request["path"], sys.path
+    if theirs[1:] != ours[1:] or theirs[:1] != [request["cwd"]] or ours[:1] != [os.getcwd()]:
+        return False
+    folder = os.path.realpath(os.getcwd())
+    for name in {name.partition(".")[0] for name in list(sys.modules)}:
+        module = sys.modules.get(name)
+        locations = list(getattr(module, "__path__", []) or [])
+        where = getattr(module, "__file__", None)
+        if where and not locations:
+            locations = [where]
+        if any(os.path.realpath(os.path.dirname(p)) == folder for p in locations):
+            return False
+    return True
 
 
 def _die_with_parent() -> None:
@@ -269,6 +288,8 @@ def _run_child(request: dict[str, Any], fds: list[int], server: int) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         os.chdir(request["cwd"])
+        if sys.path and request["path"]:
+            sys.path[0] = request["path"][0]  # the job's folder (:func:`_only_folder_differs`)
         environment = dict(request["environment"])
         environment.pop(SOCKET_VARIABLE, None)
         os.environ.clear()
@@ -298,11 +319,13 @@ def _run_child(request: dict[str, Any], fds: list[int], server: int) -> None:
         os._exit(code)
 
 
-def serve(socket_path: Path, parent: int | None = None) -> int:
+def serve(socket_path: Path, parent: int | None = None, idle_seconds: float | None = None) -> int:
     """Preload, then run every job a connection asks for in a forked child until the
-    Snakemake process ``parent`` ends or SIGTERM comes; the socket's folder is removed at
-    the end when the parent is gone (else the parent's :func:`stop` removes it)."""
+    Snakemake process ``parent`` ends, SIGTERM comes, or (a shell's server) no job has run
+    for ``idle_seconds``; the socket's folder is removed at the end when the parent is
+    gone or there is none (else the parent's :func:`stop` removes it)."""
     preload()
+    (Path(socket_path).parent / "server.pid").write_text(f"{os.getpid()}\n")
     stamps = _loaded_files()
     socket_path = Path(socket_path)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -319,14 +342,21 @@ def serve(socket_path: Path, parent: int | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop_serving)
     print(f"job server {os.getpid()} listening on {socket_path}", file=sys.stderr, flush=True)
+    last_job = time.monotonic()
     try:
         while not stopping:
             if parent is not None and not _alive(parent):
+                break
+            if running:
+                last_job = time.monotonic()
+            elif idle_seconds is not None and time.monotonic() - last_job > idle_seconds:
+                print(f"job server: no job for {idle_seconds:g} s, stopping", file=sys.stderr)
                 break
             readable, _, _ = select.select([listener, *running], [], [], POLL_SECONDS)
             for ready in readable:
                 if ready is listener:
                     _accept(listener, running, stamps)
+                    last_job = time.monotonic()
                 else:  # a job process closed its end: it was killed
                     _kill(running.pop(ready))
                     ready.close()
@@ -337,7 +367,7 @@ def serve(socket_path: Path, parent: int | None = None) -> int:
             connection.close()
         listener.close()
         socket_path.unlink(missing_ok=True)
-        if parent is not None and not _alive(parent):
+        if parent is None or not _alive(parent):
             for item in socket_path.parent.glob("*"):
                 item.unlink(missing_ok=True)
             with contextlib.suppress(OSError):
@@ -475,3 +505,54 @@ def stop(environment: dict[str, str] | os._Environ[str]) -> None:
         item.unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         folder.rmdir()
+
+
+# ----- a shell's side ------------------------------------------------------------------------
+def start_for_shell(idle_seconds: float, python: str = sys.executable) -> Path:
+    """Start a server for the commands of the calling shell (``fit``, ``grade``,
+    ``read``...) and wait until it listens; its socket's path.
+
+    It gets this process's environment as it is, so it serves the commands run later with
+    the same interpreter, module path and environment (in any working folder); any other
+    runs in its own process as before. It stops after ``idle_seconds`` without a job, or
+    at :func:`stop_for_shell`.
+    """
+    import subprocess
+
+    folder = Path(tempfile.mkdtemp(prefix="hlmrep-jobs-"))  # mode 0700: this user's alone
+    socket_path = folder / "socket"
+    environment = {k: v for k, v in os.environ.items() if k != SOCKET_VARIABLE}
+    with open(folder / "server.log", "wb") as log:
+        server = subprocess.Popen(
+            [python, "-m", "hlmrep", "job-server", "--socket", str(socket_path),
+             "--idle-seconds", repr(float(idle_seconds))],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=environment,
+            start_new_session=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + 120.0
+    while not socket_path.exists():
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            log_text = (folder / "server.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"the job server did not start:\n{log_text}")
+        time.sleep(0.05)
+    # It runs on after this process (its own session): not a child to wait for, so Python
+    # must not warn that it is still running.
+    server.returncode = 0
+    return socket_path
+
+
+def stop_for_shell(socket_path: Path, seconds: float = 10.0) -> bool:
+    """Stop the shell's server listening at ``socket_path`` (whether it was running)."""
+    try:
+        pid = int((Path(socket_path).parent / "server.pid").read_text())
+        os.kill(pid, signal.SIGTERM)
+    except (OSError, ValueError):
+        return False
+    deadline = time.monotonic() + seconds
+    while _alive(pid) and Path(socket_path).parent.exists():
+        if time.monotonic() > deadline:
+            _kill(pid)
+            break
+        time.sleep(0.05)
+    return True

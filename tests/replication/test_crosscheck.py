@@ -56,6 +56,61 @@ def test_rscript_without_lme4_is_reported_with_the_package(tmp_path):
     assert "lme4 is not installed" in found.reason and str(fake) in found.reason
 
 
+def _counting_rscript(folder: Path, library: Path) -> tuple[Path, Path]:
+    """A stand-in Rscript that answers the probe as R with lme4 in ``library`` would, and
+    counts its runs."""
+    (library / "lme4").mkdir(parents=True, exist_ok=True)
+    (library / "lme4" / "DESCRIPTION").write_text("Package: lme4\nVersion: 1.1-35\n")
+    runs = folder / "runs"
+    fake = folder / "Rscript"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f"echo run >> {runs}\n"
+        "echo 'R version 4.4.1 (2024-06-14)'\necho 1.1.35\n"
+        f"echo 'folder {library}'\necho 'folder {library / 'lme4'}'\n"
+    )
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    return fake, runs
+
+
+def test_a_found_lme4_is_remembered_until_what_it_depends_on_changes(tmp_path, monkeypatch):
+    # Starting R costs every no-op rerun a second: the answer is kept in the user's cache,
+    # and asked again when the library, lme4's DESCRIPTION or an R_ variable changes.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    library = tmp_path / "library"
+    fake, runs = _counting_rscript(tmp_path, library)
+
+    def probes() -> int:
+        return len(runs.read_text().splitlines()) if runs.exists() else 0
+
+    first = detect_lme4(str(fake))
+    assert first.available and first.lme4_version == "1.1.35" and probes() == 1
+    assert detect_lme4(str(fake)) == first and probes() == 1
+    (library / "otherpackage").mkdir()  # a package installed beside it
+    assert detect_lme4(str(fake)) == first and probes() == 2
+    assert detect_lme4(str(fake)) == first and probes() == 2
+    description = library / "lme4" / "DESCRIPTION"
+    description.write_text("Package: lme4\nVersion: 1.1-36\n")  # lme4 updated in place
+    os.utime(description, ns=(1, 1))
+    assert detect_lme4(str(fake)) == first and probes() == 3
+    monkeypatch.setenv("R_LIBS", str(tmp_path))
+    assert detect_lme4(str(fake)) == first and probes() == 4
+    (tmp_path / "cache" / "hlmrep" / "lme4_probe.json").write_text("{damaged")
+    assert detect_lme4(str(fake)) == first and probes() == 5
+
+
+def test_a_missing_lme4_is_never_remembered(tmp_path, monkeypatch):
+    # Installing lme4 must be seen by the next run: a negative answer is asked again.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    runs = tmp_path / "runs"
+    fake = tmp_path / "Rscript"
+    fake.write_text(f"#!/bin/sh\necho run >> {runs}\necho 'Error: no lme4' >&2\nexit 1\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    assert not detect_lme4(str(fake)).available
+    assert not detect_lme4(str(fake)).available
+    assert len(runs.read_text().splitlines()) == 2
+
+
 def test_true_without_r_stops_with_a_clear_message():
     with pytest.raises(CrosscheckUnavailableError, match=r"crosscheck\.lme4 is true") as error:
         plan(True, MISSING_RSCRIPT)

@@ -190,3 +190,96 @@ def test_a_job_that_exits_early_exits_with_its_own_status(server, arguments, sta
     own = subprocess.run(command, env=_job_environment({}), capture_output=True, text=True)
     assert served.returncode == own.returncode == status
     assert served.stdout == own.stdout
+
+
+# ----- a shell's server (job-server --start): the user's commands -----------------------------
+
+
+def _shell_environment() -> dict[str, str]:
+    """The environment of a shell that runs ``python -m hlmrep`` with this checkout."""
+    environment = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    environment.pop(job_server.SOCKET_VARIABLE, None)
+    environment["PYTHONPATH"] = SRC + (
+        os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else ""
+    )
+    return environment
+
+
+def _hlmrep(arguments: list[str], cwd: Path, environment: dict[str, str]):
+    return subprocess.run([sys.executable, "-m", "hlmrep", *arguments], cwd=cwd,
+                          env=environment, capture_output=True, text=True)  # fmt: skip
+
+
+def test_a_shell_server_runs_the_users_commands_in_any_folder_as_their_own_processes(
+    prepared_file, tmp_path
+):
+    """`eval "$(python -m hlmrep job-server --start)"`, then `fit` in another folder
+    prints what its own process prints, byte for byte, through the server; --stop ends
+    it and removes its folder."""
+    environment = _shell_environment()
+    started = _hlmrep(["job-server", "--start"], tmp_path, environment)
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.startswith(f"export {job_server.SOCKET_VARIABLE}=")
+    assert "ResourceWarning" not in started.stderr
+    socket_path = Path(started.stdout.strip().partition("=")[2].strip("'"))
+    served_environment = {**environment, job_server.SOCKET_VARIABLE: str(socket_path)}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    try:
+        command = ["fit", str(prepared_file), "mathach ~ cses + (cses | school)", "--ml"]
+        served = _hlmrep(command, elsewhere, served_environment)
+        own = _hlmrep(command, elsewhere, environment)
+        assert served.returncode == own.returncode == 0, served.stderr + own.stderr
+        assert served.stdout == own.stdout and "REML" not in served.stdout
+        log = (socket_path.parent / "server.log").read_text()
+        assert "started fit" in log and "runs in its own process" not in log
+        # a relative path is the command's folder's, as in its own process
+        (elsewhere / "data.csv").write_bytes(prepared_file.read_bytes())
+        relative = _hlmrep(["fit", "data.csv", *command[2:]], elsewhere, served_environment)
+        assert relative.stdout == own.stdout, relative.stderr
+        assert "runs in its own process" not in (socket_path.parent / "server.log").read_text()
+        # an interpreter setting the server did not start with: its own process
+        numba_opt = _hlmrep(command, elsewhere, {**served_environment, "NUMBA_OPT": "2"})
+        assert numba_opt.stdout == own.stdout
+        assert (
+            "environment differs in ['NUMBA_OPT']"
+            in (socket_path.parent / "server.log").read_text()
+        )
+    finally:
+        stopped = _hlmrep(["job-server", "--stop"], tmp_path, served_environment)
+    assert stopped.returncode == 0 and stopped.stdout.strip() == (
+        f"unset {job_server.SOCKET_VARIABLE}"
+    )
+    assert not socket_path.parent.exists()
+    assert _hlmrep(["job-server", "--stop"], tmp_path, served_environment).returncode == 1
+
+
+def test_a_shell_server_stops_by_itself_when_idle(tmp_path):
+    environment = _shell_environment()
+    started = _hlmrep(["job-server", "--start", "--idle-seconds", "0.5"], tmp_path, environment)
+    assert started.returncode == 0, started.stderr
+    folder = Path(started.stdout.strip().partition("=")[2].strip("'")).parent
+    deadline = time.monotonic() + 30
+    while folder.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not folder.exists()
+
+
+def test_a_server_that_loaded_a_module_from_its_folder_serves_only_that_folder(
+    tmp_path, monkeypatch
+):
+    """With `python -m`, the working folder is first on the module path: a module the
+    server imported through it would be another module in another folder."""
+    import types
+
+    request = {"path": [str(tmp_path / "b"), *sys.path[1:]], "cwd": str(tmp_path / "b")}
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path[1:]])
+    assert job_server._only_folder_differs(request)
+    local = types.ModuleType("helper_in_the_folder")
+    local.__file__ = str(tmp_path / "helper_in_the_folder.py")
+    monkeypatch.setitem(sys.modules, "helper_in_the_folder", local)
+    assert not job_server._only_folder_differs(request)
+    other = {**request, "path": [str(tmp_path / "b"), "/elsewhere", *sys.path[1:]]}
+    monkeypatch.delitem(sys.modules, "helper_in_the_folder")
+    assert not job_server._only_folder_differs(other)

@@ -16,13 +16,13 @@ it (and what depends on their outputs), and an edit elsewhere reruns nothing.
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import hashlib
-import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+from hlmrep import user_cache
 
 ROOT_PACKAGE = "hlmrep"
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # src/hlmrep
@@ -215,9 +215,8 @@ def _tree_stamp() -> str:
 
 def _cache_file() -> Path:
     """One cache file per checkout (named by its package folder), in the user's cache."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     checkout = hashlib.sha256(str(PACKAGE_DIR).encode()).hexdigest()[:16]
-    return Path(base) / "hlmrep" / "code_files" / f"{checkout}.json"
+    return user_cache.folder("code_files", f"{checkout}.json")
 
 
 @functools.cache
@@ -225,9 +224,10 @@ def _cache() -> tuple[str, dict[str, list[str]]]:
     """The stamp of the package now and what the cache file holds for it (else nothing)."""
     stamp = _tree_stamp()
     try:
-        kept = json.loads(_cache_file().read_text())
-    except (OSError, ValueError, RuntimeError):
+        path = _cache_file()
+    except RuntimeError:  # no home folder
         return stamp, {}
+    kept = user_cache.read_json(path)
     if not isinstance(kept, dict) or kept.get("stamp") != stamp:
         return stamp, {}
     entries = kept.get("entries")
@@ -241,18 +241,6 @@ def _cached(key: str, compute: Callable[[], list[str]]) -> list[str]:
         return list(found)
     files = compute()
     entries[key] = list(files)
-    temporary = None
-    try:  # a cache that cannot be written is only slower
-        path = _cache_file()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".code_files.")
-        with os.fdopen(handle, "w") as out:
-            json.dump({"stamp": stamp, "entries": entries}, out)
-        os.replace(temporary, path)
-        temporary = None
-    except (OSError, RuntimeError):  # RuntimeError: no home folder
-        pass
-    finally:
-        if temporary is not None:
-            Path(temporary).unlink(missing_ok=True)
+    with contextlib.suppress(RuntimeError):  # no home folder: only slower
+        user_cache.write_json(_cache_file(), {"stamp": stamp, "entries": entries})
     return files

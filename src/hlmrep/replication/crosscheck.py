@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import subprocess
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from hlmrep import user_cache
 from hlmrep.data.tables import read_prepared
 from hlmrep.errors import HlmrepError
 from hlmrep.files import read_json
@@ -44,12 +46,19 @@ MODES = ("auto", "true", "false")
 OPTIMUM_NOISE = 1e-9
 #: "Agree to 5 significant digits": every relative difference at most this.
 FIVE_DIGITS = 1e-5
-#: What `detect_lme4` asks R: its version and lme4's, or an error naming what is missing.
+#: What `detect_lme4` asks R: its version and lme4's, then the folders its answer depends
+#: on (its library folders, the two packages' folders, the user and site library folders it
+#: would add if they existed), or an error naming what is missing.
 _PROBE = (
     'for (p in c("lme4", "jsonlite")) if (!requireNamespace(p, quietly = TRUE)) '
     'stop("R package ", p, " is not installed", call. = FALSE); '
-    'cat(R.version.string, as.character(packageVersion("lme4")), sep = "\\n")'
+    'cat(R.version.string, as.character(packageVersion("lme4")), sep = "\\n"); '
+    "split <- function(v) path.expand(strsplit(Sys.getenv(v), .Platform$path.sep)[[1]]); "
+    'cat(paste("folder", c(.libPaths(), find.package(c("lme4", "jsonlite")), '
+    'split("R_LIBS_USER"), split("R_LIBS_SITE"))), sep = "\\n")'
 )
+#: The probe's answers kept between runs (it costs a no-op rerun about a second).
+PROBE_CACHE = ("lme4_probe.json",)
 
 
 class CrosscheckUnavailableError(HlmrepError):
@@ -67,10 +76,23 @@ class Lme4Availability:
 
 
 def detect_lme4(rscript: str = "Rscript", timeout: float = 120.0) -> Lme4Availability:
-    """Ask ``rscript`` for its R and lme4 versions; never raises."""
+    """Ask ``rscript`` for its R and lme4 versions; never raises.
+
+    Starting R to ask costs every parse of the workflow (a no-op rerun's too) about a
+    second, so a positive answer is kept in the user's cache (:mod:`hlmrep.user_cache`)
+    with a stamp of everything it depends on: the Rscript file, every ``R_`` environment
+    variable, and the folders R named (its library folders, lme4's and jsonlite's
+    folders and DESCRIPTION files, the user and site library folders whether they exist
+    or not). Installing, removing or updating a package changes a folder's or a
+    DESCRIPTION's modification time, so the probe runs again. A negative answer is never
+    kept: it is asked again, so installing lme4 is seen at once.
+    """
     executable = shutil.which(rscript)
     if executable is None:
         return Lme4Availability(False, f"Rscript not found: {rscript!r} is not on PATH")
+    kept = _kept_probe(executable)
+    if kept is not None:
+        return kept
     try:
         done = subprocess.run(
             [executable, "--vanilla", "-e", _PROBE],
@@ -83,8 +105,61 @@ def detect_lme4(rscript: str = "Rscript", timeout: float = 120.0) -> Lme4Availab
     if done.returncode != 0:
         message = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "no output"
         return Lme4Availability(False, f"{executable}: {message}")
-    r_version, lme4_version = [*done.stdout.strip().splitlines(), "?", "?"][:2]
-    return Lme4Availability(True, f"{executable} has lme4 {lme4_version}", r_version, lme4_version)
+    lines = done.stdout.strip().splitlines()
+    r_version, lme4_version = [*lines, "?", "?"][:2]
+    found = Lme4Availability(True, f"{executable} has lme4 {lme4_version}", r_version, lme4_version)
+    folders = sorted({line[len("folder ") :] for line in lines[2:] if line.startswith("folder ")})
+    _keep_probe(executable, folders, found)
+    return found
+
+
+def _probe_stamp(executable: str, folders: list[str]) -> list[Any]:
+    """What a kept answer depends on, as it is now (see :func:`detect_lme4`)."""
+
+    def stat(path: str) -> list[int] | None:
+        try:
+            found = os.stat(path)
+        except OSError:
+            return None
+        return [found.st_mtime_ns, found.st_size, found.st_ino]
+
+    variables = sorted((k, v) for k, v in os.environ.items() if k.startswith("R_"))
+    paths = [executable, os.path.realpath(executable)]
+    for folder in folders:
+        paths += [folder, os.path.join(folder, "DESCRIPTION")]
+    return [[list(pair) for pair in variables], [[p, stat(p)] for p in paths]]
+
+
+def _kept_probe(executable: str) -> Lme4Availability | None:
+    """The kept answer for ``executable`` if nothing it depends on changed, else None."""
+    try:
+        kept = user_cache.read_json(user_cache.folder(*PROBE_CACHE))
+    except RuntimeError:  # no home folder
+        return None
+    entry = kept.get(executable) if isinstance(kept, dict) else None
+    if not isinstance(entry, dict) or not isinstance(entry.get("folders"), list):
+        return None
+    folders = [f for f in entry["folders"] if isinstance(f, str)]
+    answer = entry.get("answer")
+    if entry.get("stamp") != _probe_stamp(executable, folders) or not isinstance(answer, dict):
+        return None
+    try:
+        found = Lme4Availability(**answer)
+    except TypeError:
+        return None
+    return found if found.available else None
+
+
+def _keep_probe(executable: str, folders: list[str], found: Lme4Availability) -> None:
+    try:
+        path = user_cache.folder(*PROBE_CACHE)
+    except RuntimeError:  # no home folder: only slower
+        return
+    kept = user_cache.read_json(path)
+    entries = kept if isinstance(kept, dict) else {}
+    stamp = _probe_stamp(executable, folders)
+    entries[executable] = {"stamp": stamp, "folders": folders, "answer": asdict(found)}
+    user_cache.write_json(path, entries)
 
 
 def plan(mode: str | bool, rscript: str, conda: bool = False) -> dict[str, Any]:
