@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import cast
 
 import numpy as np
-import pandas as pd
 
 from hlmrep.data.tables import read_prepared
 from hlmrep.engine import LmmResult, fit, parse_formula
 from hlmrep.engine.model import rows_fingerprint
-from hlmrep.files import sha256, write_atomically
+from hlmrep.files import sha256, write_atomically, write_columns_csv
 from hlmrep.models.school_statistics import hlm_statistics
 from hlmrep.records.fit import FIT, FitRecord
 from hlmrep.records.hlm import HLM, HlmRecord
@@ -72,18 +71,16 @@ def fit_model_job(
     HLM.write(out_hlm, hlm)
     if out_observations is not None:
         d = result.design
-        observations = pd.DataFrame(
-            {
-                "row": np.asarray(d.row_index),
-                d.group: np.asarray(d.group_levels, dtype=object)[d.group_index],
-                "fitted": result.fitted,
-                "residual": result.residuals,
-                "scaled_residual": result.residuals / result.sigma,
-            }
-        )
+        observations = {
+            "row": np.asarray(d.row_index),
+            d.group: np.asarray(d.group_levels, dtype=object)[d.group_index],
+            "fitted": result.fitted,
+            "residual": result.residuals,
+            "scaled_residual": result.residuals / result.sigma,
+        }
         write_atomically(
             Path(out_observations),
-            lambda p: observations.to_csv(p, index=False, float_format="%.10g"),
+            lambda p: write_columns_csv(p, observations, float_format="%.10g"),
         )
     FIT.write(out_fit, record)
     print(result.summary())
