@@ -4,8 +4,9 @@ A job of the workflow is ``python -m hlmrep <job> ...``; before it does its work
 imports numpy, pandas, numba, scipy and loads the compiled kernels, about 0.6 s of a
 fit job's 0.85 s (docs/benchmarks.md). While a Snakemake run lasts, :func:`serve` keeps
 one process that has done all that, listening on a Unix socket in a folder only its
-user can open (started and stopped by the Snakefile's ``onstart``/``onsuccess``/
-``onerror``). A job process that finds it (:func:`run_remote`, from
+user can open (started while the workflow is parsed, stopped by the Snakefile's
+``onsuccess``/``onerror`` or at exit; a job that starts before it listens waits for it).
+A job process that finds it (:func:`run_remote`, from
 :func:`hlmrep.cli.run_job`) hands it its arguments, working folder, environment and
 standard streams (the file descriptors themselves, ``SCM_RIGHTS``) and waits; the server
 forks a child that runs the job exactly as the job process would have (:func:`hlmrep.cli.main`
@@ -64,6 +65,13 @@ POLL_SECONDS = 0.05
 #: How long a connection may take to send its request, and a job to hear "started".
 REQUEST_SECONDS = 2.0
 STARTED_SECONDS = 10.0
+#: Set (to anything) in the environment of a workflow run: no server, every job in its own
+#: process (to profile a job, or to compare).
+OFF_VARIABLE = "HLMREP_NO_JOB_SERVER"
+#: How long a job waits for a server that is starting (:func:`_started`).
+START_SECONDS = 30.0
+#: The file in the server's folder that names its process, from its start.
+PID_FILE = "server.pid"
 
 
 def _compared_environment(environment: Mapping[str, str]) -> dict[str, str]:
@@ -76,7 +84,7 @@ def run_remote(argv: list[str], report_usage: bool = True) -> int | None:
     server here or it refuses (the caller then runs the job itself). ``report_usage``: say
     the fork's peak memory and CPU time on standard error (a job's log)."""
     path = os.environ.get(SOCKET_VARIABLE)
-    if not path:
+    if not path or not _started(Path(path)):
         return None
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -119,6 +127,39 @@ def run_remote(argv: list[str], report_usage: bool = True) -> int | None:
             return int(words[1])
         print("error: the job server ended before the job did", file=sys.stderr)
         return 1
+
+
+def _started(socket_path: Path, seconds: float = START_SECONDS) -> bool:
+    """Whether the server listens at ``socket_path``, waiting while it is starting.
+
+    The first jobs of a run start with the server (it takes 1.5-2 s to import and load
+    the kernels). Run on their own they would pay the same imports, on the same two
+    cores, and finish later than waiting does (measured: the first fits took 1.5 s on
+    their own, 0.2 s as forks); so a job waits while the server's process lives and has
+    not listened yet, at most ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not socket_path.exists():
+        try:
+            pid = int((socket_path.parent / PID_FILE).read_text())
+        except (OSError, ValueError):
+            return False
+        if not _running(pid) or time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` runs: alive and, on Linux, not a zombie (a server that failed to
+    start stays one until the Snakemake process reaps it)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rpartition(b")")[2].split()[:1]
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return _alive(pid)
+    return state not in ([b"Z"], [b"X"])
 
 
 # ----- the server's side ------------------------------------------------------------------
@@ -324,8 +365,8 @@ def serve(socket_path: Path, parent: int | None = None, idle_seconds: float | No
     Snakemake process ``parent`` ends, SIGTERM comes, or (a shell's server) no job has run
     for ``idle_seconds``; the socket's folder is removed at the end when the parent is
     gone or there is none (else the parent's :func:`stop` removes it)."""
+    (Path(socket_path).parent / PID_FILE).write_text(f"{os.getpid()}\n")  # see run_remote
     preload()
-    (Path(socket_path).parent / "server.pid").write_text(f"{os.getpid()}\n")
     stamps = _loaded_files()
     socket_path = Path(socket_path)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -462,9 +503,12 @@ _STARTED: dict[str, Any] = {}
 
 def start(src: str, python: str = sys.executable) -> dict[str, str]:
     """Start a server for this Snakemake process's run; the environment its jobs need to
-    find it. The jobs do not wait for it: until it listens, they run in their own
-    processes."""
+    find it (nothing when ``HLMREP_NO_JOB_SERVER`` is set: every job in its own process).
+    A job that starts before it listens waits for it (:func:`_started`)."""
     import subprocess
+
+    if os.environ.get(OFF_VARIABLE):
+        return {}
 
     folder = Path(tempfile.mkdtemp(prefix="hlmrep-jobs-"))  # mode 0700: this user's alone
     socket_path = folder / "socket"
@@ -481,6 +525,8 @@ def start(src: str, python: str = sys.executable) -> dict[str, str]:
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=environment,
             start_new_session=True,
         )  # fmt: skip
+    # named at once: the run's first jobs wait for a server that is starting (_started)
+    (folder / PID_FILE).write_text(f"{_STARTED[str(socket_path)].pid}\n")
     import atexit
 
     atexit.register(stop, {SOCKET_VARIABLE: str(socket_path)})  # if no hook runs
@@ -545,7 +591,7 @@ def start_for_shell(idle_seconds: float, python: str = sys.executable) -> Path:
 def stop_for_shell(socket_path: Path, seconds: float = 10.0) -> bool:
     """Stop the shell's server listening at ``socket_path`` (whether it was running)."""
     try:
-        pid = int((Path(socket_path).parent / "server.pid").read_text())
+        pid = int((Path(socket_path).parent / PID_FILE).read_text())
         os.kill(pid, signal.SIGTERM)
     except (OSError, ValueError):
         return False

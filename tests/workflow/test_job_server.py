@@ -283,3 +283,46 @@ def test_a_server_that_loaded_a_module_from_its_folder_serves_only_that_folder(
     other = {**request, "path": [str(tmp_path / "b"), "/elsewhere", *sys.path[1:]]}
     monkeypatch.delitem(sys.modules, "helper_in_the_folder")
     assert not job_server._only_folder_differs(other)
+
+
+# ----- the run's first jobs and a server that is starting -------------------------------------
+
+
+def test_a_job_that_starts_with_the_server_waits_for_it(prepared_file, tmp_path):
+    """The first jobs of a run start while the server imports: they wait and are served."""
+    test = os.environ.pop("PYTEST_CURRENT_TEST", None)
+    environment = job_server.start(src=SRC)
+    if test is not None:
+        os.environ["PYTEST_CURRENT_TEST"] = test
+    try:
+        socket_path = Path(environment[job_server.SOCKET_VARIABLE])
+        assert not socket_path.exists()  # still importing
+        done = _fit(tmp_path / "first", prepared_file, _job_environment(environment))
+        assert done.returncode == 0, done.stderr
+        assert "run by the job server" in done.stderr
+        assert "started fit-model" in _server_log(environment)
+    finally:
+        job_server.stop(environment)
+
+
+def test_a_server_that_died_while_starting_is_not_waited_for(tmp_path, monkeypatch):
+    """Its process gone (or a zombie) and no socket: the job runs on its own at once."""
+    folder = tmp_path / "server"
+    folder.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (folder / job_server.PID_FILE).write_text(f"{dead.pid}\n")
+    monkeypatch.setenv(job_server.SOCKET_VARIABLE, str(folder / "socket"))
+    started = time.monotonic()
+    assert job_server.run_remote(["fit-model", "--help"]) is None
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    time.sleep(0.5)  # exited, not reaped: a zombie
+    (folder / job_server.PID_FILE).write_text(f"{zombie.pid}\n")
+    assert job_server.run_remote(["fit-model", "--help"]) is None
+    zombie.wait()
+    assert time.monotonic() - started < 5
+
+
+def test_no_job_server_when_the_run_says_so(monkeypatch):
+    monkeypatch.setenv(job_server.OFF_VARIABLE, "1")
+    assert job_server.start(src=SRC) == {}

@@ -19,7 +19,10 @@ cache); ``HLMREP_KERNEL_CACHE`` names the folder instead of ``$XDG_CACHE_HOME/hl
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +82,68 @@ def install() -> None:
     locators = caching.CacheImpl._locator_classes
     if KernelCacheLocator not in locators:
         locators.insert(0, KernelCacheLocator)
+
+
+#: The file, in the kernels' folder, that says a whole warm-up filled it (see below).
+WARMED_FILE = "warmed.json"
+
+
+def _warmed_stamp() -> dict[str, str]:
+    """What a filled cache was filled for, beyond the kernels' source its folder names:
+    numba (its folder names it too), the interpreter, and the CPU target (pinned
+    ``generic`` by :mod:`hlmrep.code_paths`)."""
+    return {
+        "numba": numba.__version__,
+        "python": sys.implementation.cache_tag or "",
+        "cpu": str(getattr(numba_config, "CPU_NAME", None) or "host"),
+    }
+
+
+def warmed_kernels() -> list[str] | None:
+    """The kernels' names if a whole warm-up filled this cache (:func:`mark_warmed`) and
+    the index files it left are still there, else None.
+
+    Loading the kernels to learn that they are cached costs a job 1.5 s (numba's typing
+    of every kernel); the workflow's first job asks this instead. If a file went missing
+    since, the first job that calls that kernel compiles it: slower, never different.
+    """
+    if getattr(numba_config, "CACHE_DIR", ""):
+        return None  # numba's own folder (NUMBA_CACHE_DIR): not this cache
+    folder = cache_folder()
+    try:
+        kept = json.loads((folder / WARMED_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(kept, dict) or kept.get("stamp") != _warmed_stamp():
+        return None
+    names, indexes = kept.get("kernels"), kept.get("indexes")
+    if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
+        return None
+    if not (isinstance(indexes, list) and indexes and all(isinstance(i, str) for i in indexes)):
+        return None
+    if not all((folder / Path(index).name).is_file() for index in indexes):
+        return None
+    return list(names)
+
+
+def mark_warmed(kernels: list[str]) -> None:
+    """Say that a whole warm-up filled this cache with ``kernels``, naming the index files
+    it left (the kernels it called; in one rename; a folder that cannot be written is
+    passed over: the next job warms up again)."""
+    if getattr(numba_config, "CACHE_DIR", ""):
+        return
+    folder = cache_folder()
+    temporary = None
+    try:
+        indexes = sorted(path.name for path in folder.glob(f"{KERNEL_MODULE.stem}.*.nbi"))
+        mark = {"stamp": _warmed_stamp(), "kernels": sorted(kernels), "indexes": indexes}
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=".warmed.")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(mark, out)
+        os.replace(temporary, folder / WARMED_FILE)
+        temporary = None
+    except (OSError, RuntimeError):
+        pass
+    finally:
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)
