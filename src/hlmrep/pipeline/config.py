@@ -7,6 +7,7 @@ is; a user editing a nested model list wants ``models.model3.formula: 3 is not o
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -26,12 +27,22 @@ def _path(error: jsonschema.ValidationError) -> str:
     return ".".join(parts) if parts else "(top level)"
 
 
+@functools.cache
+def _schema(schema_path: str) -> Any:
+    """The config schema, read once per process with libyaml's parser (every Snakemake
+    start reads it twice; Python's parser took 0.1 s of a no-op). Read only, never
+    changed by its users."""
+    from hlmrep.files import parse_yaml
+
+    return parse_yaml(Path(schema_path).read_text(encoding="utf-8"))
+
+
 def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
     """Check ``config`` against the schema and its cross-references; raise ConfigError.
 
     The message lists each violation as ``<path in config>: <what is wrong>``.
     """
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema = _schema(str(schema_path))
     validator_class = jsonschema.validators.validator_for(schema)
     validator = validator_class(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
@@ -136,7 +147,7 @@ def typed_overrides(overrides: dict[str, Any], schema_path: str | Path) -> dict[
     is one exactly (``5``, ``2.5e3``, ``true``, ``null``); anything else stays a string, for
     the schema to refuse with its path.  config.yaml's own values are not touched: they
     are typed by YAML."""
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema = _schema(str(schema_path))
     return dict(_typed(dict(overrides), schema, schema))
 
 
@@ -192,9 +203,10 @@ def _unknown_model_references(config: dict[str, Any]) -> list[str]:
     return problems
 
 
-class _PlainYaml(yaml.SafeLoader):
+class _PlainYaml(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """YAML as data: no tags beyond YAML's own (``!!python/name:`` is refused), and a key
-    given twice in one mapping is an error, not a silent override."""
+    given twice in one mapping is an error, not a silent override. Parsed by libyaml
+    where PyYAML has it (the safe constructor is Python either way)."""
 
 
 def _mapping_without_repeats(loader: _PlainYaml, node: yaml.MappingNode) -> dict[Any, Any]:
