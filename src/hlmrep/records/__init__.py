@@ -21,6 +21,7 @@ made.
 
 from __future__ import annotations
 
+import functools
 import json
 import types
 import typing
@@ -77,6 +78,14 @@ def _expected(kind: Any) -> str:
     return repr(kind)
 
 
+@functools.cache
+def _type_hints(kind: Any) -> dict[str, Any]:
+    """A TypedDict's fields and their types, resolved once per kind: resolved for every
+    object of every record, they took the grade index 1.3 of its 2.2 s at 300 grades.
+    (Read only: the dictionary is shared.)"""
+    return typing.get_type_hints(kind)
+
+
 def mismatches(value: object, kind: Any, where: str = "") -> Iterator[str]:
     """Every place where ``value`` (JSON data) is not of type ``kind``, as ``where: what``.
 
@@ -96,7 +105,7 @@ def mismatches(value: object, kind: Any, where: str = "") -> Iterator[str]:
         if not isinstance(value, dict):
             yield f"{here}: expected an object, found {_name(value)}"
             return
-        hints = typing.get_type_hints(kind)
+        hints = _type_hints(kind)
         for key in sorted(kind.__required_keys__ - value.keys()):
             yield f"{where}.{key}: missing" if where else f"{key}: missing"
         for key, hint in hints.items():
