@@ -41,7 +41,10 @@ import time
 import traceback
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import subprocess
 
 #: The environment variable that names the server's socket (set for the jobs of a run).
 SOCKET_VARIABLE = "HLMREP_JOB_SERVER"
@@ -417,10 +420,7 @@ def serve(socket_path: Path, parent: int | None = None, idle_seconds: float | No
         listener.close()
         socket_path.unlink(missing_ok=True)
         if parent is None or not _alive(parent):
-            for item in socket_path.parent.glob("*"):
-                item.unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                socket_path.parent.rmdir()
+            _remove_folder(socket_path.parent)
     return 0
 
 
@@ -513,28 +513,16 @@ def start(src: str, python: str = sys.executable) -> dict[str, str]:
     """Start a server for this Snakemake process's run; the environment its jobs need to
     find it (nothing when ``HLMREP_NO_JOB_SERVER`` is set: every job in its own process).
     A job that starts before it listens waits for it (:func:`_started`)."""
-    import subprocess
-
     if os.environ.get(OFF_VARIABLE):
         return {}
-
-    folder = Path(tempfile.mkdtemp(prefix="hlmrep-jobs-"))  # mode 0700: this user's alone
-    socket_path = folder / "socket"
     environment = dict(os.environ)
     # What Snakemake sets for a job of one thread (snakemake.shell), as every rule's jobs are
     environment.update(dict.fromkeys(SNAKEMAKE_THREAD_VARIABLES, "1"))
     environment["PYTHONPATH"] = src + (
         os.pathsep + environment["PYTHONPATH"] if environment.get("PYTHONPATH") else ""
     )
-    with open(folder / "server.log", "wb") as log:
-        _STARTED[str(socket_path)] = subprocess.Popen(
-            [python, "-m", "hlmrep", "job-server", "--socket", str(socket_path),
-             "--parent", str(os.getpid())],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=environment,
-            start_new_session=True,
-        )  # fmt: skip
-    # named at once: the run's first jobs wait for a server that is starting (_started)
-    (folder / PID_FILE).write_text(f"{_STARTED[str(socket_path)].pid}\n")
+    socket_path, server = _spawn(python, ["--parent", str(os.getpid())], environment)
+    _STARTED[str(socket_path)] = server
     import atexit
 
     atexit.register(stop, {SOCKET_VARIABLE: str(socket_path)})  # if no hook runs
@@ -554,7 +542,31 @@ def stop(environment: dict[str, str] | os._Environ[str]) -> None:
     except Exception:
         server.kill()
         server.wait()
-    folder = Path(str(path)).parent
+    _remove_folder(Path(str(path)).parent)
+
+
+def _spawn(
+    python: str, arguments: list[str], environment: dict[str, str]
+) -> tuple[Path, subprocess.Popen[bytes]]:
+    """A server process in a new folder only this user can open (``mkdtemp``, mode 0700),
+    in its own session, logging to the folder; its socket's path and its process. Its
+    process is named in the folder at once: a job that starts before the server listens
+    waits for it (:func:`_started`)."""
+    import subprocess  # here: a job process imports this module and needs none of it
+
+    folder = Path(tempfile.mkdtemp(prefix="hlmrep-jobs-"))
+    socket_path = folder / "socket"
+    with open(folder / "server.log", "wb") as log:
+        server = subprocess.Popen(
+            [python, "-m", "hlmrep", "job-server", "--socket", str(socket_path), *arguments],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=environment,
+            start_new_session=True,
+        )  # fmt: skip
+    (folder / PID_FILE).write_text(f"{server.pid}\n")
+    return socket_path, server
+
+
+def _remove_folder(folder: Path) -> None:
     for item in folder.glob("*"):
         item.unlink(missing_ok=True)
     with contextlib.suppress(OSError):
@@ -571,23 +583,16 @@ def start_for_shell(idle_seconds: float, python: str = sys.executable) -> Path:
     runs in its own process as before. It stops after ``idle_seconds`` without a job, or
     at :func:`stop_for_shell`.
     """
-    import subprocess
-
-    folder = Path(tempfile.mkdtemp(prefix="hlmrep-jobs-"))  # mode 0700: this user's alone
-    socket_path = folder / "socket"
     environment = {k: v for k, v in os.environ.items() if k != SOCKET_VARIABLE}
-    with open(folder / "server.log", "wb") as log:
-        server = subprocess.Popen(
-            [python, "-m", "hlmrep", "job-server", "--socket", str(socket_path),
-             "--idle-seconds", repr(float(idle_seconds))],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=environment,
-            start_new_session=True,
-        )  # fmt: skip
+    socket_path, server = _spawn(python, ["--idle-seconds", repr(float(idle_seconds))], environment)
+    folder = socket_path.parent
     deadline = time.monotonic() + 120.0
     while not socket_path.exists():
         if server.poll() is not None or time.monotonic() > deadline:
             server.kill()
+            server.wait()
             log_text = (folder / "server.log").read_text(errors="replace")[-2000:]
+            _remove_folder(folder)
             raise RuntimeError(f"the job server did not start:\n{log_text}")
         time.sleep(0.05)
     # It runs on after this process (its own session): not a child to wait for, so Python
